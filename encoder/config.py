@@ -1,0 +1,111 @@
+"""The encoder's configuration and the size caps that keep a shared server responsive."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Activation = Literal["relu", "gelu"]
+Positional = Literal["sinusoidal", "learned", "none"]
+
+ACTIVATIONS: tuple[str, ...] = ("relu", "gelu")
+POSITIONALS: tuple[str, ...] = ("sinusoidal", "learned", "none")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest run the app accepts: the single place these caps are defined.
+
+    A public server shares two CPU cores between every visitor, so the largest allowed
+    run (max_tokens tokens through max_layers layers of max_d_model / max_heads with
+    max_d_ff) must finish in a few seconds there; `bench/largest_run.py` measures it.
+    The caps also bound what the browser has to draw: max_layers x max_heads attention
+    maps of max_tokens x max_tokens cells.
+    """
+
+    max_tokens: int = 128  # a long paragraph; heatmaps beyond this are unreadable anyway
+    max_d_model: int = 1024  # BERT-large width
+    max_heads: int = 16  # BERT-large head count
+    max_layers: int = 12  # BERT-base depth
+    max_d_ff: int = 4096  # 4 x max_d_model, the usual feed-forward ratio
+
+
+LIMITS = Limits()
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value, with the pieces an interface needs to explain it.
+
+    `field`, `value` and `allowed` are kept apart from the English message so that the
+    app can phrase the same error in the user's language.
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}={value!r} is invalid: {allowed}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    # bool is an int subclass, but EncoderConfig(d_model=True) is a bug, not a width of 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, value, f"must be an integer from {low} to {high}")
+    if not low <= value <= high:
+        raise ConfigError(name, value, f"must be from {low} to {high}")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Shape and options of a Transformer encoder.
+
+    Frozen and hashable so that it can key a cache: two equal configs give identical
+    models, because every weight is drawn from `seed`.
+    """
+
+    d_model: int = 64  # small enough to read a vector, large enough for 8 heads
+    n_heads: int = 4  # several heads to compare, each with d_head = 16
+    n_layers: int = 2  # shows the stack without burying the first layer
+    d_ff: int | None = None  # None means 4 * d_model, the ratio "Attention Is All You Need" uses
+    seed: int = 0  # every random weight and embedding derives from it
+    norm_first: bool = False  # False is post-LN: the original Transformer and torch's default
+    activation: Activation = "relu"  # the original Transformer's; BERT uses "gelu"
+    positional: Positional = "sinusoidal"  # the original Transformer's fixed encoding
+    layer_norm_eps: float = 1e-5  # torch.nn.LayerNorm's default
+    final_norm: bool = False  # a LayerNorm after the last layer, as pre-LN stacks often have
+    causal: bool = False  # decoder-style: no token attends to a later one
+    limits: Limits = field(default=LIMITS, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lim = self.limits
+        _check_int("d_model", self.d_model, 1, lim.max_d_model)
+        _check_int("n_heads", self.n_heads, 1, lim.max_heads)
+        _check_int("n_layers", self.n_layers, 1, lim.max_layers)
+        if self.d_model % self.n_heads:
+            divisors = [h for h in range(1, lim.max_heads + 1) if self.d_model % h == 0]
+            raise ConfigError(
+                "n_heads",
+                self.n_heads,
+                f"must divide d_model={self.d_model}; allowed: {divisors}",
+            )
+        if self.d_ff is None:
+            # A frozen dataclass resolves its own default through object.__setattr__.
+            object.__setattr__(self, "d_ff", 4 * self.d_model)
+        _check_int("d_ff", self.d_ff, 1, lim.max_d_ff)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        for name in ("norm_first", "final_norm", "causal"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, getattr(self, name), "must be True or False")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError("activation", self.activation, f"must be one of {ACTIVATIONS}")
+        if self.positional not in POSITIONALS:
+            raise ConfigError("positional", self.positional, f"must be one of {POSITIONALS}")
+        eps = self.layer_norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= 0.1:
+            raise ConfigError("layer_norm_eps", eps, "must be a number in (0, 0.1]")
+
+    @property
+    def d_head(self) -> int:
+        """d_k in the paper: the width of one head's queries, keys and values."""
+        return self.d_model // self.n_heads

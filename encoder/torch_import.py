@@ -1,0 +1,100 @@
+"""Read a `torch.nn.TransformerEncoder` (or one `TransformerEncoderLayer`) into our layout.
+
+This is what lets a user inspect the model the classic tutorial code builds: the
+configuration is read off the modules and the weights are copied unchanged, so the
+imported encoder computes the same function, with every intermediate kept.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from encoder.config import EncoderConfig
+
+
+class UnsupportedModelError(ValueError):
+    """The module is not a variant of the torch encoder this project can reproduce."""
+
+
+def _activation_name(layer: nn.TransformerEncoderLayer) -> str:
+    activation = layer.activation
+    if activation is F.relu or isinstance(activation, nn.ReLU):
+        return "relu"
+    if activation is F.gelu or (isinstance(activation, nn.GELU) and activation.approximate == "none"):
+        return "gelu"
+    raise UnsupportedModelError(f"activation {activation!r} is not supported: use relu or (exact) gelu")
+
+
+def _layer_settings(layer: nn.TransformerEncoderLayer) -> dict[str, object]:
+    attention = layer.self_attn
+    if not attention._qkv_same_embed_dim or attention.bias_k is not None or attention.add_zero_attn:
+        raise UnsupportedModelError(
+            "self-attention with separate kdim/vdim, add_bias_kv or add_zero_attn is not supported"
+        )
+    for norm in (layer.norm1, layer.norm2):
+        if not isinstance(norm, nn.LayerNorm):
+            raise UnsupportedModelError(f"norm {type(norm).__name__} is not supported: use nn.LayerNorm")
+    return {
+        "d_model": attention.embed_dim,
+        "n_heads": attention.num_heads,
+        "d_ff": layer.linear1.out_features,
+        "norm_first": bool(layer.norm_first),
+        "activation": _activation_name(layer),
+        "layer_norm_eps": float(layer.norm1.eps),
+    }
+
+
+def _layer_norm_state(norm: nn.LayerNorm, prefix: str) -> dict[str, torch.Tensor]:
+    # elementwise_affine=False or bias=False leave None: the identity scale / zero shift.
+    d = norm.normalized_shape[0]
+    weight = norm.weight if norm.weight is not None else torch.ones(d)
+    bias = norm.bias if norm.bias is not None else torch.zeros(d)
+    return {f"{prefix}.weight": weight, f"{prefix}.bias": bias}
+
+
+def _linear_state(weight: torch.Tensor, bias: torch.Tensor | None, prefix: str) -> dict[str, torch.Tensor]:
+    return {
+        f"{prefix}.weight": weight,
+        f"{prefix}.bias": bias if bias is not None else torch.zeros(weight.shape[0]),
+    }
+
+
+def _layer_state(layer: nn.TransformerEncoderLayer, prefix: str) -> dict[str, torch.Tensor]:
+    attention = layer.self_attn
+    return {
+        **_linear_state(attention.in_proj_weight, attention.in_proj_bias, f"{prefix}.qkv_proj"),
+        **_linear_state(attention.out_proj.weight, attention.out_proj.bias, f"{prefix}.out_proj"),
+        **_linear_state(layer.linear1.weight, layer.linear1.bias, f"{prefix}.ffn_in"),
+        **_linear_state(layer.linear2.weight, layer.linear2.bias, f"{prefix}.ffn_out"),
+        **_layer_norm_state(layer.norm1, f"{prefix}.norm1"),
+        **_layer_norm_state(layer.norm2, f"{prefix}.norm2"),
+    }
+
+
+def config_and_state_from_torch(module: nn.Module) -> tuple[EncoderConfig, dict[str, torch.Tensor]]:
+    """The EncoderConfig and an `Encoder` state dict equivalent to `module`."""
+    if isinstance(module, nn.TransformerEncoderLayer):
+        layers, final_norm = [module], None
+    elif isinstance(module, nn.TransformerEncoder):
+        layers, final_norm = list(module.layers), module.norm
+    else:
+        raise UnsupportedModelError(
+            f"expected torch.nn.TransformerEncoder or TransformerEncoderLayer, got {type(module).__name__}"
+        )
+    if not all(isinstance(layer, nn.TransformerEncoderLayer) for layer in layers):
+        raise UnsupportedModelError("every layer must be a torch.nn.TransformerEncoderLayer")
+    settings = [_layer_settings(layer) for layer in layers]
+    if any(s != settings[0] for s in settings[1:]):
+        raise UnsupportedModelError("all layers must share d_model, heads, d_ff, norm order, activation and eps")
+    if final_norm is not None and not isinstance(final_norm, nn.LayerNorm):
+        raise UnsupportedModelError(f"final norm {type(final_norm).__name__} is not supported: use nn.LayerNorm")
+
+    config = EncoderConfig(n_layers=len(layers), final_norm=final_norm is not None, **settings[0])
+    state: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(layers):
+        state.update(_layer_state(layer, f"layers.{i}"))
+    if final_norm is not None:
+        state.update(_layer_norm_state(final_norm, "final_norm"))
+    return config, {name: t.detach().to("cpu", torch.float32) for name, t in state.items()}

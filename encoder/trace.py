@@ -1,0 +1,115 @@
+"""Named intermediates of one encoder run: what the app draws and the tests check.
+
+Every tensor is detached and belongs to one sequence of `n` tokens (no batch axis). The
+field order of each dataclass is the order in which the encoder computes the values, and
+`tests/encoder/test_trace.py` holds that list so a rename cannot slip through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from encoder.config import EncoderConfig
+
+
+@dataclass(frozen=True)
+class LayerTrace:
+    """One encoder layer, step by step.
+
+    Post-LN (`norm_first=False`, the original Transformer):
+        ffn_input = LayerNorm1(input + attn_output)
+        output    = LayerNorm2(ffn_input + ffn_output)
+    Pre-LN (`norm_first=True`):
+        attn_input = LayerNorm1(input),  ffn_input = LayerNorm2(input + attn_output)
+        output     = input + attn_output + ffn_output
+    """
+
+    input: torch.Tensor  # (n, d_model)  the residual stream entering the layer
+    attn_input: torch.Tensor  # (n, d_model)  what Q, K, V are projected from
+    q: torch.Tensor  # (heads, n, d_head)  X·W_Q, split into heads
+    k: torch.Tensor  # (heads, n, d_head)  X·W_K
+    v: torch.Tensor  # (heads, n, d_head)  X·W_V
+    scores: torch.Tensor  # (heads, n, n)  Q·Kᵀ
+    scaled_scores: torch.Tensor  # (heads, n, n)  Q·Kᵀ/√d_k; -inf where masked
+    weights: torch.Tensor  # (heads, n, n)  softmax of the scaled scores
+    context: torch.Tensor  # (heads, n, d_head)  weights·V
+    attn_output: torch.Tensor  # (n, d_model)  concat·W_O + b_O
+    attn_residual: torch.Tensor  # (n, d_model)  input + attn_output
+    ffn_input: torch.Tensor  # (n, d_model)  LayerNorm1 (post-LN) or LayerNorm2 (pre-LN)
+    ffn_hidden: torch.Tensor  # (n, d_ff)  ReLU or GELU of ffn_input·W_1 + b_1
+    ffn_output: torch.Tensor  # (n, d_model)  ffn_hidden·W_2 + b_2
+    ffn_residual: torch.Tensor  # (n, d_model)  the stream around the FFN + ffn_output
+    output: torch.Tensor  # (n, d_model)  LayerNorm2(ffn_residual) (post-LN) or ffn_residual
+
+    @property
+    def concat(self) -> torch.Tensor:
+        """(n, d_model) the heads' contexts side by side: what W_O multiplies.
+
+        Derived on demand rather than stored: it holds exactly the numbers of `context`,
+        and keeping a second copy per layer would slow every trace for nothing.
+        """
+        heads, n, d_head = self.context.shape
+        return self.context.transpose(0, 1).reshape(n, heads * d_head)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The intermediates in the order they are computed."""
+        return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A whole run: the tokens, what enters the stack, every layer and the final output."""
+
+    config: EncoderConfig
+    tokens: list[str]
+    embeddings: torch.Tensor  # (n, d_model)  token embeddings
+    positions: torch.Tensor  # (n, d_model)  positional encodings (zeros for "none")
+    input: torch.Tensor  # (n, d_model)  embeddings + positions: what enters layer 0
+    layers: list[LayerTrace]
+    output: torch.Tensor  # (n, d_model)  the last layer's output, after the final norm if any
+    mask: torch.Tensor | None  # (n, n) bool: query i may attend to key j; None = all
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    def to(self, device: str | torch.device) -> Trace:
+        """The same trace with every tensor on `device` (e.g. "cpu" before drawing)."""
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        layers = [LayerTrace(*(move(getattr(lt, n)) for n in LayerTrace.names())) for lt in self.layers]
+        return Trace(
+            config=self.config,
+            tokens=list(self.tokens),
+            embeddings=move(self.embeddings),
+            positions=move(self.positions),
+            input=move(self.input),
+            layers=layers,
+            output=move(self.output),
+            mask=move(self.mask),
+        )
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """Every tensor as a numpy array under a flat name such as `layer0.weights`.
+
+        The layout `np.savez` writes, so a download opens in any numpy session.
+        """
+        arrays: dict[str, np.ndarray] = {
+            "tokens": np.array(self.tokens, dtype=str),
+            "embeddings": self.embeddings.cpu().numpy(),
+            "positions": self.positions.cpu().numpy(),
+            "input": self.input.cpu().numpy(),
+            "output": self.output.cpu().numpy(),
+        }
+        if self.mask is not None:
+            arrays["mask"] = self.mask.cpu().numpy()
+        for i, layer in enumerate(self.layers):
+            for name in LayerTrace.names():
+                arrays[f"layer{i}.{name}"] = getattr(layer, name).cpu().numpy()
+        return arrays

@@ -1,0 +1,116 @@
+"""The five attention steps against the formula and against torch.nn.MultiheadAttention."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from encoder import Encoder, attention_mask, scaled_dot_product_attention
+
+
+def _reference_layer(d_model: int, heads: int, norm_first: bool = False) -> nn.TransformerEncoderLayer:
+    layer = nn.TransformerEncoderLayer(d_model, heads, 2 * d_model, batch_first=True, norm_first=norm_first)
+    with torch.no_grad():  # non-zero biases, so a transposed or misplaced bias would show
+        layer.self_attn.in_proj_bias.normal_()
+        layer.self_attn.out_proj.bias.normal_()
+    return layer.eval()
+
+
+@pytest.mark.parametrize(("n", "d_model", "heads"), [(3, 8, 2), (7, 64, 4), (16, 96, 12), (5, 30, 1)])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_per_head_weights_and_output_match_multihead_attention(n, d_model, heads, norm_first):
+    layer = _reference_layer(d_model, heads, norm_first)
+    x = torch.randn(n, d_model)
+    trace = Encoder.from_torch(layer).trace(x).layers[0]
+    with torch.no_grad():
+        attn_in = layer.norm1(x) if norm_first else x
+        out, weights = layer.self_attn(
+            attn_in[None], attn_in[None], attn_in[None], need_weights=True, average_attn_weights=False
+        )
+    assert trace.weights.shape == (heads, n, n)
+    torch.testing.assert_close(trace.weights, weights[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(trace.attn_output, out[0], atol=1e-5, rtol=0)
+
+
+def test_q_k_v_are_the_input_times_each_projection_split_into_heads():
+    d_model, heads, n = 12, 3, 4
+    layer = _reference_layer(d_model, heads)
+    x = torch.randn(n, d_model)
+    trace = Encoder.from_torch(layer).trace(x).layers[0]
+    weight, bias = layer.self_attn.in_proj_weight.detach(), layer.self_attn.in_proj_bias.detach()
+    d_head = d_model // heads
+    for which, projected in enumerate((trace.q, trace.k, trace.v)):
+        rows = slice(which * d_model, (which + 1) * d_model)
+        full = x @ weight[rows].T + bias[rows]  # (n, d_model)
+        for h in range(heads):
+            torch.testing.assert_close(projected[h], full[:, h * d_head : (h + 1) * d_head], atol=1e-6, rtol=0)
+
+
+def test_each_step_follows_the_formula():
+    trace = Encoder().trace_text("the cat saw the dog because it was hungry")
+    for layer in trace.layers:
+        d_head = layer.q.shape[-1]
+        torch.testing.assert_close(layer.scores, layer.q @ layer.k.transpose(-2, -1), atol=1e-5, rtol=0)
+        assert torch.equal(layer.scaled_scores, layer.scores / math.sqrt(d_head))
+        torch.testing.assert_close(layer.weights, torch.softmax(layer.scaled_scores, dim=-1), atol=0, rtol=0)
+        torch.testing.assert_close(layer.weights.sum(-1), torch.ones(layer.weights.shape[:2]), atol=1e-6, rtol=0)
+        torch.testing.assert_close(layer.context, layer.weights @ layer.v, atol=1e-6, rtol=0)
+        heads, n, _ = layer.context.shape
+        assert torch.equal(layer.concat[:, :d_head], layer.context[0])
+        assert layer.concat.shape == (n, heads * d_head)
+
+
+def test_masked_keys_get_minus_infinity_and_zero_weight():
+    q, k, v = torch.randn(3, 2, 5, 4)  # each (heads=2, n=5, d_head=4)
+    padding = torch.tensor([False, False, True, False, True])
+    allowed = attention_mask(5, key_padding_mask=padding)
+    steps = scaled_dot_product_attention(q, k, v, allowed)
+    assert torch.isneginf(steps.scaled_scores[:, :, padding]).all()
+    assert torch.isfinite(steps.scaled_scores[:, :, ~padding]).all()
+    assert (steps.weights[:, :, padding] == 0).all()
+    torch.testing.assert_close(steps.weights.sum(-1), torch.ones(2, 5))
+
+
+def test_causal_mask_hides_later_tokens():
+    allowed = attention_mask(4, causal=True)
+    assert torch.equal(allowed, torch.tril(torch.ones(4, 4, dtype=torch.bool)))
+    q, k, v = torch.randn(3, 1, 4, 8)
+    weights = scaled_dot_product_attention(q, k, v, allowed).weights[0]
+    assert torch.equal(weights.triu(1), torch.zeros(4, 4))
+    assert weights[0, 0] == 1.0  # the first token can only see itself
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_masked_weights_match_multihead_attention(causal):
+    d_model, heads, n = 16, 4, 6
+    layer = _reference_layer(d_model, heads)
+    x = torch.randn(n, d_model)
+    padding = torch.tensor([False, False, False, True, False, True])
+    imported = Encoder.from_torch(layer)
+    ours = Encoder(dataclasses.replace(imported.config, causal=causal))
+    ours.load_state_dict(imported.state_dict())
+    with torch.no_grad():
+        attn_mask = torch.triu(torch.ones(n, n, dtype=torch.bool), 1) if causal else None  # True = hidden
+        _, reference = layer.self_attn(
+            x[None],
+            x[None],
+            x[None],
+            key_padding_mask=padding[None],
+            attn_mask=attn_mask,
+            need_weights=True,
+            average_attn_weights=False,
+        )
+    weights = ours.trace(x, key_padding_mask=padding).layers[0].weights
+    torch.testing.assert_close(weights, reference[0], atol=1e-6, rtol=0)
+
+
+def test_a_mask_that_hides_every_key_is_refused():
+    with pytest.raises(ValueError, match="no key"):
+        attention_mask(3, key_padding_mask=torch.tensor([True, True, True]))
+
+
+def test_key_padding_mask_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match=r"expected \(3,\)"):
+        attention_mask(3, key_padding_mask=torch.tensor([True, False]))
