@@ -1,0 +1,43 @@
+"""Plotly figures of what self-attention computes: numpy arrays and tokens in, `go.Figure` out.
+
+Knows nothing of Streamlit or torch, so the same figures work in a notebook and can be
+tested without a browser. Every builder checks the shapes it is given against the
+tokens and names the numbers that disagree.
+
+>>> import numpy as np
+>>> from viz import matrix_figure
+>>> fig = matrix_figure(np.full((3, 3), 1 / 3), ["我", "爱", "你"], ["我", "爱", "你"], kind="weights")
+>>> fig.data[0].zmin, fig.data[0].zmax
+(0.0, 1.0)
+"""
+
+from viz.grid import GRID_GAP, GRID_TOKEN_HOVER_MAX_CELLS, grid_cell_to_layer_head, heads_grid_figure
+from viz.heatmaps import matrix_figure, vectors_figure
+from viz.style import (
+    MASK_MARK,
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
+    PALETTES,
+    Palette,
+    chart_config,
+    token_labels,
+)
+from viz.worked_example import WORKED_EXAMPLE_COLUMNS, WorkedExample, worked_example, worked_example_rows
+
+__all__ = [
+    "GRID_GAP",
+    "GRID_TOKEN_HOVER_MAX_CELLS",
+    "MASK_MARK",
+    "MAX_CELLS_PER_AXIS_FOR_VALUES",
+    "PALETTES",
+    "WORKED_EXAMPLE_COLUMNS",
+    "Palette",
+    "WorkedExample",
+    "chart_config",
+    "grid_cell_to_layer_head",
+    "heads_grid_figure",
+    "matrix_figure",
+    "token_labels",
+    "vectors_figure",
+    "worked_example",
+    "worked_example_rows",
+]

@@ -1,0 +1,422 @@
+"""Attention Visualizer: the Streamlit page.
+
+Wiring only. The numbers come from `encoder` (one cached model per configuration, one
+cached trace per sentence), the figures from `viz`, the strings from `viz.i18n` and the
+link format from `viz.state`. The layer, head and query pickers live in a fragment, so
+moving them re-slices the cached trace without rerunning the encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from encoder import LIMITS, ConfigError, EmptyTextError, Encoder, EncoderConfig, TooManyTokensError
+from viz import chart_config, heads_grid_figure, matrix_figure, vectors_figure, worked_example, worked_example_rows
+from viz.i18n import LANGUAGES, texts
+from viz.state import (
+    CHOICES,
+    D_MODEL_OPTIONS,
+    EXAMPLES,
+    FF_MULTIPLIERS,
+    MAX_SEED,
+    Settings,
+    from_query_params,
+    head_options,
+    to_query_params,
+)
+
+st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="wide")
+
+
+@st.cache_resource
+def _configure_torch() -> None:
+    """Once per server: the sessions of a whole classroom share these cores."""
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def load_model(config: EncoderConfig, device: str) -> Encoder:
+    """One model per configuration and device, shared by every session (weights are read-only)."""
+    return Encoder(config, device=device)
+
+
+@dataclass(frozen=True)
+class TraceView:
+    """A trace as the page needs it: numpy arrays on the CPU, plus how it was computed."""
+
+    tokens: list[str]
+    arrays: dict[str, np.ndarray]  # trace.to_numpy(): "layer0.weights" -> (heads, n, n), ...
+    weights: np.ndarray  # (layers, heads, n, n)
+    device: str
+    milliseconds: float
+    parameters: int
+
+    def layer(self, index: int, name: str) -> np.ndarray:
+        return self.arrays[f"layer{index}.{name}"]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def compute_trace(config: EncoderConfig, device: str, text: str) -> TraceView:
+    """Run the encoder once per (configuration, device, sentence); later reruns reuse it."""
+    model = load_model(config, device)
+    start = time.perf_counter()
+    trace = model.trace_text(text)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    milliseconds = (time.perf_counter() - start) * 1000
+    arrays = trace.to_numpy()
+    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(config.n_layers)])
+    parameters = sum(p.numel() for p in model.parameters())
+    return TraceView(trace.tokens, arrays, weights, model.device.type.upper(), milliseconds, parameters)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def trace_npz(config: EncoderConfig, device: str, text: str) -> bytes:
+    """The trace as a compressed .npz, built only when someone downloads it."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **compute_trace(config, device, text).arrays)
+    return buffer.getvalue()
+
+
+# --- session state and the link ----------------------------------------------------------
+
+
+def _settings() -> Settings:
+    state = st.session_state
+    return Settings(**{f.name: state[f.name] for f in dataclasses.fields(Settings)})
+
+
+def _start_session() -> None:
+    """On a session's first run, the link decides every widget's starting value."""
+    if "link_settings" in st.session_state:
+        return
+    settings, notices = from_query_params(st.query_params.to_dict(), LIMITS.max_layers, LIMITS.max_heads)
+    for name, value in dataclasses.asdict(settings).items():
+        st.session_state[name] = value
+    st.session_state.link_settings = settings
+    st.session_state.link_notices = notices
+
+
+def _sync_link(settings: Settings) -> None:
+    params = to_query_params(settings)
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def _fit_heads() -> None:
+    """After d_model changes, keep the nearest head count that still divides it."""
+    state = st.session_state
+    allowed = head_options(state.d_model, LIMITS.max_heads)
+    if state.heads not in allowed:
+        state.heads = max(h for h in allowed if h <= state.heads)
+
+
+def _set_text(text: str) -> None:
+    st.session_state.text = text
+
+
+def _open_head() -> None:
+    choice = st.session_state.open_head
+    if choice is not None:
+        st.session_state.layer, st.session_state.head = choice
+
+
+def _clamp(name: str, size: int) -> None:
+    if st.session_state[name] >= size:
+        st.session_state[name] = size - 1
+
+
+# --- the sidebar ---------------------------------------------------------------------------
+
+
+def sidebar(t: dict[str, str]) -> None:
+    with st.sidebar:
+        st.radio(t["language"], list(LANGUAGES), key="lang", format_func=LANGUAGES.get, horizontal=True)
+        st.text_input(t["sentence"], key="text", help=t["sentence_help"])
+        st.caption(t["examples"])
+        for column, example in zip(st.columns(len(EXAMPLES)), EXAMPLES, strict=True):
+            column.button(example, on_click=_set_text, args=(example,), width="stretch")
+
+        st.subheader(t["model_shape"])
+        st.select_slider(t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=_fit_heads, help=t["d_model_help"])
+        st.select_slider(
+            t["heads"], head_options(st.session_state.d_model, LIMITS.max_heads), key="heads", help=t["heads_help"]
+        )
+        st.slider(t["layers"], 1, LIMITS.max_layers, key="layers")
+        with st.expander(t["advanced"]):
+            d_model = st.session_state.d_model
+            st.select_slider(
+                t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m * d_model}"
+            )
+            st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"])
+            st.selectbox(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"])
+            st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"])
+            st.radio(t["activation"], CHOICES["act"], key="act", format_func=str.upper, horizontal=True)
+            st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
+        with st.expander(t["display"]):
+            st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=lambda p: t[f"palette_{p}"])
+            st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
+        st.caption(t["share_hint"])
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+def show_link_notices(t: dict[str, str], settings: Settings) -> None:
+    """Refused link values stay visible until the user changes something."""
+    if settings != st.session_state.link_settings:
+        return
+    for notice in st.session_state.link_notices:
+        reason = t[notice.reason].format(**notice.reason_args)
+        st.warning(
+            t["notice_param"].format(param=notice.param, value=notice.value, reason=reason, default=notice.default)
+        )
+
+
+def encoder_config(settings: Settings) -> EncoderConfig:
+    return EncoderConfig(
+        d_model=settings.d_model,
+        n_heads=settings.heads,
+        n_layers=settings.layers,
+        d_ff=settings.ff * settings.d_model,
+        seed=settings.seed,
+        norm_first=settings.norm == "pre",
+        activation=settings.act,
+        positional=settings.pos,
+    )
+
+
+def chart(fig, settings: Settings, name: str, key: str | None = None) -> None:
+    st.plotly_chart(fig, width="stretch", config=chart_config(name, settings.img), key=key)
+
+
+def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
+    """A step's heading, formula and explanation; returns the column its chart goes in."""
+    container = st.container(key=key, border=True)
+    with container:
+        st.subheader(title)
+        left, right = st.columns([1, 2], vertical_alignment="center")
+        left.latex(formula)
+        left.markdown(text)
+    return right
+
+
+@st.fragment
+def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None:
+    """Layer, head and query pickers and everything they select: reruns alone when they change."""
+    settings = _settings()
+    _sync_link(settings)
+    tokens, n, d_head = view.tokens, len(view.tokens), config.d_head
+    palette, font = settings.palette, 14
+
+    st.subheader(t["inspect"])
+    left, right = st.columns(2)
+    # persist_state: these widgets vanish while the text is empty, and must keep their value.
+    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
+    layer = left.radio(t["layer"], range(config.n_layers), key="layer", **one_based)
+    head = right.radio(t["head"], range(config.n_heads), key="head", **one_based)
+
+    q, k, v = (view.layer(layer, name)[head] for name in ("q", "k", "v"))  # (n, d_head) each
+    scores = view.layer(layer, "scores")[head]  # (n, n)
+    scaled = view.layer(layer, "scaled_scores")[head]  # (n, n)
+    weights = view.layer(layer, "weights")[head]  # (n, n)
+    context = view.layer(layer, "context")[head]  # (n, d_head)
+    sqrt_d = math.sqrt(d_head)
+    vectors = {"token_axis": t["token_axis"], "dim_axis": t["dim_axis"], "palette": palette, "font_size": font}
+    matrix = {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
+    where = f"L{layer + 1}H{head + 1}"
+
+    with st.container(key="step-qkv", border=True):
+        st.subheader(t["step_qkv"])
+        st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head}\ \text{{{where}}})")
+        st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=config.d_model))
+        for column, name, values in zip(st.columns(3), "QKV", (q, k, v), strict=True):
+            with column:
+                chart(vectors_figure(values, tokens, title=f"{name} ({where})", **vectors), settings, f"{name}_{where}")
+
+    column = step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"])
+    with column:
+        fig = matrix_figure(scores, tokens, tokens, kind="scores", title=f"Q·Kᵀ ({where})", value_label="q·k", **matrix)
+        chart(fig, settings, f"scores_{where}")
+
+    column = step_section(
+        "step-scaled",
+        t["step_scaled"],
+        rf"\tilde S = \frac{{Q K^\top}}{{\sqrt{{d_k}}}} = \frac{{S}}{{\sqrt{{{d_head}}}}} = \frac{{S}}{{{sqrt_d:.3f}}}",
+        t["step_scaled_text"].format(sqrt=sqrt_d),
+    )
+    with column:
+        fig = matrix_figure(
+            scaled, tokens, tokens, kind="scores", title=f"Q·Kᵀ/√d_k ({where})", value_label="q·k/√d_k", **matrix
+        )
+        chart(fig, settings, f"scaled_{where}")
+
+    column = step_section(
+        "step-weights",
+        t["step_weights"],
+        r"A_{ij} = \operatorname{softmax}(\tilde S_i)_j = \frac{e^{\tilde S_{ij}}}{\sum_{m} e^{\tilde S_{im}}}",
+        t["step_weights_text"],
+    )
+    with column:
+        fig = matrix_figure(
+            weights, tokens, tokens, kind="weights", title=f"softmax ({where})", value_label=t["weight"], **matrix
+        )
+        chart(fig, settings, f"weights_{where}")
+
+    column = step_section(
+        "step-context", t["step_context"], r"Z = A V,\quad z_i = \sum_j A_{ij}\, v_j", t["step_context_text"]
+    )
+    with column:
+        chart(vectors_figure(context, tokens, title=f"Z ({where})", **vectors), settings, f"context_{where}")
+
+    with st.container(key="worked-example", border=True):
+        st.subheader(t["worked_example"])
+        _clamp("query", n)
+        query = st.selectbox(
+            t["worked_query"],
+            range(n),
+            key="query",
+            format_func=lambda i: f"{i + 1} · {tokens[i]}",
+            persist_state="session",
+        )
+        example = worked_example(query, q, k, v, scores, scaled, weights, context)
+        st.markdown(t["worked_intro"].format(query=query + 1, layer=layer + 1, head=head + 1))
+        st.markdown(t["worked_step1"])
+        st.markdown(t["worked_step2"].format(sqrt=example.sqrt_d_head))
+        st.markdown(t["worked_step3"].format(sum=example.exp_sum))
+        if example.shift:
+            st.caption(t["worked_shift"].format(shift=example.shift))
+        st.markdown(t["worked_step4"].format(total=float(example.weights.sum())))
+        if n <= 6:
+            st.latex(_softmax_latex(example.scaled, example.weights, query))
+        rows = worked_example_rows(example, tokens)
+        columns = {"key": t["col_key"], "q·k": t["col_dot"], "÷√d_k": t["col_scaled"], "exp": t["col_exp"]}
+        columns["weight"] = t["col_weight"]
+        st.dataframe([{columns[c]: row[c] for c in columns} for row in rows], hide_index=True, width="stretch")
+        st.markdown(t["worked_step5"])
+        dims = min(d_head, 8)
+        vector_rows = [
+            {t["col_key"]: tokens[j], **{f"v{d}": round(float(example.weighted_values[j, d]), 4) for d in range(dims)}}
+            for j in range(n)
+        ]
+        vector_rows.append(
+            {
+                t["col_key"]: t["weighted_sum_row"],
+                **{f"v{d}": round(float(example.weighted_values[:, d].sum()), 4) for d in range(dims)},
+            }
+        )
+        vector_rows.append(
+            {t["col_key"]: t["context_row"], **{f"v{d}": round(float(context[query, d]), 4) for d in range(dims)}}
+        )
+        st.dataframe(vector_rows, hide_index=True, width="stretch")
+
+    grid = {"layer_label": t["layer"], "head_label": t["head"], "palette": palette, "font_size": font}
+    with st.container(key="heads-layer", border=True):
+        st.subheader(t["heads_layer"].format(layer=layer + 1))
+        st.markdown(t["heads_layer_text"])
+        fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, selected=(0, head), **grid)
+        chart(fig, settings, f"heads_layer{layer + 1}")
+
+    with st.container(key="heads-grid", border=True):
+        st.subheader(t["heads_grid"])
+        st.markdown(t["heads_grid_text"].format(layers=config.n_layers, heads=config.n_heads))
+        options = [(i, h) for i in range(config.n_layers) for h in range(config.n_heads)]
+        st.selectbox(
+            t["open_head"],
+            options,
+            index=None,
+            key="open_head",
+            on_change=_open_head,
+            format_func=lambda lh: t["open_head_option"].format(layer=lh[0] + 1, head=lh[1] + 1),
+        )
+        chart(heads_grid_figure(view.weights, tokens, selected=(layer, head), **grid), settings, "heads_grid")
+
+
+def _softmax_latex(scaled: np.ndarray, weights: np.ndarray, query: int) -> str:
+    """The query row's softmax with its actual numbers, for short sentences."""
+    terms = " + ".join(rf"e^{{{s:.3f}}}" for s in scaled if np.isfinite(s))
+    rows = [
+        rf"A_{{{query + 1},{j + 1}}} &= \frac{{e^{{{s:.3f}}}}}{{{terms}}} = {w:.4f}"
+        for j, (s, w) in enumerate(zip(scaled, weights, strict=True))
+        if np.isfinite(s)
+    ]
+    return r"\begin{aligned}" + r" \\[4pt] ".join(rows) + r"\end{aligned}"
+
+
+def downloads(t: dict[str, str], settings: Settings, config: EncoderConfig, device: str) -> None:
+    st.subheader(t["downloads"])
+    left, right = st.columns(2)
+    left.download_button(
+        t["download_trace"],
+        data=lambda: trace_npz(config, device, settings.text),
+        file_name="attention_trace.npz",
+        mime="application/octet-stream",
+        on_click="ignore",
+    )
+    document = {"link": to_query_params(settings), "encoder": dataclasses.asdict(config) | {"limits": None}}
+    right.download_button(
+        t["download_settings"],
+        data=json.dumps(document, ensure_ascii=False, indent=2),
+        file_name="attention_settings.json",
+        mime="application/json",
+        on_click="ignore",
+    )
+
+
+def main() -> None:
+    _configure_torch()
+    _start_session()
+    t = texts(st.session_state.lang)
+    sidebar(t)
+    settings = _settings()
+    _sync_link(settings)
+
+    st.title(t["title"])
+    st.caption(t["subtitle"])
+    show_link_notices(t, settings)
+
+    try:
+        config = encoder_config(settings)
+    except ConfigError as error:
+        st.error(t["err_config"].format(field=error.field, value=error.value, allowed=error.allowed))
+        return
+    device = "cpu" if settings.cpu else "auto"
+    try:
+        view = compute_trace(config, device, settings.text)
+    except EmptyTextError:
+        st.info(t["err_empty"])
+        return
+    except TooManyTokensError as error:
+        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+        st.button(
+            t["truncate"].format(max=error.max_tokens),
+            on_click=_set_text,
+            args=(" ".join(error.tokens[: error.max_tokens]),),
+            key="truncate",
+        )
+        return
+
+    n = len(view.tokens)
+    st.caption(t["tokens"].format(n=n))
+    st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
+    summary = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{view.parameters:,}")
+    timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
+    st.caption(f"{summary} · {timing}")
+
+    _clamp("layer", config.n_layers)
+    _clamp("head", config.n_heads)
+    inspector(view, config, t)
+    downloads(t, settings, config, device)
+
+
+main()

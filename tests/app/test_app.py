@@ -1,0 +1,215 @@
+"""The page's script logic through Streamlit's AppTest: no exception after any interaction,
+charts with the right tokens on their axes, and a message for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from encoder import Encoder, EncoderConfig
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _run(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _after(widget) -> AppTest:
+    """Run the script after an interaction (`widget.set_value(...)` etc.) and check it raised nothing."""
+    at = widget.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def _ticks(spec: dict, axis: str) -> list[str]:
+    return list(spec["layout"][axis].get("ticktext", []))
+
+
+def _alerts(at: AppTest) -> list[str]:
+    return [a.value for a in (*at.warning, *at.info, *at.error)]
+
+
+def test_default_page_shows_every_step_for_the_classic_sentence():
+    at = _run()
+    assert at.text_input(key="text").value == "我爱你"
+    charts = _charts(at)
+    assert len(charts) >= 7  # Q, K, V, scores, scaled, weights, context (+ overviews)
+    titles = [c["layout"].get("title", {}).get("text", "") for c in charts]
+    step_charts = charts[:7]
+    for spec in step_charts:
+        assert _ticks(spec, "yaxis") == ["我", "爱", "你"], spec["layout"]["title"]
+    for spec in step_charts[3:6]:  # scores, scaled scores, weights: keys on the columns too
+        assert _ticks(spec, "xaxis") == ["我", "爱", "你"]
+    assert any("softmax" in title for title in titles)
+
+
+def test_typing_a_sentence_updates_the_tokens_on_the_axes():
+    at = _run()
+    _after(at.text_input(key="text").input("the cat saw the dog"))
+    weights = _charts(at)[5]
+    assert _ticks(weights, "xaxis") == ["the", "cat", "saw", "the", "dog"]
+    assert at.query_params["text"] == "the cat saw the dog"
+
+
+def test_changing_heads_and_layers_updates_the_pickers_and_the_link():
+    at = _run()
+    _after(at.select_slider(key="heads").set_value(8))
+    _after(at.slider(key="layers").set_value(3))
+    assert len(at.radio(key="head").options) == 8
+    assert len(at.radio(key="layer").options) == 3
+    _after(at.radio(key="layer").set_value(2))
+    _after(at.radio(key="head").set_value(7))
+    assert (at.query_params["layer"], at.query_params["head"]) == ("3", "8")
+    assert "L3H8" in _charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_a_d_model_that_the_heads_do_not_divide_moves_heads_to_a_divisor():
+    at = _run(d_model="64", heads="16")
+    _after(at.select_slider(key="d_model").set_value(24))
+    assert at.select_slider(key="heads").value == 12
+    assert 24 % at.select_slider(key="heads").value == 0
+
+
+def test_a_shared_link_opens_the_same_view():
+    at = _run(text="the cat sat", d_model="32", heads="8", layers="3", layer="2", head="5", seed="7", query="2")
+    assert at.radio(key="layer").value == 1 and at.radio(key="head").value == 4
+    assert at.selectbox(key="query").value == 1
+    assert at.number_input(key="seed").value == 7
+    assert not _alerts(at)
+    assert "L2H5" in _charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_absurd_link_values_fall_back_with_visible_notices():
+    at = _run(d_model="-5", heads="abc", layers="999", layer="42", seed="x", lang="klingon")
+    alerts = _alerts(at)
+    for param in ("d_model", "heads", "layers", "layer", "seed", "lang"):
+        assert any(param in alert for alert in alerts), param
+    assert at.select_slider(key="d_model").value == 64
+    assert len(_charts(at)) >= 7
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u200b\u200f"])
+def test_empty_text_gets_a_message(text):
+    at = _run()
+    _after(at.text_input(key="text").input(text))
+    assert any("Type a sentence" in alert for alert in _alerts(at))
+    assert not _charts(at)
+
+
+def test_a_huge_paste_offers_to_truncate():
+    at = _run()
+    _after(at.text_input(key="text").input("word " * 1000))
+    assert any("1000 tokens" in alert for alert in _alerts(at))
+    _after(at.button(key="truncate").click())
+    assert len(_ticks(_charts(at)[0], "yaxis")) == 128
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok 👍🏽 👨\u200d👩\u200d👧",
+        "שלום עולם مرحبا",
+        "a\x00b\x07c\x1b[31m",
+        "<script>alert(1)</script>",
+        "<b>bold</b> <br> &amp;",
+    ],
+)
+def test_strange_text_is_handled_without_error(text):
+    at = _run()
+    _after(at.text_input(key="text").input(text))
+    assert _charts(at)
+
+
+def test_html_looking_text_never_reaches_markdown():
+    at = _run(text="<b>bold</b> <script>x</script>")
+    rendered = " ".join(str(m.value) for m in (*at.markdown, *at.caption))
+    assert "<b>" not in rendered and "<script>" not in rendered
+    ticks = _ticks(_charts(at)[0], "yaxis")
+    assert "&lt;" in ticks  # escaped for Plotly, shown literally
+
+
+def test_chinese_interface():
+    at = _run(lang="zh")
+    assert at.text_input(key="text").label == "句子"
+    assert at.radio(key="layer").label == "层"
+    assert any("第 1 步" in s.value for s in at.subheader)
+    _after(at.radio(key="lang").set_value("en"))
+    assert at.text_input(key="text").label == "Sentence"
+
+
+def test_worked_example_shows_the_traces_own_numbers():
+    at = _run(text="我爱你", layer="2", head="3", query="1")
+    trace = Encoder(EncoderConfig()).trace_text("我爱你")
+    layer, head, query = 1, 2, 0
+    table = at.dataframe[0].value
+    expected_dots = trace.layers[layer].scores[head, query].numpy()
+    expected_weights = trace.layers[layer].weights[head, query].numpy()
+    np.testing.assert_allclose(table.iloc[:, 1].to_numpy(float), expected_dots, atol=1e-4)
+    np.testing.assert_allclose(table.iloc[:, 4].to_numpy(float), expected_weights, atol=1e-4)
+    assert list(table.iloc[:, 0]) == ["我", "爱", "你"]
+    vectors = at.dataframe[1].value
+    context = trace.layers[layer].context[head, query].numpy()
+    np.testing.assert_allclose(vectors.iloc[-1, 1:].to_numpy(float), context[: vectors.shape[1] - 1], atol=1e-4)
+    np.testing.assert_allclose(vectors.iloc[-2, 1:].to_numpy(float), context[: vectors.shape[1] - 1], atol=1e-3)
+
+
+def test_charts_carry_the_traces_numbers():
+    at = _run(text="the cat sat", layer="2", head="2")
+    trace = Encoder(EncoderConfig()).trace_text("the cat sat")
+    weights_chart = _charts(at)[5]
+    z = weights_chart["data"][0]["z"]
+    values = _decode(z)
+    np.testing.assert_allclose(values, trace.layers[1].weights[1].numpy(), atol=1e-6)
+
+
+def _decode(z) -> np.ndarray:
+    """Plotly sends numpy arrays base64-encoded ({"dtype", "bdata", "shape"})."""
+    if isinstance(z, dict):
+        import base64
+
+        flat = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
+        shape = tuple(int(s) for s in str(z["shape"]).split(","))
+        return flat.reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
+def test_picking_a_layer_or_head_does_not_rerun_the_encoder(monkeypatch):
+    calls = []
+    original = Encoder.trace_text
+
+    def counting(self, text):
+        calls.append(text)
+        return original(self, text)
+
+    monkeypatch.setattr(Encoder, "trace_text", counting)
+    at = _run(text="a sentence nobody cached yet 42", layers="3")
+    assert len(calls) == 1
+    _after(at.radio(key="layer").set_value(2))
+    _after(at.radio(key="head").set_value(3))
+    _after(at.selectbox(key="query").set_value(2))
+    assert len(calls) == 1
+
+
+def test_force_cpu_and_the_device_line():
+    at = _run(cpu="1")
+    assert any("CPU" in c.value for c in at.caption)
+
+
+def test_open_a_head_from_the_overview():
+    at = _run(layers="3")
+    _after(at.selectbox(key="open_head").set_value((2, 1)))
+    assert at.radio(key="layer").value == 2 and at.radio(key="head").value == 1

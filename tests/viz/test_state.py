@@ -1,0 +1,95 @@
+"""Links: every setting round-trips, and every bad value falls back with a notice."""
+
+import dataclasses
+
+import pytest
+
+from encoder import LIMITS, EncoderConfig
+from viz.state import D_MODEL_OPTIONS, Settings, from_query_params, head_options, to_query_params
+
+
+def _parse(params):
+    return from_query_params(params, LIMITS.max_layers, LIMITS.max_heads)
+
+
+def test_no_parameters_give_the_defaults():
+    assert _parse({}) == (Settings(), [])
+
+
+def test_every_setting_round_trips_through_a_link():
+    settings = Settings(
+        text="the cat <b>sat</b> & 我爱你",
+        lang="zh",
+        d_model=96,
+        heads=12,
+        layers=5,
+        ff=2,
+        seed=42,
+        pos="none",
+        norm="pre",
+        act="gelu",
+        cpu=True,
+        layer=4,
+        head=11,
+        query=3,
+        palette="colorblind",
+        img="svg",
+    )
+    parsed, notices = _parse(to_query_params(settings))
+    assert notices == []
+    assert parsed == settings
+
+
+def test_links_are_one_based():
+    params = to_query_params(Settings(layer=0, head=2))
+    assert (params["layer"], params["head"]) == ("1", "3")
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "reason"),
+    [
+        ({"d_model": "-5"}, "d_model", "reason_choice"),
+        ({"d_model": "100"}, "d_model", "reason_choice"),
+        ({"d_model": "abc"}, "d_model", "reason_not_int"),
+        ({"heads": "abc"}, "heads", "reason_not_int"),
+        ({"heads": "3"}, "heads", "reason_divisor"),  # 64 % 3 != 0
+        ({"heads": "32"}, "heads", "reason_divisor"),
+        ({"layers": "999"}, "layers", "reason_range"),
+        ({"layers": "0"}, "layers", "reason_range"),
+        ({"layer": "3"}, "layer", "reason_range"),  # only 2 layers by default
+        ({"layer": "0"}, "layer", "reason_range"),
+        ({"head": "9"}, "head", "reason_range"),
+        ({"query": "-1"}, "query", "reason_range"),
+        ({"seed": "1e9"}, "seed", "reason_not_int"),
+        ({"seed": str(2**40)}, "seed", "reason_range"),
+        ({"lang": "fr"}, "lang", "reason_choice"),
+        ({"pos": "rotary"}, "pos", "reason_choice"),
+        ({"cpu": "yes"}, "cpu", "reason_choice"),
+        ({"ff": "3"}, "ff", "reason_choice"),
+        ({"text": "x" * 6000}, "text", "reason_too_long"),
+    ],
+)
+def test_bad_values_fall_back_to_defaults_with_a_notice(params, param, reason):
+    settings, notices = _parse(params)
+    assert [(n.param, n.reason) for n in notices] == [(param, reason)]
+    assert settings == Settings()
+
+
+def test_heads_are_checked_against_the_linked_d_model_and_layer_against_linked_layers():
+    settings, notices = _parse({"d_model": "48", "heads": "12", "layers": "6", "layer": "6", "head": "12"})
+    assert notices == []
+    assert (settings.d_model, settings.heads, settings.layers, settings.layer, settings.head) == (48, 12, 6, 5, 11)
+
+
+def test_a_notice_keeps_the_value_short_and_names_the_default():
+    _, [notice] = _parse({"layers": "9" * 500})
+    assert len(notice.value) <= 80
+    assert notice.default == Settings().layers
+
+
+def test_every_offered_shape_is_a_valid_encoder_config():
+    for d_model in D_MODEL_OPTIONS:
+        for heads in head_options(d_model, LIMITS.max_heads):
+            settings = dataclasses.replace(Settings(), d_model=d_model, heads=heads)
+            EncoderConfig(d_model=settings.d_model, n_heads=settings.heads, d_ff=4 * d_model)
+    assert head_options(64, 16) == [1, 2, 4, 8, 16]

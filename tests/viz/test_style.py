@@ -1,0 +1,74 @@
+"""Token labels cannot become markup, downloads get portable names, and viz stays free of torch and Streamlit."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from viz import chart_config, token_labels
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_token_labels_escape_the_characters_plotly_reads_as_markup():
+    tokens = ["<br>", "<script>alert(1)</script>", "a&b", "<b>", "&lt;", "我", "the"]
+    assert token_labels(tokens) == [
+        "&lt;br&gt;",
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "a&amp;b",
+        "&lt;b&gt;",
+        "&amp;lt;",  # shown as the five characters "&lt;", not as "<"
+        "我",
+        "the",
+    ]
+
+
+def test_token_labels_leave_quotes_alone_because_plotly_would_print_the_entity():
+    assert token_labels(['"', "'", "it's"]) == ['"', "'", "it's"]
+
+
+def test_token_labels_keep_duplicates_and_order():
+    assert token_labels(["the", "cat", "the"]) == ["the", "cat", "the"]
+
+
+def test_token_labels_refuse_a_bare_string():
+    with pytest.raises(TypeError, match="single string"):
+        token_labels("the cat")
+
+
+def test_chart_config_sets_the_download_and_removes_selection_tools():
+    config = chart_config("weights_L1H2", "svg", scale=3)
+    assert config["toImageButtonOptions"] == {"format": "svg", "filename": "weights_L1H2", "scale": 3}
+    assert config["displaylogo"] is False
+    assert {"select2d", "lasso2d"} <= set(config["modeBarButtonsToRemove"])
+    assert chart_config("x")["toImageButtonOptions"]["format"] == "png"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Q (L1H1)", "Q_L1H1"),
+        ("softmax Café/ü", "softmax_Cafe_u"),
+        ("我爱你 weights", "weights"),
+        ("注意力", "attention"),
+        ("../../etc/passwd", "etc_passwd"),
+    ],
+)
+def test_chart_config_filenames_are_portable_ascii(name, expected):
+    assert chart_config(name)["toImageButtonOptions"]["filename"] == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"image_format": "jpeg"}, "image_format='jpeg' is invalid"), ({"scale": 0}, "scale=0 is invalid")],
+)
+def test_chart_config_refuses_bad_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        chart_config("x", **options)
+
+
+def test_viz_imports_neither_torch_nor_streamlit():
+    code = "import viz, sys; assert 'torch' not in sys.modules and 'streamlit' not in sys.modules, sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]

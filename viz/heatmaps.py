@@ -1,0 +1,171 @@
+"""Heatmaps of one head: its Q, K, V or context vectors, and its n x n score or weight maps.
+
+Every figure holds exactly one `go.Heatmap` (a second trace or `make_subplots` costs tens
+of milliseconds per rerun), numeric axes with one tick per token (a categorical axis would
+merge repeated tokens), and row 0, the first query token, at the top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.checks import float_array, labels_for
+from viz.style import (
+    DEFAULT_FONT_SIZE,
+    DIVERGING_SCALES,
+    HOVER_VALUE_FORMAT,
+    MASK_MARK,
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
+    SEQUENTIAL_SCALES,
+    Palette,
+    axis_with_token_ticks,
+    base_layout,
+    cell_axis,
+    check_style,
+    colorbar,
+    values_are_shown,
+)
+
+CELL_VALUE_DECIMALS = 2  # numbers printed inside cells: two decimals fit a small cell
+
+
+def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bool) -> np.ndarray | None:
+    """What each cell prints: its value rounded, `MASK_MARK` where masked, or nothing.
+
+    Formatted here rather than with a Plotly `texttemplate` on z so that a masked cell can
+    print its mark instead of a number, and so that tests can read what every cell shows.
+    Returns None when no cell prints anything, which leaves the text out of the figure.
+    """
+    has_masked = masked is not None and bool(masked.any())
+    if not show_values and not has_masked:
+        return None
+    texts = np.full(values.shape, "", dtype=object)  # (rows, columns)
+    if show_values:
+        finite = np.isfinite(values)
+        texts[finite] = [f"{value:.{CELL_VALUE_DECIMALS}f}" for value in values[finite].tolist()]
+    if has_masked:
+        texts[masked] = MASK_MARK
+    return texts
+
+
+def vectors_figure(
+    values: np.ndarray,  # (n, d): Q, K, V or context of one head
+    tokens: Sequence[str],
+    *,
+    title: str = "",
+    token_axis: str = "Token",
+    dim_axis: str = "Dimension",
+    value_label: str = "value",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+    show_values: bool | None = None,
+) -> go.Figure:
+    """One row per token, one column per dimension: the vectors that attention mixes.
+
+    Signed values get a diverging scale centred on 0, so a positive and a negative entry
+    of the same size are equally strong colours. Dimensions are numbered from 0, as in the
+    code. `show_values=None` prints the numbers only when every row and column is at most
+    `MAX_CELLS_PER_AXIS_FOR_VALUES` wide.
+    """
+    check_style(palette, font_size)
+    z = float_array(values, "values", "(n_tokens, d)")  # (n, d)
+    n_tokens, d = z.shape
+    labels = labels_for(tokens, n_tokens, array_name="values", axis_name="rows", token_kind="tokens")
+    z = np.where(np.isfinite(z), z, np.float32(np.nan))  # (n, d): NaN draws as a gap
+    row_labels = np.repeat(np.array(labels, dtype=object)[:, None], d, axis=1)  # (n, d): the hover needs one per cell
+    texts = cell_texts(z, None, show_values=values_are_shown(show_values, n_tokens, d))
+    heatmap = go.Heatmap(
+        z=z,
+        colorscale=DIVERGING_SCALES[palette],
+        zmid=0,
+        customdata=row_labels,
+        hovertemplate=(
+            f"{token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>"
+            f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+        ),
+        text=texts,
+        texttemplate=None if texts is None else "%{text}",
+        colorbar=colorbar(value_label),
+    )
+    # Up to MAX_CELLS_PER_AXIS_FOR_VALUES dimensions every column gets its tick; beyond, Plotly's
+    # automatic ticks are already whole numbers.
+    dim_ticks = {"dtick": 1} if d <= MAX_CELLS_PER_AXIS_FOR_VALUES else {}
+    layout = base_layout(title, font_size)
+    layout["xaxis"] = cell_axis(dim_axis, **dim_ticks)
+    layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
+    return go.Figure(data=[heatmap], layout=layout)
+
+
+def matrix_figure(
+    values: np.ndarray,  # (n_queries, n_keys)
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    *,
+    kind: Literal["scores", "weights"],
+    title: str = "",
+    query_axis: str = "Query",
+    key_axis: str = "Key",
+    value_label: str = "value",
+    mask: np.ndarray | None = None,  # (n_queries, n_keys) bool, True = the query may attend to the key
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+    show_values: bool | None = None,
+) -> go.Figure:
+    """Query i (row) against key j (column): raw or scaled scores, or softmax weights.
+
+    `kind="scores"` uses a diverging scale centred on 0 (Plotly makes the range symmetric
+    around `zmid`, from the finite values). `kind="weights"` fixes the scale to [0, 1], so
+    that the same colour means the same weight in every head and layer.
+
+    A cell is marked as masked (it prints `MASK_MARK`, whatever `show_values` says) when
+    `mask` forbids it or its value is not finite: the encoder writes -inf into the scaled
+    scores of masked keys, and NaN, +inf or -inf have no colour. Non-finite values become
+    NaN, which Plotly draws as a gap without hover; finite values are drawn as given, so a
+    masked weight still shows its 0 in colour and hover.
+    """
+    check_style(palette, font_size)
+    if kind not in ("scores", "weights"):
+        raise ValueError(f"kind={kind!r} is invalid: must be 'scores' or 'weights'")
+    z = float_array(values, "values", "(n_queries, n_keys)")  # (n_q, n_k)
+    n_queries, n_keys = z.shape
+    query_labels = labels_for(query_tokens, n_queries, array_name="values", axis_name="rows", token_kind="query tokens")
+    key_labels = labels_for(key_tokens, n_keys, array_name="values", axis_name="columns", token_kind="key tokens")
+    masked = ~np.isfinite(z)  # (n_q, n_k)
+    if mask is not None:
+        allowed = np.asarray(mask)
+        if allowed.dtype != np.bool_:
+            raise ValueError(f"mask must be a bool array (True = may attend), but has dtype {allowed.dtype}")
+        if allowed.shape != z.shape:
+            raise ValueError(f"mask has shape {allowed.shape} but values has shape {z.shape}")
+        masked |= ~allowed
+    z = np.where(np.isfinite(z), z, np.float32(np.nan))  # (n_q, n_k): NaN draws as a gap
+
+    token_pairs = np.empty((n_queries, n_keys, 2), dtype=object)  # (n_q, n_k, 2): the hover needs one pair per cell
+    token_pairs[..., 0] = np.array(query_labels, dtype=object)[:, None]
+    token_pairs[..., 1] = np.array(key_labels, dtype=object)[None, :]
+    if kind == "weights":
+        colour = {"colorscale": SEQUENTIAL_SCALES[palette], "zmin": 0.0, "zmax": 1.0}
+    else:
+        colour = {"colorscale": DIVERGING_SCALES[palette], "zmid": 0.0}
+    texts = cell_texts(z, masked, show_values=values_are_shown(show_values, n_queries, n_keys))
+    heatmap = go.Heatmap(
+        z=z,
+        **colour,
+        customdata=token_pairs,
+        hovertemplate=(
+            f"{query_axis}: %{{customdata[0]}}<br>{key_axis}: %{{customdata[1]}}<br>"
+            f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+        ),
+        hoverongaps=False,  # a gap is a masked cell: Plotly would print its value as "NaN"
+        text=texts,
+        texttemplate=None if texts is None else "%{text}",
+        colorbar=colorbar(value_label),
+    )
+    layout = base_layout(title, font_size)
+    layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
+    layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
+    return go.Figure(data=[heatmap], layout=layout)

@@ -1,0 +1,148 @@
+"""The app's settings and their URL form, so that a link reopens exactly the same view.
+
+`st.query_params` hands over strings from whoever wrote the link; every one is checked
+here, and a bad one falls back to its default with a `Notice` the app shows in the
+user's language. Pure Python: testable without Streamlit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+FF_MULTIPLIERS: tuple[int, ...] = (1, 2, 4)  # d_ff = multiplier x d_model; 4 is the paper's ratio
+MAX_SEED = 2**31 - 1
+MAX_TEXT_CHARS = 5000  # a link longer than this is not a sentence; the tokenizer caps tokens anyway
+EXAMPLES: tuple[str, ...] = ("我爱你", "the cat sat on the mat because the cat was tired")
+
+
+def head_options(d_model: int, max_heads: int) -> list[int]:
+    """Head counts that divide d_model: the only ones a user can choose."""
+    return [h for h in range(1, max_heads + 1) if d_model % h == 0]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines a view. layer, head and query are 0-based here, 1-based in links."""
+
+    text: str = EXAMPLES[0]
+    lang: str = "en"
+    d_model: int = 64
+    heads: int = 4
+    layers: int = 2
+    ff: int = 4
+    seed: int = 0
+    pos: str = "sinusoidal"
+    norm: str = "post"
+    act: str = "relu"
+    cpu: bool = False
+    layer: int = 0
+    head: int = 0
+    query: int = 0
+    palette: str = "default"
+    img: str = "png"
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "lang": ("en", "zh"),
+    "pos": ("sinusoidal", "learned", "none"),
+    "norm": ("post", "pre"),
+    "act": ("relu", "gelu"),
+    "palette": ("default", "colorblind"),
+    "img": ("png", "svg"),
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A link value that was refused: which parameter, what it said, why, and what is used instead."""
+
+    param: str
+    value: str
+    reason: str  # a key of the string tables in viz.i18n ("reason_range", ...)
+    reason_args: dict[str, Any] = field(default_factory=dict)
+    default: Any = None
+
+
+def _int(raw: str) -> int | None:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int) -> tuple[Settings, list[Notice]]:
+    """Settings from a link's query string; refused values fall back to defaults, with notices.
+
+    Checked in dependency order: heads against d_model, layer against layers, head against
+    heads. `query` is checked later by the app, once the text is tokenized.
+    """
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    notices: list[Notice] = []
+
+    def refuse(name: str, reason: str, default: Any, **args: Any) -> None:
+        notices.append(Notice(name, str(params[name])[:80], reason, args, default))
+
+    def integer(name: str, valid: Callable[[int], bool], reason: str, default: Any, offset: int = 0, **args: Any):
+        if name not in params:
+            return
+        number = _int(str(params[name]))
+        if number is None:
+            refuse(name, "reason_not_int", default + offset)
+        elif not valid(number):
+            refuse(name, reason, default + offset, **args)
+        else:
+            values[name] = number - offset
+
+    if "text" in params:
+        text = str(params["text"])
+        if len(text) > MAX_TEXT_CHARS:
+            refuse("text", "reason_too_long", defaults.text, max=MAX_TEXT_CHARS)
+        else:
+            values["text"] = text
+    for name, allowed in CHOICES.items():
+        if name in params:
+            if params[name] in allowed:
+                values[name] = params[name]
+            else:
+                refuse(name, "reason_choice", getattr(defaults, name), choices=", ".join(allowed))
+
+    choices = ", ".join(map(str, D_MODEL_OPTIONS))
+    integer("d_model", D_MODEL_OPTIONS.__contains__, "reason_choice", defaults.d_model, choices=choices)
+    d_model = values.get("d_model", defaults.d_model)
+    heads_allowed = head_options(d_model, max_heads)
+    default_heads = defaults.heads if defaults.heads in heads_allowed else 1
+    integer("heads", heads_allowed.__contains__, "reason_divisor", default_heads, d_model=d_model)
+    if "heads" not in values and default_heads != defaults.heads:
+        values["heads"] = default_heads
+    integer("layers", lambda n: 1 <= n <= max_layers, "reason_range", defaults.layers, low=1, high=max_layers)
+    ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
+    integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
+    integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
+    if "cpu" in params:
+        if params["cpu"] in ("0", "1"):
+            values["cpu"] = params["cpu"] == "1"
+        else:
+            refuse("cpu", "reason_choice", "0", choices="0, 1")
+    layers = values.get("layers", defaults.layers)
+    heads = values.get("heads", defaults.heads)
+    integer("layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
+    integer("head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
+    integer("query", lambda n: n >= 1, "reason_range", 0, offset=1, low=1, high="n")
+    return dataclasses.replace(defaults, **values), notices
+
+
+def to_query_params(settings: Settings) -> dict[str, str]:
+    """The link form of `settings`: every field, with 1-based layer, head and query."""
+    params = {}
+    for name, value in dataclasses.asdict(settings).items():
+        if name in ("layer", "head", "query"):
+            value += 1
+        elif isinstance(value, bool):
+            value = int(value)
+        params[name] = str(value)
+    return params

@@ -1,0 +1,136 @@
+"""Colours, fonts, token labels and the export config that every figure shares.
+
+One module decides how a number becomes a colour, so that the same weight has the same
+colour in every chart, and how a token becomes a label, so that no token can turn into
+markup on an axis.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, Literal
+
+Palette = Literal["default", "colorblind"]
+PALETTES: tuple[str, ...] = ("default", "colorblind")
+
+# Signed values (scores, Q, K, V, context): reversed so that negative is the cool end and
+# positive the warm end, with 0 in the pale middle. PuOr is a ColorBrewer scale that stays
+# distinguishable under the common colour-vision deficiencies.
+DIVERGING_SCALES: dict[str, str] = {"default": "RdBu_r", "colorblind": "PuOr_r"}
+# Softmax weights in [0, 1]: Blues is near-white at 0, so "no attention" reads as empty;
+# cividis was designed to look the same with and without red-green colour blindness.
+SEQUENTIAL_SCALES: dict[str, str] = {"default": "Blues", "colorblind": "cividis"}
+
+DEFAULT_FONT_SIZE = 14  # readable from the back of a classroom on a projector
+MAX_CELLS_PER_AXIS_FOR_VALUES = 24  # above this, printed numbers overlap in a normal-sized chart
+HOVER_VALUE_FORMAT = ".4f"  # the hover has room for the precision of the worked example
+MASK_MARK = "×"  # drawn in every cell whose key the query may not attend to
+DEFAULT_FILENAME = "attention"  # used when a requested filename has no ASCII letter or digit left
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """HTML-escaped tokens for tick text and hover text.
+
+    Plotly renders a few tags (`<b>`, `<br>`, `<a>`) in any text it draws, so a token such
+    as `<br>` would break an axis. `&`, `<` and `>` are escaped, and Plotly turns the
+    entities back into the literal characters. Quotes are left alone on purpose: Plotly
+    decodes `&lt;`, `&gt;` and `&amp;` but would print `&quot;` as it stands.
+    """
+    if isinstance(tokens, str):
+        raise TypeError(f"tokens must be a sequence of strings, not the single string {tokens!r}")
+    return [html.escape(str(token), quote=False) for token in tokens]
+
+
+def check_style(palette: str, font_size: float) -> None:
+    """Reject a palette or font size that would otherwise fail deep inside Plotly."""
+    if palette not in PALETTES:
+        raise ValueError(f"palette={palette!r} is invalid: must be one of {PALETTES}")
+    if isinstance(font_size, bool) or not isinstance(font_size, (int, float)) or not 0 < font_size <= 100:
+        raise ValueError(f"font_size={font_size!r} is invalid: must be a number in (0, 100]")
+
+
+def values_are_shown(show_values: bool | None, n_rows: int, n_columns: int) -> bool:
+    """Whether to print numbers in the cells: the caller's choice, else only when they fit."""
+    if show_values is not None:
+        return show_values
+    return max(n_rows, n_columns) <= MAX_CELLS_PER_AXIS_FOR_VALUES
+
+
+def base_layout(title: str, font_size: float) -> dict[str, Any]:
+    """Layout shared by every figure: projector-sized font, tight margins, no wasted title space.
+
+    Backgrounds are transparent so that the gaps (masked cells, the space between tiles)
+    show the page colour in both light and dark themes.
+    """
+    layout: dict[str, Any] = {
+        "font": {"size": font_size},
+        "hoverlabel": {"font": {"size": font_size}},
+        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+    }
+    if title:
+        layout["title"] = {"text": title, "x": 0, "xanchor": "left"}
+        layout["margin"]["t"] = 2 * font_size + 16  # one line of title text plus breathing room
+    return layout
+
+
+def colorbar(title: str) -> dict[str, Any]:
+    """A slim colour bar titled with what the colour means."""
+    return {"title": {"text": title}, "thickness": 14, "outlinewidth": 0}
+
+
+def cell_axis(title: str, *, top_down: bool = False, **extra: Any) -> dict[str, Any]:
+    """An axis for heatmap cells at 0..n-1; `top_down` puts cell 0 at the top, as in a table."""
+    return {
+        "title": {"text": title},
+        "autorange": "reversed" if top_down else True,
+        "showgrid": False,  # grid lines would cross the cells
+        "zeroline": False,
+        "automargin": True,  # long tokens push the plot aside instead of being cut off
+        **extra,
+    }
+
+
+def axis_with_token_ticks(title: str, labels: list[str], *, top_down: bool = False) -> dict[str, Any]:
+    """A numeric axis with one tick per token.
+
+    Numeric, not categorical: a categorical axis merges repeated labels, so the two "the"
+    of "the cat saw the dog" would collapse into one row.
+    """
+    return cell_axis(
+        title,
+        top_down=top_down,
+        tickmode="array",
+        tickvals=list(range(len(labels))),
+        ticktext=labels,
+    )
+
+
+def chart_config(filename: str, image_format: Literal["png", "svg"] = "png", scale: int = 2) -> dict[str, Any]:
+    """The `config=` of `st.plotly_chart`: a download button that names the file sensibly.
+
+    The browser saves the file under this name on any operating system, so it is reduced
+    to ASCII letters, digits, `.`, `_` and `-` (accents are dropped, other characters
+    become `_`). `scale` multiplies the pixel size of a PNG, for slides.
+    """
+    if image_format not in ("png", "svg"):
+        raise ValueError(f"image_format={image_format!r} is invalid: must be 'png' or 'svg'")
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 8:
+        raise ValueError(f"scale={scale!r} is invalid: must be an integer from 1 to 8")
+    return {
+        "toImageButtonOptions": {"format": image_format, "filename": safe_filename(filename), "scale": scale},
+        "displaylogo": False,
+        # A heatmap has no points to pick with a box or lasso: the buttons would only confuse.
+        "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+    }
+
+
+def safe_filename(name: str) -> str:
+    """`name` reduced to a portable ASCII file name (without extension)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._-")
+    return cleaned if re.search(r"[A-Za-z0-9]", cleaned) else DEFAULT_FILENAME
