@@ -21,7 +21,15 @@ import streamlit as st
 import torch
 
 from encoder import LIMITS, ConfigError, EmptyTextError, Encoder, EncoderConfig, TooManyTokensError
-from viz import chart_config, heads_grid_figure, matrix_figure, vectors_figure, worked_example, worked_example_rows
+from viz import (
+    chart_config,
+    grid_block_size,
+    heads_grid_figure,
+    matrix_figure,
+    vectors_figure,
+    worked_example,
+    worked_example_rows,
+)
 from viz.i18n import LANGUAGES, texts
 from viz.state import (
     CHOICES,
@@ -36,6 +44,9 @@ from viz.state import (
 )
 
 st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="wide")
+
+WORKED_DIMENSIONS = 8  # columns of the weighted-sum table: enough to check the sum by eye
+BASE_FONT = 14  # chart font size in pixels: readable on a projector
 
 
 @st.cache_resource
@@ -129,6 +140,7 @@ def _open_head() -> None:
     choice = st.session_state.open_head
     if choice is not None:
         st.session_state.layer, st.session_state.head = choice
+        st.session_state.head_opened = True
 
 
 def _clamp(name: str, size: int) -> None:
@@ -196,8 +208,9 @@ def encoder_config(settings: Settings) -> EncoderConfig:
     )
 
 
-def chart(fig, settings: Settings, name: str, key: str | None = None) -> None:
-    st.plotly_chart(fig, width="stretch", config=chart_config(name, settings.img), key=key)
+def chart(fig, settings: Settings, name: str) -> None:
+    """A figure across the column, its toolbar's download button set to the chosen format."""
+    st.plotly_chart(fig, width="stretch", config=chart_config(name, settings.img))
 
 
 def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
@@ -217,7 +230,7 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
     settings = _settings()
     _sync_link(settings)
     tokens, n, d_head = view.tokens, len(view.tokens), config.d_head
-    palette, font = settings.palette, 14
+    palette, font = settings.palette, BASE_FONT
 
     st.subheader(t["inspect"])
     left, right = st.columns(2)
@@ -232,7 +245,13 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
     weights = view.layer(layer, "weights")[head]  # (n, n)
     context = view.layer(layer, "context")[head]  # (n, d_head)
     sqrt_d = math.sqrt(d_head)
-    vectors = {"token_axis": t["token_axis"], "dim_axis": t["dim_axis"], "palette": palette, "font_size": font}
+    vectors = {
+        "token_axis": t["token_axis"],
+        "dim_axis": t["dim_axis"],
+        "value_label": t["value"],
+        "palette": palette,
+        "font_size": font,
+    }
     matrix = {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
     where = f"L{layer + 1}H{head + 1}"
 
@@ -241,8 +260,9 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
         st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head}\ \text{{{where}}})")
         st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=config.d_model))
         for column, name, values in zip(st.columns(3), "QKV", (q, k, v), strict=True):
-            with column:
-                chart(vectors_figure(values, tokens, title=f"{name} ({where})", **vectors), settings, f"{name}_{where}")
+            with column:  # a third of the page: numbers in the cells only while they fit
+                fig = vectors_figure(values, tokens, title=f"{name} ({where})", show_values=d_head <= 8, **vectors)
+                chart(fig, settings, f"{name}_{where}")
 
     column = step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"])
     with column:
@@ -304,7 +324,9 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
         columns["weight"] = t["col_weight"]
         st.dataframe([{columns[c]: row[c] for c in columns} for row in rows], hide_index=True, width="stretch")
         st.markdown(t["worked_step5"])
-        dims = min(d_head, 8)
+        dims = min(d_head, WORKED_DIMENSIONS)
+        if dims < d_head:
+            st.caption(t["worked_dims"].format(shown=dims, d_head=d_head))
         vector_rows = [
             {t["col_key"]: tokens[j], **{f"v{d}": round(float(example.weighted_values[j, d]), 4) for d in range(dims)}}
             for j in range(n)
@@ -320,16 +342,23 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
         )
         st.dataframe(vector_rows, hide_index=True, width="stretch")
 
-    grid = {"layer_label": t["layer"], "head_label": t["head"], "palette": palette, "font_size": font}
     with st.container(key="heads-layer", border=True):
         st.subheader(t["heads_layer"].format(layer=layer + 1))
         st.markdown(t["heads_layer_text"])
-        fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, selected=(0, head), **grid)
+        fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, selected=(0, head), **_grid_style(t, palette))
         chart(fig, settings, f"heads_layer{layer + 1}")
 
+
+@st.fragment
+def overview(view: TraceView, config: EncoderConfig, t: dict[str, str], palette: str) -> None:
+    """Every layer and head at once. A fragment of its own: a new head in the step view does
+    not resend this, the largest chart on the page."""
     with st.container(key="heads-grid", border=True):
         st.subheader(t["heads_grid"])
         st.markdown(t["heads_grid_text"].format(layers=config.n_layers, heads=config.n_heads))
+        block = grid_block_size(len(view.tokens))
+        if block > 1:
+            st.caption(t["heads_grid_pooled"].format(block=block))
         options = [(i, h) for i in range(config.n_layers) for h in range(config.n_heads)]
         st.selectbox(
             t["open_head"],
@@ -339,7 +368,22 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
             on_change=_open_head,
             format_func=lambda lh: t["open_head_option"].format(layer=lh[0] + 1, head=lh[1] + 1),
         )
-        chart(heads_grid_figure(view.weights, tokens, selected=(layer, head), **grid), settings, "heads_grid")
+        if st.session_state.pop("head_opened", False):
+            st.rerun()  # the step view lives in another fragment: rerun the whole page
+        fig = heads_grid_figure(view.weights, view.tokens, **_grid_style(t, palette))
+        chart(fig, _settings(), "heads_grid")
+
+
+def _grid_style(t: dict[str, str], palette: str) -> dict[str, object]:
+    return {
+        "layer_label": t["layer"],
+        "head_label": t["head"],
+        "query_label": t["query_axis"],
+        "key_label": t["key_axis"],
+        "value_label": t["weight"],
+        "palette": palette,
+        "font_size": BASE_FONT,
+    }
 
 
 def _softmax_latex(scaled: np.ndarray, weights: np.ndarray, query: int) -> str:
@@ -416,6 +460,7 @@ def main() -> None:
     _clamp("layer", config.n_layers)
     _clamp("head", config.n_heads)
     inspector(view, config, t)
+    overview(view, config, t, settings.palette)
     downloads(t, settings, config, device)
 
 

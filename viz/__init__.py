@@ -11,7 +11,14 @@ tokens and names the numbers that disagree.
 (0.0, 1.0)
 """
 
-from viz.grid import GRID_GAP, GRID_TOKEN_HOVER_MAX_CELLS, grid_cell_to_layer_head, heads_grid_figure
+from viz.grid import (
+    GRID_GAP,
+    GRID_MAX_TILE_CELLS,
+    GRID_TOKEN_HOVER_MAX_CELLS,
+    grid_block_size,
+    grid_cell_to_layer_head,
+    heads_grid_figure,
+)
 from viz.heatmaps import matrix_figure, vectors_figure
 from viz.style import (
     MASK_MARK,
@@ -25,6 +32,7 @@ from viz.worked_example import WORKED_EXAMPLE_COLUMNS, WorkedExample, worked_exa
 
 __all__ = [
     "GRID_GAP",
+    "GRID_MAX_TILE_CELLS",
     "GRID_TOKEN_HOVER_MAX_CELLS",
     "MASK_MARK",
     "MAX_CELLS_PER_AXIS_FOR_VALUES",
@@ -33,6 +41,7 @@ __all__ = [
     "Palette",
     "WorkedExample",
     "chart_config",
+    "grid_block_size",
     "grid_cell_to_layer_head",
     "heads_grid_figure",
     "matrix_figure",

@@ -26,13 +26,41 @@ from viz.style import (
 )
 
 GRID_GAP = 1  # empty (NaN) cells between neighbouring tiles: enough to see the seams
+# A tile is a thumbnail: on a page, 12 heads side by side leave each tile about 90 pixels,
+# so more than this many cells per side cannot be seen, only paid for. Longer sentences are
+# averaged over blocks of tokens (64 tokens x 12 layers x 12 heads: 6.6 MB of figure JSON
+# unpooled, about 0.5 MB pooled); the step view always shows every cell.
+GRID_MAX_TILE_CELLS = 16
 # Up to this many cells (2 layers x 4 heads of 40 tokens) the hover names the query and key
 # tokens. That costs four Python objects per cell, validated by Plotly and written as JSON:
 # about 30 bytes and 8 µs per cell (measured: 6.9k cells, 0.2 MB and 40 ms; 46k cells, 1.3 MB
 # and 150 ms). Beyond it the hover gives 1-based positions from a one-byte-per-number array,
 # which Plotly sends base64-encoded: the 46k-cell grid then costs 0.56 MB and 7 ms.
 GRID_TOKEN_HOVER_MAX_CELLS = 15_000
+# Square cells need a height that follows the grid's shape; the page width is not known
+# here, so a typical chart width stands in (a wide Streamlit page, minus the colour bar).
+TYPICAL_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1000, 160, 900
 OUTLINE_COLOURS = ("black", "white")  # a white line on a black one: visible on any colour
+
+
+def grid_block_size(n_tokens: int, max_tile_cells: int = GRID_MAX_TILE_CELLS) -> int:
+    """How many tokens one thumbnail cell averages along each axis (1: no pooling)."""
+    return math.ceil(n_tokens / max_tile_cells)
+
+
+def pool_blocks(weights: np.ndarray, block: int) -> np.ndarray:
+    """Average (layers, heads, n, n) over block x block squares of tokens; the last may be smaller.
+
+    Masked weights are 0, not NaN, so they count as "no attention" in the average.
+    """
+    if block == 1:
+        return weights
+    n_layers, n_heads, n, _ = weights.shape
+    size = math.ceil(n / block)
+    padded = np.full((n_layers, n_heads, size * block, size * block), np.nan, dtype=np.float32)
+    padded[:, :, :n, :n] = weights
+    blocks = padded.reshape(n_layers, n_heads, size, block, size, block)  # (L, H, m, b, m, b)
+    return np.nanmean(blocks, axis=(3, 5)).astype(np.float32)  # (L, H, m, m)
 
 
 def tile_stride(n_tokens: int) -> int:
@@ -53,21 +81,22 @@ def tile_weights(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(grid[: n_layers * stride - GRID_GAP, : n_heads * stride - GRID_GAP])
 
 
-def hover_data(labels: list[str], n_layers: int, n_heads: int, *, with_tokens: bool) -> np.ndarray:
+def hover_data(labels: list[str], n_layers: int, n_heads: int, *, with_tokens: bool, block: int = 1) -> np.ndarray:
     """Per cell of the tiled array: layer, head (1-based), then query and key.
 
-    Query and key are the tokens' labels when `with_tokens`, else their 1-based positions.
+    Query and key are the tokens' labels when `with_tokens`, else their 1-based positions
+    (with `block` > 1, the first position of the block a pooled cell averages).
     Gap cells hold "" or 0; they are never hovered.
     """
-    n = len(labels)
+    n = math.ceil(len(labels) / block)
     stride = tile_stride(n)
     rows = np.arange(n_layers * stride - GRID_GAP)  # (rows,)
     columns = np.arange(n_heads * stride - GRID_GAP)  # (cols,)
     position_in_tile = np.arange(stride)  # index n is the gap after a tile
-    numbers_1_based = np.where(position_in_tile < n, position_in_tile + 1, 0)  # (n+gap,)
+    numbers_1_based = np.where(position_in_tile < n, position_in_tile * block + 1, 0)  # (n+gap,)
     tokens = np.array([*labels, *[""] * GRID_GAP], dtype=object) if with_tokens else numbers_1_based
     # Positions take the smallest unsigned type that holds them: one byte each up to 255.
-    dtype = object if with_tokens else np.min_scalar_type(max(n_layers, n_heads, n))
+    dtype = object if with_tokens else np.min_scalar_type(max(n_layers, n_heads, len(labels)))
     data = np.empty((rows.size, columns.size, 4), dtype=dtype)  # (rows, cols, 4)
     data[..., 0] = (rows // stride + 1)[:, None]
     data[..., 1] = (columns // stride + 1)[None, :]
@@ -88,6 +117,7 @@ def heads_grid_figure(
     selected: tuple[int, int] | None = None,  # (layer, head), 0-based, to outline
     palette: Palette = "default",
     font_size: float = DEFAULT_FONT_SIZE,
+    max_tile_cells: int = GRID_MAX_TILE_CELLS,
 ) -> go.Figure:
     """All attention maps side by side, so that heads with a pattern stand out.
 
@@ -95,25 +125,32 @@ def heads_grid_figure(
     `selected` and `grid_cell_to_layer_head` are 0-based like the arrays. The colour scale
     is fixed to [0, 1], so the same colour means the same weight in every tile. The hover
     names layer, head, query and key token, and the weight (see `GRID_TOKEN_HOVER_MAX_CELLS`
-    for very large grids).
+    for very large grids). Above `max_tile_cells` tokens, each tile averages blocks of
+    `grid_block_size(n)` tokens (see `GRID_MAX_TILE_CELLS`); tile coordinates, including
+    those `grid_cell_to_layer_head` takes, are then in blocks.
     """
     check_style(palette, font_size)
     stack = float_array(weights, "weights", "(layers, heads, n_queries, n_keys)")  # (L, H, n, n)
     require_square(stack, "weights")
     n_layers, n_heads, n, _ = stack.shape
     labels = labels_for(tokens, n, array_name="weights", axis_name="positions", token_kind="tokens")
-    z = tile_weights(np.where(np.isfinite(stack), stack, np.float32(np.nan)))  # (rows, cols)
-    with_tokens = z.size <= GRID_TOKEN_HOVER_MAX_CELLS
+    block = grid_block_size(n, max_tile_cells)
+    stack = pool_blocks(np.where(np.isfinite(stack), stack, np.float32(np.nan)), block)  # (L, H, m, m)
+    z = tile_weights(stack)  # (rows, cols)
+    with_tokens = block == 1 and z.size <= GRID_TOKEN_HOVER_MAX_CELLS
     position = "" if with_tokens else "#"
+    block_note = f" (+{block - 1})" if block > 1 else ""  # a pooled cell starts there, spans `block`
+    n = stack.shape[-1]  # tile side, in cells
     heatmap = go.Heatmap(
         z=z,
         colorscale=SEQUENTIAL_SCALES[palette],
         zmin=0.0,
         zmax=1.0,
-        customdata=hover_data(labels, n_layers, n_heads, with_tokens=with_tokens),
+        customdata=hover_data(labels, n_layers, n_heads, with_tokens=with_tokens, block=block),
         hovertemplate=(
             f"{layer_label} %{{customdata[0]}} · {head_label} %{{customdata[1]}}<br>"
-            f"{query_label}: {position}%{{customdata[2]}}<br>{key_label}: {position}%{{customdata[3]}}<br>"
+            f"{query_label}: {position}%{{customdata[2]}}{block_note}<br>"
+            f"{key_label}: {position}%{{customdata[3]}}{block_note}<br>"
             f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
         hoverongaps=False,  # the gaps between tiles are not cells
@@ -134,7 +171,11 @@ def heads_grid_figure(
         tickmode="array",
         tickvals=[layer * stride + tile_centre for layer in range(n_layers)],
         ticktext=[f"{layer_label} {layer + 1}" for layer in range(n_layers)],
+        scaleanchor="x",  # square cells: an attention map is a square, not a bar
+        constrain="domain",
     )
+    rows, columns = z.shape
+    layout["height"] = round(min(MAX_HEIGHT, max(MIN_HEIGHT, TYPICAL_WIDTH * rows / columns + 4 * font_size)))
     if selected is not None:
         layout["shapes"] = selection_outline(selected, n, n_layers, n_heads)
     return go.Figure(data=[heatmap], layout=layout)

@@ -85,6 +85,7 @@ _EN: dict[str, str] = {
     "{shift:.4f}; this leaves the weights unchanged.",
     "worked_step4": "4. Normalise: weight_j = exp_j / sum; the weights sum to {total:.4f}",
     "worked_step5": "5. Weighted sum of the value vectors: context = Σ_j weight_j · v_j",
+    "worked_dims": "The first {shown} of the d_k = {d_head} dimensions.",
     "col_key": "key",
     "col_dot": "q·k",
     "col_scaled": "÷√d_k",
@@ -97,6 +98,8 @@ _EN: dict[str, str] = {
     "heads_layer_text": "The softmax weights of every head side by side, on the same 0 to 1 colour scale.",
     "heads_grid": "Every layer and head",
     "heads_grid_text": "Attention weights of all {layers} × {heads} heads. Pick one to open it in the step view.",
+    "heads_grid_pooled": "Long sentence: each cell of these thumbnails averages {block} × {block} weights. "
+    "The step view above shows every weight.",
     "open_head": "Open in the step view",
     "open_head_option": "Layer {layer} · Head {head}",
     "downloads": "Downloads",
@@ -182,6 +185,7 @@ _ZH: dict[str, str] = {
     "worked_shift": "这些分数太大，无法直接计算 e^s，因此先把每个分数减去最大值 {shift:.4f}；权重不受影响。",
     "worked_step4": "4. 归一化：weight_j = exp_j / 总和；权重之和为 {total:.4f}",
     "worked_step5": "5. 值向量的加权和：context = Σ_j weight_j · v_j",
+    "worked_dims": "显示 d_k = {d_head} 维中的前 {shown} 维。",
     "col_key": "键",
     "col_dot": "q·k",
     "col_scaled": "÷√d_k",
@@ -194,6 +198,8 @@ _ZH: dict[str, str] = {
     "heads_layer_text": "并排显示每个头的 softmax 权重，使用同一个 0 到 1 的色标。",
     "heads_grid": "所有层和头",
     "heads_grid_text": "全部 {layers} × {heads} 个头的注意力权重。选择一个即可在分步视图中打开。",
+    "heads_grid_pooled": "句子较长：缩略图中的每个格子是 {block} × {block} 个权重的平均值。"
+    "上方的分步视图显示全部权重。",
     "open_head": "在分步视图中打开",
     "open_head_option": "第 {layer} 层 · 第 {head} 个头",
     "downloads": "下载",

@@ -142,13 +142,17 @@ def test_html_looking_text_never_reaches_markdown():
     assert "&lt;" in ticks  # escaped for Plotly, shown literally
 
 
-def test_chinese_interface():
-    at = _run(lang="zh")
+def test_chinese_interface_and_switching_language_keeps_every_setting():
+    at = _run(lang="zh", text="你好 world", heads="8", layers="3", layer="3", head="5")
     assert at.text_input(key="text").label == "句子"
     assert at.radio(key="layer").label == "层"
     assert any("第 1 步" in s.value for s in at.subheader)
     _after(at.radio(key="lang").set_value("en"))
     assert at.text_input(key="text").label == "Sentence"
+    assert any("Step 1" in s.value for s in at.subheader)
+    assert at.text_input(key="text").value == "你好 world"
+    assert (at.select_slider(key="heads").value, at.slider(key="layers").value) == (8, 3)
+    assert (at.radio(key="layer").value, at.radio(key="head").value) == (2, 4)
 
 
 def test_worked_example_shows_the_traces_own_numbers():

@@ -1,11 +1,13 @@
 """The heads grid tiles every weight map into one heatmap, and a click finds its tile again."""
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 import viz.grid
-from viz import GRID_GAP, grid_cell_to_layer_head, heads_grid_figure
+from viz import GRID_GAP, GRID_MAX_TILE_CELLS, grid_block_size, grid_cell_to_layer_head, heads_grid_figure
 
 TOKENS = ["the", "cat", "saw", "the", "dog"]
 
@@ -174,3 +176,31 @@ def test_a_selection_outside_the_grid_is_refused(selected):
 def test_grid_shape_errors_name_the_numbers(weights, tokens, message):
     with pytest.raises(ValueError, match=message):
         heads_grid_figure(weights, tokens)
+
+
+def test_long_sentences_are_pooled_into_block_averages():
+    rng = np.random.default_rng(3)
+    n = 40  # more than GRID_MAX_TILE_CELLS
+    weights = rng.random((2, 3, n, n)).astype(np.float32)  # (L, H, n, n)
+    block = grid_block_size(n)
+    assert block == math.ceil(n / GRID_MAX_TILE_CELLS) and block > 1
+    size = math.ceil(n / block)
+    fig = heads_grid_figure(weights, [f"t{i}" for i in range(n)])
+    z = np.asarray(fig.data[0].z, dtype=np.float64)
+    assert z.shape == (2 * (size + GRID_GAP) - GRID_GAP, 3 * (size + GRID_GAP) - GRID_GAP)
+    stride = size + GRID_GAP
+    for layer, head, i, j in [(0, 0, 0, 0), (1, 2, size - 1, size - 1), (1, 0, 2, size - 1)]:
+        rows = slice(i * block, min((i + 1) * block, n))
+        cols = slice(j * block, min((j + 1) * block, n))
+        expected = weights[layer, head, rows, cols].mean()
+        assert z[layer * stride + i, head * stride + j] == pytest.approx(expected, rel=1e-5)
+        assert grid_cell_to_layer_head(head * stride + j, layer * stride + i, size, 2, 3) == (layer, head)
+    customdata = np.asarray(fig.data[0].customdata)
+    assert customdata[stride + 2, 2 * stride + 1, 2] == 2 * block + 1  # first query position of the block
+    assert "(+" in fig.data[0].hovertemplate
+
+
+def test_short_sentences_are_not_pooled():
+    weights = np.full((1, 2, GRID_MAX_TILE_CELLS, GRID_MAX_TILE_CELLS), 0.5, dtype=np.float32)
+    fig = heads_grid_figure(weights, [str(i) for i in range(GRID_MAX_TILE_CELLS)])
+    assert np.asarray(fig.data[0].z).shape == (GRID_MAX_TILE_CELLS, 2 * GRID_MAX_TILE_CELLS + GRID_GAP)
