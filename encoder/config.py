@@ -61,7 +61,8 @@ class EncoderConfig:
     """Shape and options of a Transformer encoder.
 
     Frozen and hashable so that it can key a cache: two equal configs give identical
-    models, because every weight is drawn from `seed`.
+    models, because every weight is drawn from `seed` (or, with `source`, read from the
+    same checkpoint).
     """
 
     d_model: int = 64  # small enough to read a vector, large enough for 8 heads
@@ -75,6 +76,10 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-5  # torch.nn.LayerNorm's default
     final_norm: bool = False  # a LayerNorm after the last layer, as pre-LN stacks often have
     causal: bool = False  # decoder-style: no token attends to a later one
+    # Where trained weights came from, as `encoder.load_pretrained` takes it ("minilm", a
+    # folder's absolute path, a hub id); None means drawn from `seed`. Part of equality and
+    # the hash, so a checkpoint never shares a cache entry with a random model of its shape.
+    source: str | None = None
     limits: Limits = field(default=LIMITS, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +106,8 @@ class EncoderConfig:
             raise ConfigError("activation", self.activation, f"must be one of {ACTIVATIONS}")
         if self.positional not in POSITIONALS:
             raise ConfigError("positional", self.positional, f"must be one of {POSITIONALS}")
+        if self.source is not None and (not isinstance(self.source, str) or not self.source):
+            raise ConfigError("source", self.source, "must be None or a non-empty string")
         eps = self.layer_norm_eps
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= 0.1:
             raise ConfigError("layer_norm_eps", eps, "must be a number in (0, 0.1]")

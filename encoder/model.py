@@ -1,13 +1,19 @@
-"""The encoder: embeddings, positional encoding and a stack of traceable layers.
+"""The encoder: a text front end (tokens, embeddings, positions) and a stack of traceable layers.
 
 Parameter names and layouts follow `torch.nn.TransformerEncoderLayer` (a fused
 `[W_Q; W_K; W_V]` input projection, `norm1`, `norm2`), which makes `from_torch` a plain
 copy and lets one matrix product compute Q, K and V together, as torch does.
+
+The front end is the one part that differs between random weights and a trained
+checkpoint, so it is a swappable module (`TextEmbedding`) rather than a branch in the
+encoder: `HashedTextEmbedding` here, a checkpoint's tokenizer and embedding tables in
+`encoder.pretrained`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +22,7 @@ from torch import nn
 from encoder.attention import attention_mask, scaled_dot_product_attention
 from encoder.config import EncoderConfig
 from encoder.embeddings import sinusoidal_positions, token_embeddings
-from encoder.tokenizer import tokenize
+from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
 from encoder.trace import LayerTrace, Trace
 
 # In-place where torch has it: the pre-activation is never kept, so it need not be copied.
@@ -47,6 +53,76 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' was requested, but Apple MPS is not available here")
     return resolved
+
+
+class TextEmbedding(nn.Module, ABC):
+    """Text in, the input of layer 0 out, in the steps a trace shows.
+
+    Tokens, one embedding per token, the positions added to them, and what enters layer 0
+    are kept apart so that the app can draw each. Parameters belong to the encoder like
+    any other: `Encoder` fills them from its weights or its seed.
+    """
+
+    @abstractmethod
+    def tokenize(self, text: str, max_tokens: int | None) -> list[str]:
+        """The tokens of `text`; raise `EmptyTextError` or `TooManyTokensError` (None: no cap)."""
+
+    @abstractmethod
+    def embed(self, tokens: Sequence[str]) -> torch.Tensor:
+        """(n, d_model) one vector per token, on any device (the encoder moves it)."""
+
+    @abstractmethod
+    def positional_encoding(self, n_tokens: int) -> torch.Tensor:
+        """(n, d_model) what is added to the embeddings of a sequence of n tokens."""
+
+    @property
+    @abstractmethod
+    def learned_positions(self) -> torch.Tensor | None:
+        """(max positions, d_model) the trained position table, or None when positions are not learned."""
+
+    def layer_input(self, embeddings: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(n, d_model) what enters layer 0: the plain sum, as in "Attention Is All You Need"."""
+        return embeddings + positions
+
+    def unknown(self, tokens: Sequence[str]) -> list[bool]:
+        """Per token, whether the vocabulary had no entry for it: never, when any token can be embedded."""
+        return [False] * len(tokens)
+
+
+class HashedTextEmbedding(TextEmbedding):
+    """Random-weight mode: the teaching tokenizer, hashed embeddings and a chosen positional encoding.
+
+    Hashing embeds every token of every script, so nothing is ever unknown (see
+    `encoder.embeddings` for why hashing rather than a table).
+    """
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.seed = config.seed
+        self.d_model = config.d_model
+        self.positional = config.positional
+        self.position_table = (
+            nn.Parameter(torch.empty(config.limits.max_tokens, config.d_model))
+            if config.positional == "learned"
+            else None
+        )
+
+    def tokenize(self, text: str, max_tokens: int | None) -> list[str]:
+        return tokenize(text, max_tokens=max_tokens)
+
+    def embed(self, tokens: Sequence[str]) -> torch.Tensor:
+        return token_embeddings(list(tokens), self.seed, self.d_model)  # (n, d_model)
+
+    def positional_encoding(self, n_tokens: int) -> torch.Tensor:
+        if self.positional == "sinusoidal":
+            return sinusoidal_positions(n_tokens, self.d_model)  # (n, d_model)
+        if self.positional == "learned":
+            return self.position_table[:n_tokens].detach()  # (n, d_model)
+        return torch.zeros(n_tokens, self.d_model)
+
+    @property
+    def learned_positions(self) -> torch.Tensor | None:
+        return self.position_table
 
 
 class EncoderLayer(nn.Module):
@@ -111,27 +187,49 @@ class EncoderLayer(nn.Module):
 class Encoder(nn.Module):
     """A Transformer encoder whose every step can be inspected.
 
-    Always in eval mode without gradients: it exists to be looked at, not trained. All
-    weights are drawn on the CPU from `config.seed` with a private generator (the global
-    RNG is left alone), then moved to the device, so a config gives the same numbers on
-    every run and every device.
+    Always in eval mode without gradients: it exists to be looked at, not trained. Unless
+    `weights` are given, every weight is drawn on the CPU from `config.seed` with a private
+    generator (the global RNG is left alone), then moved to the device, so a config gives
+    the same numbers on every run and every device.
+
+    `text_embedding` replaces the random-weight front end (`HashedTextEmbedding`) with
+    another, such as a checkpoint's tokenizer and embedding tables; its parameters are
+    filled like every other one. `weights` is a complete state dict to use instead of the
+    seed, and `name` a display name for where those weights came from (see
+    `encoder.load_pretrained`, which passes all three).
     """
 
-    def __init__(self, config: EncoderConfig | None = None, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        config: EncoderConfig | None = None,
+        device: str | torch.device | None = None,
+        *,
+        text_embedding: TextEmbedding | None = None,
+        weights: Mapping[str, torch.Tensor] | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__()
         self.config = config = config or EncoderConfig()
+        if config.source is not None and weights is None:
+            # Random weights under a checkpoint's label would show made-up numbers as real ones.
+            raise ValueError(
+                f"config.source={config.source!r} names a checkpoint, but no weights were given: "
+                "load it with encoder.load_pretrained"
+            )
+        self.name = name
         # Built on the meta device so that the modules' own initialisers (which draw from
-        # the global RNG) never run; every tensor is then filled from the seed below.
+        # the global RNG) never run; every tensor is then filled from weights or the seed.
         with torch.device("meta"):
+            # Registered first: the seed draws a learned position table before the layers'
+            # weights, so a config keeps the numbers it has always had.
+            self.text_embedding = HashedTextEmbedding(config) if text_embedding is None else text_embedding
             self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
             self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
-            self.learned_positions = (
-                nn.Parameter(torch.empty(config.limits.max_tokens, config.d_model))
-                if config.positional == "learned"
-                else None
-            )
         self.to_empty(device="cpu")
-        self._init_weights(torch.Generator().manual_seed(config.seed))
+        if weights is None:
+            self._init_weights(torch.Generator().manual_seed(config.seed))
+        else:
+            self.load_state_dict(weights)
         self.requires_grad_(False)
         self.eval()
         self.to(resolve_device(device))
@@ -140,7 +238,7 @@ class Encoder(nn.Module):
     def _init_weights(self, generator: torch.Generator) -> None:
         """Xavier-uniform matrices (as torch's attention uses), zero biases, unit LayerNorms."""
         for name, param in self.named_parameters():
-            if name == "learned_positions":
+            if name.endswith("position_table"):
                 param.normal_(generator=generator)
             elif ".norm" in name or name.startswith("final_norm"):
                 param.fill_(1.0 if name.endswith("weight") else 0.0)
@@ -154,18 +252,18 @@ class Encoder(nn.Module):
         """Where the weights live and the trace is computed."""
         return self.layers[0].qkv_proj.weight.device
 
+    @property
+    def learned_positions(self) -> torch.Tensor | None:
+        """(max positions, d_model) the learned position table, or None when positions are not learned."""
+        return self.text_embedding.learned_positions
+
     def positional_encoding(self, n_tokens: int) -> torch.Tensor:
         """(n, d_model) positions to add to the token embeddings (zeros for "none")."""
-        kind = self.config.positional
-        if kind == "sinusoidal":
-            return sinusoidal_positions(n_tokens, self.config.d_model).to(self.device)
-        if kind == "learned":
-            return self.learned_positions[:n_tokens].detach()
-        return torch.zeros(n_tokens, self.config.d_model, device=self.device)
+        return self.text_embedding.positional_encoding(n_tokens).to(self.device)
 
     def embed(self, tokens: Sequence[str]) -> torch.Tensor:
-        """(n, d_model) embeddings of the tokens (see `encoder.embeddings`)."""
-        return token_embeddings(list(tokens), self.config.seed, self.config.d_model).to(self.device)
+        """(n, d_model) embeddings of the tokens (see `encoder.embeddings` for random weights)."""
+        return self.text_embedding.embed(tokens).to(self.device)
 
     @torch.inference_mode()
     def trace(
@@ -185,13 +283,35 @@ class Encoder(nn.Module):
         labels = [str(i) for i in range(n_tokens)] if tokens is None else list(tokens)
         if len(labels) != n_tokens:
             raise ValueError(f"{len(labels)} tokens were given for an input of {n_tokens} rows")
-        return self._run(labels, x, None, key_padding_mask)
+        no_positions = torch.zeros_like(x)  # (n, d_model): x already holds them, if any
+        return self._run(labels, [False] * n_tokens, x, no_positions, x, key_padding_mask)
 
     @torch.inference_mode()
     def trace_text(self, text: str) -> Trace:
-        """Tokenize, embed, add positions and run the stack (see `encoder.tokenize`)."""
-        tokens = tokenize(text, max_tokens=self.config.limits.max_tokens)
-        return self._run(tokens, self.embed(tokens), self.positional_encoding(len(tokens)), None)
+        """Tokenize, embed, add positions and run the stack, with this model's own tokenizer.
+
+        Random weights split text with `encoder.tokenize`; a checkpoint uses its own word
+        pieces, `[CLS]` and `[SEP]` included.
+        """
+        return self.trace_tokens(self.text_embedding.tokenize(text, self.config.limits.max_tokens))
+
+    @torch.inference_mode()
+    def trace_tokens(self, tokens: Sequence[str]) -> Trace:
+        """Embed, add positions and run the stack on tokens that are already split.
+
+        For a caller that tokenized once and traces again, or that truncates the tokens of
+        a `TooManyTokensError`; a checkpoint refuses a token missing from its vocabulary.
+        """
+        tokens = list(tokens)
+        if not tokens:
+            raise EmptyTextError()
+        max_tokens = self.config.limits.max_tokens
+        if len(tokens) > max_tokens:
+            raise TooManyTokensError(tokens, max_tokens)
+        embeddings = self.embed(tokens)  # (n, d_model)
+        positions = self.positional_encoding(len(tokens))  # (n, d_model)
+        layer_input = self.text_embedding.layer_input(embeddings, positions)  # (n, d_model)
+        return self._run(tokens, self.text_embedding.unknown(tokens), embeddings, positions, layer_input, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The output alone, (n, d_model): nn.Module's usual entry point."""
@@ -206,20 +326,16 @@ class Encoder(nn.Module):
     def _run(
         self,
         tokens: list[str],
+        unknown: list[bool],
         embeddings: torch.Tensor,
-        positions: torch.Tensor | None,
+        positions: torch.Tensor,
+        layer_input: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
     ) -> Trace:
-        """Add positions (None: x already is the input of layer 0) and run every layer."""
-        n_tokens = len(tokens)
+        """Run every layer on layer_input (n, d_model); the other tensors only go into the trace."""
         allowed = attention_mask(
-            n_tokens, causal=self.config.causal, key_padding_mask=key_padding_mask, device=self.device
+            len(tokens), causal=self.config.causal, key_padding_mask=key_padding_mask, device=self.device
         )
-        if positions is None:
-            positions = torch.zeros_like(embeddings)
-            layer_input = embeddings
-        else:
-            layer_input = embeddings + positions  # (n, d_model)
         layers = []
         hidden = layer_input
         for layer in self.layers:
@@ -230,6 +346,7 @@ class Encoder(nn.Module):
         return Trace(
             config=self.config,
             tokens=tokens,
+            unknown=unknown,
             embeddings=embeddings,
             positions=positions,
             input=layer_input,
@@ -244,6 +361,4 @@ class Encoder(nn.Module):
         from encoder.torch_import import config_and_state_from_torch
 
         config, state = config_and_state_from_torch(module)
-        encoder = cls(config, device="cpu")
-        encoder.load_state_dict(state)
-        return encoder.to(resolve_device(device))
+        return cls(config, device=device, weights=state)

@@ -62,13 +62,30 @@ class LayerTrace:
 
 @dataclass(frozen=True)
 class Trace:
-    """A whole run: the tokens, what enters the stack, every layer and the final output."""
+    """A whole run: the tokens, what enters the stack, every layer and the final output.
+
+    What enters the stack depends on the model's front end:
+
+    - Random weights: `embeddings` hash each token (`encoder.embeddings`), `positions`
+      is the chosen positional encoding, and `input = embeddings + positions`.
+    - A BERT checkpoint (`encoder.load_pretrained`): `embeddings` are rows of its
+      word-piece table, `positions` is its learned position embedding plus its token-type
+      embedding for segment A (BERT adds that one vector to every token of a single
+      sentence; it belongs with the positions because it marks where a token sits, not
+      what it is), and `input = LayerNorm(embeddings + positions)`, BERT's embedding
+      LayerNorm, so `embeddings + positions` is the sum before that norm.
+    - `Encoder.trace(x)`: `embeddings` and `input` are x, `positions` are zeros.
+
+    `unknown` flags the tokens the vocabulary did not cover (BERT's `[UNK]`): they all
+    share one embedding, whatever the text said, which an interface should point out.
+    """
 
     config: EncoderConfig
-    tokens: list[str]
+    tokens: list[str]  # as the model's tokenizer wrote them: `[CLS]`, `##ing` for BERT
+    unknown: list[bool]  # per token: True where the model saw its unknown-token embedding
     embeddings: torch.Tensor  # (n, d_model)  token embeddings
-    positions: torch.Tensor  # (n, d_model)  positional encodings (zeros for "none")
-    input: torch.Tensor  # (n, d_model)  embeddings + positions: what enters layer 0
+    positions: torch.Tensor  # (n, d_model)  added to them: positional encoding (+ BERT's token type)
+    input: torch.Tensor  # (n, d_model)  what enters layer 0 (see above)
     layers: list[LayerTrace]
     output: torch.Tensor  # (n, d_model)  the last layer's output, after the final norm if any
     mask: torch.Tensor | None  # (n, n) bool: query i may attend to key j; None = all
@@ -76,6 +93,11 @@ class Trace:
     @property
     def n_tokens(self) -> int:
         return len(self.tokens)
+
+    @property
+    def n_unknown(self) -> int:
+        """How many tokens the vocabulary did not cover (0 for random weights)."""
+        return sum(self.unknown)
 
     def to(self, device: str | torch.device) -> Trace:
         """The same trace with every tensor on `device` (e.g. "cpu" before drawing)."""
@@ -87,6 +109,7 @@ class Trace:
         return Trace(
             config=self.config,
             tokens=list(self.tokens),
+            unknown=list(self.unknown),
             embeddings=move(self.embeddings),
             positions=move(self.positions),
             input=move(self.input),
@@ -102,6 +125,7 @@ class Trace:
         """
         arrays: dict[str, np.ndarray] = {
             "tokens": np.array(self.tokens, dtype=str),
+            "unknown": np.array(self.unknown, dtype=bool),
             "embeddings": self.embeddings.cpu().numpy(),
             "positions": self.positions.cpu().numpy(),
             "input": self.input.cpu().numpy(),
