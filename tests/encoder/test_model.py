@@ -12,12 +12,15 @@ import torch
 from torch import nn
 
 from encoder import (
+    LIMITS,
     EmptyTextError,
     Encoder,
     EncoderConfig,
     LayerTrace,
     UnsupportedModelError,
+    load_torch_file,
     resolve_device,
+    tokenize,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,3 +346,49 @@ def test_cuda_trace_matches_cpu_trace():
     for a, b in zip(gpu.layers, cpu.layers, strict=True):
         torch.testing.assert_close(a.weights, b.weights, atol=1e-5, rtol=0)
     torch.testing.assert_close(gpu.output, cpu.output, atol=1e-4, rtol=0)
+
+
+class _Custom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def _saved(obj) -> bytes:
+    buffer = __import__("io").BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_a_saved_torch_encoder_loads_without_trusting_the_file(norm_first):
+    reference = _reference(32, 4, 2, norm_first=norm_first, activation="gelu", final_norm=norm_first)
+    module = load_torch_file(_saved(reference))
+    x = torch.randn(5, 32)
+    torch.testing.assert_close(
+        Encoder.from_torch(module).trace(x).output, _run_reference(reference, x), atol=1e-5, rtol=0
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [_saved(_Custom()), _saved(_RunsCode()), b"not a torch file", _saved({"weight": torch.zeros(2)})],
+    ids=["custom class", "code", "garbage", "state dict"],
+)
+def test_files_that_are_not_plain_torch_encoders_are_refused(payload):
+    with pytest.raises(UnsupportedModelError):
+        load_torch_file(payload)
+
+
+def test_longest_prefix_fits_the_cap_and_ends_at_a_word():
+    model = Encoder()
+    words = [f"word{i}" for i in range(300)]
+    prefix = model.longest_prefix(" ".join(words))
+    assert prefix.split() == words[: LIMITS.max_tokens]
+    assert len(tokenize(model.longest_prefix("我爱你" * 100))) == LIMITS.max_tokens
+    assert model.longest_prefix("short text") == "short text"

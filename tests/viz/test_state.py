@@ -81,6 +81,14 @@ def test_heads_are_checked_against_the_linked_d_model_and_layer_against_linked_l
     assert (settings.d_model, settings.heads, settings.layers, settings.layer, settings.head) == (48, 12, 6, 5, 11)
 
 
+def test_a_trained_models_layer_and_head_are_checked_against_the_caps_not_the_random_shape():
+    settings, notices = _parse({"model": "minilm", "layer": "6", "head": "12", "minilm_layers": "4"})
+    assert notices == []
+    assert (settings.model, settings.layer, settings.head, settings.minilm_layers) == ("minilm", 5, 11, 4)
+    _, [notice] = _parse({"model": "upload", "head": "17"})
+    assert notice.param == "head"
+
+
 def test_a_notice_keeps_the_value_short_and_names_the_default():
     _, [notice] = _parse({"layers": "9" * 500})
     assert len(notice.value) <= 80
