@@ -38,7 +38,9 @@ from viz import (
     chart_config,
     grid_block_size,
     heads_grid_figure,
+    markdown_literal,
     matrix_figure,
+    qkv_figure,
     vectors_figure,
     worked_example,
     worked_example_rows,
@@ -333,12 +335,10 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
 
     with st.container(key="step-qkv", border=True):
         st.subheader(t["step_qkv"])
-        st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head}\ \text{{{where}}})")
+        st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head})")
         st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=config.d_model))
-        for column, name, values in zip(st.columns(3), "QKV", (q, k, v), strict=True):
-            with column:  # a third of the page: numbers in the cells only while they fit
-                fig = vectors_figure(values, tokens, title=f"{name} ({where})", show_values=d_head <= 8, **vectors)
-                chart(fig, settings, f"{name}_{where}")
+        fig = qkv_figure(q, k, v, tokens, title=f"Q, K, V ({where})", **vectors)
+        chart(fig, settings, f"QKV_{where}")
 
     column = step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"])
     with column:
@@ -398,13 +398,19 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         rows = worked_example_rows(example, tokens)
         columns = {"key": t["col_key"], "q·k": t["col_dot"], "÷√d_k": t["col_scaled"], "exp": t["col_exp"]}
         columns["weight"] = t["col_weight"]
-        st.dataframe([{columns[c]: row[c] for c in columns} for row in rows], hide_index=True, width="stretch")
+        # st.table, not st.dataframe: a static table draws in a fraction of the time, which
+        # matters on every head change. Its cells are Markdown, so tokens are escaped.
+        table = [{columns[c]: markdown_literal(row[c]) if c == "key" else row[c] for c in columns} for row in rows]
+        st.table(table, hide_index=True)
         st.markdown(t["worked_step5"])
         dims = min(d_head, WORKED_DIMENSIONS)
         if dims < d_head:
             st.caption(t["worked_dims"].format(shown=dims, d_head=d_head))
         vector_rows = [
-            {t["col_key"]: tokens[j], **{f"v{d}": round(float(example.weighted_values[j, d]), 4) for d in range(dims)}}
+            {
+                t["col_key"]: markdown_literal(tokens[j]),
+                **{f"v{d}": round(float(example.weighted_values[j, d]), 4) for d in range(dims)},
+            }
             for j in range(n)
         ]
         vector_rows.append(
@@ -416,12 +422,14 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         vector_rows.append(
             {t["col_key"]: t["context_row"], **{f"v{d}": round(float(context[query, d]), 4) for d in range(dims)}}
         )
-        st.dataframe(vector_rows, hide_index=True, width="stretch")
+        st.table(vector_rows, hide_index=True)
 
     with st.container(key="heads-layer", border=True):
         st.subheader(t["heads_layer"].format(layer=layer + 1))
         st.markdown(t["heads_layer_text"])
-        fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, selected=(0, head), **_grid_style(t, palette))
+        # No outline around the selected head: without it this chart changes only with the
+        # layer, and the browser need not redraw it when the head changes.
+        fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, **_grid_style(t, palette))
         chart(fig, settings, f"heads_layer{layer + 1}")
 
 

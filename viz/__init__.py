@@ -19,13 +19,14 @@ from viz.grid import (
     grid_cell_to_layer_head,
     heads_grid_figure,
 )
-from viz.heatmaps import matrix_figure, vectors_figure
+from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
 from viz.style import (
     MASK_MARK,
     MAX_CELLS_PER_AXIS_FOR_VALUES,
     PALETTES,
     Palette,
     chart_config,
+    markdown_literal,
     token_labels,
 )
 from viz.worked_example import WORKED_EXAMPLE_COLUMNS, WorkedExample, worked_example, worked_example_rows
@@ -44,7 +45,9 @@ __all__ = [
     "grid_block_size",
     "grid_cell_to_layer_head",
     "heads_grid_figure",
+    "markdown_literal",
     "matrix_figure",
+    "qkv_figure",
     "token_labels",
     "vectors_figure",
     "worked_example",

@@ -23,6 +23,7 @@ from viz.style import (
     cell_axis,
     check_style,
     colorbar,
+    token_margins,
 )
 
 GRID_GAP = 1  # empty (NaN) cells between neighbouring tiles: enough to see the seams
@@ -174,6 +175,7 @@ def heads_grid_figure(
         scaleanchor="x",  # square cells: an attention map is a square, not a bar
         constrain="domain",
     )
+    token_margins(layout, font_size, layout["yaxis"]["ticktext"], layout["xaxis"]["ticktext"])
     rows, columns = z.shape
     layout["height"] = round(min(MAX_HEIGHT, max(MIN_HEIGHT, TYPICAL_WIDTH * rows / columns + 4 * font_size)))
     if selected is not None:

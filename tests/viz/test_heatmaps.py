@@ -1,12 +1,13 @@
 """The one-head heatmaps draw exactly the numbers and tokens they are given, and refuse mismatches."""
 
 import html
+import itertools
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from viz import MASK_MARK, MAX_CELLS_PER_AXIS_FOR_VALUES, matrix_figure, vectors_figure
+from viz import MASK_MARK, MAX_CELLS_PER_AXIS_FOR_VALUES, matrix_figure, qkv_figure, token_labels, vectors_figure
 
 TOKENS = ["the", "cat", "saw", "the", "dog"]  # "the" twice: must stay two rows
 HOSTILE = ["<br>", "<script>alert(1)</script>", "a&b", "<b>bold</b>", '"quoted"']
@@ -130,7 +131,41 @@ def test_font_size_and_title_reach_the_layout():
     )
     assert fig.layout.font.size == 22
     assert fig.layout.title.text == "softmax"
-    assert fig.layout.margin.l < 40 and fig.layout.margin.r < 40
+    assert fig.layout.margin.r < 40
+
+
+def test_margins_grow_with_the_labels_instead_of_plotly_measuring_them():
+    short = matrix_figure(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["a", "b", "c"], kind="weights")
+    long_tokens = ["internationalization", "b", "我爱你我爱你"]
+    long = matrix_figure(np.eye(3, dtype=np.float32), long_tokens, long_tokens, kind="weights")
+    assert not short.layout.xaxis.automargin and not short.layout.yaxis.automargin
+    assert long.layout.margin.l > short.layout.margin.l + 100  # 20 Latin letters need room
+    assert long.layout.margin.b > short.layout.margin.b
+    assert long.layout.xaxis.tickangle == -45 and short.layout.xaxis.tickangle is None
+    cjk = matrix_figure(np.eye(1, dtype=np.float32), ["我爱你我爱你"], ["x"], kind="weights")
+    latin = matrix_figure(np.eye(1, dtype=np.float32), ["abcdef"], ["x"], kind="weights")
+    assert cjk.layout.margin.l > latin.layout.margin.l  # wide characters take a full em
+
+
+def test_qkv_figure_puts_three_panels_on_one_symmetric_shared_scale():
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((5, 4)).astype(np.float32) for _ in range(3))
+    v[2, 1] = -7.5  # the largest magnitude sets the shared range
+    fig = qkv_figure(q, k, v, TOKENS, title="L1H1")
+    assert len(fig.data) == 3
+    for trace, expected, axis in zip(fig.data, (q, k, v), ("x", "x2", "x3"), strict=True):
+        assert np.array_equal(np.asarray(trace.z), expected)
+        assert trace.coloraxis == "coloraxis" and trace.xaxis == axis and trace.yaxis == "y"
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-7.5, 7.5)
+    assert list(fig.layout.yaxis.ticktext) == token_labels(TOKENS)
+    domains = [fig.layout.xaxis.domain, fig.layout.xaxis2.domain, fig.layout.xaxis3.domain]
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(domains))  # side by side, apart
+    assert [fig.layout[f"xaxis{s}"].title.text.split(" ")[0] for s in ("", "2", "3")] == ["Q", "K", "V"]
+
+
+def test_qkv_figure_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"same shape.*K \(5, 3\)"):
+        qkv_figure(np.zeros((5, 4)), np.zeros((5, 3)), np.zeros((5, 4)), TOKENS)
 
 
 def test_minus_infinity_becomes_a_gap_and_masked_cells_are_marked():
