@@ -178,10 +178,15 @@ def _set_text(text: str) -> None:
 
 
 def _open_head() -> None:
-    choice = st.session_state.open_head
-    if choice is not None:
-        st.session_state.layer, st.session_state.head = choice
-        st.session_state.head_opened = True
+    state = st.session_state
+    if state.open_head is not None:
+        state.layer, state.head = state.open_head
+        state.head_opened = True
+        state.open_head = None  # a one-shot command, not a setting: its labels change with the language
+
+
+def _copy_state(source: str, target: str) -> None:
+    st.session_state[target] = st.session_state[source]
 
 
 def _clamp(name: str, size: int) -> None:
@@ -230,12 +235,13 @@ def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
     st.select_slider(t["heads"], heads, key="heads", help=t["heads_help"], **keep)
     st.slider(t["layers"], 1, LIMITS.max_layers, key="layers", **keep)
     with st.expander(t["advanced"]):
-        d_model = st.session_state.d_model
         st.select_slider(
-            t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m * d_model}", **keep
+            t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m} × d_model", **keep
         )
         st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"], **keep)
-        st.selectbox(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
+        # Radios, not selectboxes, wherever labels are translated: a selectbox hands back its
+        # label, which stops matching an option when the language changes.
+        st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
         st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"], **keep)
         st.radio(t["activation"], CHOICES["act"], key="act", format_func=str.upper, horizontal=True, **keep)
 
@@ -378,12 +384,18 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
     with st.container(key="worked-example", border=True):
         st.subheader(t["worked_example"])
         _clamp("query", n)
+        # A selectbox hands back its option's label, and these labels show the tokens, so a
+        # new sentence would leave it holding a label that is no longer an option. Keyed by
+        # the tokens, it starts afresh with each sentence; `query` keeps the choice.
+        picker = "query_picker_" + hashlib.sha256("\x1f".join(tokens).encode()).hexdigest()[:16]
         query = st.selectbox(
             t["worked_query"],
             range(n),
-            key="query",
+            index=st.session_state.query,
+            key=picker,
             format_func=lambda i: f"{i + 1} · {tokens[i]}",
-            persist_state="session",
+            on_change=_copy_state,
+            args=(picker, "query"),
         )
         example = worked_example(query, q, k, v, scores, scaled, weights, context)
         st.markdown(t["worked_intro"].format(query=query + 1, layer=layer + 1, head=head + 1))
@@ -452,6 +464,7 @@ def overview(view: TraceView, t: dict[str, str], palette: str) -> None:
             key="open_head",
             on_change=_open_head,
             format_func=lambda lh: t["open_head_option"].format(layer=lh[0] + 1, head=lh[1] + 1),
+            placeholder=t["open_head_placeholder"],
         )
         if st.session_state.pop("head_opened", False):
             st.rerun()  # the step view lives in another fragment: rerun the whole page

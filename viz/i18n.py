@@ -116,6 +116,7 @@ _EN: dict[str, str] = {
     "heads_grid_pooled": "Long sentence: each cell of these thumbnails averages {block} × {block} weights. "
     "The step view above shows every weight.",
     "open_head": "Open in the step view",
+    "open_head_placeholder": "Choose a layer and head",
     "open_head_option": "Layer {layer} · Head {head}",
     "downloads": "Downloads",
     "download_trace": "Download the trace (.npz)",
@@ -230,6 +231,7 @@ _ZH: dict[str, str] = {
     "heads_grid_pooled": "句子较长：缩略图中的每个格子是 {block} × {block} 个权重的平均值。"
     "上方的分步视图显示全部权重。",
     "open_head": "在分步视图中打开",
+    "open_head_placeholder": "选择层和头",
     "open_head_option": "第 {layer} 层 · 第 {head} 个头",
     "downloads": "下载",
     "download_trace": "下载计算轨迹（.npz）",

@@ -1,0 +1,190 @@
+"""Run the real Streamlit app and drive it from real Chromium.
+
+Shared by the e2e fixtures (tests/e2e/conftest.py) and the latency benchmark
+(bench/app_latency.py), so both start the server and judge "the page is drawn" the same way.
+The server is started the way Streamlit's own e2e suite starts it, and a rerun counts as
+finished when `stApp` reports the script as `notRunning`, not when the status widget fades.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
+
+if TYPE_CHECKING:  # the fixtures turn a missing Playwright into a clear skip, not an ImportError
+    from playwright.sync_api import Locator, Page, Playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+# Quiet, offline, and fit for a container where Chromium runs as root without a GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+INSTALL_HINT = (
+    "install Debian's Chromium (as root: `bash .ci/setup --test`, or "
+    "`apt-get install -y chromium fonts-noto-cjk`) or Playwright's own "
+    "(`.venv/bin/python -m playwright install chromium`)"
+)
+
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+CHART = '[data-testid="stPlotlyChart"]'
+CHART_SVG = '[data-testid="stPlotlyChart"] svg.main-svg'
+EXCEPTION = '[data-testid="stException"]'
+ALERT = '[data-testid="stAlert"]'
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200 and response.read().strip() == b"ok"
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's own process group (it was started in a new session), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextmanager
+def streamlit_server(
+    script: Path, *, cwd: Path = ROOT, start_timeout: float = 90.0, log_path: Path | None = None
+) -> Iterator[str]:
+    """Serve `script` on a free loopback port and yield its base URL; stop it on exit, even on failure.
+
+    The server's output (tracebacks included) goes to `log_path`, or to a temporary file.
+    """
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w+b") if log_path is not None else tempfile.TemporaryFile() as log:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(script),
+            "--server.headless", "true",
+            "--server.address", "127.0.0.1",
+            "--server.port", str(port),
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ]  # fmt: skip
+        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + start_timeout
+            while not _healthy(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-3000:]
+                    state = (
+                        f"exited with {process.returncode}" if process.poll() is not None else "never became healthy"
+                    )
+                    raise RuntimeError(f"`streamlit run {script.name}` {state} within {start_timeout:.0f} s:\n{tail}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            _stop(process)
+
+
+def find_chromium(playwright: Playwright) -> str | None:
+    """Debian's Chromium first (what CI installs), else Playwright's own build if it was downloaded."""
+    for candidate in (DEBIAN_CHROMIUM, shutil.which("chromium")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    bundled = playwright.chromium.executable_path
+    return bundled if Path(bundled).is_file() and os.access(bundled, os.X_OK) else None
+
+
+class AppException(AssertionError):
+    """The page shows a Streamlit exception box where the app should have drawn."""
+
+
+def wait_for_app(page: Page, *, charts: int = 1, timeout: float = 60_000, settle_ms: int = 150) -> None:
+    """Wait until the script run that a navigation or interaction started has finished and drawn.
+
+    `settle_ms` covers the gap between an interaction and the rerun it requests, during which the
+    app still says `notRunning` (Streamlit's own e2e helper waits the same way). With `charts`,
+    also wait until at least that many Plotly charts have drawn their SVG: on a page load they
+    appear seconds after the run ends, once the browser has parsed Plotly's bundle. An exception
+    on the page ends the wait at once with `AppException`, carrying its text.
+    """
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)
+    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout)
+    if charts:
+        page.wait_for_function(
+            """([chart, error, n]) => document.querySelector(error)
+                 || [...document.querySelectorAll(chart)].filter((c) => c.querySelector('svg.main-svg')).length >= n""",
+            arg=[CHART, EXCEPTION, charts],
+            timeout=timeout,
+        )
+        page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout)
+    error = page.locator(EXCEPTION)
+    if error.count():
+        text = " ".join(error.first.inner_text().split())[:300]
+        raise AppException(f"the app shows an exception: {text} (the server log has the traceback)")
+
+
+def open_app(page: Page, params: Mapping[str, object] | None = None, *, charts: int = 1) -> None:
+    """Open the app at a given state (every setting lives in the query string) and wait until drawn."""
+    query = urlencode({key: str(value) for key, value in (params or {}).items()}, quote_via=quote)
+    page.goto(f"/?{query}" if query else "/")
+    wait_for_app(page, charts=charts)
+
+
+def tick_texts(chart: Locator) -> dict[str, list[str]]:
+    """The x and y tick labels a Plotly chart drew, in order: what a reader sees on the axes."""
+    return {
+        "x": chart.locator(".xtick text").all_text_contents(),
+        "y": chart.locator(".ytick text").all_text_contents(),
+    }
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save `screenshots/<name>.png`. Streamlit scrolls inside `stMain`, not the document, so for the
+    whole page the viewport is stretched to the main area's height for the shot, then restored."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight ?? 0")
+    if full_page and size and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(height, 16_000)})
+        page.wait_for_timeout(300)  # Plotly redraws charts on resize
+        page.screenshot(path=str(path))
+        page.set_viewport_size(size)
+    else:
+        page.screenshot(path=str(path))
+    return path
