@@ -563,7 +563,7 @@ def main() -> None:
     st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
     if any(view.unknown):
         st.info(t["unknown_tokens"].format(name=view.model_name, n=sum(view.unknown), total=n))
-    model = view.model_name or t["model_random"]
+    model = view.model_name or t["random_name"].format(seed=config.seed)
     shape = t["model_summary"].format(model=model, d_model=config.d_model, heads=config.n_heads, layers=config.n_layers)
     summary = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{view.parameters:,}")
     timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")

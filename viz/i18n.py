@@ -35,6 +35,7 @@ _EN: dict[str, str] = {
     "are accepted, so a file cannot run code here. Sentences are embedded as in random mode.",
     "upload_needed": "Upload a model file in the sidebar to inspect it.",
     "model_summary": "{model}: d_model = {d_model}, {heads} heads, {layers} layers",
+    "random_name": "Random weights (seed {seed})",
     "unknown_tokens": "{name} is an English model: {n} of the {total} tokens are [UNK], not in its vocabulary, "
     "and all look the same to it.",
     "err_pretrained": "The trained model is not installed on this server. Install it with: {command}",
@@ -155,6 +156,7 @@ _ZH: dict[str, str] = {
     "因此文件无法在此执行代码。句子的嵌入方式与随机权重模式相同。",
     "upload_needed": "请在侧边栏上传模型文件以查看。",
     "model_summary": "{model}：d_model = {d_model}，{heads} 个头，{layers} 层",
+    "random_name": "随机权重（种子 {seed}）",
     "unknown_tokens": "{name} 是英文模型：{total} 个词元中有 {n} 个是 [UNK]（不在其词表中），对模型来说它们完全相同。",
     "err_pretrained": "此服务器未安装已训练模型。安装命令：{command}",
     "err_upload": "无法查看此文件：{error}",
