@@ -54,6 +54,28 @@ def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bo
     return texts
 
 
+def vectors_heatmap(
+    values: np.ndarray,  # (n, d)
+    labels: list[str],  # n escaped token labels
+    *,
+    hover: str,  # the hover's text before the value, e.g. "Token: %{customdata}<br>Dimension: %{x}<br>value"
+    show_values: bool,
+    **style: object,  # colour scale or colour axis, x axis
+) -> go.Heatmap:
+    """One heatmap of token vectors, with the token of each row in its hover."""
+    z = np.where(np.isfinite(values), values, np.float32(np.nan))  # (n, d): NaN draws as a gap
+    row_labels = np.repeat(np.array(labels, dtype=object)[:, None], z.shape[1], axis=1)  # (n, d): one per cell
+    texts = cell_texts(z, None, show_values=show_values)
+    return go.Heatmap(
+        z=z,
+        customdata=row_labels,
+        hovertemplate=f"{hover}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+        text=texts,
+        texttemplate=None if texts is None else "%{text}",
+        **style,
+    )
+
+
 def vectors_figure(
     values: np.ndarray,  # (n, d): Q, K, V or context of one head
     tokens: Sequence[str],
@@ -77,20 +99,13 @@ def vectors_figure(
     z = float_array(values, "values", "(n_tokens, d)")  # (n, d)
     n_tokens, d = z.shape
     labels = labels_for(tokens, n_tokens, array_name="values", axis_name="rows", token_kind="tokens")
-    z = np.where(np.isfinite(z), z, np.float32(np.nan))  # (n, d): NaN draws as a gap
-    row_labels = np.repeat(np.array(labels, dtype=object)[:, None], d, axis=1)  # (n, d): the hover needs one per cell
-    texts = cell_texts(z, None, show_values=values_are_shown(show_values, n_tokens, d))
-    heatmap = go.Heatmap(
-        z=z,
+    heatmap = vectors_heatmap(
+        z,
+        labels,
+        hover=f"{token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>{value_label}",
+        show_values=values_are_shown(show_values, n_tokens, d),
         colorscale=DIVERGING_SCALES[palette],
         zmid=0,
-        customdata=row_labels,
-        hovertemplate=(
-            f"{token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>"
-            f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
-        ),
-        text=texts,
-        texttemplate=None if texts is None else "%{text}",
         colorbar=colorbar(value_label),
     )
     # Up to MAX_CELLS_PER_AXIS_FOR_VALUES dimensions every column gets its tick; beyond, Plotly's
@@ -131,7 +146,6 @@ def qkv_figure(
         raise ValueError(f"Q, K and V must have the same shape, but have {shapes}")
     n_tokens, d = panels[0].shape
     labels = labels_for(tokens, n_tokens, array_name=names[0], axis_name="rows", token_kind="tokens")
-    row_labels = np.repeat(np.array(labels, dtype=object)[:, None], d, axis=1)  # (n, d): one per cell for the hover
     show = values_are_shown(show_values, n_tokens, 3 * d)
     finite = [panel[np.isfinite(panel)] for panel in panels]
     largest = max((float(np.abs(values).max()) for values in finite if values.size), default=1.0) or 1.0
@@ -148,21 +162,10 @@ def qkv_figure(
     dim_ticks = {"dtick": 1} if d <= MAX_CELLS_PER_AXIS_FOR_VALUES // 2 else {}
     for index, (name, panel) in enumerate(zip(names, panels, strict=True)):
         axis = "" if index == 0 else str(index + 1)
-        z = np.where(np.isfinite(panel), panel, np.float32(np.nan))  # (n, d)
-        texts = cell_texts(z, None, show_values=show)
+        hover = f"{name} · {token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>{value_label}"
         data.append(
-            go.Heatmap(
-                z=z,
-                coloraxis="coloraxis",
-                xaxis=f"x{axis}",
-                yaxis="y",
-                customdata=row_labels,
-                hovertemplate=(
-                    f"{name} · {token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>"
-                    f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
-                ),
-                text=texts,
-                texttemplate=None if texts is None else "%{text}",
+            vectors_heatmap(
+                panel, labels, hover=hover, show_values=show, coloraxis="coloraxis", xaxis=f"x{axis}", yaxis="y"
             )
         )
         start = index * (width + gap)
