@@ -41,7 +41,9 @@ from viz import (
     markdown_literal,
     matrix_figure,
     qkv_figure,
+    softmax_latex,
     vectors_figure,
+    weighted_sum_rows,
     worked_example,
     worked_example_rows,
 )
@@ -406,7 +408,7 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
             st.caption(t["worked_shift"].format(shift=example.shift))
         st.markdown(t["worked_step4"].format(total=float(example.weights.sum())))
         if n <= 6:
-            st.latex(_softmax_latex(example.scaled, example.weights, query))
+            st.latex(softmax_latex(example))
         rows = worked_example_rows(example, tokens)
         columns = {"key": t["col_key"], "q·k": t["col_dot"], "÷√d_k": t["col_scaled"], "exp": t["col_exp"]}
         columns["weight"] = t["col_weight"]
@@ -418,21 +420,8 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         dims = min(d_head, WORKED_DIMENSIONS)
         if dims < d_head:
             st.caption(t["worked_dims"].format(shown=dims, d_head=d_head))
-        vector_rows = [
-            {
-                t["col_key"]: markdown_literal(tokens[j]),
-                **{f"v{d}": round(float(example.weighted_values[j, d]), 4) for d in range(dims)},
-            }
-            for j in range(n)
-        ]
-        vector_rows.append(
-            {
-                t["col_key"]: t["weighted_sum_row"],
-                **{f"v{d}": round(float(example.weighted_values[:, d].sum()), 4) for d in range(dims)},
-            }
-        )
-        vector_rows.append(
-            {t["col_key"]: t["context_row"], **{f"v{d}": round(float(context[query, d]), 4) for d in range(dims)}}
+        vector_rows = weighted_sum_rows(
+            example, tokens, dims, key=t["col_key"], total=t["weighted_sum_row"], trace=t["context_row"]
         )
         st.table(vector_rows, hide_index=True)
 
@@ -482,17 +471,6 @@ def _grid_style(t: dict[str, str], palette: str) -> dict[str, object]:
         "palette": palette,
         "font_size": BASE_FONT,
     }
-
-
-def _softmax_latex(scaled: np.ndarray, weights: np.ndarray, query: int) -> str:
-    """The query row's softmax with its actual numbers, for short sentences."""
-    terms = " + ".join(rf"e^{{{s:.3f}}}" for s in scaled if np.isfinite(s))
-    rows = [
-        rf"A_{{{query + 1},{j + 1}}} &= \frac{{e^{{{s:.3f}}}}}{{{terms}}} = {w:.4f}"
-        for j, (s, w) in enumerate(zip(scaled, weights, strict=True))
-        if np.isfinite(s)
-    ]
-    return r"\begin{aligned}" + r" \\[4pt] ".join(rows) + r"\end{aligned}"
 
 
 def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:

@@ -29,7 +29,14 @@ from viz.style import (
     markdown_literal,
     token_labels,
 )
-from viz.worked_example import WORKED_EXAMPLE_COLUMNS, WorkedExample, worked_example, worked_example_rows
+from viz.worked_example import (
+    WORKED_EXAMPLE_COLUMNS,
+    WorkedExample,
+    softmax_latex,
+    weighted_sum_rows,
+    worked_example,
+    worked_example_rows,
+)
 
 __all__ = [
     "GRID_GAP",
@@ -48,8 +55,10 @@ __all__ = [
     "markdown_literal",
     "matrix_figure",
     "qkv_figure",
+    "softmax_latex",
     "token_labels",
     "vectors_figure",
+    "weighted_sum_rows",
     "worked_example",
     "worked_example_rows",
 ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from viz.checks import float_array, require_square
+from viz.style import markdown_literal
 
 # Ids of the columns of `worked_example_rows`, in order. Stable on purpose: the app maps
 # them to headers in the user's language.
@@ -156,3 +157,44 @@ def worked_example_rows(
         dict(zip(WORKED_EXAMPLE_COLUMNS, (str(token), *(round(float(x), decimals) for x in numbers)), strict=True))
         for token, *numbers in columns
     ]
+
+
+def softmax_latex(example: WorkedExample, decimals: int = 3) -> str:
+    """Step 4 for one query row as LaTeX, with its numbers: A_ij = e^s_j / Σ_m e^s_m = w_j.
+
+    Only numbers go into the formula, never a token, so nothing typed by a user reaches
+    the LaTeX renderer. Masked keys (-inf) are left out, as they are of the softmax.
+    """
+    visible = [
+        (j, s, w) for j, (s, w) in enumerate(zip(example.scaled, example.weights, strict=True)) if np.isfinite(s)
+    ]
+    terms = " + ".join(rf"e^{{{s:.{decimals}f}}}" for _, s, _ in visible)
+    rows = [
+        rf"A_{{{example.query_index + 1},{j + 1}}} &= \frac{{e^{{{s:.{decimals}f}}}}}{{{terms}}} = {w:.4f}"
+        for j, s, w in visible
+    ]
+    return r"\begin{aligned}" + r" \\[4pt] ".join(rows) + r"\end{aligned}"
+
+
+def weighted_sum_rows(
+    example: WorkedExample, key_tokens: Sequence[str], dims: int, *, key: str, total: str, trace: str, decimals: int = 4
+) -> list[dict[str, object]]:
+    """Step 5 as table rows: weight_j · v_j for each key, their sum, and the trace's context row.
+
+    The last two rows agree when the trace is right, which is the point of showing both.
+    `dims` keeps the first dimensions only; `key`, `total` and `trace` are the (translated)
+    header of the first column and the labels of the two last rows. Tokens are made
+    Markdown-literal, for st.table.
+    """
+    columns = [f"v{d}" for d in range(dims)]
+
+    def row(label: str, values: np.ndarray) -> dict[str, object]:
+        return {key: label, **{c: round(float(x), decimals) for c, x in zip(columns, values[:dims], strict=True)}}
+
+    rows = [
+        row(markdown_literal(str(token)), vector)
+        for token, vector in zip(key_tokens, example.weighted_values, strict=True)
+    ]
+    rows.append(row(total, example.weighted_values.sum(axis=0)))
+    rows.append(row(trace, example.context))
+    return rows

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from encoder import Encoder, EncoderConfig
-from viz import WORKED_EXAMPLE_COLUMNS, worked_example, worked_example_rows
+from viz import WORKED_EXAMPLE_COLUMNS, softmax_latex, weighted_sum_rows, worked_example, worked_example_rows
 
 TOKENS = ["the", "cat", "saw", "the", "dog"]
 
@@ -145,3 +145,29 @@ def test_scores_too_large_for_exp_are_shifted_by_the_row_maximum():
     assert example.shift == pytest.approx(float(scaled[0].max()))
     assert np.isfinite(example.exps).all() and example.exps.max() == 1.0
     assert np.allclose(example.exps / example.exp_sum, weights[0], atol=1e-6)
+
+
+def test_softmax_latex_holds_the_rows_numbers_and_no_masked_key():
+    head = _head(np.random.default_rng(4), causal=True)
+    example = worked_example(2, **head)  # query 3 sees keys 1..3
+    latex = softmax_latex(example)
+    assert latex.count("&=") == 3
+    for j in range(3):
+        assert f"e^{{{example.scaled[j]:.3f}}}" in latex
+        assert f"= {example.weights[j]:.4f}" in latex
+    assert "inf" not in latex and r"A_{3,4}" not in latex
+
+
+def test_weighted_sum_rows_end_with_the_sum_and_the_traces_context():
+    head = _head(np.random.default_rng(5), causal=False)
+    example = worked_example(1, **head)
+    n = head["q"].shape[0]
+    tokens = ["<b>", "a_b", *[f"t{i}" for i in range(n - 2)]]
+    rows = weighted_sum_rows(example, tokens, 3, key="key", total="sum", trace="context")
+    assert len(rows) == n + 2
+    assert rows[0]["key"] == "\\<b\\>" and rows[1]["key"] == "a\\_b"  # Markdown-literal for st.table
+    assert list(rows[0]) == ["key", "v0", "v1", "v2"]
+    for d in range(3):
+        assert rows[-2][f"v{d}"] == pytest.approx(float(example.weighted_values[:, d].sum()), abs=1e-4)
+        assert rows[-1][f"v{d}"] == pytest.approx(float(head["context"][1, d]), abs=1e-4)
+        assert rows[-2][f"v{d}"] == pytest.approx(rows[-1][f"v{d}"], abs=2e-4)
