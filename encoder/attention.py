@@ -28,11 +28,20 @@ def scaled_dot_product_attention(
     k: torch.Tensor,  # (heads, n, d_head)
     v: torch.Tensor,  # (heads, n, d_head)
     allowed: torch.Tensor | None = None,  # (n, n) bool: query i may attend to key j
+    *,
+    scale: bool = True,
+    temperature: float = 1.0,
 ) -> AttentionSteps:
-    """Attention of every query over every allowed key, keeping each step."""
+    """Attention of every query over every allowed key, keeping each step.
+
+    `scale=False` skips the division by √d_k and `temperature` divides once more, both to
+    show what the paper's scaling prevents: with large d_k the raw scores grow and the
+    softmax saturates.
+    """
     d_head = q.shape[-1]
     scores = q @ k.transpose(-2, -1)  # (heads, n, n)
-    scaled_scores = scores / math.sqrt(d_head)  # (heads, n, n)
+    divisor = (math.sqrt(d_head) if scale else 1.0) * temperature
+    scaled_scores = scores / divisor if divisor != 1.0 else scores  # (heads, n, n)
     if allowed is not None:
         scaled_scores = scaled_scores.masked_fill(~allowed, float("-inf"))
     weights = torch.softmax(scaled_scores, dim=-1)  # (heads, n, n)

@@ -76,6 +76,8 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-5  # torch.nn.LayerNorm's default
     final_norm: bool = False  # a LayerNorm after the last layer, as pre-LN stacks often have
     causal: bool = False  # decoder-style: no token attends to a later one
+    scale_scores: bool = True  # divide Q·Kᵀ by √d_k, as the paper does; False shows why it must
+    temperature: float = 1.0  # the scaled scores are divided by this before the softmax
     # Where trained weights came from, as `encoder.load_pretrained` takes it ("minilm", a
     # folder's absolute path, a hub id); None means drawn from `seed`. Part of equality and
     # the hash, so a checkpoint never shares a cache entry with a random model of its shape.
@@ -99,7 +101,7 @@ class EncoderConfig:
             object.__setattr__(self, "d_ff", 4 * self.d_model)
         _check_int("d_ff", self.d_ff, 1, lim.max_d_ff)
         _check_int("seed", self.seed, 0, 2**63 - 1)
-        for name in ("norm_first", "final_norm", "causal"):
+        for name in ("norm_first", "final_norm", "causal", "scale_scores"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be True or False")
         if self.activation not in ACTIVATIONS:
@@ -108,6 +110,14 @@ class EncoderConfig:
             raise ConfigError("positional", self.positional, f"must be one of {POSITIONALS}")
         if self.source is not None and (not isinstance(self.source, str) or not self.source):
             raise ConfigError("source", self.source, "must be None or a non-empty string")
+        temperature = self.temperature
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or not math.isfinite(temperature)
+            or not 0.01 <= temperature <= 100
+        ):
+            raise ConfigError("temperature", temperature, "must be a number from 0.01 to 100")
         eps = self.layer_norm_eps
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= 0.1:
             raise ConfigError("layer_norm_eps", eps, "must be a number in (0, 0.1]")

@@ -133,6 +133,8 @@ class EncoderLayer(nn.Module):
         d_model, d_ff = config.d_model, config.d_ff
         self.n_heads = config.n_heads
         self.norm_first = config.norm_first
+        self.scale_scores = config.scale_scores
+        self.temperature = config.temperature
         self.activation = _ACTIVATIONS[config.activation]
         # Rows [0:d), [d:2d), [2d:3d) are W_Q, W_K, W_V (torch's in_proj_weight layout).
         self.qkv_proj = nn.Linear(d_model, 3 * d_model)
@@ -151,7 +153,7 @@ class EncoderLayer(nn.Module):
         # One copy into head-major order, so each head's Q, K, V is a contiguous block that
         # the matrix products read without copying again (torch's fast path does the same).
         q, k, v = qkv.view(n, 3, heads, d_model // heads).permute(1, 2, 0, 3).contiguous()  # 3 x (heads, n, d_head)
-        steps = scaled_dot_product_attention(q, k, v, allowed)
+        steps = scaled_dot_product_attention(q, k, v, allowed, scale=self.scale_scores, temperature=self.temperature)
         concat = steps.context.transpose(0, 1).reshape(n, d_model)  # (n, d_model), not kept
         attn_output = self.out_proj(concat)  # (n, d_model)
         attn_residual = x + attn_output  # (n, d_model)

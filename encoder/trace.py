@@ -33,7 +33,7 @@ class LayerTrace:
     k: torch.Tensor  # (heads, n, d_head)  X·W_K
     v: torch.Tensor  # (heads, n, d_head)  X·W_V
     scores: torch.Tensor  # (heads, n, n)  Q·Kᵀ
-    scaled_scores: torch.Tensor  # (heads, n, n)  Q·Kᵀ/√d_k; -inf where masked
+    scaled_scores: torch.Tensor  # (heads, n, n)  Q·Kᵀ/(√d_k·T) (no √d_k if not scale_scores); -inf where masked
     weights: torch.Tensor  # (heads, n, n)  softmax of the scaled scores
     context: torch.Tensor  # (heads, n, d_head)  weights·V
     attn_output: torch.Tensor  # (n, d_model)  concat·W_O + b_O

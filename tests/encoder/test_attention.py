@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from encoder import Encoder, attention_mask, scaled_dot_product_attention
+from encoder import Encoder, EncoderConfig, attention_mask, scaled_dot_product_attention
 
 
 def _reference_layer(d_model: int, heads: int, norm_first: bool = False) -> nn.TransformerEncoderLayer:
@@ -114,3 +114,40 @@ def test_a_mask_that_hides_every_key_is_refused():
 def test_key_padding_mask_of_the_wrong_length_is_refused():
     with pytest.raises(ValueError, match=r"expected \(3,\)"):
         attention_mask(3, key_padding_mask=torch.tensor([True, False]))
+
+
+def test_without_scaling_the_scaled_scores_are_the_raw_scores_and_temperature_divides():
+    text = "the cat saw the dog"
+    plain = Encoder(EncoderConfig(scale_scores=False)).trace_text(text).layers[0]
+    assert torch.equal(plain.scaled_scores, plain.scores)
+    torch.testing.assert_close(plain.weights, torch.softmax(plain.scores, dim=-1), atol=0, rtol=0)
+    warm = Encoder(EncoderConfig(temperature=2.0)).trace_text(text).layers[0]
+    d_head = warm.q.shape[-1]
+    torch.testing.assert_close(warm.scaled_scores, warm.scores / (math.sqrt(d_head) * 2.0), atol=1e-6, rtol=0)
+    assert torch.equal(warm.scores, plain.scores)  # same seed, same weights: only the softmax input differs
+
+
+def test_without_scaling_a_wide_head_saturates_the_softmax_on_the_same_weights():
+    """Why the paper divides by √d_k: the same weights, with and without the division."""
+    text = "attention lets every token look at every other token in the sentence"
+    config = EncoderConfig(d_model=256, n_heads=1, n_layers=1, seed=3)  # d_k = 256
+    scaled = Encoder(config).trace_text(text).layers[0].weights[0]  # (n, n)
+    raw = Encoder(dataclasses.replace(config, scale_scores=False)).trace_text(text).layers[0].weights[0]
+
+    def entropy(weights: torch.Tensor) -> torch.Tensor:
+        return -(weights * weights.clamp_min(1e-30).log()).sum(-1)  # (n,)
+
+    assert raw.max(-1).values.mean() > 0.8  # nearly one-hot rows
+    assert scaled.max(-1).values.mean() < raw.max(-1).values.mean() - 0.3
+    assert entropy(raw).mean() < 0.5 * entropy(scaled).mean()
+
+
+def test_the_variance_of_raw_scores_grows_with_d_k():
+    text = " ".join(f"w{i}" for i in range(64))
+    variances = {}
+    for d_head in (16, 256):
+        config = EncoderConfig(d_model=d_head, n_heads=1, n_layers=1, seed=1)
+        layer = Encoder(config).trace_text(text).layers[0]
+        variances[d_head] = float(layer.scores.var())
+        assert float(layer.scaled_scores.var()) == pytest.approx(variances[d_head] / d_head, rel=1e-4)
+    assert variances[256] > 6 * variances[16]  # about 16x: Var(q·k) = d_k·Var(q_i)·Var(k_i)

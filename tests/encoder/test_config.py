@@ -50,6 +50,12 @@ def test_config_is_frozen_and_hashable_for_caching():
         ("layer_norm_eps", -1e-5),
         ("layer_norm_eps", float("nan")),
         ("layer_norm_eps", "1e-5"),
+        ("scale_scores", "no"),
+        ("temperature", 0.0),
+        ("temperature", -1.0),
+        ("temperature", float("inf")),
+        ("temperature", 1000.0),
+        ("temperature", True),
     ],
 )
 def test_invalid_field_raises_value_error_naming_field_and_value(field, value):
