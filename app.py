@@ -246,6 +246,7 @@ def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
         st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
         st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"], **keep)
         st.radio(t["activation"], CHOICES["act"], key="act", format_func=str.upper, horizontal=True, **keep)
+        st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
 
 
 def minilm_shape(t: dict[str, str], keep: dict[str, str]) -> None:
@@ -290,6 +291,7 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
         norm_first=settings.norm == "pre",
         activation=settings.act,
         positional=settings.pos,
+        causal=settings.causal,
     )
     return ModelKey("random", config=config)
 
@@ -339,6 +341,7 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         "font_size": font,
     }
     matrix = {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
+    mask = view.arrays.get("mask")  # (n, n) bool, query i may attend to key j; absent when nothing is masked
     where = f"L{layer + 1}H{head + 1}"
 
     with st.container(key="step-qkv", border=True):
@@ -361,7 +364,14 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
     )
     with column:
         fig = matrix_figure(
-            scaled, tokens, tokens, kind="scores", title=f"Q·Kᵀ/√d_k ({where})", value_label="q·k/√d_k", **matrix
+            scaled,
+            tokens,
+            tokens,
+            kind="scores",
+            title=f"Q·Kᵀ/√d_k ({where})",
+            value_label="q·k/√d_k",
+            mask=mask,
+            **matrix,
         )
         chart(fig, settings, f"scaled_{where}")
 
@@ -373,7 +383,14 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
     )
     with column:
         fig = matrix_figure(
-            weights, tokens, tokens, kind="weights", title=f"softmax ({where})", value_label=t["weight"], **matrix
+            weights,
+            tokens,
+            tokens,
+            kind="weights",
+            title=f"softmax ({where})",
+            value_label=t["weight"],
+            mask=mask,
+            **matrix,
         )
         chart(fig, settings, f"weights_{where}")
 

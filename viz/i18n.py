@@ -58,6 +58,9 @@ _EN: dict[str, str] = {
     "norm_post": "Post-LN (original Transformer)",
     "norm_pre": "Pre-LN",
     "activation": "Activation",
+    "causal": "Causal mask",
+    "causal_help": "Decoder-style: no token attends to a later one. Hidden keys get -∞ before the softmax "
+    "(marked ×) and weight 0.",
     "force_cpu": "Force CPU",
     "force_cpu_help": "Run on the CPU even when a GPU is available.",
     "display": "Display",
@@ -178,6 +181,8 @@ _ZH: dict[str, str] = {
     "norm_post": "Post-LN（原始 Transformer）",
     "norm_pre": "Pre-LN",
     "activation": "激活函数",
+    "causal": "因果掩码",
+    "causal_help": "解码器式：任何词元都不关注其后的词元。被遮蔽的键在 softmax 前设为 -∞（标记为 ×），权重为 0。",
     "force_cpu": "强制使用 CPU",
     "force_cpu_help": "即使有 GPU 也在 CPU 上运行。",
     "display": "显示",

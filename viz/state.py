@@ -44,6 +44,7 @@ class Settings:
     pos: str = "sinusoidal"
     norm: str = "post"
     act: str = "relu"
+    causal: bool = False  # decoder-style mask: no token attends to a later one
     cpu: bool = False
     layer: int = 0
     head: int = 0
@@ -129,11 +130,12 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
     integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
     integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
-    if "cpu" in params:
-        if params["cpu"] in ("0", "1"):
-            values["cpu"] = params["cpu"] == "1"
-        else:
-            refuse("cpu", "reason_choice", "0", choices="0, 1")
+    for flag in ("causal", "cpu"):
+        if flag in params:
+            if params[flag] in ("0", "1"):
+                values[flag] = params[flag] == "1"
+            else:
+                refuse(flag, "reason_choice", "0", choices="0, 1")
     if values.get("model", defaults.model) == "random":
         layers, heads = values.get("layers", defaults.layers), values.get("heads", defaults.heads)
     else:  # a trained or uploaded model's shape is known once it is loaded: the app fits these to it

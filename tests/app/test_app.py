@@ -329,3 +329,17 @@ def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message():
     _after(at.get("file_uploader")[0].upload("evil.pt", b"\x80\x04not a pickle"))
     assert any("cannot be inspected" in alert for alert in _alerts(at))
     assert not _charts(at)
+
+
+def test_a_causal_mask_hides_later_tokens_and_marks_them():
+    at = _run(text="the cat sat on the mat", causal="1", layer="2", head="3")
+    assert at.checkbox(key="causal").value
+    weights = _decode(_charts(at)[WEIGHTS]["data"][0]["z"])
+    n = weights.shape[0]
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)  # key j after query i
+    assert (weights[upper] == 0).all() and (weights[~upper] > 0).all()
+    scaled_text = np.array(_charts(at)[SCALED]["data"][0]["text"], dtype=object)
+    assert (scaled_text[upper] == "×").all() and not (scaled_text[~upper] == "×").any()
+    first_row = at.table[0].value.iloc[:, 4].to_numpy(float)  # the worked example for query 1
+    np.testing.assert_allclose(first_row, [1.0] + [0.0] * (n - 1), atol=1e-6)
+    assert at.query_params["causal"] == "1"

@@ -20,6 +20,8 @@ def test_every_setting_round_trips_through_a_link():
     settings = Settings(
         text="the cat <b>sat</b> & 我爱你",
         lang="zh",
+        model="minilm",
+        minilm_layers=3,
         d_model=96,
         heads=12,
         layers=5,
@@ -28,6 +30,7 @@ def test_every_setting_round_trips_through_a_link():
         pos="none",
         norm="pre",
         act="gelu",
+        causal=True,
         cpu=True,
         layer=4,
         head=11,
@@ -35,6 +38,10 @@ def test_every_setting_round_trips_through_a_link():
         palette="colorblind",
         img="svg",
     )
+    untouched = [
+        f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) == getattr(Settings(), f.name)
+    ]
+    assert untouched == []  # every field differs from its default, so every one is round-tripped
     parsed, notices = _parse(to_query_params(settings))
     assert notices == []
     assert parsed == settings
