@@ -151,3 +151,20 @@ def test_the_variance_of_raw_scores_grows_with_d_k():
         variances[d_head] = float(layer.scores.var())
         assert float(layer.scaled_scores.var()) == pytest.approx(variances[d_head] / d_head, rel=1e-4)
     assert variances[256] > 6 * variances[16]  # about 16x: Var(q·k) = d_k·Var(q_i)·Var(k_i)
+
+
+def test_without_positions_shuffling_the_words_only_shuffles_the_attention():
+    """Self-attention alone is blind to order: the permutation property of issue 5."""
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog"]
+    order = [3, 0, 8, 5, 1, 7, 2, 6, 4]  # a fixed shuffle
+    model = Encoder(EncoderConfig(positional="none", n_layers=2))
+    original = model.trace_text(" ".join(words))
+    shuffled = model.trace_text(" ".join(words[i] for i in order))
+    perm = torch.tensor(order)
+    for a, b in zip(original.layers, shuffled.layers, strict=True):
+        torch.testing.assert_close(b.weights, a.weights[:, perm][:, :, perm], atol=1e-6, rtol=0)
+    torch.testing.assert_close(shuffled.output, original.output[perm], atol=1e-5, rtol=0)
+    with_positions = Encoder(EncoderConfig(positional="sinusoidal", n_layers=2))
+    a = with_positions.trace_text(" ".join(words)).layers[0].weights
+    b = with_positions.trace_text(" ".join(words[i] for i in order)).layers[0].weights
+    assert not torch.allclose(b, a[:, perm][:, :, perm], atol=1e-3)  # positions break the symmetry
