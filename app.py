@@ -40,7 +40,9 @@ from viz import (
     heads_grid_figure,
     markdown_literal,
     matrix_figure,
+    norms_figure,
     qkv_figure,
+    similarity_figure,
     softmax_latex,
     vectors_figure,
     weighted_sum_rows,
@@ -490,6 +492,60 @@ def _grid_style(t: dict[str, str], palette: str) -> dict[str, object]:
     }
 
 
+@st.fragment
+def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
+    """What happens to the context vectors next, and how the layers stack. Off by default and in a
+    fragment of its own: seven more charts would slow every other change on the page."""
+    config, tokens = view.config, view.tokens
+    with st.container(key="rest-of-layer", border=True):
+        st.toggle(t["rest_toggle"], key="rest", persist_state="session")
+        _sync_link(_settings())
+        if not st.session_state.rest:
+            return
+        st.session_state.setdefault("rest_layer", 0)
+        _clamp("rest_layer", config.n_layers)
+        layer = st.radio(
+            t["layer"],
+            range(config.n_layers),
+            key="rest_layer",
+            format_func=lambda i: str(i + 1),
+            horizontal=True,
+            persist_state="session",
+        )
+        st.subheader(t["rest_title"].format(layer=layer + 1))
+        st.markdown(t["rest_text"])
+        if config.norm_first:
+            st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
+        else:
+            st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
+        style = {"token_axis": t["token_axis"], "dim_axis": t["dim_axis"], "value_label": t["value"]}
+        style |= {"palette": palette, "font_size": BASE_FONT}
+        stages = [
+            ("input", t["rest_input"]),
+            ("attn_output", t["rest_attn_output"]),
+            ("ffn_input", t["rest_ffn_input"]),
+            ("ffn_hidden", t["rest_ffn_hidden"].format(activation=config.activation.upper())),
+            ("output", t["rest_output"]),
+        ]
+        for name, title in stages:
+            fig = vectors_figure(view.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **style)
+            chart(fig, _settings(), f"{name}_L{layer + 1}")
+        left, right = st.columns(2)
+        with left:
+            title = t["rest_similarity"].format(layer=layer + 1)
+            fig = similarity_figure(
+                view.layer(layer, "output"), tokens, title=title, palette=palette, font_size=BASE_FONT
+            )
+            chart(fig, _settings(), f"similarity_L{layer + 1}")
+        with right:
+            stream = np.stack([view.arrays["input"]] + [view.layer(i, "output") for i in range(config.n_layers)])
+            stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
+            fig = norms_figure(
+                stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, palette=palette, font_size=BASE_FONT
+            )
+            chart(fig, _settings(), "norms")
+
+
 def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:
     st.subheader(t["downloads"])
     left, right = st.columns(2)
@@ -568,6 +624,7 @@ def main() -> None:
     _clamp("head", config.n_heads)
     inspector(view, t)
     overview(view, t, settings.palette)
+    rest_of_the_layer(view, t, settings.palette)
     downloads(t, settings, view, run)
 
 

@@ -20,6 +20,7 @@ from viz.grid import (
     heads_grid_figure,
 )
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
+from viz.stack import cosine_similarity, norms_figure, similarity_figure
 from viz.style import (
     MASK_MARK,
     MAX_CELLS_PER_AXIS_FOR_VALUES,
@@ -49,12 +50,15 @@ __all__ = [
     "Palette",
     "WorkedExample",
     "chart_config",
+    "cosine_similarity",
     "grid_block_size",
     "grid_cell_to_layer_head",
     "heads_grid_figure",
     "markdown_literal",
     "matrix_figure",
+    "norms_figure",
     "qkv_figure",
+    "similarity_figure",
     "softmax_latex",
     "token_labels",
     "vectors_figure",

@@ -175,7 +175,7 @@ def heads_grid_figure(
         scaleanchor="x",  # square cells: an attention map is a square, not a bar
         constrain="domain",
     )
-    token_margins(layout, font_size, layout["yaxis"]["ticktext"], layout["xaxis"]["ticktext"])
+    token_margins(layout, font_size, layout["yaxis"]["ticktext"], layout["xaxis"]["ticktext"], may_slant=False)
     rows, columns = z.shape
     layout["height"] = round(min(MAX_HEIGHT, max(MIN_HEIGHT, TYPICAL_WIDTH * rows / columns + 4 * font_size)))
     if selected is not None:

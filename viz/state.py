@@ -45,6 +45,7 @@ class Settings:
     norm: str = "post"
     act: str = "relu"
     causal: bool = False  # decoder-style mask: no token attends to a later one
+    rest: bool = False  # show the rest of the layer and the stack (off: a lighter page)
     cpu: bool = False
     layer: int = 0
     head: int = 0
@@ -130,7 +131,7 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
     integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
     integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
-    for flag in ("causal", "cpu"):
+    for flag in ("causal", "cpu", "rest"):
         if flag in params:
             if params[flag] in ("0", "1"):
                 values[flag] = params[flag] == "1"

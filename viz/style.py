@@ -123,7 +123,12 @@ ROTATE_ABOVE_EM = 2.5  # x labels wider than this (in ems) are drawn at 45 degre
 
 
 def token_margins(
-    layout: dict[str, Any], font_size: float, row_labels: Sequence[str], column_labels: Sequence[str]
+    layout: dict[str, Any],
+    font_size: float,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    *,
+    may_slant: bool = True,  # False where ticks are far apart (one per tile) and never collide
 ) -> None:
     """Margins that fit the tick labels and axis titles, and slanted x labels when they are long.
 
@@ -133,7 +138,7 @@ def token_margins(
     title_room = 1.6 * font_size  # one line of axis title, with its gap
     widest_row = max((text_width(label, font_size) for label in row_labels), default=0.0)
     widest_column = max((text_width(label, font_size) for label in column_labels), default=0.0)
-    slanted = widest_column > ROTATE_ABOVE_EM * font_size
+    slanted = may_slant and widest_column > ROTATE_ABOVE_EM * font_size
     column_room = (0.71 * widest_column + 0.8 * font_size) if slanted else 1.4 * font_size
     layout["margin"]["l"] = round(widest_row + title_room + 12)
     layout["margin"]["b"] = round(column_room + title_room + 8)

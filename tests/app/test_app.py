@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+import torch
 from streamlit.testing.v1 import AppTest
 
 from encoder import Encoder, EncoderConfig
@@ -343,3 +344,24 @@ def test_a_causal_mask_hides_later_tokens_and_marks_them():
     first_row = at.table[0].value.iloc[:, 4].to_numpy(float)  # the worked example for query 1
     np.testing.assert_allclose(first_row, [1.0] + [0.0] * (n - 1), atol=1e-6)
     assert at.query_params["causal"] == "1"
+
+
+def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
+    at = _run(text="the cat sat on the mat")
+    assert len(_charts(at)) == 7  # off by default: a lighter page
+    _after(at.toggle(key="rest").set_value(True))
+    _after(at.radio(key="rest_layer").set_value(1))
+    charts = _charts(at)
+    assert len(charts) == 7 + 7
+    trace = Encoder(EncoderConfig()).trace_text("the cat sat on the mat")
+    rest = charts[7:]
+    for spec, name in zip(rest[:5], ("input", "attn_output", "ffn_input", "ffn_hidden", "output"), strict=True):
+        np.testing.assert_allclose(_decode(spec["data"][0]["z"]), getattr(trace.layers[1], name).numpy(), atol=1e-6)
+    similarity = _decode(rest[5]["data"][0]["z"])
+    output = trace.layers[1].output
+    expected = torch.nn.functional.cosine_similarity(output[:, None, :], output[None, :, :], dim=-1).numpy()
+    np.testing.assert_allclose(similarity, expected, atol=1e-5)
+    norms = _decode(rest[6]["data"][0]["z"])
+    np.testing.assert_allclose(norms[0], trace.input.norm(dim=-1).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(norms[2], trace.layers[1].output.norm(dim=-1).numpy(), rtol=1e-5)
+    assert at.query_params["rest"] == "1"

@@ -31,6 +31,7 @@ def test_every_setting_round_trips_through_a_link():
         norm="pre",
         act="gelu",
         causal=True,
+        rest=True,
         cpu=True,
         layer=4,
         head=11,

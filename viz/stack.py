@@ -1,0 +1,116 @@
+"""How token representations change through the stack: similarity between tokens, and vector norms.
+
+Both are derived from the residual stream the trace keeps (the input of layer 0 and the
+output of every layer); nothing is recomputed by a model here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.checks import float_array, labels_for
+from viz.heatmaps import cell_texts
+from viz.style import (
+    DEFAULT_FONT_SIZE,
+    DIVERGING_SCALES,
+    HOVER_VALUE_FORMAT,
+    SEQUENTIAL_SCALES,
+    Palette,
+    axis_with_token_ticks,
+    base_layout,
+    check_style,
+    colorbar,
+    token_margins,
+    values_are_shown,
+)
+
+
+def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
+    """(n, n) cosine of the angle between every two rows of (n, d); 0 for a zero row."""
+    rows = np.asarray(vectors, dtype=np.float64)  # (n, d)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)  # (n, 1)
+    unit = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)  # (n, d)
+    return (unit @ unit.T).astype(np.float32)  # (n, n)
+
+
+def similarity_figure(
+    vectors: np.ndarray,  # (n, d): one layer's output, say
+    tokens: Sequence[str],
+    *,
+    title: str = "",
+    axis: str = "Token",
+    value_label: str = "cosine",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+) -> go.Figure:
+    """Token-to-token cosine similarity on a fixed [-1, 1] scale, so layers can be compared by colour.
+
+    As layers stack, representations often grow alike; this is where a student sees it.
+    """
+    check_style(palette, font_size)
+    rows = float_array(vectors, "vectors", "(n_tokens, d)")
+    labels = labels_for(tokens, rows.shape[0], array_name="vectors", axis_name="rows", token_kind="tokens")
+    z = cosine_similarity(rows)  # (n, n)
+    n = len(labels)
+    pairs = np.empty((n, n, 2), dtype=object)  # (n, n, 2): the two tokens of each cell, for the hover
+    pairs[..., 0] = np.array(labels, dtype=object)[:, None]
+    pairs[..., 1] = np.array(labels, dtype=object)[None, :]
+    texts = cell_texts(z, None, show_values=values_are_shown(None, n, n))
+    heatmap = go.Heatmap(
+        z=z,
+        zmin=-1.0,
+        zmax=1.0,
+        colorscale=DIVERGING_SCALES[palette],
+        customdata=pairs,
+        hovertemplate=(
+            f"%{{customdata[0]}} · %{{customdata[1]}}<br>{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+        ),
+        text=texts,
+        texttemplate=None if texts is None else "%{text}",
+        colorbar=colorbar(value_label),
+    )
+    layout = base_layout(title, font_size)
+    layout["xaxis"] = axis_with_token_ticks(axis, labels)
+    layout["yaxis"] = axis_with_token_ticks(axis, labels, top_down=True)
+    token_margins(layout, font_size, labels, labels)
+    return go.Figure(data=[heatmap], layout=layout)
+
+
+def norms_figure(
+    stream: np.ndarray,  # (layers + 1, n, d): the input of layer 0, then every layer's output
+    tokens: Sequence[str],
+    *,
+    title: str = "",
+    stage_labels: Sequence[str] | None = None,  # one per row; default "0", "1", ...
+    token_axis: str = "Token",
+    value_label: str = "‖x‖",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+) -> go.Figure:
+    """The length of every token's vector after every layer: rows are stages, columns tokens."""
+    check_style(palette, font_size)
+    stack = float_array(stream, "stream", "(stages, n_tokens, d)")  # (S, n, d)
+    stages, n, _ = stack.shape
+    labels = labels_for(tokens, n, array_name="stream", axis_name="tokens", token_kind="tokens")
+    names = [str(i) for i in range(stages)] if stage_labels is None else [str(s) for s in stage_labels]
+    if len(names) != stages:
+        raise ValueError(f"stream has {stages} stages but {len(names)} stage labels were given")
+    z = np.linalg.norm(stack.astype(np.float64), axis=-1).astype(np.float32)  # (S, n)
+    texts = cell_texts(z, None, show_values=values_are_shown(None, stages, n))
+    heatmap = go.Heatmap(
+        z=z,
+        zmin=0.0,
+        colorscale=SEQUENTIAL_SCALES[palette],
+        hovertemplate=f"%{{y}} · #%{{x}}<br>{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+        text=texts,
+        texttemplate=None if texts is None else "%{text}",
+        colorbar=colorbar(value_label),
+    )
+    layout = base_layout(title, font_size)
+    layout["xaxis"] = axis_with_token_ticks(token_axis, labels)
+    layout["yaxis"] = axis_with_token_ticks("", names, top_down=True)
+    token_margins(layout, font_size, names, labels)
+    return go.Figure(data=[heatmap], layout=layout)
