@@ -33,6 +33,7 @@ from encoder import (
     load_pretrained,
     load_torch_file,
 )
+from encoder.embeddings import sinusoidal_positions
 from encoder.pretrained import INSTALL_HINT
 from viz import (
     chart_config,
@@ -41,6 +42,7 @@ from viz import (
     markdown_literal,
     matrix_figure,
     norms_figure,
+    position_curves_figure,
     qkv_figure,
     similarity_figure,
     softmax_latex,
@@ -502,6 +504,7 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
         _sync_link(_settings())
         if not st.session_state.rest:
             return
+        embedding_and_positions(view, t, palette)
         st.session_state.setdefault("rest_layer", 0)
         _clamp("rest_layer", config.n_layers)
         layer = st.radio(
@@ -544,6 +547,39 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
                 stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, palette=palette, font_size=BASE_FONT
             )
             chart(fig, _settings(), "norms")
+
+
+CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimensions
+CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
+
+
+def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str) -> None:
+    """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
+    config, tokens = view.config, view.tokens
+    st.subheader(t["rest_before"])
+    style = {"token_axis": t["token_axis"], "dim_axis": t["dim_axis"], "value_label": t["value"]}
+    style |= {"palette": palette, "font_size": BASE_FONT}
+    left, right = st.columns(2)
+    with left:
+        chart(
+            vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), _settings(), "emb"
+        )
+    with right:
+        chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **style), _settings(), "pos")
+    if config.positional == "sinusoidal" and config.source is None:
+        table = sinusoidal_positions(max(CURVE_POSITIONS, len(tokens)), config.d_model).numpy()
+        dims = [d for d in CURVE_DIMENSIONS if d < config.d_model]
+        fig = position_curves_figure(
+            table,
+            dims,
+            n_tokens=len(tokens),
+            title=t["rest_curves"],
+            position_axis=t["position_axis"],
+            value_label=t["value"],
+            dim_label=t["dim_axis"],
+            font_size=BASE_FONT,
+        )
+        chart(fig, _settings(), "positional_curves")
 
 
 def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:

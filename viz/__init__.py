@@ -20,7 +20,7 @@ from viz.grid import (
     heads_grid_figure,
 )
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
-from viz.stack import cosine_similarity, norms_figure, similarity_figure
+from viz.stack import cosine_similarity, norms_figure, position_curves_figure, similarity_figure
 from viz.style import (
     MASK_MARK,
     MAX_CELLS_PER_AXIS_FOR_VALUES,
@@ -57,6 +57,7 @@ __all__ = [
     "markdown_literal",
     "matrix_figure",
     "norms_figure",
+    "position_curves_figure",
     "qkv_figure",
     "similarity_figure",
     "softmax_latex",

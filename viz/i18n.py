@@ -126,6 +126,11 @@ _EN: dict[str, str] = {
     "rest_title": "After attention: the rest of layer {layer}, and the stack",
     "rest_text": "The heads' context vectors are concatenated and multiplied by W_O; a residual connection "
     "and LayerNorm follow, then the feed-forward network, another residual and LayerNorm.",
+    "rest_before": "Before layer 1: token embeddings + positional encodings",
+    "rest_embeddings": "Token embeddings",
+    "rest_positions": "Positional encodings",
+    "rest_curves": "Sinusoidal positional encoding over 64 positions (dots: this sentence's tokens)",
+    "position_axis": "Position",
     "rest_input": "x: what enters the layer",
     "rest_attn_output": "Concat(heads)·W_O",
     "rest_ffn_input": "After residual + LayerNorm",
@@ -256,6 +261,11 @@ _ZH: dict[str, str] = {
     "rest_title": "注意力之后：第 {layer} 层的其余部分，以及层的堆叠",
     "rest_text": "各个头的上下文向量拼接后乘以 W_O；随后是残差连接和 LayerNorm，"
     "接着是前馈网络，再一次残差连接和 LayerNorm。",
+    "rest_before": "第 1 层之前：词元嵌入 + 位置编码",
+    "rest_embeddings": "词元嵌入",
+    "rest_positions": "位置编码",
+    "rest_curves": "正弦位置编码在 64 个位置上的取值（圆点：本句的词元）",
+    "position_axis": "位置",
     "rest_input": "x：进入该层的向量",
     "rest_attn_output": "Concat(各头)·W_O",
     "rest_ffn_input": "残差 + LayerNorm 之后",

@@ -114,3 +114,58 @@ def norms_figure(
     layout["yaxis"] = axis_with_token_ticks("", names, top_down=True)
     token_margins(layout, font_size, names, labels)
     return go.Figure(data=[heatmap], layout=layout)
+
+
+def position_curves_figure(
+    table: np.ndarray,  # (positions, d_model): a positional encoding over many positions
+    dims: Sequence[int],
+    *,
+    n_tokens: int,  # the sentence's length: its positions are marked on every curve
+    title: str = "",
+    position_axis: str = "Position",
+    value_label: str = "value",
+    dim_label: str = "dim",
+    font_size: float = DEFAULT_FONT_SIZE,
+) -> go.Figure:
+    """A few dimensions of the positional encoding as curves over the positions.
+
+    Sinusoidal encodings are sine and cosine waves whose wavelength grows with the
+    dimension: low dimensions change from one token to the next, high ones barely move.
+    The sentence's own positions are drawn as markers on the curves.
+    """
+    if isinstance(font_size, bool) or not 0 < font_size <= 100:
+        raise ValueError(f"font_size={font_size!r} is invalid: must be a number in (0, 100]")
+    values = float_array(table, "table", "(positions, d_model)")  # (P, d)
+    positions, d_model = values.shape
+    if not 1 <= n_tokens <= positions:
+        raise ValueError(f"n_tokens={n_tokens} is invalid: the table has {positions} positions")
+    for dim in dims:
+        if not 0 <= dim < d_model:
+            raise ValueError(f"dimension {dim} is out of range: the table has {d_model} dimensions")
+    x = np.arange(positions)
+    data = []
+    for dim in dims:
+        data.append(
+            go.Scatter(
+                x=x,
+                y=values[:, dim],
+                mode="lines",
+                name=f"{dim_label} {dim}",
+                hovertemplate=f"{dim_label} {dim} · {position_axis} %{{x}}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+            )
+        )
+        data.append(
+            go.Scatter(
+                x=x[:n_tokens],
+                y=values[:n_tokens, dim],
+                mode="markers",
+                marker={"size": 8},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+    layout = base_layout(title, font_size)
+    layout["xaxis"] = {"title": {"text": position_axis}, "zeroline": False}
+    layout["yaxis"] = {"title": {"text": value_label}, "zeroline": True}
+    layout["margin"] |= {"l": round(3.5 * font_size), "b": round(3.5 * font_size)}
+    return go.Figure(data=data, layout=layout)

@@ -199,8 +199,9 @@ def _decode(z) -> np.ndarray:
         import base64
 
         flat = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
-        shape = tuple(int(s) for s in str(z["shape"]).split(","))
-        return flat.reshape(shape)
+        if "shape" not in z:  # one-dimensional
+            return flat
+        return flat.reshape(tuple(int(s) for s in str(z["shape"]).split(",")))
     return np.asarray(z, dtype=float)
 
 
@@ -352,9 +353,13 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     _after(at.toggle(key="rest").set_value(True))
     _after(at.radio(key="rest_layer").set_value(1))
     charts = _charts(at)
-    assert len(charts) == 7 + 7
+    assert len(charts) == 7 + 3 + 7  # + embeddings, positions, sinusoid curves
     trace = Encoder(EncoderConfig()).trace_text("the cat sat on the mat")
-    rest = charts[7:]
+    np.testing.assert_allclose(_decode(charts[7]["data"][0]["z"]), trace.embeddings.numpy(), atol=1e-6)
+    np.testing.assert_allclose(_decode(charts[8]["data"][0]["z"]), trace.positions.numpy(), atol=1e-6)
+    curve_dots = [c for c in charts[9]["data"] if c["mode"] == "markers"]
+    np.testing.assert_allclose(_decode(curve_dots[0]["y"]), trace.positions[:, 0].numpy(), atol=1e-6)
+    rest = charts[10:]
     for spec, name in zip(rest[:5], ("input", "attn_output", "ffn_input", "ffn_hidden", "output"), strict=True):
         np.testing.assert_allclose(_decode(spec["data"][0]["z"]), getattr(trace.layers[1], name).numpy(), atol=1e-6)
     similarity = _decode(rest[5]["data"][0]["z"])

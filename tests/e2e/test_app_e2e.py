@@ -327,3 +327,28 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     assert link(page)["lang"] == "zh"
     expect_no_message(page)
     expect_step_charts_show(page, LOVE)
+
+
+# --- after attention: the rest of the layer and the stack ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "toggle", "first_title"),
+    [
+        ("en", "Show the rest of the layer and the stack", "Token embeddings"),
+        ("zh", "显示该层的其余部分以及层的堆叠", "词元嵌入"),
+    ],
+)
+def test_the_rest_of_the_layer_opens_from_its_toggle(page: Page, lang: str, toggle: str, first_title: str) -> None:
+    open_app(page, {"text": "我爱你", "lang": lang})
+    rest = charts_in(page, "rest-of-layer")
+    expect(rest).to_have_count(0)  # off by default
+    page.get_by_text(toggle, exact=True).click()
+    wait_for_app(page)
+    expect(rest).to_have_count(3 + 5 + 2)  # embeddings, positions, waves; five stages; similarity, norms
+    expect(rest.first.locator(".gtitle")).to_have_text(first_title)
+    for i in (0, 1, 3, 7):  # token rows on the embeddings, positions, layer input and output
+        expect_ticks(rest.nth(i), "y", LOVE)
+    assert link(page)["rest"] == "1"
+    expect_no_exception(page)
+    screenshot(page, f"app-{lang}-rest-of-layer")

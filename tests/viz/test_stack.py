@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from viz import cosine_similarity, norms_figure, similarity_figure
+from viz import cosine_similarity, norms_figure, position_curves_figure, similarity_figure
 
 TOKENS = ["the", "cat", "<b>", "the"]
 
@@ -36,3 +36,20 @@ def test_norms_are_the_length_of_every_token_after_every_stage():
     assert list(fig.layout.yaxis.ticktext) == ["input", "L1", "L2"]
     with pytest.raises(ValueError, match="3 stages but 2 stage labels"):
         norms_figure(stream, TOKENS, stage_labels=["a", "b"])
+
+
+def test_position_curves_carry_the_table_and_mark_the_sentence():
+    positions = np.arange(20, dtype=np.float64)[:, None]  # (20, 1)
+    table = np.concatenate([np.sin(positions), np.cos(positions / 7)], axis=1).astype(np.float32)  # (20, 2)
+    fig = position_curves_figure(table, [0, 1], n_tokens=5)
+    lines = [trace for trace in fig.data if trace.mode == "lines"]
+    markers = [trace for trace in fig.data if trace.mode == "markers"]
+    assert [line.name for line in lines] == ["dim 0", "dim 1"]
+    for line, marker, dim in zip(lines, markers, (0, 1), strict=True):
+        np.testing.assert_array_equal(np.asarray(line.y), table[:, dim])
+        np.testing.assert_array_equal(np.asarray(marker.x), np.arange(5))
+        np.testing.assert_array_equal(np.asarray(marker.y), table[:5, dim])
+    with pytest.raises(ValueError, match="dimension 2 is out of range"):
+        position_curves_figure(table, [2], n_tokens=5)
+    with pytest.raises(ValueError, match="n_tokens=21"):
+        position_curves_figure(table, [0], n_tokens=21)
