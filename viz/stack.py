@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly import colors as px_colors
 
 from viz.checks import float_array, labels_for
 from viz.heatmaps import cell_texts
@@ -26,6 +27,8 @@ from viz.style import (
     token_margins,
     values_are_shown,
 )
+
+CURVE_COLOURS = px_colors.qualitative.Safe  # a colour-blind-safe qualitative set
 
 
 def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
@@ -144,12 +147,14 @@ def position_curves_figure(
             raise ValueError(f"dimension {dim} is out of range: the table has {d_model} dimensions")
     x = np.arange(positions)
     data = []
-    for dim in dims:
+    for index, dim in enumerate(dims):
+        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]  # a curve and its sentence's dots match
         data.append(
             go.Scatter(
                 x=x,
                 y=values[:, dim],
                 mode="lines",
+                line={"color": colour},
                 name=f"{dim_label} {dim}",
                 hovertemplate=f"{dim_label} {dim} · {position_axis} %{{x}}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>",
             )
@@ -159,7 +164,7 @@ def position_curves_figure(
                 x=x[:n_tokens],
                 y=values[:n_tokens, dim],
                 mode="markers",
-                marker={"size": 8},
+                marker={"size": 9, "color": colour},
                 showlegend=False,
                 hoverinfo="skip",
             )
