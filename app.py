@@ -300,9 +300,20 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
     return ModelKey("random", config=config)
 
 
-def chart(fig, settings: Settings, name: str) -> None:
+def chart(fig, name: str) -> None:
     """A figure across the column, its toolbar's download button set to the chosen format."""
-    st.plotly_chart(fig, width="stretch", config=chart_config(name, settings.img))
+    st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img))
+
+
+def vector_style(t: dict[str, str], palette: str) -> dict[str, object]:
+    """The labels and colours every token-vector heatmap on the page shares."""
+    return {
+        "token_axis": t["token_axis"],
+        "dim_axis": t["dim_axis"],
+        "value_label": t["value"],
+        "palette": palette,
+        "font_size": BASE_FONT,
+    }
 
 
 def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
@@ -322,7 +333,7 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
     settings, config = _settings(), view.config
     _sync_link(settings)
     tokens, n, d_head = view.tokens, len(view.tokens), config.d_head
-    palette, font = settings.palette, BASE_FONT
+    palette = settings.palette
 
     st.subheader(t["inspect"])
     left, right = st.columns(2)
@@ -337,14 +348,8 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
     weights = view.layer(layer, "weights")[head]  # (n, n)
     context = view.layer(layer, "context")[head]  # (n, d_head)
     sqrt_d = math.sqrt(d_head)
-    vectors = {
-        "token_axis": t["token_axis"],
-        "dim_axis": t["dim_axis"],
-        "value_label": t["value"],
-        "palette": palette,
-        "font_size": font,
-    }
-    matrix = {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
+    vectors = vector_style(t, palette)
+    matrix = {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": BASE_FONT}
     mask = view.arrays.get("mask")  # (n, n) bool, query i may attend to key j; absent when nothing is masked
     where = f"L{layer + 1}H{head + 1}"
 
@@ -353,12 +358,12 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head})")
         st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=config.d_model))
         fig = qkv_figure(q, k, v, tokens, title=f"Q, K, V ({where})", **vectors)
-        chart(fig, settings, f"QKV_{where}")
+        chart(fig, f"QKV_{where}")
 
     column = step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"])
     with column:
         fig = matrix_figure(scores, tokens, tokens, kind="scores", title=f"Q·Kᵀ ({where})", value_label="q·k", **matrix)
-        chart(fig, settings, f"scores_{where}")
+        chart(fig, f"scores_{where}")
 
     column = step_section(
         "step-scaled",
@@ -377,7 +382,7 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
             mask=mask,
             **matrix,
         )
-        chart(fig, settings, f"scaled_{where}")
+        chart(fig, f"scaled_{where}")
 
     column = step_section(
         "step-weights",
@@ -396,13 +401,13 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
             mask=mask,
             **matrix,
         )
-        chart(fig, settings, f"weights_{where}")
+        chart(fig, f"weights_{where}")
 
     column = step_section(
         "step-context", t["step_context"], r"Z = A V,\quad z_i = \sum_j A_{ij}\, v_j", t["step_context_text"]
     )
     with column:
-        chart(vectors_figure(context, tokens, title=f"Z ({where})", **vectors), settings, f"context_{where}")
+        chart(vectors_figure(context, tokens, title=f"Z ({where})", **vectors), f"context_{where}")
 
     with st.container(key="worked-example", border=True):
         st.subheader(t["worked_example"])
@@ -452,7 +457,7 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         # No outline around the selected head: without it this chart changes only with the
         # layer, and the browser need not redraw it when the head changes.
         fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, **_grid_style(t, palette))
-        chart(fig, settings, f"heads_layer{layer + 1}")
+        chart(fig, f"heads_layer{layer + 1}")
 
 
 @st.fragment
@@ -479,7 +484,7 @@ def overview(view: TraceView, t: dict[str, str], palette: str) -> None:
         if st.session_state.pop("head_opened", False):
             st.rerun()  # the step view lives in another fragment: rerun the whole page
         fig = heads_grid_figure(view.weights, view.tokens, **_grid_style(t, palette))
-        chart(fig, _settings(), "heads_grid")
+        chart(fig, "heads_grid")
 
 
 def _grid_style(t: dict[str, str], palette: str) -> dict[str, object]:
@@ -521,8 +526,7 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
             st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
         else:
             st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
-        style = {"token_axis": t["token_axis"], "dim_axis": t["dim_axis"], "value_label": t["value"]}
-        style |= {"palette": palette, "font_size": BASE_FONT}
+        style = vector_style(t, palette)
         stages = [
             ("input", t["rest_input"]),
             ("attn_output", t["rest_attn_output"]),
@@ -532,21 +536,21 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
         ]
         for name, title in stages:
             fig = vectors_figure(view.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **style)
-            chart(fig, _settings(), f"{name}_L{layer + 1}")
+            chart(fig, f"{name}_L{layer + 1}")
         left, right = st.columns(2)
         with left:
             title = t["rest_similarity"].format(layer=layer + 1)
             fig = similarity_figure(
                 view.layer(layer, "output"), tokens, title=title, palette=palette, font_size=BASE_FONT
             )
-            chart(fig, _settings(), f"similarity_L{layer + 1}")
+            chart(fig, f"similarity_L{layer + 1}")
         with right:
             stream = np.stack([view.arrays["input"]] + [view.layer(i, "output") for i in range(config.n_layers)])
             stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
             fig = norms_figure(
                 stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, palette=palette, font_size=BASE_FONT
             )
-            chart(fig, _settings(), "norms")
+            chart(fig, "norms")
 
 
 CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimensions
@@ -557,15 +561,12 @@ def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str) ->
     """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
     config, tokens = view.config, view.tokens
     st.subheader(t["rest_before"])
-    style = {"token_axis": t["token_axis"], "dim_axis": t["dim_axis"], "value_label": t["value"]}
-    style |= {"palette": palette, "font_size": BASE_FONT}
+    style = vector_style(t, palette)
     left, right = st.columns(2)
     with left:
-        chart(
-            vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), _settings(), "emb"
-        )
+        chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), "emb")
     with right:
-        chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **style), _settings(), "pos")
+        chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **style), "pos")
     if config.positional == "sinusoidal" and config.source is None:
         table = sinusoidal_positions(max(CURVE_POSITIONS, len(tokens)), config.d_model).numpy()
         dims = [d for d in CURVE_DIMENSIONS if d < config.d_model]
@@ -579,7 +580,7 @@ def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str) ->
             dim_label=t["dim_axis"],
             font_size=BASE_FONT,
         )
-        chart(fig, _settings(), "positional_curves")
+        chart(fig, "positional_curves")
 
 
 def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:

@@ -54,6 +54,19 @@ def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bo
     return texts
 
 
+def text_style(texts: np.ndarray | None) -> dict[str, object]:
+    """The Heatmap arguments that print `cell_texts` in the cells (nothing when it is None)."""
+    return {"text": texts, "texttemplate": None if texts is None else "%{text}"}
+
+
+def token_pairs(row_labels: list[str], column_labels: list[str]) -> np.ndarray:
+    """(rows, columns, 2) the row and column token of every cell, for a hover that names both."""
+    pairs = np.empty((len(row_labels), len(column_labels), 2), dtype=object)
+    pairs[..., 0] = np.array(row_labels, dtype=object)[:, None]
+    pairs[..., 1] = np.array(column_labels, dtype=object)[None, :]
+    return pairs
+
+
 def vectors_heatmap(
     values: np.ndarray,  # (n, d)
     labels: list[str],  # n escaped token labels
@@ -70,8 +83,7 @@ def vectors_heatmap(
         z=z,
         customdata=row_labels,
         hovertemplate=f"{hover}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>",
-        text=texts,
-        texttemplate=None if texts is None else "%{text}",
+        **text_style(texts),
         **style,
     )
 
@@ -219,9 +231,6 @@ def matrix_figure(
         masked |= ~allowed
     z = np.where(np.isfinite(z), z, np.float32(np.nan))  # (n_q, n_k): NaN draws as a gap
 
-    token_pairs = np.empty((n_queries, n_keys, 2), dtype=object)  # (n_q, n_k, 2): the hover needs one pair per cell
-    token_pairs[..., 0] = np.array(query_labels, dtype=object)[:, None]
-    token_pairs[..., 1] = np.array(key_labels, dtype=object)[None, :]
     if kind == "weights":
         colour = {"colorscale": SEQUENTIAL_SCALES[palette], "zmin": 0.0, "zmax": 1.0}
     else:
@@ -230,14 +239,13 @@ def matrix_figure(
     heatmap = go.Heatmap(
         z=z,
         **colour,
-        customdata=token_pairs,
+        customdata=token_pairs(query_labels, key_labels),  # (n_q, n_k, 2)
         hovertemplate=(
             f"{query_axis}: %{{customdata[0]}}<br>{key_axis}: %{{customdata[1]}}<br>"
             f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
         hoverongaps=False,  # a gap is a masked cell: Plotly would print its value as "NaN"
-        text=texts,
-        texttemplate=None if texts is None else "%{text}",
+        **text_style(texts),
         colorbar=colorbar(value_label),
     )
     layout = base_layout(title, font_size)

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly import colors as px_colors
 
 from viz.checks import float_array, labels_for
-from viz.heatmaps import cell_texts
+from viz.heatmaps import cell_texts, text_style, token_pairs
 from viz.style import (
     DEFAULT_FONT_SIZE,
     DIVERGING_SCALES,
@@ -58,21 +58,17 @@ def similarity_figure(
     labels = labels_for(tokens, rows.shape[0], array_name="vectors", axis_name="rows", token_kind="tokens")
     z = cosine_similarity(rows)  # (n, n)
     n = len(labels)
-    pairs = np.empty((n, n, 2), dtype=object)  # (n, n, 2): the two tokens of each cell, for the hover
-    pairs[..., 0] = np.array(labels, dtype=object)[:, None]
-    pairs[..., 1] = np.array(labels, dtype=object)[None, :]
     texts = cell_texts(z, None, show_values=values_are_shown(None, n, n))
     heatmap = go.Heatmap(
         z=z,
         zmin=-1.0,
         zmax=1.0,
         colorscale=DIVERGING_SCALES[palette],
-        customdata=pairs,
+        customdata=token_pairs(labels, labels),  # (n, n, 2)
         hovertemplate=(
             f"%{{customdata[0]}} · %{{customdata[1]}}<br>{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
-        text=texts,
-        texttemplate=None if texts is None else "%{text}",
+        **text_style(texts),
         colorbar=colorbar(value_label),
     )
     layout = base_layout(title, font_size)
@@ -108,8 +104,7 @@ def norms_figure(
         zmin=0.0,
         colorscale=SEQUENTIAL_SCALES[palette],
         hovertemplate=f"%{{y}} · #%{{x}}<br>{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>",
-        text=texts,
-        texttemplate=None if texts is None else "%{text}",
+        **text_style(texts),
         colorbar=colorbar(value_label),
     )
     layout = base_layout(title, font_size)
