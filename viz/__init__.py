@@ -11,6 +11,7 @@ tokens and names the numbers that disagree.
 (0.0, 1.0)
 """
 
+from viz.experiments import difference_figure, saturation_figure, variance_figure
 from viz.grid import (
     GRID_GAP,
     GRID_MAX_TILE_CELLS,
@@ -19,6 +20,7 @@ from viz.grid import (
     grid_cell_to_layer_head,
     heads_grid_figure,
 )
+from viz.head_view import head_view_figure, head_view_token_at
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
 from viz.stack import cosine_similarity, norms_figure, position_curves_figure, similarity_figure
 from viz.style import (
@@ -51,17 +53,22 @@ __all__ = [
     "WorkedExample",
     "chart_config",
     "cosine_similarity",
+    "difference_figure",
     "grid_block_size",
     "grid_cell_to_layer_head",
+    "head_view_figure",
+    "head_view_token_at",
     "heads_grid_figure",
     "markdown_literal",
     "matrix_figure",
     "norms_figure",
     "position_curves_figure",
     "qkv_figure",
+    "saturation_figure",
     "similarity_figure",
     "softmax_latex",
     "token_labels",
+    "variance_figure",
     "vectors_figure",
     "weighted_sum_rows",
     "worked_example",

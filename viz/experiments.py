@@ -1,0 +1,318 @@
+"""Figures for the experiments: why scores are divided by √d_k, and how two attention maps differ.
+
+The saturation and variance figures plot numbers an experiment measured over many random
+queries and keys; the difference figure compares two n x n maps of the same sentence
+(two heads, or scaled against unscaled). Nothing is computed by a model here: the arrays
+come in, and each figure shows exactly those numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly import colors as px_colors
+from plotly.subplots import make_subplots
+
+from viz.checks import float_array, labels_for
+from viz.heatmaps import cell_texts, text_style, token_pairs
+from viz.style import (
+    DEFAULT_FONT_SIZE,
+    DIVERGING_SCALES,
+    HOVER_VALUE_FORMAT,
+    Palette,
+    axis_with_token_ticks,
+    base_layout,
+    check_style,
+    colorbar,
+    token_margins,
+    values_are_shown,
+)
+
+ALL_ZERO_RANGE = 1e-9  # colour range of an all-zero difference: a tiny symmetric range keeps every cell pale
+REFERENCE_COLOUR = "rgb(120,120,120)"  # grey: a guide for the eye, not a measurement
+GUIDE_DASH = "dash"
+
+
+def curve_colours(palette: Palette) -> tuple[str, str]:
+    """(scaled, unscaled) line colours: the cool and the warm end of the palette's diverging scale.
+
+    Taken from the same scale as the heatmaps, so the colour-blind choice changes the lines
+    too; the unscaled curve is the warm one because its softmax runs hot (saturates).
+    """
+    scale = px_colors.get_colorscale(DIVERGING_SCALES[palette])  # [[position, colour], ...] cool to warm
+    return scale[1][1], scale[-2][1]  # one step in from each end: the darkest ends read as black
+
+
+def d_k_values(d_ks: Sequence[int]) -> np.ndarray:
+    """(n_d_k,) the head sizes as integers, after checking they can sit on a log axis in order."""
+    values = list(d_ks)
+    if not values:
+        raise ValueError("d_ks is empty: give at least one d_k")
+    for d_k in values:
+        if isinstance(d_k, (bool, np.bool_)) or not isinstance(d_k, (int, np.integer)) or d_k < 1:
+            raise ValueError(f"d_k={d_k!r} is invalid: every d_k must be a positive integer")
+    for previous, following in pairwise(values):
+        if following <= previous:
+            raise ValueError(f"d_ks must increase, but {following} follows {previous}")
+    return np.array(values, dtype=np.int64)
+
+
+def curve(values: np.ndarray, name: str, d_ks: np.ndarray) -> np.ndarray:
+    """(n_d_k,) one measured value per d_k, as float32; the message names both lengths."""
+    y = float_array(values, name, "(n_d_k)")
+    if y.shape[0] != d_ks.size:
+        raise ValueError(f"{name} has {y.shape[0]} values but {d_ks.size} d_k values were given")
+    return y
+
+
+def d_k_axis(title: str, d_ks: np.ndarray) -> dict[str, Any]:
+    """A log axis with one tick per measured d_k.
+
+    Plotly's log axis is base 10, but on any log scale the powers of two used for d_k are
+    evenly spaced, which is all a log2 axis would add; the ticks print the d_ks themselves.
+    """
+    return {
+        "title": {"text": title},
+        "type": "log",
+        "tickmode": "array",
+        "tickvals": d_ks.tolist(),
+        "ticktext": [str(d_k) for d_k in d_ks.tolist()],
+        "zeroline": False,
+    }
+
+
+def line_layout(title: str, font_size: float) -> dict[str, Any]:
+    """`base_layout` with room on the left and bottom for tick labels and axis titles."""
+    layout = base_layout(title, font_size)
+    layout["margin"] |= {"l": round(3.5 * font_size), "b": round(3.5 * font_size)}
+    return layout
+
+
+def measured_line(
+    d_ks: np.ndarray,  # (n_d_k,)
+    y: np.ndarray,  # (n_d_k,)
+    *,
+    name: str,
+    value_label: str,
+    d_k_label: str,
+    colour: str,
+    showlegend: bool = True,
+) -> go.Scatter:
+    """Markers joined by a line, one marker per measured d_k, with the exact value in the hover."""
+    return go.Scatter(
+        x=d_ks,
+        y=y,
+        mode="lines+markers",
+        name=name,
+        legendgroup=name,  # the same curve in another panel toggles with this legend entry
+        showlegend=showlegend,
+        line={"color": colour},
+        marker={"size": 8, "color": colour},
+        hovertemplate=(f"{name}<br>{d_k_label} = %{{x}}<br>{value_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"),
+    )
+
+
+def saturation_figure(
+    d_ks: Sequence[int],
+    max_weight_scaled: np.ndarray,  # (n_d_k,) mean over rows of the largest softmax weight
+    max_weight_unscaled: np.ndarray,  # (n_d_k,)
+    entropy_scaled: np.ndarray,  # (n_d_k,) mean over rows of the softmax entropy, in nats
+    entropy_unscaled: np.ndarray,  # (n_d_k,)
+    uniform_entropy: float,  # ln(n): the entropy of a row that attends to all n keys equally
+    *,
+    title: str = "",
+    d_k_label: str = "d_k",
+    max_weight_label: str = "mean max weight",
+    entropy_label: str = "mean entropy (nats)",
+    scaled_label: str = "÷√d_k",
+    unscaled_label: str = "not scaled",
+    uniform_label: str = "uniform",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+) -> go.Figure:
+    """Without the division by √d_k, softmax saturates as d_k grows; with it, it does not.
+
+    Left, the mean largest weight of a row on a fixed [0, 1] axis: unscaled it climbs
+    towards 1 (one key takes all the attention, and the gradient through the others
+    vanishes), scaled it stays flat. Right, the mean entropy of a row, with the entropy of
+    uniform attention, ln(n), dashed: unscaled it falls towards 0, scaled it stays near the
+    same level at every d_k. Each curve keeps its colour in both panels and has one legend
+    entry. Two panels through `make_subplots`: this figure is drawn once per experiment,
+    not on every change of head, so its cost does not matter.
+    """
+    check_style(palette, font_size)
+    x = d_k_values(d_ks)  # (n_d_k,)
+    max_scaled = curve(max_weight_scaled, "max_weight_scaled", x)  # (n_d_k,)
+    max_unscaled = curve(max_weight_unscaled, "max_weight_unscaled", x)  # (n_d_k,)
+    ent_scaled = curve(entropy_scaled, "entropy_scaled", x)  # (n_d_k,)
+    ent_unscaled = curve(entropy_unscaled, "entropy_unscaled", x)  # (n_d_k,)
+    if (
+        isinstance(uniform_entropy, bool)
+        or not isinstance(uniform_entropy, (int, float, np.floating))
+        or not np.isfinite(uniform_entropy)
+        or uniform_entropy < 0
+    ):
+        raise ValueError(f"uniform_entropy={uniform_entropy!r} is invalid: must be ln(n), a finite number ≥ 0")
+    scaled_colour, unscaled_colour = curve_colours(palette)
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
+    for column, (scaled, unscaled, value_label) in enumerate(
+        ((max_scaled, max_unscaled, max_weight_label), (ent_scaled, ent_unscaled, entropy_label)), start=1
+    ):
+        for y, name, colour in ((scaled, scaled_label, scaled_colour), (unscaled, unscaled_label, unscaled_colour)):
+            line = measured_line(
+                x,
+                y,
+                name=name,
+                value_label=value_label,
+                d_k_label=d_k_label,
+                colour=colour,
+                showlegend=column == 1,
+            )
+            fig.add_trace(line, row=1, col=column)
+    uniform = np.full(2, uniform_entropy, dtype=np.float32)  # (2,) a flat line from the first to the last d_k
+    fig.add_trace(
+        go.Scatter(
+            x=x[[0, -1]],
+            y=uniform,
+            mode="lines",
+            name=uniform_label,
+            line={"color": REFERENCE_COLOUR, "dash": GUIDE_DASH},
+            hovertemplate=f"{uniform_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_layout(line_layout(title, font_size))
+    fig.update_xaxes(d_k_axis(d_k_label, x))
+    fig.update_yaxes(title={"text": max_weight_label}, range=[0, 1], row=1, col=1)  # weights live in [0, 1]
+    fig.update_yaxes(title={"text": entropy_label}, rangemode="tozero", row=1, col=2)
+    return fig
+
+
+def variance_figure(
+    d_ks: Sequence[int],
+    score_variance: np.ndarray,  # (n_d_k,) measured variance of the raw scores q·k
+    *,
+    title: str = "",
+    d_k_label: str = "d_k",
+    variance_label: str = "variance of q·k",
+    reference_label: str = "∝ d_k",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+) -> go.Figure:
+    """The variance of raw scores grows like d_k: the reason for dividing them by √d_k.
+
+    q·k sums d_k products, so with independent entries its variance is d_k times that of
+    one product; dividing by √d_k brings it back to that of one product. On log-log axes a
+    quantity proportional to d_k is a straight line of slope 1, drawn dashed next to the
+    measurements. The reference passes through the first measured point, so it comes from
+    the data shown and assumes nothing about the variance of the entries of q and k: the
+    student judges only whether the later points stay on it.
+    """
+    check_style(palette, font_size)
+    x = d_k_values(d_ks)  # (n_d_k,)
+    variance = curve(score_variance, "score_variance", x)  # (n_d_k,)
+    for index, value in enumerate(variance.tolist()):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(
+                f"score_variance[{index}]={value!r} is invalid: a variance on a log axis must be finite and > 0"
+            )
+    reference = (variance[0] * (x / x[0])).astype(np.float32)  # (n_d_k,): ∝ d_k, equal to variance[0] at d_ks[0]
+    _, unscaled_colour = curve_colours(palette)  # raw scores: the unscaled curve's colour
+    measured = measured_line(
+        x, variance, name=variance_label, value_label=variance_label, d_k_label=d_k_label, colour=unscaled_colour
+    )
+    guide = go.Scatter(
+        x=x,
+        y=reference,
+        mode="lines",
+        name=reference_label,
+        line={"color": REFERENCE_COLOUR, "dash": GUIDE_DASH},
+        hovertemplate=(
+            f"{reference_label}<br>{d_k_label} = %{{x}}<br>{variance_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+        ),
+    )
+    layout = line_layout(title, font_size)
+    layout["xaxis"] = d_k_axis(d_k_label, x)
+    layout["yaxis"] = {"title": {"text": variance_label}, "type": "log"}
+    return go.Figure(data=[guide, measured], layout=layout)
+
+
+def difference_figure(
+    a: np.ndarray,  # (n_queries, n_keys), e.g. the weights of one head
+    b: np.ndarray,  # (n_queries, n_keys), the map compared with it
+    row_tokens: Sequence[str],
+    column_tokens: Sequence[str],
+    *,
+    title: str = "",
+    query_axis: str = "Query",
+    key_axis: str = "Key",
+    value_label: str = "B − A",
+    a_label: str = "A",
+    b_label: str = "B",
+    palette: Palette = "default",
+    font_size: float = DEFAULT_FONT_SIZE,
+    show_values: bool | None = None,
+    min_range: float = ALL_ZERO_RANGE,
+) -> go.Figure:
+    """B − A cell by cell, on a diverging scale centred on 0: where B attends more, and where less.
+
+    The range is symmetric, ±max|B − A|, so a gain and a loss of the same size are equally
+    strong colours and 0 is the pale middle; an all-zero difference gets a tiny range and
+    draws all pale instead of failing. `min_range` widens the range to at least ±min_range:
+    for two attention maps (values in [0, 1]) a floor such as 0.01 keeps float rounding
+    (1e-7) pale instead of painting it as strongly as a real change. The hover gives both
+    values and their difference.
+    A cell where A or B is not finite (a masked score is -inf) has no difference: it is a
+    gap that prints `MASK_MARK`, as in `matrix_figure`.
+    """
+    check_style(palette, font_size)
+    first = float_array(a, "a", "(n_queries, n_keys)")  # (n_q, n_k)
+    second = float_array(b, "b", "(n_queries, n_keys)")  # (n_q, n_k)
+    if first.shape != second.shape:
+        raise ValueError(f"a has shape {first.shape} but b has shape {second.shape}: they must match")
+    n_queries, n_keys = first.shape
+    query_labels = labels_for(row_tokens, n_queries, array_name="a", axis_name="rows", token_kind="query tokens")
+    key_labels = labels_for(column_tokens, n_keys, array_name="a", axis_name="columns", token_kind="key tokens")
+
+    defined = np.isfinite(first) & np.isfinite(second)  # (n_q, n_k)
+    with np.errstate(invalid="ignore"):  # -inf - -inf is NaN, and becomes a gap below anyway
+        z = np.where(defined, second - first, np.float32(np.nan))  # (n_q, n_k): NaN draws as a gap
+    largest = float(np.abs(z[defined]).max()) if defined.any() else 0.0
+    if not 0 < min_range < math.inf:
+        raise ValueError(f"min_range={min_range!r} is invalid: must be a positive finite number")
+    largest = max(largest, min_range)
+
+    customdata = np.empty((n_queries, n_keys, 4), dtype=object)  # (n_q, n_k, 4): query, key, a, b
+    customdata[..., :2] = token_pairs(query_labels, key_labels)
+    customdata[..., 2] = np.where(defined, first, 0.0).tolist()  # plain floats; gaps have no hover
+    customdata[..., 3] = np.where(defined, second, 0.0).tolist()
+    texts = cell_texts(z, ~defined, show_values=values_are_shown(show_values, n_queries, n_keys))
+    heatmap = go.Heatmap(
+        z=z,
+        colorscale=DIVERGING_SCALES[palette],
+        zmid=0.0,
+        zmin=-largest,
+        zmax=largest,
+        customdata=customdata,
+        hovertemplate=(
+            f"{query_axis}: %{{customdata[0]}}<br>{key_axis}: %{{customdata[1]}}<br>"
+            f"{a_label}: %{{customdata[2]:{HOVER_VALUE_FORMAT}}}<br>"
+            f"{b_label}: %{{customdata[3]:{HOVER_VALUE_FORMAT}}}<br>"
+            f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+        ),
+        hoverongaps=False,  # a gap has no difference: Plotly would print "NaN"
+        **text_style(texts),
+        colorbar=colorbar(value_label),
+    )
+    layout = base_layout(title, font_size)
+    layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
+    layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
+    token_margins(layout, font_size, query_labels, key_labels)
+    return go.Figure(data=[heatmap], layout=layout)
