@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,23 +30,32 @@ from encoder import (
     EncoderConfig,
     PretrainedUnavailableError,
     TooManyTokensError,
+    Trace,
     UnsupportedModelError,
     load_pretrained,
     load_torch_file,
+    padded_trace,
+    saturation_sweep,
+    shuffled,
+    unshuffle_weights,
 )
 from encoder.embeddings import sinusoidal_positions
 from encoder.pretrained import INSTALL_HINT
 from viz import (
     chart_config,
+    difference_figure,
     grid_block_size,
+    head_view_figure,
     heads_grid_figure,
     markdown_literal,
     matrix_figure,
     norms_figure,
     position_curves_figure,
     qkv_figure,
+    saturation_figure,
     similarity_figure,
     softmax_latex,
+    variance_figure,
     vectors_figure,
     weighted_sum_rows,
     worked_example,
@@ -58,6 +68,7 @@ from viz.state import (
     EXAMPLES,
     FF_MULTIPLIERS,
     MAX_SEED,
+    PRESENTATION_STEPS,
     Settings,
     from_query_params,
     head_options,
@@ -68,6 +79,17 @@ st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="
 
 WORKED_DIMENSIONS = 8  # columns of the weighted-sum table: enough to check the sum by eye
 BASE_FONT = 14  # chart font size in pixels: readable on a projector
+PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classroom
+# Presentation mode's larger type for the page's own text (charts get PRESENTATION_FONT). A
+# fixed stylesheet: no user text is ever placed in HTML.
+PRESENTATION_CSS = """<style>
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.45rem; line-height: 1.5; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
+[data-testid="stMain"] h3 { font-size: 2.2rem; }
+[data-testid="stMain"] .katex { font-size: 1.7em; }
+[data-testid="stMain"] [data-testid="stTable"] { font-size: 1.3rem; }
+</style>"""
 
 
 @st.cache_resource
@@ -114,12 +136,10 @@ class TraceView:
         return self.arrays[f"layer{index}.{name}"]
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceView:
-    """Run the encoder once per (model, device, sentence); later reruns reuse it."""
-    model = load_model(key, device, _upload)
+def _timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceView:
+    """Run `run` on `model`, timing it, and keep the trace as numpy arrays for the page."""
     start = time.perf_counter()
-    trace = model.trace_text(text)
+    trace = run()
     if model.device.type == "cuda":
         torch.cuda.synchronize()
     milliseconds = (time.perf_counter() - start) * 1000
@@ -136,6 +156,25 @@ def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None =
         milliseconds=milliseconds,
         parameters=sum(p.numel() for p in model.parameters()),
     )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceView:
+    """Run the encoder once per (model, device, sentence); later reruns reuse it."""
+    model = load_model(key, device, _upload)
+    return _timed_view(model, lambda: model.trace_text(text))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def trace_of_tokens(
+    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+) -> TraceView:
+    """The experiments' runs: tokens already split (a shuffle of the sentence, say), and
+    optionally `padding` [PAD] tokens masked out at the end."""
+    model = load_model(key, device, _upload)
+    if padding:
+        return _timed_view(model, lambda: padded_trace(model, tokens, padding))
+    return _timed_view(model, lambda: model.trace_tokens(tokens))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -227,6 +266,7 @@ def sidebar(t: dict[str, str]) -> bytes | None:
             st.caption(t["upload_trust"])
             upload = file.getvalue() if file is not None else None
         st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
+        st.toggle(t["present"], key="present", help=t["present_help"])
         with st.expander(t["display"]):
             st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=lambda p: t[f"palette_{p}"])
             st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
@@ -305,15 +345,24 @@ def chart(fig, name: str) -> None:
     st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img))
 
 
-def vector_style(t: dict[str, str], palette: str) -> dict[str, object]:
+def vector_style(t: dict[str, str], palette: str, font_size: int = BASE_FONT) -> dict[str, object]:
     """The labels and colours every token-vector heatmap on the page shares."""
     return {
         "token_axis": t["token_axis"],
         "dim_axis": t["dim_axis"],
         "value_label": t["value"],
         "palette": palette,
-        "font_size": BASE_FONT,
+        "font_size": font_size,
     }
+
+
+def _font_size(settings: Settings) -> int:
+    return PRESENTATION_FONT if settings.present else BASE_FONT
+
+
+def _tokens_digest(tokens: list[str]) -> str:
+    """A short key for widgets whose option labels show the tokens (see the worked example's picker)."""
+    return hashlib.sha256("\x1f".join(tokens).encode()).hexdigest()[:16]
 
 
 def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
@@ -327,95 +376,134 @@ def step_section(key: str, title: str, formula: str, text: str) -> st.delta_gene
     return right
 
 
-@st.fragment
-def inspector(view: TraceView, t: dict[str, str]) -> None:
-    """Layer, head and query pickers and everything they select: reruns alone when they change."""
-    settings, config = _settings(), view.config
-    _sync_link(settings)
-    tokens, n, d_head = view.tokens, len(view.tokens), config.d_head
-    palette = settings.palette
+@dataclass(frozen=True)
+class HeadView:
+    """One head of one layer, sliced from the cached trace: what the step view draws."""
 
-    st.subheader(t["inspect"])
-    left, right = st.columns(2)
-    # persist_state: these widgets vanish while the text is empty, and must keep their value.
-    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
-    layer = left.radio(t["layer"], range(config.n_layers), key="layer", **one_based)
-    head = right.radio(t["head"], range(config.n_heads), key="head", **one_based)
+    tokens: list[str]
+    layer: int
+    head: int
+    d_model: int
+    q: np.ndarray  # (n, d_head)
+    k: np.ndarray  # (n, d_head)
+    v: np.ndarray  # (n, d_head)
+    scores: np.ndarray  # (n, n)
+    scaled: np.ndarray  # (n, n)
+    weights: np.ndarray  # (n, n)
+    context: np.ndarray  # (n, d_head)
+    layer_weights: np.ndarray  # (1, heads, n, n): every head of this layer, for the strip of heads
+    mask: np.ndarray | None  # (n, n) bool, query i may attend to key j; None when nothing is masked
+    palette: str
+    font_size: int
 
-    q, k, v = (view.layer(layer, name)[head] for name in ("q", "k", "v"))  # (n, d_head) each
-    scores = view.layer(layer, "scores")[head]  # (n, n)
-    scaled = view.layer(layer, "scaled_scores")[head]  # (n, n)
-    weights = view.layer(layer, "weights")[head]  # (n, n)
-    context = view.layer(layer, "context")[head]  # (n, d_head)
-    sqrt_d = math.sqrt(d_head)
-    vectors = vector_style(t, palette)
-    matrix = {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": BASE_FONT}
-    mask = view.arrays.get("mask")  # (n, n) bool, query i may attend to key j; absent when nothing is masked
-    where = f"L{layer + 1}H{head + 1}"
+    @property
+    def where(self) -> str:
+        return f"L{self.layer + 1}H{self.head + 1}"
 
+    @property
+    def d_head(self) -> int:
+        return self.q.shape[1]
+
+    def matrix_style(self, t: dict[str, str]) -> dict[str, object]:
+        return {
+            "query_axis": t["query_axis"],
+            "key_axis": t["key_axis"],
+            "palette": self.palette,
+            "font_size": self.font_size,
+        }
+
+
+def head_view(view: TraceView, layer: int, head: int, palette: str, font_size: int) -> HeadView:
+    return HeadView(
+        tokens=view.tokens,
+        layer=layer,
+        head=head,
+        d_model=view.config.d_model,
+        **{name: view.layer(layer, name)[head] for name in ("q", "k", "v", "scores", "weights", "context")},
+        scaled=view.layer(layer, "scaled_scores")[head],
+        layer_weights=view.weights[layer : layer + 1],
+        mask=view.arrays.get("mask"),
+        palette=palette,
+        font_size=font_size,
+    )
+
+
+def show_qkv(h: HeadView, t: dict[str, str]) -> None:
+    n, d_head = len(h.tokens), h.d_head
     with st.container(key="step-qkv", border=True):
         st.subheader(t["step_qkv"])
         st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head})")
-        st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=config.d_model))
-        fig = qkv_figure(q, k, v, tokens, title=f"Q, K, V ({where})", **vectors)
-        chart(fig, f"QKV_{where}")
+        st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=h.d_model))
+        style = vector_style(t, h.palette, h.font_size)
+        chart(qkv_figure(h.q, h.k, h.v, h.tokens, title=f"Q, K, V ({h.where})", **style), f"QKV_{h.where}")
 
-    column = step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"])
-    with column:
-        fig = matrix_figure(scores, tokens, tokens, kind="scores", title=f"Q·Kᵀ ({where})", value_label="q·k", **matrix)
-        chart(fig, f"scores_{where}")
 
-    column = step_section(
-        "step-scaled",
-        t["step_scaled"],
-        rf"\tilde S = \frac{{Q K^\top}}{{\sqrt{{d_k}}}} = \frac{{S}}{{\sqrt{{{d_head}}}}} = \frac{{S}}{{{sqrt_d:.3f}}}",
-        t["step_scaled_text"].format(sqrt=sqrt_d),
-    )
-    with column:
+def show_scores(h: HeadView, t: dict[str, str]) -> None:
+    with step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"]):
         fig = matrix_figure(
-            scaled,
-            tokens,
-            tokens,
+            h.scores,
+            h.tokens,
+            h.tokens,
             kind="scores",
-            title=f"Q·Kᵀ/√d_k ({where})",
-            value_label="q·k/√d_k",
-            mask=mask,
-            **matrix,
+            title=f"Q·Kᵀ ({h.where})",
+            value_label="q·k",
+            **h.matrix_style(t),
         )
-        chart(fig, f"scaled_{where}")
+        chart(fig, f"scores_{h.where}")
 
-    column = step_section(
-        "step-weights",
-        t["step_weights"],
-        r"A_{ij} = \operatorname{softmax}(\tilde S_i)_j = \frac{e^{\tilde S_{ij}}}{\sum_{m} e^{\tilde S_{im}}}",
-        t["step_weights_text"],
+
+def show_scaled(h: HeadView, t: dict[str, str]) -> None:
+    sqrt_d = math.sqrt(h.d_head)
+    formula = (
+        rf"\tilde S = \frac{{Q K^\top}}{{\sqrt{{d_k}}}} = \frac{{S}}{{\sqrt{{{h.d_head}}}}}"
+        rf" = \frac{{S}}{{{sqrt_d:.3f}}}"
     )
-    with column:
+    with step_section("step-scaled", t["step_scaled"], formula, t["step_scaled_text"].format(sqrt=sqrt_d)):
         fig = matrix_figure(
-            weights,
-            tokens,
-            tokens,
-            kind="weights",
-            title=f"softmax ({where})",
-            value_label=t["weight"],
-            mask=mask,
-            **matrix,
+            h.scaled,
+            h.tokens,
+            h.tokens,
+            kind="scores",
+            title=f"Q·Kᵀ/√d_k ({h.where})",
+            value_label="q·k/√d_k",
+            mask=h.mask,
+            **h.matrix_style(t),
         )
-        chart(fig, f"weights_{where}")
+        chart(fig, f"scaled_{h.where}")
 
-    column = step_section(
-        "step-context", t["step_context"], r"Z = A V,\quad z_i = \sum_j A_{ij}\, v_j", t["step_context_text"]
-    )
-    with column:
-        chart(vectors_figure(context, tokens, title=f"Z ({where})", **vectors), f"context_{where}")
 
+def show_weights(h: HeadView, t: dict[str, str]) -> None:
+    formula = r"A_{ij} = \operatorname{softmax}(\tilde S_i)_j = \frac{e^{\tilde S_{ij}}}{\sum_{m} e^{\tilde S_{im}}}"
+    with step_section("step-weights", t["step_weights"], formula, t["step_weights_text"]):
+        fig = matrix_figure(
+            h.weights,
+            h.tokens,
+            h.tokens,
+            kind="weights",
+            title=f"softmax ({h.where})",
+            value_label=t["weight"],
+            mask=h.mask,
+            **h.matrix_style(t),
+        )
+        chart(fig, f"weights_{h.where}")
+
+
+def show_context(h: HeadView, t: dict[str, str]) -> None:
+    formula = r"Z = A V,\quad z_i = \sum_j A_{ij}\, v_j"
+    with step_section("step-context", t["step_context"], formula, t["step_context_text"]):
+        style = vector_style(t, h.palette, h.font_size)
+        chart(vectors_figure(h.context, h.tokens, title=f"Z ({h.where})", **style), f"context_{h.where}")
+
+
+def show_worked_example(h: HeadView, t: dict[str, str]) -> None:
+    tokens, n, d_head = h.tokens, len(h.tokens), h.d_head
     with st.container(key="worked-example", border=True):
         st.subheader(t["worked_example"])
         _clamp("query", n)
         # A selectbox hands back its option's label, and these labels show the tokens, so a
         # new sentence would leave it holding a label that is no longer an option. Keyed by
         # the tokens, it starts afresh with each sentence; `query` keeps the choice.
-        picker = "query_picker_" + hashlib.sha256("\x1f".join(tokens).encode()).hexdigest()[:16]
+        picker = "query_picker_" + _tokens_digest(tokens)
         query = st.selectbox(
             t["worked_query"],
             range(n),
@@ -425,8 +513,8 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
             on_change=_copy_state,
             args=(picker, "query"),
         )
-        example = worked_example(query, q, k, v, scores, scaled, weights, context)
-        st.markdown(t["worked_intro"].format(query=query + 1, layer=layer + 1, head=head + 1))
+        example = worked_example(query, h.q, h.k, h.v, h.scores, h.scaled, h.weights, h.context)
+        st.markdown(t["worked_intro"].format(query=query + 1, layer=h.layer + 1, head=h.head + 1))
         st.markdown(t["worked_step1"])
         st.markdown(t["worked_step2"].format(sqrt=example.sqrt_d_head))
         st.markdown(t["worked_step3"].format(sum=example.exp_sum))
@@ -451,13 +539,62 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
         )
         st.table(vector_rows, hide_index=True)
 
+
+def show_heads_of_layer(h: HeadView, t: dict[str, str]) -> None:
     with st.container(key="heads-layer", border=True):
-        st.subheader(t["heads_layer"].format(layer=layer + 1))
+        st.subheader(t["heads_layer"].format(layer=h.layer + 1))
         st.markdown(t["heads_layer_text"])
         # No outline around the selected head: without it this chart changes only with the
         # layer, and the browser need not redraw it when the head changes.
-        fig = heads_grid_figure(view.weights[layer : layer + 1], tokens, **_grid_style(t, palette))
-        chart(fig, f"heads_layer{layer + 1}")
+        fig = heads_grid_figure(h.layer_weights, h.tokens, **_grid_style(t, h.palette, h.font_size))
+        chart(fig, f"heads_layer{h.layer + 1}")
+
+
+# The step view's sections, in the order of PRESENTATION_STEPS: presentation mode shows one at a time.
+SECTIONS = dict(
+    zip(
+        PRESENTATION_STEPS,
+        (show_qkv, show_scores, show_scaled, show_weights, show_context, show_worked_example, show_heads_of_layer),
+        strict=True,
+    )
+)
+
+
+def _move_step(delta: int) -> None:
+    state = st.session_state
+    state.step = min(max(state.step + delta, 0), len(PRESENTATION_STEPS) - 1)
+
+
+def presentation_controls(t: dict[str, str]) -> str:
+    """Prev / Next (also the ← and → keys) through the steps; returns the step to show."""
+    _clamp("step", len(PRESENTATION_STEPS))
+    step, total = st.session_state.step, len(PRESENTATION_STEPS)
+    with st.container(key="presentation-controls", horizontal=True, vertical_alignment="center"):
+        st.button(t["present_prev"], on_click=_move_step, args=(-1,), disabled=step == 0, shortcut="Left", key="prev")
+        st.button(
+            t["present_next"], on_click=_move_step, args=(1,), disabled=step == total - 1, shortcut="Right", key="next"
+        )
+        st.markdown(t["present_position"].format(step=step + 1, total=total))
+    return PRESENTATION_STEPS[step]
+
+
+@st.fragment
+def inspector(view: TraceView, t: dict[str, str]) -> None:
+    """Layer, head and query pickers and everything they select: reruns alone when they change."""
+    settings, config = _settings(), view.config
+    _sync_link(settings)
+    st.subheader(t["inspect"])
+    left, right = st.columns(2)
+    # persist_state: these widgets vanish while the text is empty, and must keep their value.
+    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
+    layer = left.radio(t["layer"], range(config.n_layers), key="layer", **one_based)
+    head = right.radio(t["head"], range(config.n_heads), key="head", **one_based)
+    h = head_view(view, layer, head, settings.palette, _font_size(settings))
+    if settings.present:
+        SECTIONS[presentation_controls(t)](h, t)
+    else:
+        for section in SECTIONS.values():
+            section(h, t)
 
 
 @st.fragment
@@ -483,11 +620,11 @@ def overview(view: TraceView, t: dict[str, str], palette: str) -> None:
         )
         if st.session_state.pop("head_opened", False):
             st.rerun()  # the step view lives in another fragment: rerun the whole page
-        fig = heads_grid_figure(view.weights, view.tokens, **_grid_style(t, palette))
+        fig = heads_grid_figure(view.weights, view.tokens, **_grid_style(t, palette, _font_size(_settings())))
         chart(fig, "heads_grid")
 
 
-def _grid_style(t: dict[str, str], palette: str) -> dict[str, object]:
+def _grid_style(t: dict[str, str], palette: str, font_size: int = BASE_FONT) -> dict[str, object]:
     return {
         "layer_label": t["layer"],
         "head_label": t["head"],
@@ -495,7 +632,7 @@ def _grid_style(t: dict[str, str], palette: str) -> dict[str, object]:
         "key_label": t["key_axis"],
         "value_label": t["weight"],
         "palette": palette,
-        "font_size": BASE_FONT,
+        "font_size": font_size,
     }
 
 
@@ -509,7 +646,8 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
         _sync_link(_settings())
         if not st.session_state.rest:
             return
-        embedding_and_positions(view, t, palette)
+        font = _font_size(_settings())
+        embedding_and_positions(view, t, palette, font)
         st.session_state.setdefault("rest_layer", 0)
         _clamp("rest_layer", config.n_layers)
         layer = st.radio(
@@ -526,7 +664,7 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
             st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
         else:
             st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
-        style = vector_style(t, palette)
+        style = vector_style(t, palette, font)
         stages = [
             ("input", t["rest_input"]),
             ("attn_output", t["rest_attn_output"]),
@@ -540,15 +678,13 @@ def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
         left, right = st.columns(2)
         with left:
             title = t["rest_similarity"].format(layer=layer + 1)
-            fig = similarity_figure(
-                view.layer(layer, "output"), tokens, title=title, palette=palette, font_size=BASE_FONT
-            )
+            fig = similarity_figure(view.layer(layer, "output"), tokens, title=title, palette=palette, font_size=font)
             chart(fig, f"similarity_L{layer + 1}")
         with right:
             stream = np.stack([view.arrays["input"]] + [view.layer(i, "output") for i in range(config.n_layers)])
             stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
             fig = norms_figure(
-                stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, palette=palette, font_size=BASE_FONT
+                stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, palette=palette, font_size=font
             )
             chart(fig, "norms")
 
@@ -557,11 +693,11 @@ CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimension
 CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
 
 
-def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str) -> None:
+def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str, font: int) -> None:
     """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
     config, tokens = view.config, view.tokens
     st.subheader(t["rest_before"])
-    style = vector_style(t, palette)
+    style = vector_style(t, palette, font)
     left, right = st.columns(2)
     with left:
         chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), "emb")
@@ -578,9 +714,335 @@ def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str) ->
             position_axis=t["position_axis"],
             value_label=t["value"],
             dim_label=t["dim_axis"],
-            font_size=BASE_FONT,
+            font_size=font,
         )
         chart(fig, "positional_curves")
+
+
+# --- experiments that explain attention -------------------------------------------------------
+
+SATURATION_HEADS = 4  # four heads' scores per point: a three-token sentence still gives a steady curve
+SATURATION_D_KS = (4, 8, 16, 32, 64, 128, 256)  # d_model = 4 · d_k, up to LIMITS.max_d_model
+WEIGHT_DIFFERENCE_RANGE = 0.01  # weight differences below this are float rounding: drawn pale
+TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0)
+MAX_PADDING = 8
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def saturation(tokens: tuple[str, ...], seed: int, positional: str, temperature: float) -> list:
+    """The √d_k sweep for one sentence: a few small one-layer models, run once per setting."""
+    return saturation_sweep(
+        tokens, SATURATION_D_KS, n_heads=SATURATION_HEADS, seed=seed, positional=positional, temperature=temperature
+    )
+
+
+@st.fragment
+def experiments(view: TraceView, t: dict[str, str], run: tuple) -> None:
+    """The views that explain why attention is built as it is. In a fragment of its own, and
+    nothing is computed until one is chosen."""
+    with st.container(key="experiments", border=True):
+        st.subheader(t["lab_title"])
+        lab = st.radio(
+            t["lab"],
+            CHOICES["lab"],
+            key="lab",
+            format_func=lambda v: t[f"lab_{v}"],
+            horizontal=True,
+            persist_state="session",
+        )
+        settings = _settings()
+        _sync_link(settings)
+        if lab != "off":
+            LAB_VIEWS[lab](view, t, run, settings.palette, _font_size(settings))
+
+
+def lab_pickers(view: TraceView, t: dict[str, str], *, head: bool = True) -> tuple[int, int]:
+    """The experiments' own layer (and head) pickers: the step view's live in another fragment."""
+    config = view.config
+    left, right = st.columns(2)
+    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
+    for name, size in (("lab_layer", config.n_layers), ("lab_head", config.n_heads)):
+        st.session_state.setdefault(name, 0)
+        _clamp(name, size)
+    layer = left.radio(t["layer"], range(config.n_layers), key="lab_layer", **one_based)
+    if not head:
+        return layer, 0
+    return layer, right.radio(t["head"], range(config.n_heads), key="lab_head", **one_based)
+
+
+def _matrix(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
+    return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
+
+
+def lab_head_view(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+    layer, _ = lab_pickers(view, t, head=False)
+    tokens = view.tokens
+    st.markdown(f"**{t['hv_title'].format(layer=layer + 1)}**")
+    st.markdown(t["hv_text"])
+    picker = "hv_token_" + _tokens_digest(tokens)
+    selected = st.selectbox(
+        t["hv_token"],
+        range(len(tokens)),
+        index=None,
+        key=picker,
+        format_func=lambda i: f"{i + 1} · {tokens[i]}",
+        placeholder=t["hv_all"],
+    )
+    fig = head_view_figure(
+        view.weights[layer],
+        tokens,
+        selected=selected,
+        head_label=t["head"],
+        query_label=t["query_axis"],
+        key_label=t["key_axis"],
+        value_label=t["weight"],
+        palette=palette,
+        font_size=font,
+    )
+    chart(fig, f"head_view_L{layer + 1}")
+
+
+def lab_scaling(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+    config, tokens = view.config, tuple(view.tokens)
+    st.markdown(f"**{t['sc_title']}**")
+    st.markdown(t["sc_text"].format(seed=config.seed, heads=SATURATION_HEADS))
+    if len(tokens) < 2:
+        st.info(t["sc_single_token"])
+        return
+    st.session_state.setdefault("lab_temperature", 1.0)
+    temperature = st.select_slider(
+        t["sc_temperature"], TEMPERATURES, key="lab_temperature", help=t["sc_temperature_help"], persist_state="session"
+    )
+    points = saturation(tokens, config.seed, config.positional, temperature)
+    d_ks = [p.d_k for p in points]
+    column = {name: np.array([getattr(p, name) for p in points]) for name in dataclasses.asdict(points[0])}
+    fig = saturation_figure(
+        d_ks,
+        column["max_weight_scaled"],
+        column["max_weight_unscaled"],
+        column["entropy_scaled"],
+        column["entropy_unscaled"],
+        math.log(len(tokens)),
+        title=t["sc_saturation"],
+        max_weight_label=t["sc_max_weight"],
+        entropy_label=t["sc_entropy"],
+        scaled_label=t["sc_scaled"],
+        unscaled_label=t["sc_unscaled"],
+        uniform_label=t["sc_uniform"],
+        palette=palette,
+        font_size=font,
+    )
+    chart(fig, "saturation")
+    fig = variance_figure(
+        d_ks,
+        column["score_variance"],
+        title=t["sc_variance"],
+        variance_label=t["sc_variance_label"],
+        reference_label=t["sc_reference"],
+        palette=palette,
+        font_size=font,
+    )
+    chart(fig, "score_variance")
+    st.session_state.setdefault("lab_dk", 64)
+    d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
+    device = run[1]
+    left, right = st.columns(2)
+    for column_, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
+        model_config = EncoderConfig(
+            d_model=SATURATION_HEADS * d_k,
+            n_heads=SATURATION_HEADS,
+            n_layers=1,
+            seed=config.seed,
+            positional=config.positional,
+            scale_scores=scale,
+            temperature=temperature,
+        )
+        weights = trace_of_tokens(ModelKey("random", config=model_config), device, tokens).layer(0, "weights")[0]
+        fig = matrix_figure(
+            weights,
+            tokens,
+            tokens,
+            kind="weights",
+            title=t[title].format(d_k=d_k),
+            value_label=t["weight"],
+            **_matrix(t, palette, font),
+        )
+        with column_:
+            chart(fig, f"weights_dk{d_k}_{'scaled' if scale else 'unscaled'}")
+
+
+def lab_padding(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+    key, device, _, upload = run
+    tokens, n = tuple(view.tokens), len(view.tokens)
+    st.markdown(f"**{t['pad_title']}**")
+    st.markdown(t["pad_text"])
+    room = min(MAX_PADDING, view.config.limits.max_tokens - n)
+    if room < 1:
+        st.info(t["err_too_many"].format(n=n + 1, max=view.config.limits.max_tokens))
+        return
+    layer, head = lab_pickers(view, t)
+    st.session_state.setdefault("lab_pad", 2)
+    _clamp("lab_pad", room + 1)
+    padding = st.slider(t["pad_count"], 1, max(room, 2), key="lab_pad", disabled=room < 2, persist_state="session")
+    padded = trace_of_tokens(key, device, tokens, padding, upload)
+    weights = padded.layer(layer, "weights")  # (heads, n + padding, n + padding)
+    where = f"L{layer + 1}H{head + 1}"
+    fig = matrix_figure(
+        weights[head],
+        padded.tokens,
+        padded.tokens,
+        kind="weights",
+        mask=padded.arrays["mask"],
+        title=t["pad_weights"].format(pad=padding, where=where),
+        value_label=t["weight"],
+        **_matrix(t, palette, font),
+    )
+    chart(fig, f"padding_{where}")
+    change = float(np.abs(padded.arrays["output"][:n] - view.arrays["output"]).max())
+    on_padding = float(max(padded.layer(i, "weights")[:, :n, n:].sum(-1).max() for i in range(view.config.n_layers)))
+    st.markdown(t["pad_check"].format(diff=change, weight=on_padding))
+    st.caption(t["pad_rows"])
+
+
+def lab_permute(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+    config, tokens = view.config, view.tokens
+    st.markdown(f"**{t['perm_title']}**")
+    st.markdown(t["perm_text"])
+    if len(set(tokens)) < 2:
+        st.info(t["perm_one_token"])
+        return
+    layer, head = lab_pickers(view, t)
+    left, right = st.columns(2)
+    st.session_state.setdefault("lab_shuffle", 1)
+    st.session_state.setdefault("lab_positions", False)
+    seed = left.number_input(t["perm_seed"], 0, 999, step=1, key="lab_shuffle", persist_state="session")
+    positions = right.toggle(t["perm_positions"], key="lab_positions", persist_state="session")
+    positional = "sinusoidal" if positions else "none"
+    # Random weights of the current shape, never causal: a causal mask ties attention to order by itself.
+    model_config = EncoderConfig(
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+        n_layers=config.n_layers,
+        seed=config.seed,
+        positional=positional,
+    )
+    st.caption(
+        t["perm_model"].format(
+            d_model=config.d_model, heads=config.n_heads, seed=config.seed, positions=t[f"positional_{positional}"]
+        )
+    )
+    shuffled_tokens, order = shuffled(tokens, seed)
+    key, device = ModelKey("random", config=model_config), run[1]
+    original = trace_of_tokens(key, device, tuple(tokens)).layer(layer, "weights")[head]  # (n, n)
+    reordered = trace_of_tokens(key, device, tuple(shuffled_tokens)).layer(layer, "weights")[head]  # (n, n)
+    where = f"L{layer + 1}H{head + 1}"
+    matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["weight"]}
+    left, right = st.columns(2)
+    with left:
+        chart(
+            matrix_figure(original, tokens, tokens, title=t["perm_original"].format(where=where), **matrix), "original"
+        )
+    with right:
+        fig = matrix_figure(
+            reordered, shuffled_tokens, shuffled_tokens, title=t["perm_shuffled"].format(where=where), **matrix
+        )
+        chart(fig, "shuffled")
+    restored = unshuffle_weights(reordered, order)  # (n, n), back in the original order
+    difference = float(np.abs(restored - original).max())
+    fig = difference_figure(
+        original,
+        restored,
+        tokens,
+        tokens,
+        title=t["perm_restored"],
+        query_axis=t["query_axis"],
+        key_axis=t["key_axis"],
+        value_label=t["perm_difference"],
+        a_label=t["perm_original_short"],
+        b_label=t["perm_restored_short"],
+        palette=palette,
+        font_size=font,
+        min_range=WEIGHT_DIFFERENCE_RANGE,
+    )
+    chart(fig, "permutation_difference")
+    same = difference < 1e-5
+    (st.success if same else st.warning)(t["perm_same" if same else "perm_differs"].format(diff=difference))
+
+
+def lab_compare(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+    key, device, text, upload = run
+    config = view.config
+    layer, _ = lab_pickers(view, t, head=False)
+    st.markdown(f"**{t['cmp_title']}**")
+    st.markdown(t["cmp_text"].format(layer=layer + 1))
+    state = st.session_state
+    state.setdefault("cmp_text", text)
+    keep = {"persist_state": "session"}
+    st.text_input(t["cmp_sentence_b"], key="cmp_text", **keep)
+    b_key = key
+    if key.kind == "random":
+        for name, value in (("cmp_heads", 1 if config.n_heads > 1 else config.n_heads), ("cmp_seed", config.seed)):
+            state.setdefault(name, value)
+        state.setdefault("cmp_scale", True)
+        heads = head_options(config.d_model, LIMITS.max_heads)
+        if state.cmp_heads not in heads:
+            state.cmp_heads = heads[0]
+        left, middle, right = st.columns(3)
+        heads_b = left.select_slider(t["cmp_heads_b"], heads, key="cmp_heads", **keep)
+        seed_b = middle.number_input(t["cmp_seed_b"], 0, MAX_SEED, step=1, key="cmp_seed", **keep)
+        scale_b = right.checkbox(t["cmp_scale_b"], key="cmp_scale", **keep)
+        b_config = dataclasses.replace(config, n_heads=heads_b, seed=seed_b, scale_scores=scale_b)
+        b_key = ModelKey("random", config=b_config)
+    else:
+        st.caption(t["cmp_trained"])
+    try:
+        other = compute_trace(b_key, device, state.cmp_text, upload)
+    except EmptyTextError:
+        st.info(t["err_empty"])
+        return
+    except TooManyTokensError as error:
+        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+        return
+    a = view.weights[layer].mean(axis=0)  # (n_a, n_a): the heads' average
+    b = other.weights[layer].mean(axis=0)  # (n_b, n_b)
+    matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
+    left, right = st.columns(2)
+    for column, side, run_view, weights in ((left, "cmp_a", view, a), (right, "cmp_b", other, b)):
+        desc = t["cmp_desc"].format(
+            heads=run_view.config.n_heads,
+            seed=run_view.config.seed,
+            scaling=t["sc_scaled" if run_view.config.scale_scores else "sc_unscaled"],
+        )
+        with column:
+            fig = matrix_figure(weights, run_view.tokens, run_view.tokens, title=t[side].format(desc=desc), **matrix)
+            chart(fig, f"compare_{side[-1]}_L{layer + 1}")
+    if a.shape != b.shape:
+        st.info(t["cmp_lengths"].format(a=a.shape[0], b=b.shape[0]))
+        return
+    labels = [x if x == y else f"{x}/{y}" for x, y in zip(view.tokens, other.tokens, strict=True)]
+    fig = difference_figure(
+        a,
+        b,
+        labels,
+        labels,
+        title=t["cmp_diff"],
+        query_axis=t["query_axis"],
+        key_axis=t["key_axis"],
+        value_label=t["cmp_diff"],
+        palette=palette,
+        font_size=font,
+        min_range=WEIGHT_DIFFERENCE_RANGE,
+    )
+    chart(fig, f"compare_difference_L{layer + 1}")
+
+
+LAB_VIEWS: dict[str, Callable[..., None]] = {
+    "heads": lab_head_view,
+    "scaling": lab_scaling,
+    "padding": lab_padding,
+    "permute": lab_permute,
+    "compare": lab_compare,
+}
 
 
 def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:
@@ -638,6 +1100,8 @@ def main() -> None:
     settings = _settings()
     _sync_link(settings)
 
+    if settings.present:
+        st.html(PRESENTATION_CSS)
     st.title(t["title"])
     st.caption(t["subtitle"])
     show_link_notices(t, settings)
@@ -662,6 +1126,7 @@ def main() -> None:
     inspector(view, t)
     overview(view, t, settings.palette)
     rest_of_the_layer(view, t, settings.palette)
+    experiments(view, t, run)
     downloads(t, settings, view, run)
 
 

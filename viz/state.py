@@ -30,7 +30,7 @@ def head_options(d_model: int, max_heads: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines a view. layer, head and query are 0-based here, 1-based in links."""
+    """Everything that defines a view. layer, head, query and step are 0-based here, 1-based in links."""
 
     text: str = EXAMPLES[0]
     lang: str = "en"
@@ -46,6 +46,9 @@ class Settings:
     act: str = "relu"
     causal: bool = False  # decoder-style mask: no token attends to a later one
     rest: bool = False  # show the rest of the layer and the stack (off: a lighter page)
+    lab: str = "off"  # which experiment is open below the step view (see LAB_VIEWS)
+    present: bool = False  # presentation mode: one step at a time, large type, Prev / Next
+    step: int = 0  # the step presentation mode shows (see PRESENTATION_STEPS)
     cpu: bool = False
     layer: int = 0
     head: int = 0
@@ -62,7 +65,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "act": ("relu", "gelu"),
     "palette": ("default", "colorblind"),
     "img": ("png", "svg"),
+    "lab": ("off", "heads", "scaling", "padding", "permute", "compare"),
 }
+
+# What presentation mode steps through, in order: the five steps of attention, then the
+# worked example and the heads of the layer.
+PRESENTATION_STEPS: tuple[str, ...] = ("qkv", "scores", "scaled", "weights", "context", "worked", "heads")
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
     integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
     integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
-    for flag in ("causal", "cpu", "rest"):
+    for flag in ("causal", "cpu", "rest", "present"):
         if flag in params:
             if params[flag] in ("0", "1"):
                 values[flag] = params[flag] == "1"
@@ -144,14 +152,16 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     integer("layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
     integer("head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
     integer("query", lambda n: n >= 1, "reason_range", 0, offset=1, low=1, high="n")
+    steps = len(PRESENTATION_STEPS)
+    integer("step", lambda n: 1 <= n <= steps, "reason_range", 0, offset=1, low=1, high=steps)
     return dataclasses.replace(defaults, **values), notices
 
 
 def to_query_params(settings: Settings) -> dict[str, str]:
-    """The link form of `settings`: every field, with 1-based layer, head and query."""
+    """The link form of `settings`: every field, with 1-based layer, head, query and step."""
     params = {}
     for name, value in dataclasses.asdict(settings).items():
-        if name in ("layer", "head", "query"):
+        if name in ("layer", "head", "query", "step"):
             value += 1
         elif isinstance(value, bool):
             value = int(value)

@@ -38,6 +38,9 @@ def test_every_setting_round_trips_through_a_link():
         query=3,
         palette="colorblind",
         img="svg",
+        lab="compare",
+        present=True,
+        step=5,
     )
     untouched = [
         f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) == getattr(Settings(), f.name)
@@ -75,6 +78,10 @@ def test_links_are_one_based():
         ({"cpu": "yes"}, "cpu", "reason_choice"),
         ({"ff": "3"}, "ff", "reason_choice"),
         ({"text": "x" * 6000}, "text", "reason_too_long"),
+        ({"lab": "<script>"}, "lab", "reason_choice"),
+        ({"present": "true"}, "present", "reason_choice"),
+        ({"step": "8"}, "step", "reason_range"),
+        ({"step": "0"}, "step", "reason_range"),
     ],
 )
 def test_bad_values_fall_back_to_defaults_with_a_notice(params, param, reason):

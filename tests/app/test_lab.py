@@ -1,0 +1,209 @@
+"""The experiments section and presentation mode, through Streamlit's AppTest.
+
+Every number a view shows is compared with a trace computed here, independently of the
+page: a fresh `Encoder` for the same configuration, or the formula itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from encoder import Encoder, EncoderConfig, tokenize
+from tests.app.test_app import _after, _alerts, _charts, _decode, _run
+
+SENTENCE = "the cat sat on the mat"
+TOKENS = ["the", "cat", "sat", "on", "the", "mat"]
+STEP_CHARTS = 7  # five steps, the heads of the layer and the layers x heads grid
+LAB = STEP_CHARTS  # the first chart of the experiments section
+
+
+def _weights_of(config: EncoderConfig, tokens: list[str]) -> torch.Tensor:
+    """(layers, heads, n, n) attention weights of a fresh model: the reference for every view."""
+    trace = Encoder(config).trace_tokens(tokens)
+    return torch.stack([layer.weights for layer in trace.layers])
+
+
+def test_experiments_are_off_by_default_and_cost_no_chart():
+    at = _run(text=SENTENCE)
+    assert at.radio(key="lab").value == "off"
+    assert len(_charts(at)) == STEP_CHARTS
+
+
+def test_head_view_draws_every_heads_weights_of_the_chosen_layer():
+    at = _run(text=SENTENCE, lab="heads")
+    _after(at.radio(key="lab_layer").set_value(1))
+    spec = _charts(at)[LAB]
+    expected = _weights_of(EncoderConfig(), TOKENS)[1]  # (heads, n, n)
+    carried = [
+        _decode(trace["customdata"])
+        for trace in spec["data"]
+        if trace.get("mode") == "markers" and "customdata" in trace and trace.get("legendgroup")
+    ]
+    rows = np.concatenate(carried)  # (lines, 4): head, query, key, weight
+    heads, queries, keys = (rows[:, i].astype(int) for i in range(3))
+    np.testing.assert_allclose(rows[:, 3], expected[heads, queries, keys].numpy(), atol=1e-6)
+    assert (rows[:, 3] >= 0.01).all()
+    assert set(heads.tolist()) == {0, 1, 2, 3}
+    # Every line of weight 0.01 or more is drawn once: none is lost, none is doubled.
+    assert len(rows) == int((expected >= 0.01).sum())
+    legend = [trace["name"] for trace in spec["data"] if trace.get("showlegend")]
+    assert legend == ["Head 1", "Head 2", "Head 3", "Head 4"]
+
+
+def test_head_view_follows_one_token():
+    at = _run(text=SENTENCE, lab="heads")
+    picker = next(box for box in at.selectbox if box.key and box.key.startswith("hv_token_"))
+    assert picker.value is None
+    _after(picker.set_value(2))
+    spec = _charts(at)[LAB]
+    lines = [trace for trace in spec["data"] if trace.get("mode") == "lines" and not trace.get("showlegend")]
+    faded = [trace for trace in lines if trace["opacity"] < 0.1]
+    strong = [trace for trace in lines if trace["opacity"] >= 0.1]
+    assert faded and strong
+    for trace in strong:  # every strong line starts at query 2 ("sat")
+        y = _decode(trace["y"])
+        starts = y[0::3]  # segments are (query, key, gap)
+        assert (starts == 2).all()
+
+
+def test_why_divide_by_sqrt_dk_measures_saturation_on_the_same_weights():
+    at = _run(text=SENTENCE, lab="scaling")
+    charts = _charts(at)
+    saturation, variance, scaled_map, unscaled_map = charts[LAB : LAB + 4]
+    d_ks = _decode(saturation["data"][0]["x"]).astype(int).tolist()
+    assert d_ks == [4, 8, 16, 32, 64, 128, 256]
+    tokens = tokenize(SENTENCE)
+    for index, d_k in enumerate(d_ks):
+        config = EncoderConfig(d_model=4 * d_k, n_heads=4, n_layers=1)
+        layer = Encoder(config).trace_tokens(tokens).layers[0]
+        unscaled = torch.softmax(layer.scores.double(), dim=-1)  # (heads, n, n), the formula without √d_k
+        scaled = torch.softmax(layer.scores.double() / math.sqrt(d_k), dim=-1)
+        assert _decode(saturation["data"][0]["y"])[index] == pytest.approx(scaled.amax(-1).mean().item(), abs=1e-5)
+        assert _decode(saturation["data"][1]["y"])[index] == pytest.approx(unscaled.amax(-1).mean().item(), abs=1e-5)
+        entropy = -(unscaled * unscaled.clamp_min(1e-300).log()).sum(-1).mean().item()
+        assert _decode(saturation["data"][3]["y"])[index] == pytest.approx(entropy, abs=1e-4)
+        measured = _decode(variance["data"][1]["y"])[index]
+        assert measured == pytest.approx(layer.scores.double().var(unbiased=False).item(), rel=1e-4)
+    # The claim a student reads off the chart: unscaled saturates, scaled does not.
+    max_scaled, max_unscaled = _decode(saturation["data"][0]["y"]), _decode(saturation["data"][1]["y"])
+    assert max_unscaled[-1] > 0.8 > 0.5 > max_scaled[-1]
+    # Side by side at d_k = 64, head 1: both maps come from one set of weights.
+    layer = Encoder(EncoderConfig(d_model=256, n_heads=4, n_layers=1)).trace_tokens(tokens).layers[0]
+    np.testing.assert_allclose(
+        _decode(scaled_map["data"][0]["z"]), torch.softmax(layer.scores[0] / 8, -1).numpy(), atol=1e-6
+    )
+    np.testing.assert_allclose(_decode(unscaled_map["data"][0]["z"]), torch.softmax(layer.scores[0], -1), atol=1e-6)
+
+
+def test_temperature_flattens_the_weights():
+    at = _run(text=SENTENCE, lab="scaling")
+    before = _decode(_charts(at)[LAB]["data"][0]["y"])
+    _after(at.select_slider(key="lab_temperature").set_value(4.0))
+    after = _decode(_charts(at)[LAB]["data"][0]["y"])
+    assert (after < before).all()  # a hotter softmax: a smaller largest weight at every d_k
+
+
+def test_padding_gets_zero_weight_and_changes_nothing_for_the_real_tokens():
+    at = _run(text=SENTENCE, lab="padding")
+    _after(at.slider(key="lab_pad").set_value(3))
+    _after(at.radio(key="lab_head").set_value(2))
+    spec = _charts(at)[LAB]
+    weights = _decode(spec["data"][0]["z"])  # (n + 3, n + 3)
+    n = len(TOKENS)
+    assert spec["layout"]["xaxis"]["ticktext"] == [*TOKENS, "[PAD]", "[PAD]", "[PAD]"]
+    assert (weights[:, n:] == 0).all()
+    expected = _weights_of(EncoderConfig(), TOKENS)[0, 2]  # unpadded, layer 1, head 3
+    np.testing.assert_allclose(weights[:n, :n], expected.numpy(), atol=1e-6)
+    texts = np.array(spec["data"][0]["text"], dtype=object)
+    assert (texts[:, n:] == "×").all() and not (texts[:, :n] == "×").any()
+    assert any("Largest change" in m.value for m in at.markdown)
+
+
+def test_without_positions_a_shuffle_only_reorders_attention():
+    at = _run(text=SENTENCE, lab="permute")
+    charts = _charts(at)
+    original, shuffled_map, difference = charts[LAB : LAB + 3]
+    config = EncoderConfig(positional="none")
+    np.testing.assert_allclose(_decode(original["data"][0]["z"]), _weights_of(config, TOKENS)[0, 0].numpy(), atol=1e-6)
+    order_tokens = shuffled_map["layout"]["yaxis"]["ticktext"]
+    assert sorted(order_tokens) == sorted(TOKENS) and order_tokens != TOKENS
+    np.testing.assert_allclose(
+        _decode(shuffled_map["data"][0]["z"]), _weights_of(config, order_tokens)[0, 0].numpy(), atol=1e-6
+    )
+    assert np.abs(_decode(difference["data"][0]["z"])).max() < 1e-5
+    assert [s.value for s in at.success] and not at.warning
+    _after(at.toggle(key="lab_positions").set_value(True))
+    assert np.abs(_decode(_charts(at)[LAB + 2]["data"][0]["z"])).max() > 1e-3
+    assert at.warning and not at.success
+
+
+def test_compare_one_head_against_four_with_their_difference():
+    at = _run(text=SENTENCE, lab="compare")
+    assert at.select_slider(key="cmp_heads").value == 1
+    a_map, b_map, difference = _charts(at)[LAB : LAB + 3]
+    a = _weights_of(EncoderConfig(), TOKENS)[0].mean(0).numpy()
+    b = _weights_of(EncoderConfig(n_heads=1), TOKENS)[0].mean(0).numpy()
+    np.testing.assert_allclose(_decode(a_map["data"][0]["z"]), a, atol=1e-6)
+    np.testing.assert_allclose(_decode(b_map["data"][0]["z"]), b, atol=1e-6)
+    np.testing.assert_allclose(_decode(difference["data"][0]["z"]), b - a, atol=1e-6)
+    _after(at.checkbox(key="cmp_scale").uncheck())
+    b = _weights_of(EncoderConfig(n_heads=1, scale_scores=False), TOKENS)[0].mean(0).numpy()
+    np.testing.assert_allclose(_decode(_charts(at)[LAB + 1]["data"][0]["z"]), b, atol=1e-6)
+
+
+def test_compare_two_sentences_of_different_lengths_says_why_there_is_no_difference():
+    at = _run(text=SENTENCE, lab="compare")
+    _after(at.text_input(key="cmp_text").input("我爱你"))
+    assert len(_charts(at)) == LAB + 2
+    assert any("6" in message and "3" in message for message in _alerts(at))
+    _after(at.text_input(key="cmp_text").input("   "))
+    assert _alerts(at)
+
+
+def test_experiments_in_chinese():
+    for lab in ("heads", "scaling", "padding", "permute", "compare"):
+        at = _run(text=SENTENCE, lab=lab, lang="zh")
+        assert len(_charts(at)) > LAB
+        assert at.radio(key="lab").format_func(lab) in (
+            "头视图",
+            "为什么要除以 √d_k？",
+            "填充掩码",
+            "位置很重要",
+            "对比",
+        )
+
+
+def test_an_unknown_experiment_in_a_link_falls_back_with_a_notice():
+    at = _run(lab="<b>x</b>")
+    assert at.radio(key="lab").value == "off"
+    assert any("lab" in message for message in _alerts(at))
+
+
+def test_presentation_mode_shows_one_step_at_a_time_and_the_arrows_move_it():
+    at = _run(text=SENTENCE, present="1")
+    assert len(_charts(at)) == 2  # the first step (Q, K, V) and the grid
+    assert "Q, K, V" in _charts(at)[0]["layout"]["title"]["text"]
+    assert at.button(key="prev").disabled
+    _after(at.button(key="next").click())
+    _after(at.button(key="next").click())
+    assert "Q·Kᵀ/√d_k" in _charts(at)[0]["layout"]["title"]["text"]
+    assert at.query_params["step"] == "3"
+    assert _charts(at)[0]["layout"]["font"]["size"] > 14  # large type for a projector
+    for _ in range(4):
+        _after(at.button(key="next").click())
+    assert at.button(key="next").disabled  # the last step: the heads of the layer
+    assert at.query_params["step"] == "7"
+    assert len(_charts(at)) == 2 and [h.value for h in at.subheader if h.value.startswith("All heads of layer")]
+    _after(at.button(key="prev").click())
+    assert len(_charts(at)) == 1 and len(at.table) == 2  # the worked example: its two tables, no step chart
+
+
+def test_a_presentation_link_opens_at_its_step():
+    at = _run(text=SENTENCE, present="1", step="4")
+    assert "softmax" in _charts(at)[0]["layout"]["title"]["text"]
+    _after(at.toggle(key="present").set_value(False))
+    assert len(_charts(at)) == STEP_CHARTS
