@@ -31,6 +31,7 @@ from encoder import (
     PretrainedUnavailableError,
     TooManyTokensError,
     Trace,
+    TraceArrays,
     UnsupportedModelError,
     load_pretrained,
     load_torch_file,
@@ -118,25 +119,7 @@ def load_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Enco
     return Encoder(key.config, device=device)
 
 
-@dataclass(frozen=True)
-class TraceView:
-    """A trace as the page needs it: numpy arrays on the CPU, plus what computed it and how."""
-
-    config: EncoderConfig
-    model_name: str | None  # the checkpoint's name; None for random weights
-    tokens: list[str]
-    unknown: list[bool]  # per token: not in the checkpoint's vocabulary ([UNK])
-    arrays: dict[str, np.ndarray]  # trace.to_numpy(): "layer0.weights" -> (heads, n, n), ...
-    weights: np.ndarray  # (layers, heads, n, n)
-    device: str
-    milliseconds: float
-    parameters: int
-
-    def layer(self, index: int, name: str) -> np.ndarray:
-        return self.arrays[f"layer{index}.{name}"]
-
-
-def _timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceView:
+def _timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceArrays:
     """Run `run` on `model`, timing it, and keep the trace as numpy arrays for the page."""
     start = time.perf_counter()
     trace = run()
@@ -145,7 +128,7 @@ def _timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceView:
     milliseconds = (time.perf_counter() - start) * 1000
     arrays = trace.to_numpy()
     weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])
-    return TraceView(
+    return TraceArrays(
         config=model.config,
         model_name=model.name,
         tokens=trace.tokens,
@@ -159,7 +142,7 @@ def _timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceView:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceView:
+def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
     """Run the encoder once per (model, device, sentence); later reruns reuse it."""
     model = load_model(key, device, _upload)
     return _timed_view(model, lambda: model.trace_text(text))
@@ -168,7 +151,7 @@ def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None =
 @st.cache_data(max_entries=32, show_spinner=False)
 def trace_of_tokens(
     key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
-) -> TraceView:
+) -> TraceArrays:
     """The experiments' runs: tokens already split (a shuffle of the sentence, say), and
     optionally `padding` [PAD] tokens masked out at the end."""
     model = load_model(key, device, _upload)
@@ -342,6 +325,12 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
 
 def chart(fig, name: str) -> None:
     """A figure across the column, its toolbar's download button set to the chosen format."""
+    # Streamlit's chart theme draws tick labels at 12 px whatever the figure's font size; the
+    # tokens on the axes are what a class reads from afar, so they keep the figure's size.
+    size = fig.layout.font.size
+    fig.update_xaxes(tickfont_size=size, title_font_size=size)
+    fig.update_yaxes(tickfont_size=size, title_font_size=size)
+    fig.update_layout(title_font_size=size)
     st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img))
 
 
@@ -366,10 +355,18 @@ def _tokens_digest(tokens: list[str]) -> str:
 
 
 def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
-    """A step's heading, formula and explanation; returns the column its chart goes in."""
+    """A step's heading, formula and explanation; returns where its chart goes.
+
+    Beside the chart normally; above it in presentation mode, where the large formula needs
+    the whole width.
+    """
     container = st.container(key=key, border=True)
     with container:
         st.subheader(title)
+        if st.session_state.present:
+            st.latex(formula)
+            st.markdown(text)
+            return container
         left, right = st.columns([1, 2], vertical_alignment="center")
         left.latex(formula)
         left.markdown(text)
@@ -413,7 +410,7 @@ class HeadView:
         }
 
 
-def head_view(view: TraceView, layer: int, head: int, palette: str, font_size: int) -> HeadView:
+def head_view(view: TraceArrays, layer: int, head: int, palette: str, font_size: int) -> HeadView:
     return HeadView(
         tokens=view.tokens,
         layer=layer,
@@ -579,7 +576,7 @@ def presentation_controls(t: dict[str, str]) -> str:
 
 
 @st.fragment
-def inspector(view: TraceView, t: dict[str, str]) -> None:
+def inspector(view: TraceArrays, t: dict[str, str]) -> None:
     """Layer, head and query pickers and everything they select: reruns alone when they change."""
     settings, config = _settings(), view.config
     _sync_link(settings)
@@ -598,7 +595,7 @@ def inspector(view: TraceView, t: dict[str, str]) -> None:
 
 
 @st.fragment
-def overview(view: TraceView, t: dict[str, str], palette: str) -> None:
+def overview(view: TraceArrays, t: dict[str, str], palette: str) -> None:
     """Every layer and head at once. A fragment of its own: a new head in the step view does
     not resend this, the largest chart on the page."""
     config = view.config
@@ -637,7 +634,7 @@ def _grid_style(t: dict[str, str], palette: str, font_size: int = BASE_FONT) -> 
 
 
 @st.fragment
-def rest_of_the_layer(view: TraceView, t: dict[str, str], palette: str) -> None:
+def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> None:
     """What happens to the context vectors next, and how the layers stack. Off by default and in a
     fragment of its own: seven more charts would slow every other change on the page."""
     config, tokens = view.config, view.tokens
@@ -693,7 +690,7 @@ CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimension
 CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
 
 
-def embedding_and_positions(view: TraceView, t: dict[str, str], palette: str, font: int) -> None:
+def embedding_and_positions(view: TraceArrays, t: dict[str, str], palette: str, font: int) -> None:
     """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
     config, tokens = view.config, view.tokens
     st.subheader(t["rest_before"])
@@ -737,7 +734,7 @@ def saturation(tokens: tuple[str, ...], seed: int, positional: str, temperature:
 
 
 @st.fragment
-def experiments(view: TraceView, t: dict[str, str], run: tuple) -> None:
+def experiments(view: TraceArrays, t: dict[str, str], run: tuple) -> None:
     """The views that explain why attention is built as it is. In a fragment of its own, and
     nothing is computed until one is chosen."""
     with st.container(key="experiments", border=True):
@@ -756,7 +753,7 @@ def experiments(view: TraceView, t: dict[str, str], run: tuple) -> None:
             LAB_VIEWS[lab](view, t, run, settings.palette, _font_size(settings))
 
 
-def lab_pickers(view: TraceView, t: dict[str, str], *, head: bool = True) -> tuple[int, int]:
+def lab_pickers(view: TraceArrays, t: dict[str, str], *, head: bool = True) -> tuple[int, int]:
     """The experiments' own layer (and head) pickers: the step view's live in another fragment."""
     config = view.config
     left, right = st.columns(2)
@@ -774,7 +771,7 @@ def _matrix(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
     return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
 
 
-def lab_head_view(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+def lab_head_view(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     layer, _ = lab_pickers(view, t, head=False)
     tokens = view.tokens
     st.markdown(f"**{t['hv_title'].format(layer=layer + 1)}**")
@@ -802,7 +799,7 @@ def lab_head_view(view: TraceView, t: dict[str, str], run: tuple, palette: str, 
     chart(fig, f"head_view_L{layer + 1}")
 
 
-def lab_scaling(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     config, tokens = view.config, tuple(view.tokens)
     st.markdown(f"**{t['sc_title']}**")
     st.markdown(t["sc_text"].format(seed=config.seed, heads=SATURATION_HEADS))
@@ -871,7 +868,7 @@ def lab_scaling(view: TraceView, t: dict[str, str], run: tuple, palette: str, fo
             chart(fig, f"weights_dk{d_k}_{'scaled' if scale else 'unscaled'}")
 
 
-def lab_padding(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+def lab_padding(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     key, device, _, upload = run
     tokens, n = tuple(view.tokens), len(view.tokens)
     st.markdown(f"**{t['pad_title']}**")
@@ -904,7 +901,7 @@ def lab_padding(view: TraceView, t: dict[str, str], run: tuple, palette: str, fo
     st.caption(t["pad_rows"])
 
 
-def lab_permute(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     config, tokens = view.config, view.tokens
     st.markdown(f"**{t['perm_title']}**")
     st.markdown(t["perm_text"])
@@ -969,7 +966,7 @@ def lab_permute(view: TraceView, t: dict[str, str], run: tuple, palette: str, fo
     (st.success if same else st.warning)(t["perm_same" if same else "perm_differs"].format(diff=difference))
 
 
-def lab_compare(view: TraceView, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
+def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     key, device, text, upload = run
     config = view.config
     layer, _ = lab_pickers(view, t, head=False)
@@ -1045,7 +1042,7 @@ LAB_VIEWS: dict[str, Callable[..., None]] = {
 }
 
 
-def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple) -> None:
+def downloads(t: dict[str, str], settings: Settings, view: TraceArrays, run: tuple) -> None:
     st.subheader(t["downloads"])
     left, right = st.columns(2)
     left.download_button(
@@ -1066,7 +1063,7 @@ def downloads(t: dict[str, str], settings: Settings, view: TraceView, run: tuple
     )
 
 
-def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None) -> tuple[TraceView, tuple] | None:
+def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None) -> tuple[TraceArrays, tuple] | None:
     """The trace the settings ask for, or None after telling the user, in their language, why not."""
     if settings.model == "upload" and upload is None:
         st.info(t["upload_needed"])
@@ -1100,10 +1097,12 @@ def main() -> None:
     settings = _settings()
     _sync_link(settings)
 
-    if settings.present:
+    if settings.present:  # the whole screen for the step: no sidebar, no page title
         st.html(PRESENTATION_CSS)
-    st.title(t["title"])
-    st.caption(t["subtitle"])
+        st.set_page_config(initial_sidebar_state="collapsed")
+    else:
+        st.title(t["title"])
+        st.caption(t["subtitle"])
     show_link_notices(t, settings)
     result = trace_or_message(t, settings, upload)
     if result is None:

@@ -29,7 +29,7 @@ from encoder.pretrained import (
 )
 from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
 from encoder.torch_import import UnsupportedModelError, load_torch_file
-from encoder.trace import LayerTrace, Trace
+from encoder.trace import LayerTrace, Trace, TraceArrays
 
 __all__ = [
     "LIMITS",
@@ -48,6 +48,7 @@ __all__ = [
     "TextEmbedding",
     "TooManyTokensError",
     "Trace",
+    "TraceArrays",
     "UnsupportedCheckpointError",
     "UnsupportedModelError",
     "attention_mask",

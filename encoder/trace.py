@@ -137,3 +137,27 @@ class Trace:
             for name in LayerTrace.names():
                 arrays[f"layer{i}.{name}"] = getattr(layer, name).cpu().numpy()
         return arrays
+
+
+@dataclass(frozen=True)
+class TraceArrays:
+    """A trace as numpy arrays on the CPU, with what computed it and how long it took.
+
+    What an interface keeps between redraws: no tensors and no device, and a class that
+    lives in an importable module, so a cache can pickle it (Streamlit's `cache_data`
+    copies what it returns, and cannot pickle a class defined in the app's own script).
+    """
+
+    config: EncoderConfig
+    model_name: str | None  # the checkpoint's name; None for random weights
+    tokens: list[str]
+    unknown: list[bool]  # per token: not in the checkpoint's vocabulary ([UNK])
+    arrays: dict[str, np.ndarray]  # Trace.to_numpy(): "layer0.weights" -> (heads, n, n), ...
+    weights: np.ndarray  # (layers, heads, n, n): every head's attention, stacked for the overviews
+    device: str  # "CPU", "CUDA" or "MPS": where the encoder ran
+    milliseconds: float  # how long the encoder ran
+    parameters: int  # the model's parameter count
+
+    def layer(self, index: int, name: str) -> np.ndarray:
+        """One intermediate of one layer, e.g. layer(0, "weights") -> (heads, n, n)."""
+        return self.arrays[f"layer{index}.{name}"]

@@ -188,3 +188,13 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     else:
         page.screenshot(path=str(path))
     return path
+
+
+def screenshot_of(element: Locator, name: str) -> Path:
+    """Save `screenshots/<name>.png` of one element (a section of the page), scrolled into view."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    element.scroll_into_view_if_needed()
+    element.page.wait_for_timeout(300)  # charts that came into view finish drawing
+    element.screenshot(path=str(path))
+    return path
