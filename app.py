@@ -47,6 +47,7 @@ from viz import (
     difference_figure,
     grid_block_size,
     head_view_figure,
+    head_view_token_at,
     heads_grid_figure,
     markdown_literal,
     matrix_figure,
@@ -323,15 +324,18 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
     return ModelKey("random", config=config)
 
 
-def chart(fig, name: str) -> None:
-    """A figure across the column, its toolbar's download button set to the chosen format."""
+def chart(fig, name: str, **events: object) -> None:
+    """A figure across the column, its toolbar's download button set to the chosen format.
+
+    `events` go to `st.plotly_chart` (a key and `on_select`, for a chart that can be clicked).
+    """
     # Streamlit's chart theme draws tick labels at 12 px whatever the figure's font size; the
     # tokens on the axes are what a class reads from afar, so they keep the figure's size.
     size = fig.layout.font.size
     fig.update_xaxes(tickfont_size=size, title_font_size=size)
     fig.update_yaxes(tickfont_size=size, title_font_size=size)
     fig.update_layout(title_font_size=size)
-    st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img))
+    st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img), **events)
 
 
 def vector_style(t: dict[str, str], palette: str, font_size: int = BASE_FONT) -> dict[str, object]:
@@ -776,7 +780,8 @@ def lab_head_view(view: TraceArrays, t: dict[str, str], run: tuple, palette: str
     tokens = view.tokens
     st.markdown(f"**{t['hv_title'].format(layer=layer + 1)}**")
     st.markdown(t["hv_text"])
-    picker = "hv_token_" + _tokens_digest(tokens)
+    digest = _tokens_digest(tokens)
+    picker, diagram = f"hv_token_{digest}", f"hv_chart_{digest}_{layer}"
     selected = st.selectbox(
         t["hv_token"],
         range(len(tokens)),
@@ -796,7 +801,16 @@ def lab_head_view(view: TraceArrays, t: dict[str, str], run: tuple, palette: str
         palette=palette,
         font_size=font,
     )
-    chart(fig, f"head_view_L{layer + 1}")
+    events = {"key": diagram, "on_select": lambda: _follow_clicked_token(diagram, picker), "selection_mode": "points"}
+    chart(fig, f"head_view_L{layer + 1}", **events)
+
+
+def _follow_clicked_token(diagram: str, picker: str) -> None:
+    """A click on a token of the head view picks it, as the selectbox above it would."""
+    points = st.session_state[diagram].selection.points
+    clicked = [token for token in map(head_view_token_at, points) if token is not None]
+    if clicked:
+        st.session_state[picker] = clicked[0]
 
 
 def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:

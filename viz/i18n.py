@@ -155,8 +155,8 @@ _EN: dict[str, str] = {
     "lab_compare": "Compare",
     "hv_title": "Head view: every head of layer {layer} at once",
     "hv_text": "Each line joins a query token (left) to a key token (right); the thicker and darker the line, the "
-    "more attention. One colour per head: click a head in the legend to hide it, and pick a token to follow "
-    "only its lines.",
+    "more attention. One colour per head: click a head in the legend to hide it, and click a token on the left "
+    "(or pick it below) to follow only its lines.",
     "hv_token": "Follow one token",
     "hv_all": "All tokens",
     "sc_title": "Why divide by √d_k?",
@@ -371,7 +371,7 @@ _ZH: dict[str, str] = {
     "lab_compare": "对比",
     "hv_title": "头视图：第 {layer} 层的所有头",
     "hv_text": "每条线把左边的查询词元连到右边的键词元；线越粗越深，注意力越大。每个头一种颜色："
-    "点击图例中的头可以隐藏它，选择一个词元可以只看它的连线。",
+    "点击图例中的头可以隐藏它；点击左边的词元（或在下方选择）可以只看它的连线。",
     "hv_token": "只看一个词元",
     "hv_all": "全部词元",
     "sc_title": "为什么要除以 √d_k？",

@@ -39,6 +39,11 @@ def test_head_view_draws_lines_for_every_head_and_follows_one_token(page: Page, 
     page.get_by_role("option", name="2 · 爱").click()
     wait_for_app(page)
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']").first).to_be_attached()  # the others fade
+    # A click on a token in the diagram picks it too: the query column is the first trace of labels.
+    query_column = chart.locator("g.trace.scatter").filter(has=page.locator("g.textpoint")).first
+    query_column.locator("path.point").nth(2).click(force=True)
+    wait_for_app(page)
+    expect(page.get_by_role("combobox", name=t["hv_token"])).to_have_value("3 · 你")
     screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-head-view")
 
 
