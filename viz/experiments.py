@@ -240,7 +240,8 @@ def variance_figure(
     )
     layout = line_layout(title, font_size)
     layout["xaxis"] = d_k_axis(d_k_label, x)
-    layout["yaxis"] = {"title": {"text": variance_label}, "type": "log"}
+    # Labels at 1, 2 and 5 of each decade: Plotly's default labels every digit, too small to read.
+    layout["yaxis"] = {"title": {"text": variance_label}, "type": "log", "dtick": "D2"}
     return go.Figure(data=[guide, measured], layout=layout)
 
 

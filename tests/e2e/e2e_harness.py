@@ -191,10 +191,21 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
 
 
 def screenshot_of(element: Locator, name: str) -> Path:
-    """Save `screenshots/<name>.png` of one element (a section of the page), scrolled into view."""
+    """Save `screenshots/<name>.png` of one element (a section of the page).
+
+    Charts below the fold are drawn late, so the viewport is stretched to hold the whole
+    element for the shot, then restored.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page = element.page
+    size = page.viewport_size
+    box = element.bounding_box()
+    if size and box and box["height"] + 200 > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(int(box["height"]) + 200, 16_000)})
     element.scroll_into_view_if_needed()
-    element.page.wait_for_timeout(300)  # charts that came into view finish drawing
+    page.wait_for_timeout(600)  # Plotly redraws charts on resize
     element.screenshot(path=str(path))
+    if size:
+        page.set_viewport_size(size)
     return path
