@@ -188,6 +188,7 @@ SCENARIOS = [
     Scenario("d_model-cached", 300, DEFAULT, _slider_step("d_model", alternate=True)),
     Scenario("d_model-new", 300, DEFAULT, _slider_step("d_model", alternate=False), _fresh_seed(DEFAULT)),
     Scenario("big-head", 1000, {"text": BIG_TEXT, "d_model": 768, "heads": 12, "layers": 12}, _pick("Head")),
+    Scenario("present-head", 150, {**DEFAULT, "present": 1, "step": 4}, _pick("Head")),
 ]
 DESCRIPTIONS = {
     "head": "head change, defaults (3 tokens, d64, 4 heads, 2 layers)",
@@ -196,6 +197,7 @@ DESCRIPTIONS = {
     "d_model-cached": "d_model change 64<->96 (model and trace cached)",
     "d_model-new": "d_model change 64->96 (new model each round)",
     "big-head": "head change, 64 tokens, d768, 12 layers x 12 heads",
+    "present-head": "head change in presentation mode (one step: the softmax weights)",
 }
 
 
