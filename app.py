@@ -1019,7 +1019,7 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
     left, right = st.columns(2)
     for column, side, run_view, weights in ((left, "cmp_a", view, a), (right, "cmp_b", other, b)):
-        desc = t["cmp_desc"].format(
+        desc = run_view.model_name or t["cmp_desc"].format(  # a checkpoint is its name; random weights, its knobs
             heads=run_view.config.n_heads,
             seed=run_view.config.seed,
             scaling=t["sc_scaled" if run_view.config.scale_scores else "sc_unscaled"],
