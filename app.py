@@ -406,12 +406,7 @@ class HeadView:
         return self.q.shape[1]
 
     def matrix_style(self, t: dict[str, str]) -> dict[str, object]:
-        return {
-            "query_axis": t["query_axis"],
-            "key_axis": t["key_axis"],
-            "palette": self.palette,
-            "font_size": self.font_size,
-        }
+        return _matrix(t, self.palette, self.font_size)
 
 
 def head_view(view: TraceArrays, layer: int, head: int, palette: str, font_size: int) -> HeadView:
@@ -775,6 +770,11 @@ def _matrix(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
     return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
 
 
+def _weights_difference(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
+    """The style of a difference of two attention maps: rounding stays pale (WEIGHT_DIFFERENCE_RANGE)."""
+    return _matrix(t, palette, font) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
+
+
 def lab_head_view(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     layer, _ = lab_pickers(view, t, head=False)
     tokens = view.tokens
@@ -966,14 +966,10 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
         tokens,
         tokens,
         title=t["perm_restored"],
-        query_axis=t["query_axis"],
-        key_axis=t["key_axis"],
         value_label=t["perm_difference"],
         a_label=t["perm_original_short"],
         b_label=t["perm_restored_short"],
-        palette=palette,
-        font_size=font,
-        min_range=WEIGHT_DIFFERENCE_RANGE,
+        **_weights_difference(t, palette, font),
     )
     chart(fig, "permutation_difference")
     same = difference < 1e-5
@@ -1032,17 +1028,7 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
         return
     labels = [x if x == y else f"{x}/{y}" for x, y in zip(view.tokens, other.tokens, strict=True)]
     fig = difference_figure(
-        a,
-        b,
-        labels,
-        labels,
-        title=t["cmp_diff"],
-        query_axis=t["query_axis"],
-        key_axis=t["key_axis"],
-        value_label=t["cmp_diff"],
-        palette=palette,
-        font_size=font,
-        min_range=WEIGHT_DIFFERENCE_RANGE,
+        a, b, labels, labels, title=t["cmp_diff"], value_label=t["cmp_diff"], **_weights_difference(t, palette, font)
     )
     chart(fig, f"compare_difference_L{layer + 1}")
 

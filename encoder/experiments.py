@@ -131,7 +131,6 @@ def saturation_sweep(
     return points
 
 
-@torch.inference_mode()
 def padded_trace(model: Encoder, tokens: Sequence[str], n_padding: int, pad_token: str = "[PAD]") -> Trace:
     """Trace `tokens` followed by `n_padding` pad tokens that every query is forbidden to attend to.
 
@@ -139,8 +138,7 @@ def padded_trace(model: Encoder, tokens: Sequence[str], n_padding: int, pad_toke
     a score of -inf, hence a weight of exactly 0, so the real tokens' weights, contexts and
     outputs are those of the unpadded sentence. The pad rows are still computed (they
     attend to the real tokens) and are simply ignored downstream. The returned trace's
-    `mask` marks the pad keys as not allowed; its embeddings and positions are the model's
-    own, as `trace_tokens` would report them.
+    `mask` marks the pad keys as not allowed.
     """
     tokens = list(tokens)
     if not tokens:
@@ -154,16 +152,8 @@ def padded_trace(model: Encoder, tokens: Sequence[str], n_padding: int, pad_toke
             f"n_padding={n_padding!r} is invalid: with {len(tokens)} tokens it must be an integer "
             f"from 0 to {max_padding}, so that at most {max_tokens} tokens are traced"
         )
-    padded = tokens + [pad_token] * n_padding
     key_padding_mask = torch.tensor([False] * len(tokens) + [True] * n_padding)  # (n + pad,)
-    embeddings = model.embed(padded)  # (n + pad, d_model)
-    positions = model.positional_encoding(len(padded))  # (n + pad, d_model)
-    layer_input = model.text_embedding.layer_input(embeddings, positions)  # (n + pad, d_model)
-    trace = model.trace(layer_input, tokens=padded, key_padding_mask=key_padding_mask)
-    # `trace(x)` reports x as the embeddings and zero positions; put back what went into x.
-    return dataclasses.replace(
-        trace, embeddings=embeddings, positions=positions, unknown=model.text_embedding.unknown(padded)
-    )
+    return model.trace_tokens(tokens + [pad_token] * n_padding, key_padding_mask=key_padding_mask)
 
 
 def shuffled(tokens: Sequence[str], seed: int = 0) -> tuple[list[str], list[int]]:

@@ -298,11 +298,12 @@ class Encoder(nn.Module):
         return self.trace_tokens(self.text_embedding.tokenize(text, self.config.limits.max_tokens))
 
     @torch.inference_mode()
-    def trace_tokens(self, tokens: Sequence[str]) -> Trace:
+    def trace_tokens(self, tokens: Sequence[str], *, key_padding_mask: torch.Tensor | None = None) -> Trace:
         """Embed, add positions and run the stack on tokens that are already split.
 
         For a caller that tokenized once and traces again, or that truncates the tokens of
         a `TooManyTokensError`; a checkpoint refuses a token missing from its vocabulary.
+        `key_padding_mask` (n,) marks padded keys with True (see `encoder.padded_trace`).
         """
         tokens = list(tokens)
         if not tokens:
@@ -313,7 +314,8 @@ class Encoder(nn.Module):
         embeddings = self.embed(tokens)  # (n, d_model)
         positions = self.positional_encoding(len(tokens))  # (n, d_model)
         layer_input = self.text_embedding.layer_input(embeddings, positions)  # (n, d_model)
-        return self._run(tokens, self.text_embedding.unknown(tokens), embeddings, positions, layer_input, None)
+        unknown = self.text_embedding.unknown(tokens)
+        return self._run(tokens, unknown, embeddings, positions, layer_input, key_padding_mask)
 
     def longest_prefix(self, text: str) -> str:
         """The longest start of `text` whose tokens fit the cap, cut at a space where there is one.
