@@ -329,12 +329,6 @@ def chart(fig, name: str, **events: object) -> None:
 
     `events` go to `st.plotly_chart` (a key and `on_select`, for a chart that can be clicked).
     """
-    # Streamlit's chart theme draws tick labels at 12 px whatever the figure's font size; the
-    # tokens on the axes are what a class reads from afar, so they keep the figure's size.
-    size = fig.layout.font.size
-    fig.update_xaxes(tickfont_size=size, title_font_size=size)
-    fig.update_yaxes(tickfont_size=size, title_font_size=size)
-    fig.update_layout(title_font_size=size)
     st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img), **events)
 
 

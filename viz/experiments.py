@@ -29,6 +29,7 @@ from viz.style import (
     base_layout,
     check_style,
     colorbar,
+    pinned_fonts,
     token_margins,
     values_are_shown,
 )
@@ -192,6 +193,8 @@ def saturation_figure(
     fig.update_xaxes(d_k_axis(d_k_label, x))
     fig.update_yaxes(title={"text": max_weight_label}, range=[0, 1], row=1, col=1)  # weights live in [0, 1]
     fig.update_yaxes(title={"text": entropy_label}, rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(tickfont_size=font_size, title_font_size=font_size)  # as pinned_fonts does
+    fig.update_yaxes(tickfont_size=font_size, title_font_size=font_size)
     return fig
 
 
@@ -242,7 +245,7 @@ def variance_figure(
     layout["xaxis"] = d_k_axis(d_k_label, x)
     # Labels at 1, 2 and 5 of each decade: Plotly's default labels every digit, too small to read.
     layout["yaxis"] = {"title": {"text": variance_label}, "type": "log", "dtick": "D2"}
-    return go.Figure(data=[guide, measured], layout=layout)
+    return go.Figure(data=[guide, measured], layout=pinned_fonts(layout, font_size))
 
 
 def difference_figure(
@@ -316,4 +319,4 @@ def difference_figure(
     layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
     layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
     token_margins(layout, font_size, query_labels, key_labels)
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))

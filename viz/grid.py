@@ -23,6 +23,7 @@ from viz.style import (
     cell_axis,
     check_style,
     colorbar,
+    pinned_fonts,
     token_margins,
 )
 
@@ -180,7 +181,7 @@ def heads_grid_figure(
     layout["height"] = round(min(MAX_HEIGHT, max(MIN_HEIGHT, TYPICAL_WIDTH * rows / columns + 4 * font_size)))
     if selected is not None:
         layout["shapes"] = selection_outline(selected, n, n_layers, n_heads)
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
 
 
 def selection_outline(selected: tuple[int, int], n_tokens: int, n_layers: int, n_heads: int) -> list[dict[str, object]]:

@@ -23,7 +23,15 @@ import plotly.graph_objects as go
 from plotly import colors as px_colors
 
 from viz.checks import float_array, labels_for, require_square
-from viz.style import DEFAULT_FONT_SIZE, HOVER_VALUE_FORMAT, Palette, base_layout, check_style, text_width
+from viz.style import (
+    DEFAULT_FONT_SIZE,
+    HOVER_VALUE_FORMAT,
+    Palette,
+    base_layout,
+    check_style,
+    pinned_fonts,
+    text_width,
+)
 
 # One colour per head, cycled beyond the set. Safe is a qualitative set chosen to stay
 # distinguishable under the common colour-vision deficiencies.
@@ -220,7 +228,8 @@ def head_view_figure(
             )
 
     data = [*legend, *faded, *strong, *hover, *token_columns(labels, selected, query_label, key_label)]
-    return go.Figure(data=data, layout=head_view_layout(labels, title, query_label, key_label, font_size))
+    layout = head_view_layout(labels, title, query_label, key_label, font_size)
+    return go.Figure(data=data, layout=pinned_fonts(layout, font_size))
 
 
 def token_columns(labels: list[str], selected: int | None, query_label: str, key_label: str) -> list[go.Scatter]:

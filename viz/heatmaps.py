@@ -28,6 +28,7 @@ from viz.style import (
     cell_axis,
     check_style,
     colorbar,
+    pinned_fonts,
     token_margins,
     values_are_shown,
 )
@@ -127,7 +128,7 @@ def vectors_figure(
     layout["xaxis"] = cell_axis(dim_axis, **dim_ticks)
     layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
     token_margins(layout, font_size, labels, [str(d - 1)])
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
 
 
 def qkv_figure(
@@ -184,7 +185,7 @@ def qkv_figure(
         layout[f"xaxis{axis}"] = cell_axis(f"{name} · {dim_axis}", domain=[start, start + width], **dim_ticks)
     layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
     token_margins(layout, font_size, labels, [str(d - 1)])
-    return go.Figure(data=data, layout=layout)
+    return go.Figure(data=data, layout=pinned_fonts(layout, font_size))
 
 
 def matrix_figure(
@@ -252,4 +253,4 @@ def matrix_figure(
     layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
     layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
     token_margins(layout, font_size, query_labels, key_labels)
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))

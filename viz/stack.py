@@ -24,6 +24,7 @@ from viz.style import (
     base_layout,
     check_style,
     colorbar,
+    pinned_fonts,
     token_margins,
     values_are_shown,
 )
@@ -75,7 +76,7 @@ def similarity_figure(
     layout["xaxis"] = axis_with_token_ticks(axis, labels)
     layout["yaxis"] = axis_with_token_ticks(axis, labels, top_down=True)
     token_margins(layout, font_size, labels, labels)
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
 
 
 def norms_figure(
@@ -111,7 +112,7 @@ def norms_figure(
     layout["xaxis"] = axis_with_token_ticks(token_axis, labels)
     layout["yaxis"] = axis_with_token_ticks("", names, top_down=True)
     token_margins(layout, font_size, names, labels)
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
 
 
 def position_curves_figure(
@@ -168,4 +169,4 @@ def position_curves_figure(
     layout["xaxis"] = {"title": {"text": position_axis}, "zeroline": False}
     layout["yaxis"] = {"title": {"text": value_label}, "zeroline": True}
     layout["margin"] |= {"l": round(3.5 * font_size), "b": round(3.5 * font_size)}
-    return go.Figure(data=data, layout=layout)
+    return go.Figure(data=data, layout=pinned_fonts(layout, font_size))

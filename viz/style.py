@@ -90,6 +90,24 @@ def base_layout(title: str, font_size: float) -> dict[str, Any]:
     return layout
 
 
+def pinned_fonts(layout: dict[str, Any], font_size: float) -> dict[str, Any]:
+    """`layout` with the size of every axis's tick labels and title, and of the figure's
+    title, written out instead of inherited from `font`.
+
+    A host's theme may set those sizes itself (Streamlit's draws tick labels at 12 px
+    whatever `font.size` says); the tokens on the axes are what a class reads from the back
+    of the room, so they keep the figure's size. Plain dict work: no cost on the hot path.
+    """
+    for name, axis in layout.items():
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            axis["tickfont"] = {**axis.get("tickfont", {}), "size": font_size}
+            title = axis.setdefault("title", {})
+            title["font"] = {**title.get("font", {}), "size": font_size}
+    if isinstance(layout.get("title"), dict):
+        layout["title"]["font"] = {**layout["title"].get("font", {}), "size": font_size}
+    return layout
+
+
 def colorbar(title: str) -> dict[str, Any]:
     """A slim colour bar titled with what the colour means."""
     return {"title": {"text": title}, "thickness": 14, "outlinewidth": 0}

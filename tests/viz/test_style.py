@@ -72,3 +72,30 @@ def test_viz_imports_neither_torch_nor_streamlit():
     code = "import viz, sys; assert 'torch' not in sys.modules and 'streamlit' not in sys.modules, sorted(sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_figure_pins_its_tick_and_title_sizes_against_a_hosts_theme():
+    """Streamlit's theme draws ticks at 12 px unless the axis says otherwise (tokens must stay large)."""
+    import numpy as np
+
+    from viz import heads_grid_figure, matrix_figure, qkv_figure, similarity_figure, vectors_figure
+
+    tokens = ["我", "爱", "你"]
+    weights = np.full((3, 3), 1 / 3, dtype=np.float32)
+    vectors = np.ones((3, 4), dtype=np.float32)
+    figures = [
+        matrix_figure(weights, tokens, tokens, kind="weights", title="w", font_size=22),
+        vectors_figure(vectors, tokens, title="v", font_size=22),
+        qkv_figure(vectors, vectors, vectors, tokens, title="qkv", font_size=22),
+        similarity_figure(vectors, tokens, title="s", font_size=22),
+        heads_grid_figure(weights[None, None], tokens, font_size=22),
+    ]
+    for fig in figures:
+        layout = fig.to_plotly_json()["layout"]
+        axes = [value for name, value in layout.items() if name.startswith(("xaxis", "yaxis"))]
+        assert axes
+        for axis in axes:
+            assert axis["tickfont"]["size"] == 22
+            assert axis["title"]["font"]["size"] == 22
+        if "title" in layout:
+            assert layout["title"]["font"]["size"] == 22
