@@ -177,14 +177,22 @@ def softmax_latex(example: WorkedExample, decimals: int = 3) -> str:
 
 
 def weighted_sum_rows(
-    example: WorkedExample, key_tokens: Sequence[str], dims: int, *, key: str, total: str, trace: str, decimals: int = 4
+    example: WorkedExample,
+    key_tokens: Sequence[str],
+    dims: int,
+    *,
+    key: str,
+    total: str,
+    trace: str,
+    decimals: int = 4,
+    markdown: bool = True,
 ) -> list[dict[str, object]]:
     """Step 5 as table rows: weight_j · v_j for each key, their sum, and the trace's context row.
 
     The last two rows agree when the trace is right, which is the point of showing both.
     `dims` keeps the first dimensions only; `key`, `total` and `trace` are the (translated)
-    header of the first column and the labels of the two last rows. Tokens are made
-    Markdown-literal, for st.table.
+    header of the first column and the labels of the two last rows. With `markdown`, tokens
+    are made Markdown-literal, for st.table; without, they stay as typed (st.dataframe).
     """
     columns = [f"v{d}" for d in range(dims)]
 
@@ -192,7 +200,7 @@ def weighted_sum_rows(
         return {key: label, **{c: round(float(x), decimals) for c, x in zip(columns, values[:dims], strict=True)}}
 
     rows = [
-        row(markdown_literal(str(token)), vector)
+        row(markdown_literal(str(token)) if markdown else str(token), vector)
         for token, vector in zip(key_tokens, example.weighted_values, strict=True)
     ]
     rows.append(row(total, example.weighted_values.sum(axis=0)))

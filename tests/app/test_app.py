@@ -370,3 +370,19 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     np.testing.assert_allclose(norms[0], trace.input.norm(dim=-1).numpy(), rtol=1e-5)
     np.testing.assert_allclose(norms[2], trace.layers[1].output.norm(dim=-1).numpy(), rtol=1e-5)
     assert at.query_params["rest"] == "1"
+
+
+def test_a_long_worked_example_scrolls_in_a_grid_with_tokens_as_typed():
+    text = " ".join(f"w{i}" for i in range(18)) + " <b>x</b> a*b"
+    trace = Encoder(EncoderConfig()).trace_text(text)
+    assert "<" in trace.tokens and "*" in trace.tokens and len(trace.tokens) > 16
+    at = _run(text=text, query="19")
+    keys, vectors = at.dataframe[0].value, at.dataframe[1].value  # more than 16 keys: grids
+    assert list(keys.iloc[:, 0]) == trace.tokens  # every key, in order, without Markdown escapes
+    assert list(vectors.iloc[:, 0]) == trace.tokens
+    [totals] = at.table  # the weighted sum and the trace's context stay in view
+    context = trace.layers[0].context[0, 18].numpy()
+    np.testing.assert_allclose(
+        totals.value.iloc[1, 1:].to_numpy(float), context[: totals.value.shape[1] - 1], atol=1e-4
+    )
+    np.testing.assert_allclose(keys.iloc[:, 4].to_numpy(float), trace.layers[0].weights[0, 18].numpy(), atol=1e-4)

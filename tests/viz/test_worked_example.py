@@ -171,3 +171,12 @@ def test_weighted_sum_rows_end_with_the_sum_and_the_traces_context():
         assert rows[-2][f"v{d}"] == pytest.approx(float(example.weighted_values[:, d].sum()), abs=1e-4)
         assert rows[-1][f"v{d}"] == pytest.approx(float(head["context"][1, d]), abs=1e-4)
         assert rows[-2][f"v{d}"] == pytest.approx(rows[-1][f"v{d}"], abs=2e-4)
+
+
+def test_weighted_sum_rows_escape_tokens_only_for_markdown():
+    example = worked_example(0, **_head(np.random.default_rng(1), n=3))
+    tokens = ["*a*", "<b>", "c"]
+    escaped = weighted_sum_rows(example, tokens, 2, key="k", total="sum", trace="z")
+    literal = weighted_sum_rows(example, tokens, 2, key="k", total="sum", trace="z", markdown=False)
+    assert [row["k"] for row in literal[:3]] == tokens
+    assert [row["k"] for row in escaped[:3]] == [r"\*a\*", r"\<b\>", "c"]
