@@ -43,6 +43,7 @@ from encoder import (
 from encoder.embeddings import sinusoidal_positions
 from encoder.pretrained import INSTALL_HINT
 from viz import (
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
     chart_config,
     difference_figure,
     grid_block_size,
@@ -92,6 +93,8 @@ PRESENTATION_CSS = """<style>
 [data-testid="stMain"] h3 { font-size: 2.2rem; }
 [data-testid="stMain"] .katex { font-size: 1.7em; }
 [data-testid="stMain"] [data-testid="stTable"] { font-size: 1.3rem; }
+[data-testid="stMain"] [data-testid="stSliderThumbValue"] p,
+[data-testid="stMain"] [data-testid="stSliderTickBar"] p { font-size: 1rem; }
 </style>"""
 
 
@@ -588,7 +591,8 @@ def inspector(view: TraceArrays, t: dict[str, str]) -> None:
     """Layer, head and query pickers and everything they select: reruns alone when they change."""
     settings, config = _settings(), view.config
     _sync_link(settings)
-    st.subheader(t["inspect"])
+    if not settings.present:
+        st.subheader(t["inspect"])
     left, right = st.columns(2)
     # persist_state: these widgets vanish while the text is empty, and must keep their value.
     one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
@@ -775,6 +779,15 @@ def lab_pickers(view: TraceArrays, t: dict[str, str], *, head: bool = True) -> t
     return layer, right.radio(t["head"], range(config.n_heads), key="lab_head", **one_based)
 
 
+def side_by_side(n_tokens: int) -> tuple[st.delta_generator.DeltaGenerator, st.delta_generator.DeltaGenerator]:
+    """Two columns for two maps of a short sentence; one above the other for a long one,
+    whose token labels need the page's whole width."""
+    if n_tokens <= MAX_CELLS_PER_AXIS_FOR_VALUES:
+        left, right = st.columns(2)
+        return left, right
+    return st.container(), st.container()
+
+
 def _matrix(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
     return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
 
@@ -866,7 +879,7 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     st.session_state.setdefault("lab_dk", 64)
     d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
     device = run[1]
-    left, right = st.columns(2)
+    left, right = side_by_side(len(tokens))
     for column_, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
         model_config = EncoderConfig(
             d_model=SATURATION_HEADS * d_k,
@@ -898,7 +911,7 @@ def lab_padding(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     st.markdown(t["pad_text"])
     room = min(MAX_PADDING, view.config.limits.max_tokens - n)
     if room < 1:
-        st.info(t["err_too_many"].format(n=n + 1, max=view.config.limits.max_tokens))
+        st.info(t["pad_no_room"].format(n=n))
         return
     layer, head = lab_pickers(view, t)
     st.session_state.setdefault("lab_pad", 2)
@@ -957,7 +970,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     reordered = trace_of_tokens(key, device, tuple(shuffled_tokens)).layer(layer, "weights")[head]  # (n, n)
     where = f"L{layer + 1}H{head + 1}"
     matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["weight"]}
-    left, right = st.columns(2)
+    left, right = side_by_side(len(tokens))
     with left:
         chart(
             matrix_figure(original, tokens, tokens, title=t["perm_original"].format(where=where), **matrix), "original"
@@ -988,13 +1001,14 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
 def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, font: int) -> None:
     key, device, text, upload = run
     config = view.config
-    layer, _ = lab_pickers(view, t, head=False)
     st.markdown(f"**{t['cmp_title']}**")
+    layer, _ = lab_pickers(view, t, head=False)
     st.markdown(t["cmp_text"].format(layer=layer + 1))
     state = st.session_state
-    state.setdefault("cmp_text", text)
+    state.setdefault("cmp_text", "")
     keep = {"persist_state": "session"}
-    st.text_input(t["cmp_sentence_b"], key="cmp_text", **keep)
+    st.text_input(t["cmp_sentence_b"], key="cmp_text", placeholder=t["cmp_same_sentence"], **keep)
+    text_b = state.cmp_text if state.cmp_text.strip() else text  # empty: A's sentence, whatever it becomes
     b_key = key
     if key.kind == "random":
         for name, value in (("cmp_heads", 1 if config.n_heads > 1 else config.n_heads), ("cmp_seed", config.seed)):
@@ -1012,7 +1026,7 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     else:
         st.caption(t["cmp_trained"])
     try:
-        other = compute_trace(b_key, device, state.cmp_text, upload)
+        other = compute_trace(b_key, device, text_b, upload)
     except EmptyTextError:
         st.info(t["err_empty"])
         return
@@ -1022,7 +1036,7 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     a = view.weights[layer].mean(axis=0)  # (n_a, n_a): the heads' average
     b = other.weights[layer].mean(axis=0)  # (n_b, n_b)
     matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
-    left, right = st.columns(2)
+    left, right = side_by_side(max(len(a), len(b)))
     for column, side, run_view, weights in ((left, "cmp_a", view, a), (right, "cmp_b", other, b)):
         desc = run_view.model_name or t["cmp_desc"].format(  # a checkpoint is its name; random weights, its knobs
             heads=run_view.config.n_heads,
@@ -1132,10 +1146,12 @@ def main() -> None:
     _clamp("layer", config.n_layers)
     _clamp("head", config.n_heads)
     inspector(view, t)
-    overview(view, t, settings.palette)
-    rest_of_the_layer(view, t, settings.palette)
+    if not settings.present:  # a projector shows the step; the overviews wait below in the normal page
+        overview(view, t, settings.palette)
+        rest_of_the_layer(view, t, settings.palette)
     experiments(view, t, run)
-    downloads(t, settings, view, run)
+    if not settings.present:
+        downloads(t, settings, view, run)
 
 
 main()

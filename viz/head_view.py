@@ -56,6 +56,7 @@ LEGEND_ROOM = 40  # pixels under the diagram for one row of the horizontal head 
 # same i + j crosses at x = 0.5, so midpoints would lie on top of each other. Each drawn
 # head gets its own place along the line, so the heads of one (query, key) pair are hovered
 # one by one as the pointer moves along it.
+LANES_SPREAD = 0.4  # the heads' lines fan out over this much of a token row (1 = the gap between tokens)
 HOVER_SPAN = (0.15, 0.85)  # the part of a line, from query (0) to key (1), that holds hover markers
 
 
@@ -79,8 +80,9 @@ def level_style(level: int, min_weight: float) -> tuple[float, float]:
     return width, opacity
 
 
-def segments(queries: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of many lines in one trace: (0, i) to (1, j), then NaN, which Plotly draws as a break.
+def segments(queries: np.ndarray, keys: np.ndarray, lane: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of many lines in one trace: (0, i + lane) to (1, j + lane), then NaN, which Plotly
+    draws as a break.
 
     float32 arrays with NaN rather than lists with None, so that Plotly sends them base64-encoded.
     """
@@ -88,8 +90,19 @@ def segments(queries: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
     x = np.full((m, 3), np.nan, dtype=np.float32)  # (lines, 3): start, end, break
     y = np.full((m, 3), np.nan, dtype=np.float32)  # (lines, 3)
     x[:, 0], x[:, 1] = 0.0, 1.0
-    y[:, 0], y[:, 1] = queries, keys
+    y[:, 0], y[:, 1] = queries + lane, keys + lane
     return x.reshape(-1), y.reshape(-1)  # (3 · lines,)
+
+
+def head_lane(rank: int, n_drawn: int) -> float:
+    """How far (in token rows) the lines of the rank-th drawn head sit from the token's centre.
+
+    Every head joins the same query to the same key; drawn at the same place, the last head
+    would hide all the others. Side by side, within LANES_SPREAD of a row, each stays visible.
+    """
+    if n_drawn == 1:
+        return 0.0
+    return LANES_SPREAD * (rank / (n_drawn - 1) - 0.5)
 
 
 def check_heads(heads: Sequence[int] | None, n_heads: int) -> list[int]:
@@ -170,6 +183,7 @@ def head_view_figure(
     legend, faded, strong, hover = [], [], [], []
     for rank, head in enumerate(drawn_heads):
         colour = head_colour(head, palette)
+        lane = head_lane(rank, len(drawn_heads))
         group = {"legendgroup": f"head{head}", "showlegend": False}
         name = f"{head_label} {head + 1}"
         legend.append(
@@ -194,7 +208,7 @@ def head_view_figure(
                 chosen = (levels == level) & (touching == keep)  # (lines,)
                 if not chosen.any():
                     continue
-                x, y = segments(queries[chosen], keys[chosen])
+                x, y = segments(queries[chosen], keys[chosen], lane)
                 into.append(
                     go.Scatter(
                         x=x,
@@ -214,7 +228,7 @@ def head_view_figure(
             hover.append(
                 go.Scatter(
                     x=np.full(queries.size, along, dtype=np.float32),
-                    y=(queries + along * (keys - queries)).astype(np.float32),
+                    y=(queries + lane + along * (keys - queries)).astype(np.float32),
                     mode="markers",
                     marker={"color": colour, "size": 10, "opacity": 0},  # hoverable, not drawn
                     customdata=customdata.astype(np.float32),

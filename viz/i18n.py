@@ -189,6 +189,7 @@ _EN: dict[str, str] = {
     "pad_check": "Largest change padding makes to the real tokens' outputs: {diff:.1e}. Total weight real tokens "
     "give to padding: {weight:.1e}.",
     "pad_rows": "The padding tokens' own rows are computed too, and thrown away: nothing reads them.",
+    "pad_no_room": "The sentence already has {n} tokens, the most allowed: there is no room left for padding.",
     "perm_title": "Position matters: attention alone ignores word order",
     "perm_text": "Without positional encoding, shuffling the words only shuffles the rows and columns of every "
     "attention map: put back in the original order, the weights are the same. Add sinusoidal positions and "
@@ -210,12 +211,13 @@ _EN: dict[str, str] = {
     "cmp_text": "A is the model and sentence above. Change one thing for B and see what it does to attention. "
     "Each side shows layer {layer}'s weights averaged over its heads, so that 1 head and 8 heads can be compared.",
     "cmp_sentence_b": "Sentence B",
+    "cmp_same_sentence": "Empty: the same sentence as A",
     "cmp_heads_b": "Heads B",
     "cmp_seed_b": "Seed B",
     "cmp_scale_b": "B divides by √d_k",
     "cmp_a": "A: {desc}",
     "cmp_b": "B: {desc}",
-    "cmp_desc": "{heads} heads, seed {seed}, {scaling}",
+    "cmp_desc": "heads: {heads}, seed {seed}, {scaling}",
     "cmp_diff": "B − A",
     "cmp_lengths": "A has {a} tokens and B has {b}: the difference needs the same number of tokens.",
     "cmp_trained": "A trained model's heads and seed are fixed: only the sentence can change.",
@@ -400,6 +402,7 @@ _ZH: dict[str, str] = {
     "pad_weights": "带 {pad} 个填充词元的注意力权重（{where}）",
     "pad_check": "填充对真实词元输出造成的最大变化：{diff:.1e}。真实词元分给填充词元的权重总和：{weight:.1e}。",
     "pad_rows": "填充词元自己的行也会被计算，然后被丢弃：没有任何地方读取它们。",
+    "pad_no_room": "句子已有 {n} 个词元，达到上限：没有空间再添加填充词元。",
     "perm_title": "位置很重要：注意力本身忽略词序",
     "perm_text": "没有位置编码时，打乱词序只会打乱每张注意力图的行和列：按原顺序放回后，权重完全相同。"
     "加上正弦位置编码，同样的词就会得到不同的注意力。",
@@ -419,6 +422,7 @@ _ZH: dict[str, str] = {
     "cmp_text": "A 是上面的模型和句子。为 B 改变一项设置，看看它对注意力有什么影响。"
     "两边都显示第 {layer} 层所有头的平均权重，这样 1 个头和 8 个头也能比较。",
     "cmp_sentence_b": "句子 B",
+    "cmp_same_sentence": "留空：与 A 相同的句子",
     "cmp_heads_b": "B 的头数",
     "cmp_seed_b": "B 的种子",
     "cmp_scale_b": "B 除以 √d_k",

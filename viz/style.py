@@ -153,7 +153,7 @@ def token_margins(
     Replaces Plotly's automargin (see `cell_axis`); the labels are known here, so their
     room can be reserved before the browser draws anything.
     """
-    title_room = 1.6 * font_size  # one line of axis title, with its gap
+    title_room = 2.2 * font_size  # one line of axis title, with its gap (less and Plotly pushes it onto short labels)
     widest_row = max((text_width(label, font_size) for label in row_labels), default=0.0)
     widest_column = max((text_width(label, font_size) for label in column_labels), default=0.0)
     slanted = may_slant and widest_column > ROTATE_ABOVE_EM * font_size

@@ -44,7 +44,9 @@ def _lines(fig: go.Figure) -> dict[tuple[int, int, int], tuple[float, float]]:
         y = np.asarray(trace.y, dtype=np.float64).reshape(-1, 3)
         assert np.array_equal(x[:, :2], np.tile([0.0, 1.0], (len(x), 1)))  # query column to key column
         assert np.isnan(x[:, 2]).all() and np.isnan(y[:, 2]).all()
-        for query, key in y[:, :2].astype(int).tolist():
+        offsets = y[:, :2] - np.rint(y[:, :2])  # (lines, 2): each head's lane beside the token
+        assert (np.abs(offsets) <= 0.2 + 1e-6).all() and np.allclose(offsets[:, 0], offsets[:, 1], atol=1e-4)
+        for query, key in np.rint(y[:, :2]).astype(int).tolist():
             line = (heads[trace.legendgroup], query, key)
             seen[line] += 1
             styles[line] = (trace.line.width, trace.opacity)
@@ -230,3 +232,17 @@ def test_the_figure_is_a_fixed_diagram_and_serialises():
 def test_bad_input_is_refused_with_the_numbers_that_disagree(weights, tokens, options, message):
     with pytest.raises(ValueError, match=message):
         head_view_figure(weights, tokens, **options)
+
+
+def test_heads_fan_out_so_no_head_hides_another():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((4, 3, 3))
+    weights = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    fig = head_view_figure(weights, ["a", "b", "c"])
+    lanes = {}
+    for trace in fig.data:
+        if trace.mode == "lines" and trace.showlegend is False:
+            y = np.asarray(trace.y, dtype=np.float64).reshape(-1, 3)
+            lanes.setdefault(trace.legendgroup, set()).update(np.round(y[:, 0] - np.rint(y[:, 0]), 6).tolist())
+    assert all(len(offsets) == 1 for offsets in lanes.values())  # one lane per head
+    assert len({next(iter(offsets)) for offsets in lanes.values()}) == 4  # and no two heads share one
