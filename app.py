@@ -812,10 +812,15 @@ def lab_head_view(view: TraceArrays, t: dict[str, str], run: tuple, palette: str
         format_func=lambda i: f"{i + 1} · {tokens[i]}",
         placeholder=t["hv_all"],
     )
+    # A long sentence has thousands of faint lines: keep those above twice an even share (2/n).
+    min_weight = 0.01 if len(tokens) <= MAX_CELLS_PER_AXIS_FOR_VALUES else 2 / len(tokens)
+    if min_weight > 0.01:
+        st.caption(t["hv_threshold"].format(threshold=min_weight, n=len(tokens)))
     fig = head_view_figure(
         view.weights[layer],
         tokens,
         selected=selected,
+        min_weight=min_weight,
         head_label=t["head"],
         query_label=t["query_axis"],
         key_label=t["key_axis"],

@@ -159,6 +159,8 @@ _EN: dict[str, str] = {
     "(or pick it below) to follow only its lines.",
     "hv_token": "Follow one token",
     "hv_all": "All tokens",
+    "hv_threshold": "With {n} tokens, only lines of weight {threshold:.3f} or more (twice an even share, 2/n) are "
+    "drawn: the rest would bury them.",
     "sc_title": "Why divide by √d_k?",
     "sc_text": "A score q·k adds up d_k products, so its variance grows with d_k. Without the division, large "
     "scores push the softmax to put almost all weight on one key (maximum weight near 1, entropy near 0), "
@@ -376,6 +378,8 @@ _ZH: dict[str, str] = {
     "点击图例中的头可以隐藏它；点击左边的词元（或在下方选择）可以只看它的连线。",
     "hv_token": "只看一个词元",
     "hv_all": "全部词元",
+    "hv_threshold": "共有 {n} 个词元，只画权重不低于 {threshold:.3f}（平均份额的两倍，2/n）的连线："
+    "其余的会把它们淹没。",
     "sc_title": "为什么要除以 √d_k？",
     "sc_text": "分数 q·k 是 d_k 个乘积之和，所以它的方差随 d_k 增大。如果不除以 √d_k，分数很大，softmax "
     "几乎把全部权重给一个键（最大权重接近 1，熵接近 0），梯度随之消失。下面每个点都是一个新的单层模型，"

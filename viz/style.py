@@ -8,6 +8,7 @@ markup on an axis.
 from __future__ import annotations
 
 import html
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -164,18 +165,29 @@ def token_margins(
         layout["xaxis"]["tickangle"] = -45
 
 
+MAX_TOKEN_TICKS = 24  # more labels than this overlap on a chart of the usual height: label every k-th token
+
+
+def token_tick_step(n_tokens: int) -> int:
+    """Label every k-th token so that at most MAX_TOKEN_TICKS labels share an axis."""
+    return max(1, math.ceil(n_tokens / MAX_TOKEN_TICKS))
+
+
 def axis_with_token_ticks(title: str, labels: list[str], *, top_down: bool = False) -> dict[str, Any]:
-    """A numeric axis with one tick per token.
+    """A numeric axis with a tick per token (per k-th token for long sentences).
 
     Numeric, not categorical: a categorical axis merges repeated labels, so the two "the"
-    of "the cat saw the dog" would collapse into one row.
+    of "the cat saw the dog" would collapse into one row. Past MAX_TOKEN_TICKS tokens the
+    labels would be drawn on top of each other, unreadable and slow (the browser measures
+    every one), so only every k-th is labelled; the hover still names every cell's tokens.
     """
+    step = token_tick_step(len(labels))
     return cell_axis(
         title,
         top_down=top_down,
         tickmode="array",
-        tickvals=list(range(len(labels))),
-        ticktext=labels,
+        tickvals=list(range(0, len(labels), step)),
+        ticktext=labels[::step],
     )
 
 

@@ -220,3 +220,19 @@ def test_a_presentation_link_opens_at_its_step():
     assert "softmax" in _charts(at)[0]["layout"]["title"]["text"]
     _after(at.toggle(key="present").set_value(False))
     assert len(_charts(at)) == STEP_CHARTS
+
+
+def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share():
+    text = " ".join(f"w{i % 9}" for i in range(40))
+    at = _run(text=text, lab="heads")
+    spec = _charts(at)[LAB]
+    rows = np.concatenate(
+        [
+            _decode(trace["customdata"])
+            for trace in spec["data"]
+            if trace.get("mode") == "markers" and trace.get("legendgroup")
+        ]
+    )
+    expected = _weights_of(EncoderConfig(), tokenize(text))[0]  # (heads, n, n)
+    assert len(rows) == int((expected >= 2 / 40).sum()) > 0
+    assert any("0.050" in c.value for c in at.caption)

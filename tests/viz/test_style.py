@@ -99,3 +99,19 @@ def test_every_figure_pins_its_tick_and_title_sizes_against_a_hosts_theme():
             assert axis["title"]["font"]["size"] == 22
         if "title" in layout:
             assert layout["title"]["font"]["size"] == 22
+
+
+@pytest.mark.parametrize(("n", "step"), [(3, 1), (24, 1), (25, 2), (60, 3), (128, 6)])
+def test_long_sentences_label_every_kth_token_and_keep_every_token_in_the_hover(n, step):
+    import numpy as np
+
+    from viz import matrix_figure
+
+    tokens = [f"t{i}" for i in range(n)]
+    fig = matrix_figure(np.full((n, n), 1 / n, dtype=np.float32), tokens, tokens, kind="weights")
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert list(axis.tickvals) == list(range(0, n, step))
+        assert list(axis.ticktext) == tokens[::step]
+        assert len(axis.ticktext) <= 24
+    pairs = np.asarray(fig.data[0].customdata)
+    assert pairs[n - 1, 0, 0] == f"t{n - 1}" and pairs[0, n - 1, 1] == f"t{n - 1}"  # every cell names its tokens
