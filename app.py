@@ -70,8 +70,12 @@ from viz.state import (
     D_MODEL_OPTIONS,
     EXAMPLES,
     FF_MULTIPLIERS,
+    MAX_PADDING,
     MAX_SEED,
+    MAX_SHUFFLE,
     PRESENTATION_STEPS,
+    SATURATION_D_KS,
+    TEMPERATURES,
     Settings,
     from_query_params,
     head_options,
@@ -731,10 +735,7 @@ def embedding_and_positions(view: TraceArrays, t: dict[str, str], palette: str, 
 # --- experiments that explain attention -------------------------------------------------------
 
 SATURATION_HEADS = 4  # four heads' scores per point: a three-token sentence still gives a steady curve
-SATURATION_D_KS = (4, 8, 16, 32, 64, 128, 256)  # d_model = 4 · d_k, up to LIMITS.max_d_model
 WEIGHT_DIFFERENCE_RANGE = 0.01  # weight differences below this are float rounding: drawn pale
-TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0)
-MAX_PADDING = 8
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -770,9 +771,8 @@ def lab_pickers(view: TraceArrays, t: dict[str, str], *, head: bool = True) -> t
     config = view.config
     left, right = st.columns(2)
     one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
-    for name, size in (("lab_layer", config.n_layers), ("lab_head", config.n_heads)):
-        st.session_state.setdefault(name, 0)
-        _clamp(name, size)
+    _clamp("lab_layer", config.n_layers)
+    _clamp("lab_head", config.n_heads)
     layer = left.radio(t["layer"], range(config.n_layers), key="lab_layer", **one_based)
     if not head:
         return layer, 0
@@ -847,7 +847,6 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     if len(tokens) < 2:
         st.info(t["sc_single_token"])
         return
-    st.session_state.setdefault("lab_temperature", 1.0)
     temperature = st.select_slider(
         t["sc_temperature"], TEMPERATURES, key="lab_temperature", help=t["sc_temperature_help"], persist_state="session"
     )
@@ -881,7 +880,6 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
         font_size=font,
     )
     chart(fig, "score_variance")
-    st.session_state.setdefault("lab_dk", 64)
     d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
     device = run[1]
     left, right = side_by_side(len(tokens))
@@ -919,7 +917,6 @@ def lab_padding(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
         st.info(t["pad_no_room"].format(n=n))
         return
     layer, head = lab_pickers(view, t)
-    st.session_state.setdefault("lab_pad", 2)
     _clamp("lab_pad", room + 1)
     padding = st.slider(t["pad_count"], 1, max(room, 2), key="lab_pad", disabled=room < 2, persist_state="session")
     padded = trace_of_tokens(key, device, tokens, padding, upload)
@@ -951,9 +948,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
         return
     layer, head = lab_pickers(view, t)
     left, right = st.columns(2)
-    st.session_state.setdefault("lab_shuffle", 1)
-    st.session_state.setdefault("lab_positions", False)
-    seed = left.number_input(t["perm_seed"], 0, 999, step=1, key="lab_shuffle", persist_state="session")
+    seed = left.number_input(t["perm_seed"], 0, MAX_SHUFFLE, step=1, key="lab_shuffle", persist_state="session")
     positions = right.toggle(t["perm_positions"], key="lab_positions", persist_state="session")
     positional = "sinusoidal" if positions else "none"
     # Random weights of the current shape, never causal: a causal mask ties attention to order by itself.
@@ -1010,15 +1005,11 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     layer, _ = lab_pickers(view, t, head=False)
     st.markdown(t["cmp_text"].format(layer=layer + 1))
     state = st.session_state
-    state.setdefault("cmp_text", "")
     keep = {"persist_state": "session"}
     st.text_input(t["cmp_sentence_b"], key="cmp_text", placeholder=t["cmp_same_sentence"], **keep)
     text_b = state.cmp_text if state.cmp_text.strip() else text  # empty: A's sentence, whatever it becomes
     b_key = key
     if key.kind == "random":
-        for name, value in (("cmp_heads", 1 if config.n_heads > 1 else config.n_heads), ("cmp_seed", config.seed)):
-            state.setdefault(name, value)
-        state.setdefault("cmp_scale", True)
         heads = head_options(config.d_model, LIMITS.max_heads)
         if state.cmp_heads not in heads:
             state.cmp_heads = heads[0]

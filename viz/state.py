@@ -30,7 +30,7 @@ def head_options(d_model: int, max_heads: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines a view. layer, head, query and step are 0-based here, 1-based in links."""
+    """Everything that defines a view. The fields in ONE_BASED are 0-based here, 1-based in links."""
 
     text: str = EXAMPLES[0]
     lang: str = "en"
@@ -47,6 +47,17 @@ class Settings:
     causal: bool = False  # decoder-style mask: no token attends to a later one
     rest: bool = False  # show the rest of the layer and the stack (off: a lighter page)
     lab: str = "off"  # which experiment is open below the step view (see LAB_VIEWS)
+    lab_layer: int = 0  # the experiments' own layer and head (the step view's live in another fragment)
+    lab_head: int = 0
+    lab_temperature: float = 1.0  # why √d_k: T divides the scores once more
+    lab_dk: int = 64  # why √d_k: the head width of the side-by-side softmaxes
+    lab_pad: int = 2  # padding: how many [PAD] tokens
+    lab_shuffle: int = 1  # position matters: which shuffle
+    lab_positions: bool = False  # position matters: add sinusoidal positions
+    cmp_text: str = ""  # compare: sentence B ("" means A's sentence)
+    cmp_heads: int = 1  # compare: B's head count (random weights)
+    cmp_seed: int = 0  # compare: B's seed
+    cmp_scale: bool = True  # compare: whether B divides by √d_k
     present: bool = False  # presentation mode: one step at a time, large type, Prev / Next
     step: int = 0  # the step presentation mode shows (see PRESENTATION_STEPS)
     cpu: bool = False
@@ -68,9 +79,17 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lab": ("off", "heads", "scaling", "padding", "permute", "compare"),
 }
 
+TEMPERATURES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+SATURATION_D_KS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # with 4 heads, d_model stays within 1024
+MAX_PADDING = 8  # enough [PAD] tokens to see the mask; more only repeats it
+MAX_SHUFFLE = 999
+
 # What presentation mode steps through, in order: the five steps of attention, then the
 # worked example and the heads of the layer.
 PRESENTATION_STEPS: tuple[str, ...] = ("qkv", "scores", "scaled", "weights", "context", "worked", "heads")
+
+
+ONE_BASED = ("layer", "head", "query", "step", "lab_layer", "lab_head")  # counted from 1 in links, as on screen
 
 
 @dataclass(frozen=True)
@@ -115,12 +134,13 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
         else:
             values[name] = number - offset
 
-    if "text" in params:
-        text = str(params["text"])
-        if len(text) > MAX_TEXT_CHARS:
-            refuse("text", "reason_too_long", defaults.text, max=MAX_TEXT_CHARS)
-        else:
-            values["text"] = text
+    for name in ("text", "cmp_text"):
+        if name in params:
+            text = str(params[name])
+            if len(text) > MAX_TEXT_CHARS:
+                refuse(name, "reason_too_long", getattr(defaults, name), max=MAX_TEXT_CHARS)
+            else:
+                values[name] = text
     for name, allowed in CHOICES.items():
         if name in params:
             if params[name] in allowed:
@@ -139,7 +159,7 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
     integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
     integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
-    for flag in ("causal", "cpu", "rest", "present"):
+    for flag in ("causal", "cpu", "rest", "present", "lab_positions", "cmp_scale"):
         if flag in params:
             if params[flag] in ("0", "1"):
                 values[flag] = params[flag] == "1"
@@ -152,16 +172,47 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     integer("layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
     integer("head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
     integer("query", lambda n: n >= 1, "reason_range", 0, offset=1, low=1, high="n")
+    integer("lab_layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
+    integer("lab_head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
+    if "lab_temperature" in params:
+        try:
+            temperature = float(str(params["lab_temperature"]))
+        except ValueError:
+            temperature = None
+        if temperature in TEMPERATURES:
+            values["lab_temperature"] = temperature
+        else:
+            choices = ", ".join(map(str, TEMPERATURES))
+            refuse("lab_temperature", "reason_choice", defaults.lab_temperature, choices=choices)
+    integer(
+        "lab_dk",
+        SATURATION_D_KS.__contains__,
+        "reason_choice",
+        defaults.lab_dk,
+        choices=", ".join(map(str, SATURATION_D_KS)),
+    )
+    integer("lab_pad", lambda n: 1 <= n <= MAX_PADDING, "reason_range", defaults.lab_pad, low=1, high=MAX_PADDING)
+    integer(
+        "lab_shuffle", lambda n: 0 <= n <= MAX_SHUFFLE, "reason_range", defaults.lab_shuffle, low=0, high=MAX_SHUFFLE
+    )
+    integer(
+        "cmp_heads",
+        head_options(d_model, max_heads).__contains__,
+        "reason_divisor",
+        defaults.cmp_heads,
+        d_model=d_model,
+    )
+    integer("cmp_seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.cmp_seed, low=0, high=MAX_SEED)
     steps = len(PRESENTATION_STEPS)
     integer("step", lambda n: 1 <= n <= steps, "reason_range", 0, offset=1, low=1, high=steps)
     return dataclasses.replace(defaults, **values), notices
 
 
 def to_query_params(settings: Settings) -> dict[str, str]:
-    """The link form of `settings`: every field, with 1-based layer, head, query and step."""
+    """The link form of `settings`: every field, with 1-based layers, heads, query and step."""
     params = {}
     for name, value in dataclasses.asdict(settings).items():
-        if name in ("layer", "head", "query", "step"):
+        if name in ONE_BASED:
             value += 1
         elif isinstance(value, bool):
             value = int(value)

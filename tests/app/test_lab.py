@@ -236,3 +236,22 @@ def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share
     expected = _weights_of(EncoderConfig(), tokenize(text))[0]  # (heads, n, n)
     assert len(rows) == int((expected >= 2 / 40).sum()) > 0
     assert any("0.050" in c.value for c in at.caption)
+
+
+def test_a_link_reopens_an_experiment_with_its_own_settings():
+    at = _run(text=SENTENCE, lab="padding", lab_pad="5", lab_layer="2", lab_head="3")
+    assert (at.slider(key="lab_pad").value, at.radio(key="lab_layer").value, at.radio(key="lab_head").value) == (
+        5,
+        1,
+        2,
+    )
+    spec = _charts(at)[LAB]
+    assert spec["layout"]["xaxis"]["ticktext"] == [*TOKENS, *["[PAD]"] * 5]
+    padded = _decode(spec["data"][0]["z"])
+    expected = _weights_of(EncoderConfig(), TOKENS)[1, 2]  # layer 2, head 3, unpadded
+    np.testing.assert_allclose(padded[: len(TOKENS), : len(TOKENS)], expected.numpy(), atol=1e-6)
+    at = _run(text=SENTENCE, lab="compare", cmp_text="the dog sat on the rug", cmp_heads="2", cmp_scale="0")
+    b = _weights_of(EncoderConfig(n_heads=2, scale_scores=False), tokenize("the dog sat on the rug"))[0].mean(0)
+    np.testing.assert_allclose(_decode(_charts(at)[LAB + 1]["data"][0]["z"]), b.numpy(), atol=1e-6)
+    _after(at.checkbox(key="cmp_scale").check())
+    assert (at.query_params["cmp_scale"], at.query_params["cmp_heads"]) == ("1", "2")
