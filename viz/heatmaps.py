@@ -49,7 +49,10 @@ def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bo
     texts = np.full(values.shape, "", dtype=object)  # (rows, columns)
     if show_values:
         finite = np.isfinite(values)
-        texts[finite] = [f"{value:.{CELL_VALUE_DECIMALS}f}" for value in values[finite].tolist()]
+        # `+ 0.0` turns the -0.0 that rounding leaves of a tiny negative into 0.0: "0.00", not "-0.00".
+        texts[finite] = [
+            f"{round(value, CELL_VALUE_DECIMALS) + 0.0:.{CELL_VALUE_DECIMALS}f}" for value in values[finite].tolist()
+        ]
     if has_masked:
         texts[masked] = MASK_MARK
     return texts

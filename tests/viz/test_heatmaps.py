@@ -357,3 +357,10 @@ def test_non_finite_vector_entries_become_gaps():
 def test_vectors_shape_errors_name_the_numbers(values, tokens, message):
     with pytest.raises(ValueError, match=message):
         vectors_figure(values, tokens)
+
+
+def test_a_tiny_negative_prints_as_zero_not_minus_zero():
+    from viz.heatmaps import cell_texts
+
+    texts = cell_texts(np.array([[-0.001, -0.006, 0.004]], dtype=np.float32), None, show_values=True)
+    assert texts.tolist() == [["0.00", "-0.01", "0.00"]]
