@@ -36,6 +36,7 @@ from encoder import (
     load_pretrained,
     load_torch_file,
     padded_trace,
+    saturation_config,
     saturation_sweep,
     shuffled,
     unshuffle_weights,
@@ -360,6 +361,26 @@ def _tokens_digest(tokens: list[str]) -> str:
     return hashlib.sha256("\x1f".join(tokens).encode()).hexdigest()[:16]
 
 
+def layer_and_head(
+    config: EncoderConfig, t: dict[str, str], layer_key: str, head_key: str | None = None
+) -> tuple[int, int]:
+    """Side-by-side Layer and Head radios (1-based on screen), their values fitted to this model.
+
+    persist_state: these widgets vanish (empty text, an experiment closed) and must keep
+    their value. Without `head_key`, only the layer is asked and the head is 0.
+    """
+    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
+    left, right = st.columns(2)
+    st.session_state.setdefault(layer_key, 0)
+    _clamp(layer_key, config.n_layers)
+    layer = left.radio(t["layer"], range(config.n_layers), key=layer_key, **one_based)
+    if head_key is None:
+        return layer, 0
+    st.session_state.setdefault(head_key, 0)
+    _clamp(head_key, config.n_heads)
+    return layer, right.radio(t["head"], range(config.n_heads), key=head_key, **one_based)
+
+
 def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
     """A step's heading, formula and explanation; returns where its chart goes.
 
@@ -407,8 +428,10 @@ class HeadView:
     def d_head(self) -> int:
         return self.q.shape[1]
 
-    def matrix_style(self, t: dict[str, str]) -> dict[str, object]:
-        return _matrix(t, self.palette, self.font_size)
+    def matrix_chart(self, t: dict[str, str], values: np.ndarray, name: str, **figure: object) -> None:
+        """One (n, n) step of this head, queries down and keys across, named e.g. `scores_L1H2`."""
+        fig = matrix_figure(values, self.tokens, self.tokens, **figure, **_matrix(t, self.palette, self.font_size))
+        chart(fig, f"{name}_{self.where}")
 
 
 def head_view(view: TraceArrays, layer: int, head: int, palette: str, font_size: int) -> HeadView:
@@ -438,16 +461,7 @@ def show_qkv(h: HeadView, t: dict[str, str]) -> None:
 
 def show_scores(h: HeadView, t: dict[str, str]) -> None:
     with step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"]):
-        fig = matrix_figure(
-            h.scores,
-            h.tokens,
-            h.tokens,
-            kind="scores",
-            title=f"Q·Kᵀ ({h.where})",
-            value_label="q·k",
-            **h.matrix_style(t),
-        )
-        chart(fig, f"scores_{h.where}")
+        h.matrix_chart(t, h.scores, "scores", kind="scores", title=f"Q·Kᵀ ({h.where})", value_label="q·k")
 
 
 def show_scaled(h: HeadView, t: dict[str, str]) -> None:
@@ -457,33 +471,15 @@ def show_scaled(h: HeadView, t: dict[str, str]) -> None:
         rf" = \frac{{S}}{{{sqrt_d:.3f}}}"
     )
     with step_section("step-scaled", t["step_scaled"], formula, t["step_scaled_text"].format(sqrt=sqrt_d)):
-        fig = matrix_figure(
-            h.scaled,
-            h.tokens,
-            h.tokens,
-            kind="scores",
-            title=f"Q·Kᵀ/√d_k ({h.where})",
-            value_label="q·k/√d_k",
-            mask=h.mask,
-            **h.matrix_style(t),
-        )
-        chart(fig, f"scaled_{h.where}")
+        title, value_label = f"Q·Kᵀ/√d_k ({h.where})", "q·k/√d_k"
+        h.matrix_chart(t, h.scaled, "scaled", kind="scores", title=title, value_label=value_label, mask=h.mask)
 
 
 def show_weights(h: HeadView, t: dict[str, str]) -> None:
     formula = r"A_{ij} = \operatorname{softmax}(\tilde S_i)_j = \frac{e^{\tilde S_{ij}}}{\sum_{m} e^{\tilde S_{im}}}"
     with step_section("step-weights", t["step_weights"], formula, t["step_weights_text"]):
-        fig = matrix_figure(
-            h.weights,
-            h.tokens,
-            h.tokens,
-            kind="weights",
-            title=f"softmax ({h.where})",
-            value_label=t["weight"],
-            mask=h.mask,
-            **h.matrix_style(t),
-        )
-        chart(fig, f"weights_{h.where}")
+        title = f"softmax ({h.where})"
+        h.matrix_chart(t, h.weights, "weights", kind="weights", title=title, value_label=t["weight"], mask=h.mask)
 
 
 def show_context(h: HeadView, t: dict[str, str]) -> None:
@@ -597,11 +593,7 @@ def inspector(view: TraceArrays, t: dict[str, str]) -> None:
     _sync_link(settings)
     if not settings.present:
         st.subheader(t["inspect"])
-    left, right = st.columns(2)
-    # persist_state: these widgets vanish while the text is empty, and must keep their value.
-    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
-    layer = left.radio(t["layer"], range(config.n_layers), key="layer", **one_based)
-    head = right.radio(t["head"], range(config.n_heads), key="head", **one_based)
+    layer, head = layer_and_head(config, t, "layer", "head")
     h = head_view(view, layer, head, settings.palette, _font_size(settings))
     if settings.present:
         SECTIONS[presentation_controls(t)](h, t)
@@ -661,16 +653,7 @@ def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> Non
             return
         font = _font_size(_settings())
         embedding_and_positions(view, t, palette, font)
-        st.session_state.setdefault("rest_layer", 0)
-        _clamp("rest_layer", config.n_layers)
-        layer = st.radio(
-            t["layer"],
-            range(config.n_layers),
-            key="rest_layer",
-            format_func=lambda i: str(i + 1),
-            horizontal=True,
-            persist_state="session",
-        )
+        layer, _ = layer_and_head(config, t, "rest_layer")
         st.subheader(t["rest_title"].format(layer=layer + 1))
         st.markdown(t["rest_text"])
         if config.norm_first:
@@ -768,15 +751,7 @@ def experiments(view: TraceArrays, t: dict[str, str], run: tuple) -> None:
 
 def lab_pickers(view: TraceArrays, t: dict[str, str], *, head: bool = True) -> tuple[int, int]:
     """The experiments' own layer (and head) pickers: the step view's live in another fragment."""
-    config = view.config
-    left, right = st.columns(2)
-    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
-    _clamp("lab_layer", config.n_layers)
-    _clamp("lab_head", config.n_heads)
-    layer = left.radio(t["layer"], range(config.n_layers), key="lab_layer", **one_based)
-    if not head:
-        return layer, 0
-    return layer, right.radio(t["head"], range(config.n_heads), key="lab_head", **one_based)
+    return layer_and_head(view.config, t, "lab_layer", "lab_head" if head else None)
 
 
 def side_by_side(n_tokens: int) -> tuple[st.delta_generator.DeltaGenerator, st.delta_generator.DeltaGenerator]:
@@ -859,7 +834,7 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
         column["max_weight_unscaled"],
         column["entropy_scaled"],
         column["entropy_unscaled"],
-        math.log(len(tokens)),
+        points[0].uniform_entropy,
         title=t["sc_saturation"],
         max_weight_label=t["sc_max_weight"],
         entropy_label=t["sc_entropy"],
@@ -884,14 +859,13 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     device = run[1]
     left, right = side_by_side(len(tokens))
     for column_, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
-        model_config = EncoderConfig(
-            d_model=SATURATION_HEADS * d_k,
+        model_config = saturation_config(
+            d_k,
             n_heads=SATURATION_HEADS,
-            n_layers=1,
             seed=config.seed,
             positional=config.positional,
-            scale_scores=scale,
             temperature=temperature,
+            scale_scores=scale,
         )
         weights = trace_of_tokens(ModelKey("random", config=model_config), device, tokens).layer(0, "weights")[0]
         fig = matrix_figure(
@@ -1139,8 +1113,6 @@ def main() -> None:
     timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
     st.caption(f"{shape} · {summary} · {timing}")
 
-    _clamp("layer", config.n_layers)
-    _clamp("head", config.n_heads)
     inspector(view, t)
     if not settings.present:  # a projector shows the step; the overviews wait below in the normal page
         overview(view, t, settings.palette)

@@ -53,6 +53,39 @@ class SaturationPoint:
     uniform_entropy: float  # ln(n): the entropy of a row that attends to every token equally
 
 
+def saturation_config(
+    d_k: int,
+    *,
+    n_heads: int = 1,
+    seed: int = 0,
+    positional: Positional = "sinusoidal",
+    temperature: float = 1.0,
+    scale_scores: bool = True,
+) -> EncoderConfig:
+    """A one-layer encoder with `n_heads` heads of width d_k: one point of the √d_k sweep.
+
+    Its weights depend on the seed and the shape only (`scale_scores` and `temperature`
+    touch none), so the scaled and unscaled configs of one d_k hold identical weights.
+    """
+    if not _is_int(n_heads) or not 1 <= n_heads <= LIMITS.max_heads:
+        raise ValueError(f"n_heads={n_heads!r} is invalid: must be an integer from 1 to {LIMITS.max_heads}")
+    max_d_k = LIMITS.max_d_model // n_heads
+    if not _is_int(d_k) or not 1 <= d_k <= max_d_k:
+        raise ValueError(
+            f"d_k={d_k!r} is invalid: with n_heads={n_heads} it must be an integer from 1 to {max_d_k}, "
+            f"so that d_model = d_k x n_heads stays within {LIMITS.max_d_model}"
+        )
+    return EncoderConfig(
+        d_model=d_k * n_heads,
+        n_heads=n_heads,
+        n_layers=1,
+        seed=seed,
+        positional=positional,
+        scale_scores=scale_scores,
+        temperature=temperature,
+    )
+
+
 def saturation_models(
     d_k: int,
     *,
@@ -66,23 +99,7 @@ def saturation_models(
     Both are drawn from the same seed, and `scale_scores` touches no weight, so they hold
     identical weights and compute identical raw scores: only the softmax input differs.
     """
-    if not _is_int(n_heads) or not 1 <= n_heads <= LIMITS.max_heads:
-        raise ValueError(f"n_heads={n_heads!r} is invalid: must be an integer from 1 to {LIMITS.max_heads}")
-    max_d_k = LIMITS.max_d_model // n_heads
-    if not _is_int(d_k) or not 1 <= d_k <= max_d_k:
-        raise ValueError(
-            f"d_k={d_k!r} is invalid: with n_heads={n_heads} it must be an integer from 1 to {max_d_k}, "
-            f"so that d_model = d_k x n_heads stays within {LIMITS.max_d_model}"
-        )
-    config = EncoderConfig(
-        d_model=d_k * n_heads,
-        n_heads=n_heads,
-        n_layers=1,
-        seed=seed,
-        positional=positional,
-        scale_scores=True,
-        temperature=temperature,
-    )
+    config = saturation_config(d_k, n_heads=n_heads, seed=seed, positional=positional, temperature=temperature)
     return Encoder(config), Encoder(dataclasses.replace(config, scale_scores=False))
 
 
