@@ -13,7 +13,16 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from e2e_harness import CHROMIUM_ARGS, INSTALL_HINT, ROOT, SCREENSHOTS, find_chromium, screenshot, streamlit_server
+from e2e_harness import (
+    CHROMIUM_ARGS,
+    INSTALL_HINT,
+    ROOT,
+    SCREENSHOTS,
+    app_context,
+    find_chromium,
+    screenshot,
+    streamlit_server,
+)
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -88,7 +97,7 @@ def browser_context(browser: Browser, app_url: str) -> Iterator[BrowserContext]:
     """
     for old in SCREENSHOTS.glob("FAILED-*.png"):
         old.unlink()
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=app_url)
+    context = app_context(browser, app_url)
     context.set_default_timeout(30_000)
     yield context
     context.close()

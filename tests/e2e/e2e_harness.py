@@ -21,11 +21,15 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
+from weakref import WeakKeyDictionary
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 if TYPE_CHECKING:  # the fixtures turn a missing Playwright into a clear skip, not an ImportError
-    from playwright.sync_api import Locator, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, WebSocket
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -52,6 +56,8 @@ CHART = '[data-testid="stPlotlyChart"]'
 CHART_SVG = '[data-testid="stPlotlyChart"] svg.main-svg'
 EXCEPTION = '[data-testid="stException"]'
 ALERT = '[data-testid="stAlert"]'
+
+VIEWPORT = {"width": 1440, "height": 1000}  # about what a classroom projector shows
 
 
 def free_port() -> int:
@@ -158,9 +164,82 @@ def wait_for_app(page: Page, *, charts: int = 1, timeout: float = 60_000, settle
         raise AppException(f"the app shows an exception: {text} (the server log has the traceback)")
 
 
+class ScriptRuns:
+    """What one page's websocket carried: the reruns the browser asked for and the runs the server
+    reported as ended (a `script_finished` ForwardMsg, read with Streamlit's own protobuf classes).
+
+    The wire, not the DOM: `stApp`'s `data-test-script-state` can skip "running" altogether when
+    the browser is busy drawing and React batches a short run's start and end into one render.
+    """
+
+    def __init__(self) -> None:
+        self.requested = 0
+        self.ended = 0
+
+    def watch(self, websocket: WebSocket) -> None:
+        websocket.on("framesent", self._sent)
+        websocket.on("framereceived", self._received)
+
+    def _sent(self, payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            message = BackMsg()
+            message.ParseFromString(payload)
+            self.requested += message.WhichOneof("type") == "rerun_script"
+
+    def _received(self, payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            message = ForwardMsg()
+            message.ParseFromString(payload)
+            # A run stopped early for a newer one is not the run a test waits for.
+            self.ended += message.WhichOneof("type") == "script_finished" and (
+                message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+            )
+
+
+_RUNS: WeakKeyDictionary[Page, ScriptRuns] = WeakKeyDictionary()
+
+
+def watch_runs(page: Page) -> ScriptRuns:
+    """Start counting `page`'s script runs; call it before the page opens the app's websocket."""
+    if page not in _RUNS:
+        _RUNS[page] = ScriptRuns()
+        page.on("websocket", _RUNS[page].watch)
+    return _RUNS[page]
+
+
+@contextmanager
+def rerun(page: Page, *, charts: int = 0, timeout: float = 60_000) -> Iterator[None]:
+    """Wait, after the block's interaction, until a script run it started has ended and drawn.
+
+    The page must have been opened with `open_app`, which watches its websocket. An interaction
+    that starts no run fails here after `timeout`, which is what a test that expected one wants.
+    """
+    if page not in _RUNS:
+        raise RuntimeError("open the page with open_app() first: it watches the runs")
+    runs = _RUNS[page]
+    requested, ended = runs.requested, runs.ended
+    yield
+    deadline = time.monotonic() + timeout / 1000
+    while runs.ended <= ended:  # Playwright delivers the websocket events while it waits
+        if time.monotonic() > deadline:
+            what = "no run ended" if runs.requested > requested else "the interaction asked for no run"
+            raise TimeoutError(f"{what} within {timeout / 1000:.0f} s")
+        page.wait_for_timeout(50)
+    wait_for_app(page, charts=charts, timeout=timeout, settle_ms=0)
+    # Two animation frames: React has then committed the run's elements, and widgets such as a
+    # button's keyboard shortcut listen again, so the next interaction is not lost.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def app_context(browser: Browser, base_url: str, **options: Any) -> BrowserContext:
+    """A browser context for the app, with the projector-sized viewport every test and bench uses."""
+    return browser.new_context(viewport=VIEWPORT, base_url=base_url, **options)
+
+
 def open_app(page: Page, params: Mapping[str, object] | None = None, *, charts: int = 1) -> None:
     """Open the app at a given state (every setting lives in the query string) and wait until drawn."""
     query = urlencode({key: str(value) for key, value in (params or {}).items()}, quote_via=quote)
+    watch_runs(page)
     page.goto(f"/?{query}" if query else "/")
     wait_for_app(page, charts=charts)
 

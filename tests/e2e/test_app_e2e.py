@@ -15,7 +15,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from e2e_harness import ALERT, CHART, CHART_SVG, EXCEPTION, open_app, screenshot, tick_texts, wait_for_app
+from e2e_harness import ALERT, CHART, CHART_SVG, EXCEPTION, open_app, rerun, screenshot, tick_texts, wait_for_app
 from playwright.sync_api import Locator, Page, expect
 
 LOVE = ["我", "爱", "你"]
@@ -36,9 +36,11 @@ def radio_group(page: Page, label: str) -> Locator:
     return page.get_by_role("radiogroup", name=label, exact=True)
 
 
-def choose(page: Page, label: str, option: str) -> None:
-    """Click a radio option's visible text, as a person does (the input itself is visually hidden)."""
-    radio_group(page, label).get_by_test_id("stRadioOption").get_by_text(option, exact=True).click()
+def choose(page: Page, label: str, option: str, *, charts: int = 0) -> None:
+    """Click a radio option's visible text, as a person does (the input itself is visually hidden),
+    and wait for the run it starts to end."""
+    with rerun(page, charts=charts):
+        radio_group(page, label).get_by_test_id("stRadioOption").get_by_text(option, exact=True).click()
 
 
 def checked(page: Page, label: str) -> str:
@@ -65,9 +67,9 @@ def shown_tokens(page: Page) -> list[str]:
 
 def type_sentence(page: Page, text: str, label: str = "Sentence") -> None:
     box = page.get_by_label(label, exact=True)
-    box.fill(text)
-    box.press("Enter")
-    wait_for_app(page, charts=0)
+    with rerun(page):
+        box.fill(text)
+        box.press("Enter")
 
 
 def expect_ticks(chart: Locator, axis: str, tokens: list[str]) -> None:
@@ -131,8 +133,8 @@ def test_typing_a_sentence_and_the_example_button(page: Page) -> None:
     type_sentence(page, "the cat sat")
     expect_step_charts_show(page, ["the", "cat", "sat"])
     assert link(page)["text"] == "the cat sat"
-    page.get_by_role("button", name="我爱你", exact=True).click()
-    wait_for_app(page, charts=0)
+    with rerun(page):
+        page.get_by_role("button", name="我爱你", exact=True).click()
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
     expect_step_charts_show(page, LOVE)
     expect_no_message(page)
@@ -150,18 +152,16 @@ def test_heads_and_layers_from_the_link(page: Page) -> None:
 
 def test_sidebar_widgets_change_heads_and_layers_and_the_pickers_follow(page: Page) -> None:
     open_app(page, {"text": "我爱你", "d_model": 64, "heads": 4, "layers": 2}, charts=STEP_CHARTS)
-    slider(page, "Layers").press("ArrowRight")  # 2 -> 3
-    wait_for_app(page, charts=0)
+    with rerun(page):
+        slider(page, "Layers").press("ArrowRight")  # 2 -> 3
     expect(radio_group(page, "Layer").get_by_role("radio")).to_have_count(3)
-    slider(page, "Heads").press("ArrowRight")  # 4 -> 8: the next divisor of 64
-    wait_for_app(page, charts=0)
+    with rerun(page):
+        slider(page, "Heads").press("ArrowRight")  # 4 -> 8: the next divisor of 64
     expect(radio_group(page, "Head").get_by_role("radio")).to_have_count(8)
     assert (link(page)["heads"], link(page)["layers"]) == ("8", "3")
 
     choose(page, "Layer", "3")
-    wait_for_app(page, charts=0)
     choose(page, "Head", "7")
-    wait_for_app(page, charts=0)
     assert (checked(page, "Layer"), checked(page, "Head")) == ("3", "7")
     assert (link(page)["layer"], link(page)["head"]) == ("3", "7")
     for key in STEPS:  # every step chart says which head it shows
@@ -182,7 +182,6 @@ def test_a_shared_link_reopens_the_same_view(page: Page) -> None:
 
     # Change the head, then open the page's own link in a second tab: the same view comes back.
     choose(page, "Head", "6")
-    wait_for_app(page, charts=0)
     expect(page.locator(f".st-key-step-weights {CHART} .gtitle")).to_contain_text("L2H6")
     shared = page.url
     expected = {name: str(value) for name, value in state.items()} | {"head": "6"}
@@ -315,14 +314,12 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     screenshot(page, "app-zh-love")
 
     choose(page, "Language / 语言", "English")
-    wait_for_app(page, charts=0)
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
     assert link(page)["lang"] == "en"
     expect_no_message(page)
     expect_step_charts_show(page, LOVE)
 
     choose(page, "Language / 语言", "中文")
-    wait_for_app(page, charts=0)
     expect(page.get_by_label("句子", exact=True)).to_be_visible()
     assert link(page)["lang"] == "zh"
     expect_no_message(page)
@@ -343,8 +340,8 @@ def test_the_rest_of_the_layer_opens_from_its_toggle(page: Page, lang: str, togg
     open_app(page, {"text": "我爱你", "lang": lang})
     rest = charts_in(page, "rest-of-layer")
     expect(rest).to_have_count(0)  # off by default
-    page.get_by_text(toggle, exact=True).click()
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        page.get_by_text(toggle, exact=True).click()
     expect(rest).to_have_count(3 + 5 + 2)  # embeddings, positions, waves; five stages; similarity, norms
     expect(rest.first.locator(".gtitle")).to_have_text(first_title)
     for i in (0, 1, 3, 7):  # token rows on the embeddings, positions, layer input and output

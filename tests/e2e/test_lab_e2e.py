@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_harness import ALERT, CHART, open_app, screenshot, screenshot_of, wait_for_app
+from e2e_harness import ALERT, CHART, app_context, open_app, rerun, screenshot, screenshot_of
 from playwright.sync_api import Browser, Page, expect
 from test_app_e2e import LOVE, charts_in, choose, expect_no_exception, expect_ticks
 
@@ -20,8 +20,7 @@ def open_experiment(page: Page, lang: str, lab: str, text: str = "我爱你") ->
     t = texts(lang)
     open_app(page, {"text": text, "lang": lang})
     expect(charts_in(page, "experiments")).to_have_count(0)  # nothing until one is chosen
-    choose(page, t["lab"], t[f"lab_{lab}"])
-    wait_for_app(page)
+    choose(page, t["lab"], t[f"lab_{lab}"], charts=1)
     expect(page).to_have_url(re.compile(f"[?&]lab={lab}(&|$)"))
     expect_no_exception(page)
 
@@ -36,13 +35,13 @@ def test_head_view_draws_lines_for_every_head_and_follows_one_token(page: Page, 
     expect(chart.locator(".textpoint text")).to_have_text(LOVE + LOVE)  # the query and the key column
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']")).to_have_count(0)
     page.get_by_label(t["hv_token"]).click()
-    page.get_by_role("option", name="2 · 爱").click()
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        page.get_by_role("option", name="2 · 爱").click()
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']").first).to_be_attached()  # the others fade
     # A click on a token in the diagram picks it too: the query column is the first trace of labels.
     query_column = chart.locator("g.trace.scatter").filter(has=page.locator("g.textpoint")).first
-    query_column.locator("path.point").nth(2).click(force=True)
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        query_column.locator("path.point").nth(2).click(force=True)
     expect(page.get_by_role("combobox", name=t["hv_token"])).to_have_value("3 · 你")
     screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-head-view")
 
@@ -79,8 +78,8 @@ def test_a_shuffle_without_positions_only_reorders_and_with_positions_changes(pa
     lab = page.locator(".st-key-experiments")
     expect(charts_in(page, "experiments")).to_have_count(3)
     expect(lab.locator(ALERT)).to_contain_text(t["perm_same"].split("{")[0].strip())
-    lab.get_by_text(t["perm_positions"], exact=True).click()
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        lab.get_by_text(t["perm_positions"], exact=True).click()
     expect(lab.locator(ALERT)).to_contain_text(t["perm_differs"].split("{")[0].strip())
     screenshot_of(lab, f"lab-{lang}-permute")
 
@@ -95,9 +94,9 @@ def test_compare_shows_both_runs_and_their_difference(page: Page, lang: str) -> 
     for i in range(3):
         expect_ticks(charts.nth(i), "y", LOVE)
     sentence_b = page.get_by_label(t["cmp_sentence_b"], exact=True)
-    sentence_b.fill("the cat")
-    sentence_b.press("Enter")
-    wait_for_app(page, charts=0)
+    with rerun(page):
+        sentence_b.fill("the cat")
+        sentence_b.press("Enter")
     expect(charts).to_have_count(2)  # three tokens against two: no difference map, a message instead
     expect(page.locator(".st-key-experiments").locator(ALERT)).to_be_visible()
     screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-compare")
@@ -111,21 +110,21 @@ def test_presentation_mode_steps_with_the_arrow_keys(page: Page, lang: str) -> N
     expect(step_charts).to_have_count(1)
     expect(charts_in(page, "step-qkv")).to_have_count(1)
     expect(page.get_by_text(t["present_position"].format(step=1, total=7))).to_be_visible()
-    page.locator("body").press("ArrowRight")
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        page.locator("body").press("ArrowRight")
     expect(charts_in(page, "step-scores")).to_have_count(1)
     expect(step_charts).to_have_count(1)
     expect_ticks(charts_in(page, "step-scores"), "x", LOVE)
     expect(page).to_have_url(re.compile(r"[?&]step=2(&|$)"))
-    page.locator("body").press("ArrowRight")
-    wait_for_app(page)
-    page.locator("body").press("ArrowLeft")
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        page.locator("body").press("ArrowRight")
+    with rerun(page, charts=1):
+        page.locator("body").press("ArrowLeft")
     expect(charts_in(page, "step-scores")).to_have_count(1)
     size = charts_in(page, "step-scores").locator(".xtick text").first.evaluate("e => parseFloat(e.style.fontSize)")
     assert size >= 20  # large type for the back of the classroom
-    page.get_by_role("button", name=t["present_next"]).click()
-    wait_for_app(page)
+    with rerun(page, charts=1):
+        page.get_by_role("button", name=t["present_next"]).click()
     expect(charts_in(page, "step-scaled")).to_have_count(1)
     expect_no_exception(page)
     screenshot(page, f"app-{lang}-presentation", full_page=False)
@@ -143,7 +142,7 @@ def test_the_causal_mask_marks_every_later_key(page: Page, lang: str) -> None:
 
 
 def test_the_dark_theme_follows_the_system_and_keeps_charts_readable(browser: Browser, app_url: str) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=app_url, color_scheme="dark")
+    context = app_context(browser, app_url, color_scheme="dark")
     try:
         page = context.new_page()
         open_app(page, {"text": "我爱你", "present": "1", "step": "4"})
