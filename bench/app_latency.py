@@ -2,7 +2,7 @@
 
 Starts `streamlit run app.py` on a free loopback port (as the e2e tests do), opens it in
 headless Chromium and, for each scenario, repeats one interaction and reports the median of
-the rounds against its target:
+the rounds against its target and against a reference timed in the same run:
 
     head or layer change (default settings)              < 150 ms
     sentence change, d_model change                       < 300 ms
@@ -14,6 +14,13 @@ script state is `notRunning` and every Plotly chart on the page has drawn its SV
 content (title, ticks, cell text, heatmap pixels, shapes) in each chart that the interaction
 changes. Which charts those are is learnt from an untimed warm-up round of the same
 interaction. Nothing here is a pass/fail test.
+
+The reference is bench/reference_app.py, the least a Streamlit page can do for the same input
+(the same widgets redrawing one small Plotly heatmap, computing nothing), served and timed in
+the same browser right after the app. `/ reference` is the app's median over the reference's
+for the same kind of input (a head or layer pick, or a full rerun): what the app's own work
+costs on top of Streamlit's and Plotly's, a ratio that travels between machines where the
+milliseconds do not.
 
 Two more columns split each round: when the browser saw the script run start (the rerun
 request reached the server and it answered) and end (the last message of the run was handled;
@@ -40,12 +47,13 @@ from e2e_harness import (  # noqa: E402
     CHROMIUM_ARGS,
     INSTALL_HINT,
     AppException,
+    app_context,
     find_chromium,
     streamlit_server,
     wait_for_app,
 )
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 # A chart's visible content: every text it drew, its heatmaps' pixels and its shapes (highlights).
 SIGNATURE_JS = """
@@ -115,6 +123,7 @@ class Scenario:
     params: dict[str, object]
     interact: Callable[[Page, int], None]  # round number -> one user input (the timed part starts in it)
     prepare: Callable[[Page, int], None] | None = None  # untimed, before each round
+    reference: str = "head"  # the reference scenario for the same kind of input
 
 
 def _url(params: dict[str, object]) -> str:
@@ -183,12 +192,19 @@ BIG_TEXT = (  # 64 tokens
 DEFAULT = {"text": "我爱你", "d_model": 64, "heads": 4, "layers": 2}
 SCENARIOS = [
     Scenario("head", 150, DEFAULT, _pick("Head")),
-    Scenario("layer", 150, DEFAULT, _pick("Layer")),
-    Scenario("sentence", 300, DEFAULT, _type_sentence),
-    Scenario("d_model-cached", 300, DEFAULT, _slider_step("d_model", alternate=True)),
-    Scenario("d_model-new", 300, DEFAULT, _slider_step("d_model", alternate=False), _fresh_seed(DEFAULT)),
+    Scenario("layer", 150, DEFAULT, _pick("Layer"), reference="layer"),
+    Scenario("sentence", 300, DEFAULT, _type_sentence, reference="sentence"),
+    Scenario("d_model-cached", 300, DEFAULT, _slider_step("d_model", alternate=True), reference="sentence"),
+    Scenario("d_model-new", 300, DEFAULT, _slider_step("d_model", alternate=False), _fresh_seed(DEFAULT), "sentence"),
     Scenario("big-head", 1000, {"text": BIG_TEXT, "d_model": 768, "heads": 12, "layers": 12}, _pick("Head")),
     Scenario("present-head", 150, {**DEFAULT, "present": 1, "step": 4}, _pick("Head")),
+]
+# bench/reference_app.py: a head or layer pick redraws one chart in a fragment, a new sentence
+# reruns the whole page and redraws two.
+REFERENCES = [
+    Scenario("head", 0, {}, _pick("Head")),
+    Scenario("layer", 0, {}, _pick("Layer")),
+    Scenario("sentence", 0, {}, _type_sentence),
 ]
 DESCRIPTIONS = {
     "head": "head change, defaults (3 tokens, d64, 4 heads, 2 layers)",
@@ -268,6 +284,28 @@ def _median(values: list[float | None]) -> str:
     return f"{statistics.median(known):.0f}" if known else "?"
 
 
+def time_scenarios(
+    browser: Browser, script: Path, scenarios: list[Scenario], rounds: int, timeout_s: float
+) -> dict[str, list[Round] | str]:
+    """Serve `script` and time each scenario in a new tab of `browser`: its rounds, or why it failed."""
+    results: dict[str, list[Round] | str] = {}
+    with streamlit_server(script) as url:
+        context = app_context(browser, url)
+        context.add_init_script(SIGNATURE_JS)
+        page = context.new_page()
+        for scenario in scenarios:
+            try:
+                results[scenario.name] = run_scenario(page, scenario, rounds, timeout_s * 1000)
+            except (AppError, AppException, PlaywrightError) as error:
+                results[scenario.name] = f"failed: {str(error).splitlines()[0][:100]}"
+                print(f"{script.name} {scenario.name}: {results[scenario.name]}", file=sys.stderr)
+                continue
+            times = " ".join(f"{r.total:.0f}" for r in results[scenario.name])
+            print(f"{script.name} {scenario.name}: {times} ms", file=sys.stderr)
+        context.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
@@ -275,42 +313,39 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one round")
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
+    references = [r for r in REFERENCES if any(s.reference == r.name for s in chosen)]
     _check_big_text()
 
-    results: list[tuple[Scenario, list[Round] | str]] = []
-    with streamlit_server(ROOT / "app.py") as url, sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         executable = find_chromium(playwright)
         if executable is None:
             sys.exit(f"no Chromium: {INSTALL_HINT}")
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=url)
-        context.add_init_script(SIGNATURE_JS)
-        page = context.new_page()
-        for scenario in chosen:
-            try:
-                rounds = run_scenario(page, scenario, args.rounds, args.timeout * 1000)
-            except (AppError, AppException, PlaywrightError) as error:
-                results.append((scenario, f"failed: {str(error).splitlines()[0][:100]}"))
-                print(f"{scenario.name}: {results[-1][1]}", file=sys.stderr)
-                continue
-            results.append((scenario, rounds))
-            print(f"{scenario.name}: " + " ".join(f"{r.total:.0f}" for r in rounds) + " ms", file=sys.stderr)
+        results = time_scenarios(browser, ROOT / "app.py", chosen, args.rounds, args.timeout)
+        reference = time_scenarios(browser, ROOT / "bench" / "reference_app.py", references, args.rounds, args.timeout)
         browser.close()
 
     print(f"\nFrom input to last chart drawn, headless Chromium, median of {args.rounds} rounds, in ms.")
+    print("`/ reference`: over the median of bench/reference_app.py for the same kind of input, same run.")
     print("`run starts` / `run ends`: when the app's script run started and ended, from the same input.\n")
-    print("| scenario | median | min | max | target | median / target | run starts | run ends |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for scenario, rounds in results:
-        label = DESCRIPTIONS[scenario.name]
+    print(
+        "| scenario | median | min | max | target | median / target | reference | / reference | run starts | run ends |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for scenario in chosen:
+        rounds, label = results[scenario.name], DESCRIPTIONS[scenario.name]
+        base = reference.get(scenario.reference)
+        base_median = statistics.median(r.total for r in base) if isinstance(base, list) else None
+        base_text = f"{base_median:.0f} ({scenario.reference})" if base_median else "?"
         if isinstance(rounds, str):
-            print(f"| {label} | {rounds} | | | < {scenario.target_ms:.0f} | | | |")
+            print(f"| {label} | {rounds} | | | < {scenario.target_ms:.0f} | | {base_text} | | | |")
             continue
         totals = [r.total for r in rounds]
         median = statistics.median(totals)
+        ratio = f"{median / base_median:.1f}" if base_median else "?"
         print(
             f"| {label} | {median:.0f} | {min(totals):.0f} | {max(totals):.0f} | < {scenario.target_ms:.0f} "
-            f"| {median / scenario.target_ms:.2f} | {_median([r.started for r in rounds])} "
+            f"| {median / scenario.target_ms:.2f} | {base_text} | {ratio} | {_median([r.started for r in rounds])} "
             f"| {_median([r.ended for r in rounds])} |"
         )
 
