@@ -25,9 +25,13 @@ from e2e_harness import (
 )
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 except ImportError:  # `bash .ci/setup --test` installs it; without it the tests skip (fail under CI)
     Page = sync_playwright = None
+else:
+    # An assertion waits up to 20 s, not Playwright's 5 s: on a loaded CI machine a chart can take
+    # seconds to draw after its run has ended. A passing assertion returns as soon as it holds.
+    expect.set_options(timeout=20_000)
 
 HERE = Path(__file__).resolve().parent
 
