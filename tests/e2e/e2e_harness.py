@@ -2,8 +2,9 @@
 
 Shared by the e2e fixtures (tests/e2e/conftest.py) and the latency benchmark
 (bench/app_latency.py), so both start the server and judge "the page is drawn" the same way.
-The server is started the way Streamlit's own e2e suite starts it, and a rerun counts as
-finished when `stApp` reports the script as `notRunning`, not when the status widget fades.
+The server is started the way Streamlit's own e2e suite starts it. A page load is drawn when
+`stApp` reports the script as `notRunning` and the charts have their SVG; after an interaction,
+`rerun` first waits for the server to report, on the page's websocket, that a run has ended.
 """
 
 from __future__ import annotations
@@ -139,9 +140,10 @@ class AppException(AssertionError):
 
 
 def wait_for_app(page: Page, *, charts: int = 1, timeout: float = 60_000, settle_ms: int = 150) -> None:
-    """Wait until the script run that a navigation or interaction started has finished and drawn.
+    """Wait until the script run that a navigation started has finished and drawn (after a click or
+    a key, use `rerun`, which knows when the run the input started has ended).
 
-    `settle_ms` covers the gap between an interaction and the rerun it requests, during which the
+    `settle_ms` covers the gap between a navigation and the run it starts, during which the
     app still says `notRunning` (Streamlit's own e2e helper waits the same way). With `charts`,
     also wait until at least that many Plotly charts have drawn their SVG: on a page load they
     appear seconds after the run ends, once the browser has parsed Plotly's bundle. An exception
