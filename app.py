@@ -17,8 +17,10 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -54,6 +56,7 @@ from viz import (
     markdown_literal,
     matrix_figure,
     norms_figure,
+    number_text,
     position_curves_figure,
     qkv_figure,
     saturation_figure,
@@ -82,6 +85,9 @@ from viz.state import (
     head_options,
     to_query_params,
 )
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="wide")
 
@@ -527,7 +533,9 @@ def show_worked_example(h: HeadView, t: dict[str, str]) -> None:
         escape = str if long else markdown_literal
         table = [{columns[c]: escape(row[c]) if c == "key" else row[c] for c in columns} for row in rows]
         show_table = st.dataframe if long else st.table
-        show_table(table, hide_index=True)
+        show_table(fixed_decimals(table), hide_index=True)
+        if not np.isfinite(example.scaled).all():
+            st.caption(t["worked_masked"])
         st.markdown(t["worked_step5"])
         dims = min(d_head, WORKED_DIMENSIONS)
         if dims < d_head:
@@ -539,13 +547,21 @@ def show_worked_example(h: HeadView, t: dict[str, str]) -> None:
             key=t["col_key"],
             total=t["weighted_sum_row"],
             trace=t["context_row"],
+            value=t["col_weighted"],
             markdown=not long,
         )
         if long:  # the sum and the trace's context must be seen, not scrolled to
-            show_table(vector_rows[:-2], hide_index=True)
-            st.table(vector_rows[-2:], hide_index=True)
+            show_table(fixed_decimals(vector_rows[:-2]), hide_index=True)
+            st.table(fixed_decimals(vector_rows[-2:]), hide_index=True)
         else:
-            st.table(vector_rows, hide_index=True)
+            st.table(fixed_decimals(vector_rows), hide_index=True)
+
+
+def fixed_decimals(rows: list[dict[str, object]]) -> Styler:
+    """Table rows whose numbers show four decimals, and a masked score "−∞" instead of
+    `-Infinity`; the cells stay numbers underneath (what a copy or a test reads)."""
+    frame = pd.DataFrame(rows)
+    return frame.style.format(number_text, subset=list(frame.select_dtypes("number").columns))
 
 
 def show_heads_of_layer(h: HeadView, t: dict[str, str]) -> None:

@@ -35,6 +35,7 @@ from viz.style import (
 from viz.worked_example import (
     WORKED_EXAMPLE_COLUMNS,
     WorkedExample,
+    number_text,
     softmax_latex,
     weighted_sum_rows,
     worked_example,
@@ -62,6 +63,7 @@ __all__ = [
     "markdown_literal",
     "matrix_figure",
     "norms_figure",
+    "number_text",
     "position_curves_figure",
     "qkv_figure",
     "saturation_figure",

@@ -113,6 +113,9 @@ _EN: dict[str, str] = {
     "col_vector": "vector",
     "context_row": "context (trace)",
     "weighted_sum_row": "Σ weight·v",
+    "col_weighted": "weight·v",
+    "worked_masked": "−∞ marks a key the causal mask hides from this query (a later position): its q·k is "
+    "computed as usual, then set to −∞ before the softmax, so e^−∞ = 0 and its weight is 0.",
     "heads_layer": "All heads of layer {layer}",
     "heads_layer_text": "The softmax weights of every head side by side, on the same 0 to 1 colour scale.",
     "heads_grid": "Every layer and head",
@@ -333,6 +336,9 @@ _ZH: dict[str, str] = {
     "col_vector": "向量",
     "context_row": "上下文（模型输出）",
     "weighted_sum_row": "Σ 权重·v",
+    "col_weighted": "权重·v",
+    "worked_masked": "−∞ 表示因果掩码对该查询隐藏的键（位于其后的位置）：q·k 照常计算，"
+    "在 softmax 之前被设为 −∞，于是 e^−∞ = 0，权重为 0。",
     "heads_layer": "第 {layer} 层的所有头",
     "heads_layer_text": "并排显示每个头的 softmax 权重，使用同一个 0 到 1 的色标。",
     "heads_grid": "所有层和头",

@@ -159,6 +159,14 @@ def worked_example_rows(
     ]
 
 
+def number_text(value: float, decimals: int = 4) -> str:
+    """A table cell's number as a reader should see it: fixed decimals, and a masked score as
+    "−∞" (a table would otherwise print `-Infinity`)."""
+    if value == -math.inf:
+        return "−∞"
+    return f"{value:.{decimals}f}"
+
+
 def softmax_latex(example: WorkedExample, decimals: int = 3) -> str:
     """Step 4 for one query row as LaTeX, with its numbers: A_ij = e^s_j / Σ_m e^s_m = w_j.
 
@@ -184,6 +192,7 @@ def weighted_sum_rows(
     key: str,
     total: str,
     trace: str,
+    value: str = "weight·v",
     decimals: int = 4,
     markdown: bool = True,
 ) -> list[dict[str, object]]:
@@ -191,10 +200,13 @@ def weighted_sum_rows(
 
     The last two rows agree when the trace is right, which is the point of showing both.
     `dims` keeps the first dimensions only; `key`, `total` and `trace` are the (translated)
-    header of the first column and the labels of the two last rows. With `markdown`, tokens
-    are made Markdown-literal, for st.table; without, they stay as typed (st.dataframe).
+    header of the first column and the labels of the two last rows. The other columns are
+    `value[0]`, `value[1]`, ...: a key's row holds its weighted value vector, not v_j itself,
+    and the header says so, or a reader checking by hand multiplies by the weight twice.
+    With `markdown`, tokens are made Markdown-literal, for st.table; without, they stay as
+    typed (st.dataframe).
     """
-    columns = [f"v{d}" for d in range(dims)]
+    columns = [f"{value}[{d}]" for d in range(dims)]
 
     def row(label: str, values: np.ndarray) -> dict[str, object]:
         return {key: label, **{c: round(float(x), decimals) for c, x in zip(columns, values[:dims], strict=True)}}

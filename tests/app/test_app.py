@@ -15,6 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from encoder import Encoder, EncoderConfig
+from viz.i18n import texts
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -183,6 +184,19 @@ def test_worked_example_shows_the_traces_own_numbers():
     context = trace.layers[layer].context[head, query].numpy()
     np.testing.assert_allclose(vectors.iloc[-1, 1:].to_numpy(float), context[: vectors.shape[1] - 1], atol=1e-4)
     np.testing.assert_allclose(vectors.iloc[-2, 1:].to_numpy(float), context[: vectors.shape[1] - 1], atol=1e-3)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_masked_key_in_the_worked_example_is_explained_and_its_weight_is_zero(lang: str):
+    t = texts(lang)
+    at = _run(text="我爱你", causal="1", query="1", lang=lang)
+    table = at.table[0].value
+    scaled = table.iloc[:, 2].to_numpy(float)
+    assert np.isneginf(scaled[1:]).all() and np.isfinite(scaled[0])  # 我 may not look at 爱 or 你
+    assert list(table.iloc[:, 4].to_numpy(float)) == [1.0, 0.0, 0.0]
+    assert t["worked_masked"] in [c.value for c in at.caption]
+    unmasked = _run(text="我爱你", causal="1", query="3", lang=lang)  # 你 sees every key
+    assert t["worked_masked"] not in [c.value for c in unmasked.caption]
 
 
 def test_charts_carry_the_traces_numbers():

@@ -138,6 +138,11 @@ def test_the_causal_mask_marks_every_later_key(page: Page, lang: str) -> None:
     for key in ("step-scaled", "step-weights"):
         cells = charts_in(page, key).locator("g.text-group text, .heatmaplayer text")
         expect(cells.filter(has_text="×")).to_have_count(3)  # 我→爱, 我→你, 爱→你
+    # The worked example (query 我) prints the two masked scores as −∞, and says why.
+    keys_table = page.locator(".st-key-worked-example [data-testid='stTable']").first
+    expect(keys_table.get_by_text("−∞", exact=True)).to_have_count(2)
+    expect(keys_table).not_to_contain_text("Infinity")
+    expect(page.locator(".st-key-worked-example").get_by_text(t["worked_masked"])).to_be_visible()
     expect_no_exception(page)
 
 

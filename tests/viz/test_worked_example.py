@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from encoder import Encoder, EncoderConfig
-from viz import WORKED_EXAMPLE_COLUMNS, softmax_latex, weighted_sum_rows, worked_example, worked_example_rows
+from viz import (
+    WORKED_EXAMPLE_COLUMNS,
+    number_text,
+    softmax_latex,
+    weighted_sum_rows,
+    worked_example,
+    worked_example_rows,
+)
 
 TOKENS = ["the", "cat", "saw", "the", "dog"]
 
@@ -163,14 +170,24 @@ def test_weighted_sum_rows_end_with_the_sum_and_the_traces_context():
     example = worked_example(1, **head)
     n = head["q"].shape[0]
     tokens = ["<b>", "a_b", *[f"t{i}" for i in range(n - 2)]]
-    rows = weighted_sum_rows(example, tokens, 3, key="key", total="sum", trace="context")
+    rows = weighted_sum_rows(example, tokens, 3, key="key", total="sum", trace="context", value="w·v")
     assert len(rows) == n + 2
     assert rows[0]["key"] == "\\<b\\>" and rows[1]["key"] == "a\\_b"  # Markdown-literal for st.table
-    assert list(rows[0]) == ["key", "v0", "v1", "v2"]
+    assert list(rows[0]) == ["key", "w·v[0]", "w·v[1]", "w·v[2]"]  # the header says the weight is in
+    weights, values = head["weights"][1], head["v"]  # (n,), (n, d_head)
+    for j in range(n):  # a key's row is weight_j · v_j, not v_j
+        for d in range(3):
+            assert rows[j][f"w·v[{d}]"] == pytest.approx(float(weights[j] * values[j, d]), abs=1e-4)
     for d in range(3):
-        assert rows[-2][f"v{d}"] == pytest.approx(float(example.weighted_values[:, d].sum()), abs=1e-4)
-        assert rows[-1][f"v{d}"] == pytest.approx(float(head["context"][1, d]), abs=1e-4)
-        assert rows[-2][f"v{d}"] == pytest.approx(rows[-1][f"v{d}"], abs=2e-4)
+        assert rows[-2][f"w·v[{d}]"] == pytest.approx(float(example.weighted_values[:, d].sum()), abs=1e-4)
+        assert rows[-1][f"w·v[{d}]"] == pytest.approx(float(head["context"][1, d]), abs=1e-4)
+        assert rows[-2][f"w·v[{d}]"] == pytest.approx(rows[-1][f"w·v[{d}]"], abs=2e-4)
+
+
+def test_number_text_prints_fixed_decimals_and_a_masked_score_as_minus_infinity():
+    assert number_text(0.5) == "0.5000"
+    assert number_text(-1.23456, 3) == "-1.235"
+    assert number_text(-math.inf) == "−∞"
 
 
 def test_weighted_sum_rows_escape_tokens_only_for_markdown():
