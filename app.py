@@ -70,6 +70,7 @@ from viz import (
 )
 from viz.i18n import LANGUAGES, texts
 from viz.state import (
+    ACTIVATION_NAMES,
     CHOICES,
     D_MODEL_OPTIONS,
     EXAMPLES,
@@ -288,7 +289,7 @@ def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
         # label, which stops matching an option when the language changes.
         st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
         st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"], **keep)
-        st.radio(t["activation"], CHOICES["act"], key="act", format_func=str.upper, horizontal=True, **keep)
+        st.radio(t["activation"], CHOICES["act"], key="act", format_func=ACTIVATION_NAMES.get, horizontal=True, **keep)
         st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
 
 
@@ -681,7 +682,7 @@ def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> Non
             ("input", t["rest_input"]),
             ("attn_output", t["rest_attn_output"]),
             ("ffn_input", t["rest_ffn_input"]),
-            ("ffn_hidden", t["rest_ffn_hidden"].format(activation=config.activation.upper())),
+            ("ffn_hidden", t["rest_ffn_hidden"].format(activation=ACTIVATION_NAMES[config.activation])),
             ("output", t["rest_output"]),
         ]
         for name, title in stages:
@@ -690,13 +691,27 @@ def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> Non
         left, right = st.columns(2)
         with left:
             title = t["rest_similarity"].format(layer=layer + 1)
-            fig = similarity_figure(view.layer(layer, "output"), tokens, title=title, palette=palette, font_size=font)
+            fig = similarity_figure(
+                view.layer(layer, "output"),
+                tokens,
+                title=title,
+                axis=t["token_axis"],
+                value_label=t["cosine"],
+                palette=palette,
+                font_size=font,
+            )
             chart(fig, f"similarity_L{layer + 1}")
         with right:
             stream = np.stack([view.arrays["input"]] + [view.layer(i, "output") for i in range(config.n_layers)])
             stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
             fig = norms_figure(
-                stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, palette=palette, font_size=font
+                stream,
+                tokens,
+                title=t["rest_norms"],
+                stage_labels=stage_labels,
+                token_axis=t["token_axis"],
+                palette=palette,
+                font_size=font,
             )
             chart(fig, "norms")
 

@@ -78,6 +78,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "img": ("png", "svg"),
     "lab": ("off", "heads", "scaling", "padding", "permute", "compare"),
 }
+ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU"}  # as the literature writes them
 
 TEMPERATURES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 SATURATION_D_KS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # with 4 heads, d_model stays within 1024

@@ -387,6 +387,26 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     assert at.query_params["rest"] == "1"
 
 
+def _chart_titles(spec: dict) -> list[str]:
+    """Every title a chart draws: the figure's, each axis's and each colour bar's."""
+    layout = spec["layout"]
+    titles = [layout.get("title", {}).get("text", "")]
+    titles += [axis.get("title", {}).get("text", "") for name, axis in layout.items() if name[1:5] == "axis"]
+    titles += [trace.get("colorbar", {}).get("title", {}).get("text", "") for trace in spec["data"]]
+    return [title for title in titles if title]
+
+
+def test_the_chinese_page_has_no_english_chart_titles_in_the_rest_of_the_layer():
+    en, zh = texts("en"), texts("zh")
+    english_only = {en[key] for key in en if en[key] != zh[key]}
+    at = _run(text="我爱你", lang="zh", rest="1")
+    titles = [title for spec in _charts(at) for title in _chart_titles(spec)]
+    assert len(titles) > 30
+    assert not [title for title in titles if title in english_only], titles
+    assert zh["token_axis"] in titles and zh["cosine"] in titles
+    assert zh["rest_ffn_hidden"].format(activation="ReLU") + " (L1)" in titles  # as the literature writes it
+
+
 def test_a_long_worked_example_scrolls_in_a_grid_with_tokens_as_typed():
     text = " ".join(f"w{i}" for i in range(18)) + " <b>x</b> a*b"
     trace = Encoder(EncoderConfig()).trace_text(text)
