@@ -234,9 +234,18 @@ def _copy_state(source: str, target: str) -> None:
     st.session_state[target] = st.session_state[source]
 
 
-def _clamp(name: str, size: int) -> None:
-    if st.session_state[name] >= size:
-        st.session_state[name] = size - 1
+def _clamp(name: str, size: int, t: dict[str, str] | None = None) -> None:
+    """Fit a 0-based pick to `size` choices. With `t`, a value past the end that came from the
+    link as opened (nothing changed since) gets the notice any refused link value gets: only
+    now, with the model or the sentence known, can it be checked."""
+    value = st.session_state[name]
+    if value < size:
+        return
+    from_link = t is not None and _settings() == st.session_state.link_settings
+    st.session_state[name] = size - 1
+    if from_link:
+        reason = t["reason_range"].format(low=1, high=size)
+        st.warning(t["notice_param"].format(param=name, value=value + 1, reason=reason, default=size))
 
 
 # --- the sidebar ---------------------------------------------------------------------------
@@ -379,12 +388,12 @@ def layer_and_head(
     one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
     left, right = st.columns(2)
     st.session_state.setdefault(layer_key, 0)
-    _clamp(layer_key, config.n_layers)
+    _clamp(layer_key, config.n_layers, t)
     layer = left.radio(t["layer"], range(config.n_layers), key=layer_key, **one_based)
     if head_key is None:
         return layer, 0
     st.session_state.setdefault(head_key, 0)
-    _clamp(head_key, config.n_heads)
+    _clamp(head_key, config.n_heads, t)
     return layer, right.radio(t["head"], range(config.n_heads), key=head_key, **one_based)
 
 
@@ -500,7 +509,7 @@ def show_worked_example(h: HeadView, t: dict[str, str]) -> None:
     tokens, n, d_head = h.tokens, len(h.tokens), h.d_head
     with st.container(key="worked-example", border=True):
         st.subheader(t["worked_example"])
-        _clamp("query", n)
+        _clamp("query", n, t)
         # A selectbox hands back its option's label, and these labels show the tokens, so a
         # new sentence would leave it holding a label that is no longer an option. Keyed by
         # the tokens, it starts afresh with each sentence; `query` keeps the choice.

@@ -28,6 +28,9 @@ def head_options(d_model: int, max_heads: int) -> list[int]:
     return [h for h in range(1, max_heads + 1) if d_model % h == 0]
 
 
+MINILM_LAYERS = 6  # all-MiniLM-L6-v2, the trained model the app ships (tests/app checks the loaded one)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that defines a view. The fields in ONE_BASED are 0-based here, 1-based in links."""
@@ -38,7 +41,7 @@ class Settings:
     d_model: int = 64
     heads: int = 4
     layers: int = 2
-    minilm_layers: int = 6  # the trained model runs its first N layers: all six of MiniLM's by default
+    minilm_layers: int = MINILM_LAYERS  # the trained model runs its first N layers: all of them by default
     ff: int = 4
     seed: int = 0
     pos: str = "sinusoidal"
@@ -155,7 +158,12 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     integer("heads", head_options(d_model, max_heads).__contains__, "reason_divisor", defaults.heads, d_model=d_model)
     integer("layers", lambda n: 1 <= n <= max_layers, "reason_range", defaults.layers, low=1, high=max_layers)
     integer(
-        "minilm_layers", lambda n: 1 <= n <= max_layers, "reason_range", defaults.minilm_layers, low=1, high=max_layers
+        "minilm_layers",
+        lambda n: 1 <= n <= MINILM_LAYERS,
+        "reason_range",
+        defaults.minilm_layers,
+        low=1,
+        high=MINILM_LAYERS,
     )
     ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
     integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
@@ -172,7 +180,8 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
         layers, heads = max_layers, max_heads
     integer("layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
     integer("head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
-    integer("query", lambda n: n >= 1, "reason_range", 0, offset=1, low=1, high="n")
+    # The sentence is not tokenized yet: the app fits a query past its last token, with a notice.
+    integer("query", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)
     integer("lab_layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
     integer("lab_head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
     if "lab_temperature" in params:

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from encoder import Encoder, EncoderConfig
 from viz.i18n import texts
+from viz.state import MINILM_LAYERS
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -313,8 +314,24 @@ def test_trained_model_can_run_fewer_layers_and_a_link_cannot_ask_for_more():
     at = _run(model="minilm", minilm_layers="2", layer="2")
     assert len(at.radio(key="layer").options) == 2 and at.radio(key="layer").value == 1
     at = _run(model="minilm", minilm_layers="12", layer="9")
+    assert at.slider(key="minilm_layers").max == MINILM_LAYERS == 6  # the loaded model agrees with the link check
     assert at.slider(key="minilm_layers").value == 6
-    assert at.radio(key="layer").value == 5  # fitted to the model's six layers
+    assert at.radio(key="layer").value == 5  # fitted to the model's six layers, and the link is told so
+    assert "minilm_layers = “12” is not valid (allowed: 1 to 6)" in " ".join(_alerts(at))
+    assert "layer = “9” is not valid (allowed: 1 to 6); using 6 instead" in " ".join(_alerts(at))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_query_past_the_last_token_is_fitted_with_a_notice(lang: str):
+    t = texts(lang)
+    at = _run(text="我爱你", query="999", lang=lang)
+    reason = t["reason_range"].format(low=1, high=3)
+    expected = t["notice_param"].format(param="query", value=999, reason=reason, default=3)
+    assert expected in _alerts(at)
+    assert at.table[0].value.shape[0] == 3 and at.query_params["query"] == "3"
+    at = _after(at.text_input(key="text").set_value("the cat sat on the mat"))  # a change: the notice goes
+    assert expected not in _alerts(at)
+    assert not _run(text="我爱你", query="2").warning  # a query in range: no notice
 
 
 def test_without_the_trained_model_the_page_says_how_to_install_it(monkeypatch):

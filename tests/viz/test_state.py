@@ -81,7 +81,10 @@ def test_links_are_one_based():
         ({"layer": "3"}, "layer", "reason_range"),  # only 2 layers by default
         ({"layer": "0"}, "layer", "reason_range"),
         ({"head": "9"}, "head", "reason_range"),
-        ({"query": "-1"}, "query", "reason_range"),
+        ({"query": "-1"}, "query", "reason_at_least"),  # the last token is known only later
+        ({"query": "0"}, "query", "reason_at_least"),
+        ({"minilm_layers": "0"}, "minilm_layers", "reason_range"),
+        ({"minilm_layers": "7"}, "minilm_layers", "reason_range"),  # MiniLM has six
         ({"seed": "1e9"}, "seed", "reason_not_int"),
         ({"seed": str(2**40)}, "seed", "reason_range"),
         ({"lang": "fr"}, "lang", "reason_choice"),
