@@ -32,17 +32,26 @@ MASK_MARK = "×"  # drawn in every cell whose key the query may not attend to
 DEFAULT_FILENAME = "attention"  # used when a requested filename has no ASCII letter or digit left
 
 
+MAX_LABEL_CHARS = 32  # a longer token is cut, with "…", where it labels an axis or a hover
+
+
 def token_labels(tokens: Sequence[str]) -> list[str]:
-    """HTML-escaped tokens for tick text and hover text.
+    """HTML-escaped tokens for tick text and hover text, each at most MAX_LABEL_CHARS long.
 
     Plotly renders a few tags (`<b>`, `<br>`, `<a>`) in any text it draws, so a token such
     as `<br>` would break an axis. `&`, `<` and `>` are escaped, and Plotly turns the
     entities back into the literal characters. Quotes are left alone on purpose: Plotly
-    decodes `&lt;`, `&gt;` and `&amp;` but would print `&quot;` as it stands.
+    decodes `&lt;`, `&gt;` and `&amp;` but would print `&quot;` as it stands. A token is
+    cut before it is escaped, so no entity is cut in half: one 5,000-character "word"
+    would otherwise take all of every chart's width as margin and squeeze the cells flat.
     """
     if isinstance(tokens, str):
         raise TypeError(f"tokens must be a sequence of strings, not the single string {tokens!r}")
-    return [html.escape(str(token), quote=False) for token in tokens]
+    return [html.escape(_shortened(str(token)), quote=False) for token in tokens]
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
 
 
 _ASCII_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")

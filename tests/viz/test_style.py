@@ -4,9 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from viz import chart_config, token_labels
+from viz import chart_config, matrix_figure, token_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +31,17 @@ def test_token_labels_leave_quotes_alone_because_plotly_would_print_the_entity()
 
 def test_token_labels_keep_duplicates_and_order():
     assert token_labels(["the", "cat", "the"]) == ["the", "cat", "the"]
+
+
+def test_a_very_long_token_is_cut_for_its_label_before_it_is_escaped():
+    assert token_labels(["a" * 5000]) == ["a" * 31 + "…"]
+    assert token_labels(["<" * 40]) == ["&lt;" * 31 + "…"]  # no entity cut in half
+    assert token_labels(["x" * 32]) == ["x" * 32]  # the longest label kept whole
+
+
+def test_a_very_long_token_leaves_the_chart_its_cells():
+    fig = matrix_figure(np.eye(2, dtype=np.float32), ["a" * 5000, "b"], ["a" * 5000, "b"], kind="weights")
+    assert fig.layout.margin.l < 400 and fig.layout.margin.b < 400
 
 
 def test_token_labels_refuse_a_bare_string():
