@@ -87,6 +87,26 @@ def d_k_axis(title: str, d_ks: np.ndarray) -> dict[str, Any]:
     }
 
 
+def log_ticks(low: float, high: float, max_ticks: int = 8) -> list[float]:
+    """Tick values for a log axis over [low, high], each labelled in full: 1, 2, 5, 10, 20, ...
+
+    Plotly's own log labels print the 2 and 5 of each decade as a bare "2" and "5", so a
+    reader sees "2" above "100"; its default labels every digit. When 1-2-5 would give more
+    than `max_ticks` labels, only the powers of ten are kept.
+    """
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ValueError(f"log_ticks needs 0 < low <= high, finite; got low={low!r}, high={high!r}")
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    candidates = [m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5)]
+    ticks = [v for v in candidates if low / 1.2 <= v <= high * 1.2]
+    if len(ticks) > max_ticks:
+        ticks = [v for v in ticks if round(math.log10(v), 9).is_integer()]
+        ticks = ticks[:: math.ceil(len(ticks) / max_ticks)]
+    if len(ticks) < 2:  # a range narrower than 1-2-5 steps: label its two ends
+        ticks = [low, high] if low < high else [low]
+    return [float(f"{v:.3g}") for v in ticks]
+
+
 def line_layout(title: str, font_size: float) -> dict[str, Any]:
     """`base_layout` with room on the left and bottom for tick labels and axis titles."""
     layout = base_layout(title, font_size)
@@ -243,8 +263,14 @@ def variance_figure(
     )
     layout = line_layout(title, font_size)
     layout["xaxis"] = d_k_axis(d_k_label, x)
-    # Labels at 1, 2 and 5 of each decade: Plotly's default labels every digit, too small to read.
-    layout["yaxis"] = {"title": {"text": variance_label}, "type": "log", "dtick": "D2"}
+    ticks = log_ticks(float(min(variance.min(), reference.min())), float(max(variance.max(), reference.max())))
+    layout["yaxis"] = {
+        "title": {"text": variance_label},
+        "type": "log",
+        "tickmode": "array",
+        "tickvals": ticks,
+        "ticktext": [f"{tick:g}" for tick in ticks],
+    }
     return go.Figure(data=[guide, measured], layout=pinned_fonts(layout, font_size))
 
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from viz.experiments import difference_figure, saturation_figure, variance_figure
+from viz.experiments import difference_figure, log_ticks, saturation_figure, variance_figure
 
 D_KS = [4, 16, 64, 256]
 TOKENS = ["the", "<br>", "cat", "the"]
@@ -120,6 +120,22 @@ def test_variance_reference_is_proportional_to_d_k_through_the_first_point():
     assert traces["var"].mode == "lines+markers"
     assert (fig.layout.xaxis.type, fig.layout.yaxis.type) == ("log", "log")
     assert list(fig.layout.xaxis.tickvals) == D_KS
+
+
+def test_variance_axis_labels_each_tick_in_full_so_they_read_in_order():
+    variance = np.array([3.9, 17.0, 61.0, 260.0], dtype=np.float32)
+    axis = variance_figure(D_KS, variance).layout.yaxis
+    values, texts = list(axis.tickvals), list(axis.ticktext)
+    assert values == [5, 10, 20, 50, 100, 200]
+    assert [float(text) for text in texts] == values  # "200", never a bare "2" above "100"
+    assert values == sorted(values)
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.5, 200.0), (1e-3, 1e6), (3.0, 4.0), (7.0, 7.0)])
+def test_log_ticks_stay_few_in_range_and_in_order(low: float, high: float):
+    ticks = log_ticks(low, high)
+    assert 1 <= len(ticks) <= 8 and ticks == sorted(ticks)
+    assert all(low / 1.2 <= tick <= high * 1.2 for tick in ticks)
 
 
 def test_variance_rejects_wrong_length_and_values_a_log_axis_cannot_show():
