@@ -164,7 +164,8 @@ def number_text(value: float, decimals: int = 4) -> str:
     "−∞" (a table would otherwise print `-Infinity`)."""
     if value == -math.inf:
         return "−∞"
-    return f"{value:.{decimals}f}"
+    text = f"{value:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # a masked key's weight · v is 0, not -0.0000
 
 
 def softmax_latex(example: WorkedExample, decimals: int = 3) -> str:

@@ -188,6 +188,7 @@ def test_number_text_prints_fixed_decimals_and_a_masked_score_as_minus_infinity(
     assert number_text(0.5) == "0.5000"
     assert number_text(-1.23456, 3) == "-1.235"
     assert number_text(-math.inf) == "−∞"
+    assert number_text(-0.0) == "0.0000" and number_text(-0.00004) == "0.0000"  # no sign on a zero
 
 
 def test_weighted_sum_rows_escape_tokens_only_for_markdown():
