@@ -278,6 +278,7 @@ def sidebar(t: dict[str, str]) -> bytes | None:
         st.toggle(t["present"], key="present", help=t["present_help"])
         with st.expander(t["display"]):
             st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=lambda p: t[f"palette_{p}"])
+            st.radio(t["wscale"], CHOICES["wscale"], key="wscale", format_func=lambda w: t[f"wscale_{w}"])
             st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
         st.caption(t["share_hint"])
     return upload
@@ -495,7 +496,10 @@ def show_weights(h: HeadView, t: dict[str, str]) -> None:
     formula = r"A_{ij} = \operatorname{softmax}(\tilde S_i)_j = \frac{e^{\tilde S_{ij}}}{\sum_{m} e^{\tilde S_{im}}}"
     with step_section("step-weights", t["step_weights"], formula, t["step_weights_text"]):
         title = f"softmax ({h.where})"
-        h.matrix_chart(t, h.weights, "weights", kind="weights", title=title, value_label=t["weight"], mask=h.mask)
+        # A masked weight is 0 and a row always holds a positive one, so the top is in (0, 1].
+        top = float(np.max(h.weights)) if st.session_state.wscale == "fit" else 1.0
+        figure = {"kind": "weights", "title": title, "value_label": t["weight"], "mask": h.mask, "weights_max": top}
+        h.matrix_chart(t, h.weights, "weights", **figure)
 
 
 def show_context(h: HeadView, t: dict[str, str]) -> None:

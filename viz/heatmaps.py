@@ -205,12 +205,15 @@ def matrix_figure(
     palette: Palette = "default",
     font_size: float = DEFAULT_FONT_SIZE,
     show_values: bool | None = None,
+    weights_max: float = 1.0,
 ) -> go.Figure:
     """Query i (row) against key j (column): raw or scaled scores, or softmax weights.
 
     `kind="scores"` uses a diverging scale centred on 0 (Plotly makes the range symmetric
     around `zmid`, from the finite values). `kind="weights"` fixes the scale to [0, 1], so
-    that the same colour means the same weight in every head and layer.
+    that the same colour means the same weight in every head and layer; a smaller
+    `weights_max` (the map's own largest weight, say) ends the scale there instead, for
+    contrast when every weight is small, as in a long sentence, where 1/n is pale.
 
     A cell is marked as masked (it prints `MASK_MARK`, whatever `show_values` says) when
     `mask` forbids it or its value is not finite: the encoder writes -inf into the scaled
@@ -221,6 +224,8 @@ def matrix_figure(
     check_style(palette, font_size)
     if kind not in ("scores", "weights"):
         raise ValueError(f"kind={kind!r} is invalid: must be 'scores' or 'weights'")
+    if isinstance(weights_max, bool) or not isinstance(weights_max, (int, float)) or not 0 < weights_max <= 1:
+        raise ValueError(f"weights_max={weights_max!r} is invalid: must be a number in (0, 1]")
     z = float_array(values, "values", "(n_queries, n_keys)")  # (n_q, n_k)
     n_queries, n_keys = z.shape
     query_labels = labels_for(query_tokens, n_queries, array_name="values", axis_name="rows", token_kind="query tokens")
@@ -236,7 +241,7 @@ def matrix_figure(
     z = np.where(np.isfinite(z), z, np.float32(np.nan))  # (n_q, n_k): NaN draws as a gap
 
     if kind == "weights":
-        colour = {"colorscale": SEQUENTIAL_SCALES[palette], "zmin": 0.0, "zmax": 1.0}
+        colour = {"colorscale": SEQUENTIAL_SCALES[palette], "zmin": 0.0, "zmax": float(weights_max)}
     else:
         colour = {"colorscale": DIVERGING_SCALES[palette], "zmid": 0.0}
     texts = cell_texts(z, masked, show_values=values_are_shown(show_values, n_queries, n_keys))

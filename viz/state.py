@@ -68,6 +68,7 @@ class Settings:
     head: int = 0
     query: int = 0
     palette: str = "default"
+    wscale: str = "fixed"  # the softmax map's colour scale: 0 to 1, or 0 to its own largest weight
     img: str = "png"
 
 
@@ -78,6 +79,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "norm": ("post", "pre"),
     "act": ("relu", "gelu"),
     "palette": ("default", "colorblind"),
+    "wscale": ("fixed", "fit"),
     "img": ("png", "svg"),
     "lab": ("off", "heads", "scaling", "padding", "permute", "compare"),
 }

@@ -42,7 +42,7 @@ def _charts(at: AppTest) -> list[dict]:
 
 
 # The charts in page order: the five steps, then the heads of the layer, then the grid.
-QKV, SCORES, SCALED, WEIGHTS, CONTEXT = range(5)
+QKV, SCORES, SCALED, WEIGHTS, CONTEXT, HEADS_LAYER = range(6)
 
 
 def _ticks(spec: dict, axis: str) -> list[str]:
@@ -402,6 +402,17 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     np.testing.assert_allclose(norms[0], trace.input.norm(dim=-1).numpy(), rtol=1e-5)
     np.testing.assert_allclose(norms[2], trace.layers[1].output.norm(dim=-1).numpy(), rtol=1e-5)
     assert at.query_params["rest"] == "1"
+
+
+def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences():
+    text = "the cat sat on the mat because the cat was tired and the dog was not"
+    at = _run(text=text, layer="2", head="3")
+    assert _charts(at)[WEIGHTS]["data"][0]["zmax"] == 1  # by default 0 to 1, comparable across heads
+    at = _after(at.radio(key="wscale").set_value("fit"))
+    largest = Encoder(EncoderConfig()).trace_text(text).layers[1].weights[2].max().item()
+    assert _charts(at)[WEIGHTS]["data"][0]["zmax"] == pytest.approx(largest, rel=1e-6)
+    assert _charts(at)[HEADS_LAYER]["data"][0]["zmax"] == 1  # the heads side by side stay comparable
+    assert at.query_params["wscale"] == "fit"
 
 
 def _chart_titles(spec: dict) -> list[str]:

@@ -194,6 +194,15 @@ def test_minus_infinity_is_marked_even_without_a_mask():
     assert (np.delete(texts.ravel(), 2) != MASK_MARK).all()
 
 
+def test_weights_scale_can_end_at_a_smaller_top_for_contrast():
+    weights = np.full((4, 4), 0.25, dtype=np.float32)
+    heatmap = matrix_figure(weights, TOKENS[:4], TOKENS[:4], kind="weights", weights_max=0.25).data[0]
+    assert (heatmap.zmin, heatmap.zmax) == (0, 0.25)
+    for bad in (0, -0.5, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match="weights_max"):
+            matrix_figure(weights, TOKENS[:4], TOKENS[:4], kind="weights", weights_max=bad)
+
+
 def test_masked_weights_keep_their_zero_and_get_the_mark():
     n = 4
     allowed = np.tril(np.ones((n, n), dtype=bool))

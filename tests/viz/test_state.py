@@ -37,6 +37,7 @@ def test_every_setting_round_trips_through_a_link():
         head=11,
         query=3,
         palette="colorblind",
+        wscale="fit",
         img="svg",
         lab="compare",
         lab_layer=3,
