@@ -324,7 +324,10 @@ def show_link_notices(t: dict[str, str], settings: Settings) -> None:
     if settings != st.session_state.link_settings:
         return
     for notice in st.session_state.link_notices:
-        reason = t[notice.reason].format(**notice.reason_args)
+        reason = t[notice.reason].format(param=notice.param, **notice.reason_args)
+        if notice.default is None:  # kept in part: the reason is the whole message
+            st.warning(reason)
+            continue
         st.warning(
             t["notice_param"].format(param=notice.param, value=notice.value, reason=reason, default=notice.default)
         )

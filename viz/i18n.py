@@ -246,7 +246,7 @@ _EN: dict[str, str] = {
     "reason_at_least": "allowed: {low} or more",
     "reason_choice": "allowed: {choices}",
     "reason_divisor": "must divide d_model = {d_model}",
-    "reason_too_long": "longer than {max} characters",
+    "reason_cut": "The link's {param} is longer than {max} characters; only its first {max} are used.",
 }
 
 _ZH: dict[str, str] = {
@@ -467,7 +467,7 @@ _ZH: dict[str, str] = {
     "reason_at_least": "允许范围：不小于 {low}",
     "reason_choice": "允许的值：{choices}",
     "reason_divisor": "必须是 d_model = {d_model} 的约数",
-    "reason_too_long": "超过 {max} 个字符",
+    "reason_cut": "链接中的 {param} 超过 {max} 个字符；只使用前 {max} 个字符。",
 }
 
 STRINGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -15,7 +15,7 @@ from typing import Any
 D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 FF_MULTIPLIERS: tuple[int, ...] = (1, 2, 4)  # d_ff = multiplier x d_model; 4 is the paper's ratio
 MAX_SEED = 2**31 - 1
-MAX_TEXT_CHARS = 5000  # a link longer than this is not a sentence; the tokenizer caps tokens anyway
+MAX_TEXT_CHARS = 5000  # a link's text is cut here (with a notice); the tokenizer caps tokens anyway
 EXAMPLES: tuple[str, ...] = (
     "我爱你",
     "the cat sat on the mat because the cat was tired",
@@ -106,7 +106,7 @@ class Notice:
     value: str
     reason: str  # a key of the string tables in viz.i18n ("reason_range", ...)
     reason_args: dict[str, Any] = field(default_factory=dict)
-    default: Any = None
+    default: Any = None  # None when the value was kept in part ("reason_cut": a text's beginning)
 
 
 def _int(raw: str) -> int | None:
@@ -143,10 +143,10 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     for name in ("text", "cmp_text"):
         if name in params:
             text = str(params[name])
-            if len(text) > MAX_TEXT_CHARS:
-                refuse(name, "reason_too_long", getattr(defaults, name), max=MAX_TEXT_CHARS)
-            else:
-                values[name] = text
+            if len(text) > MAX_TEXT_CHARS:  # its beginning, as a paste of the same text would be tokenized
+                notices.append(Notice(name, text[:80], "reason_cut", {"max": MAX_TEXT_CHARS}))
+                text = text[:MAX_TEXT_CHARS]
+            values[name] = text
     for name, allowed in CHOICES.items():
         if name in params:
             if params[name] in allowed:

@@ -322,6 +322,18 @@ def test_trained_model_can_run_fewer_layers_and_a_link_cannot_ask_for_more():
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_link_text_over_5000_characters_keeps_its_beginning_and_offers_the_first_tokens(lang: str):
+    t = texts(lang)
+    at = _run(text="word " * 1500, lang=lang)
+    alerts = _alerts(at)
+    assert t["reason_cut"].format(param="text", max=5000) in alerts
+    assert at.text_input(key="text").value == ("word " * 1000)[:5000]
+    assert at.button(key="truncate")  # 1,000 tokens: the same offer as for a paste
+    at = _after(at.button(key="truncate").click())
+    assert len(_charts(at)) == 7 and len(at.text_input(key="text").value.split()) == 128
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_query_past_the_last_token_is_fitted_with_a_notice(lang: str):
     t = texts(lang)
     at = _run(text="我爱你", query="999", lang=lang)

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from encoder import LIMITS, EncoderConfig
-from viz.state import D_MODEL_OPTIONS, Settings, from_query_params, head_options, to_query_params
+from viz.state import D_MODEL_OPTIONS, MAX_TEXT_CHARS, Settings, from_query_params, head_options, to_query_params
 
 
 def _parse(params):
@@ -92,7 +92,6 @@ def test_links_are_one_based():
         ({"pos": "rotary"}, "pos", "reason_choice"),
         ({"cpu": "yes"}, "cpu", "reason_choice"),
         ({"ff": "3"}, "ff", "reason_choice"),
-        ({"text": "x" * 6000}, "text", "reason_too_long"),
         ({"lab": "<script>"}, "lab", "reason_choice"),
         ({"present": "true"}, "present", "reason_choice"),
         ({"step": "8"}, "step", "reason_range"),
@@ -107,13 +106,23 @@ def test_links_are_one_based():
         ({"lab_positions": "2"}, "lab_positions", "reason_choice"),
         ({"cmp_heads": "3"}, "cmp_heads", "reason_divisor"),
         ({"cmp_seed": "x"}, "cmp_seed", "reason_not_int"),
-        ({"cmp_text": "y" * 6000}, "cmp_text", "reason_too_long"),
     ],
 )
 def test_bad_values_fall_back_to_defaults_with_a_notice(params, param, reason):
     settings, notices = _parse(params)
     assert [(n.param, n.reason) for n in notices] == [(param, reason)]
     assert settings == Settings()
+
+
+@pytest.mark.parametrize("name", ["text", "cmp_text"])
+def test_a_text_longer_than_the_cap_keeps_its_beginning_with_a_notice(name: str):
+    text = "word " * 1500  # 7,500 characters
+    settings, notices = _parse({name: text})
+    assert getattr(settings, name) == text[:MAX_TEXT_CHARS]
+    assert [(n.param, n.reason, n.reason_args, n.default) for n in notices] == [
+        (name, "reason_cut", {"max": MAX_TEXT_CHARS}, None)
+    ]
+    assert _parse({name: text[:MAX_TEXT_CHARS]})[1] == []  # at the cap: kept whole, no notice
 
 
 def test_heads_are_checked_against_the_linked_d_model_and_layer_against_linked_layers():
