@@ -92,6 +92,7 @@ if TYPE_CHECKING:
 
 st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="wide")
 
+SENTENCE_MARKERS = ("[CLS]", "[SEP]")  # what a BERT-style tokenizer puts around a sentence
 WORKED_DIMENSIONS = 8  # columns of the weighted-sum table: enough to check the sum by eye
 STATIC_TABLE_ROWS = 16  # longer worked-example tables scroll in a grid (measured: 1.7 s -> 1.3 s per head at 64 tokens)
 BASE_FONT = 14  # chart font size in pixels: readable on a projector
@@ -964,7 +965,9 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
     config, tokens = view.config, view.tokens
     st.markdown(f"**{t['perm_title']}**")
     st.markdown(t["perm_text"])
-    if len(set(tokens)) < 2:
+    # A trained model's [CLS] and [SEP] stay at the ends: what is shuffled is the sentence.
+    keep = SENTENCE_MARKERS if view.model_name else ()
+    if len({token for token in tokens if token not in keep}) < 2:
         st.info(t["perm_one_token"])
         return
     layer, head = lab_pickers(view, t)
@@ -985,7 +988,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: tuple, palette: str, 
             d_model=config.d_model, heads=config.n_heads, seed=config.seed, positions=t[f"positional_{positional}"]
         )
     )
-    shuffled_tokens, order = shuffled(tokens, seed)
+    shuffled_tokens, order = shuffled(tokens, seed, keep=keep)
     key, device = ModelKey("random", config=model_config), run[1]
     original = trace_of_tokens(key, device, tuple(tokens)).layer(layer, "weights")[head]  # (n, n)
     reordered = trace_of_tokens(key, device, tuple(shuffled_tokens)).layer(layer, "weights")[head]  # (n, n)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -173,19 +173,24 @@ def padded_trace(model: Encoder, tokens: Sequence[str], n_padding: int, pad_toke
     return model.trace_tokens(tokens + [pad_token] * n_padding, key_padding_mask=key_padding_mask)
 
 
-def shuffled(tokens: Sequence[str], seed: int = 0) -> tuple[list[str], list[int]]:
+def shuffled(tokens: Sequence[str], seed: int = 0, *, keep: Collection[str] = ()) -> tuple[list[str], list[int]]:
     """A shuffled copy of `tokens` and the `order` with `shuffled[i] == tokens[order[i]]`.
 
     Drawn from a private generator seeded with `seed` (the global RNG is left alone), so a
-    lesson shows the same shuffle every time. For two or more tokens the order is never the
-    identity: a draw that changes nothing is rotated by one place, so the demo always
-    moves words.
+    lesson shows the same shuffle every time. Tokens in `keep` stay where they are (a
+    trained model's [CLS] first and [SEP] last: a sentence, not a shuffle of its markers);
+    the others are shuffled among their places. For two or more movable tokens the order
+    is never the identity: a draw that changes nothing is rotated by one place, so the
+    demo always moves words.
     """
     tokens = list(tokens)
-    order = np.random.default_rng(seed).permutation(len(tokens))  # (n,)
-    if len(tokens) >= 2 and np.array_equal(order, np.arange(len(tokens))):
-        order = np.roll(order, 1)  # (n,)
-    order_list = [int(i) for i in order]
+    movable = [i for i, token in enumerate(tokens) if token not in keep]  # the places that take part
+    drawn = np.random.default_rng(seed).permutation(len(movable))  # (m,)
+    if len(movable) >= 2 and np.array_equal(drawn, np.arange(len(movable))):
+        drawn = np.roll(drawn, 1)  # (m,)
+    order_list = list(range(len(tokens)))
+    for place, source in zip(movable, drawn.tolist(), strict=True):
+        order_list[place] = movable[source]
     return [tokens[i] for i in order_list], order_list
 
 

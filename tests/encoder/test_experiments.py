@@ -253,6 +253,17 @@ def test_shuffled_leaves_the_global_random_generators_alone_and_its_input_unchan
     assert tokens == ["a", "b", "c", "d"]
 
 
+def test_shuffled_keeps_the_marker_tokens_in_place_and_moves_the_rest():
+    tokens = ["[CLS]", "the", "cat", "sat", "[SEP]"]
+    for seed in range(20):
+        words, order = shuffled(tokens, seed, keep=("[CLS]", "[SEP]"))
+        assert (words[0], words[-1]) == ("[CLS]", "[SEP]") and (order[0], order[-1]) == (0, 4)
+        assert words[1:4] != tokens[1:4] and sorted(words[1:4]) == sorted(tokens[1:4])
+        assert words == [tokens[i] for i in order]
+    assert shuffled(tokens, 3) == shuffled(tokens, 3, keep=())  # without markers: the plain shuffle
+    assert shuffled(["[CLS]", "a", "[SEP]"], keep=("[CLS]", "[SEP]")) == (["[CLS]", "a", "[SEP]"], [0, 1, 2])
+
+
 @pytest.mark.parametrize("tokens", [[], ["only"]])
 def test_shuffling_fewer_than_two_tokens_returns_them_as_they_are(tokens):
     assert shuffled(tokens) == (tokens, list(range(len(tokens))))
