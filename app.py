@@ -1128,7 +1128,10 @@ def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None
     except PretrainedUnavailableError:
         st.error(t["err_pretrained"].format(command=INSTALL_HINT))
     except (UnsupportedModelError, ConfigError) as error:
-        st.error(t["err_upload"].format(error=str(error)))
+        code = getattr(error, "code", None)  # a common refusal, said in the page's language
+        details = {name: markdown_literal(value) for name, value in getattr(error, "details", {}).items()}
+        reason = t[f"upload_{code}"].format(**details) if code else str(error)
+        st.error(t["err_upload"].format(error=reason))
     return None
 
 
@@ -1157,7 +1160,13 @@ def main() -> None:
     st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
     if any(view.unknown):
         st.info(t["unknown_tokens"].format(name=view.model_name, n=sum(view.unknown), total=n))
-    model = view.model_name or t["random_name"].format(seed=config.seed)
+    if view.model_name:
+        model = view.model_name
+    elif settings.model == "upload":
+        file = st.session_state.get("upload_file")
+        model = t["upload_name"].format(file=markdown_literal(file.name if file is not None else "?"))
+    else:
+        model = t["random_name"].format(seed=config.seed)
     shape = t["model_summary"].format(model=model, d_model=config.d_model, heads=config.n_heads, layers=config.n_layers)
     summary = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{view.parameters:,}")
     timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,17 @@ from encoder.config import EncoderConfig
 
 
 class UnsupportedModelError(ValueError):
-    """The module is not a variant of the torch encoder this project can reproduce."""
+    """The module is not a variant of the torch encoder this project can reproduce.
+
+    `code` names the common refusals of a file ("empty", "foreign_class", "unreadable",
+    "state_dict", "not_module"), with `details` to fill in, so an interface can say them in
+    its own language; other refusals have code None and only the English message.
+    """
+
+    def __init__(self, message: str, code: str | None = None, **details: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 # Everything a pickled nn.TransformerEncoder refers to, and nothing else: `torch.load` with
@@ -46,19 +57,49 @@ def load_torch_file(data: bytes) -> nn.Module:
     Only tensors and the classes in SAFE_TORCH_GLOBALS may appear in it; anything else
     (a custom class, arbitrary code) is refused with `UnsupportedModelError`.
     """
+    if not data:
+        raise UnsupportedModelError("the file is empty", "empty")
     try:
         with torch.serialization.safe_globals(list(SAFE_TORCH_GLOBALS)):
             module = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as error:
+    except Exception as error:  # a user's file can fail to parse in any way: each is a refusal
+        raise _refusal(error) from error
+    if isinstance(module, dict):
         raise UnsupportedModelError(
-            "the file is not a torch.save()d torch.nn.TransformerEncoder (or TransformerEncoderLayer) "
-            f"made only of torch.nn modules: {str(error).splitlines()[0][:200]}"
-        ) from error
+            "the file holds a state_dict (the weights without the model): save the whole model with "
+            "torch.save(model, f)",
+            "state_dict",
+        )
     if not isinstance(module, nn.Module):
+        kind = type(module).__name__
         raise UnsupportedModelError(
-            f"the file holds a {type(module).__name__}, not a module: save the whole model with torch.save(model, f)"
+            f"the file holds an object of type {kind}, not a model: save the whole model with torch.save(model, f)",
+            "not_module",
+            kind=kind,
         )
     return module
+
+
+# PyTorch's weights-only unpickler names the first class it refused to load.
+_FOREIGN_CLASS = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _refusal(error: Exception) -> UnsupportedModelError:
+    """A plain refusal for a file torch.load could not read safely (its own message is long,
+    advises options that do not apply here, and carries terminal colour codes)."""
+    foreign = _FOREIGN_CLASS.search(str(error))
+    if isinstance(error, pickle.UnpicklingError) and foreign:
+        name = foreign.group(1)
+        return UnsupportedModelError(
+            f"the file contains {name}, which is not one of the torch.nn modules a TransformerEncoder is made of: "
+            "save the encoder itself, for example torch.save(model.encoder, f) where model.encoder is the "
+            "nn.TransformerEncoder",
+            "foreign_class",
+            name=name,
+        )
+    return UnsupportedModelError(
+        "the file is not a model saved with torch.save(model, f): PyTorch cannot read it", "unreadable"
+    )
 
 
 def _activation_name(layer: nn.TransformerEncoderLayer) -> str:

@@ -34,12 +34,21 @@ _EN: dict[str, str] = {
     "upload_trust": "The file is loaded with weights_only=True: only tensors and torch.nn's own encoder modules "
     "are accepted, so a file cannot run code here. Sentences are embedded as in random mode.",
     "upload_needed": "Upload a model file in the sidebar to inspect it.",
-    "model_summary": "{model}: d_model = {d_model}, {heads} heads, {layers} layers",
+    "model_summary": "{model}: d_model = {d_model}, heads: {heads}, layers: {layers}",
     "random_name": "Random weights (seed {seed})",
+    "upload_name": "Your model ({file})",
     "unknown_tokens": "{name} is an English model: {n} of the {total} tokens are [UNK], not in its vocabulary, "
     "and all look the same to it.",
     "err_pretrained": "The trained model is not installed on this server. Install it with: {command}",
     "err_upload": "This file cannot be inspected: {error}",
+    "upload_empty": "the file is empty.",
+    "upload_unreadable": "it is not a model saved with torch.save(model, f); PyTorch cannot read it.",
+    "upload_state_dict": "it holds a state_dict (the weights without the model). Save the whole model: "
+    "torch.save(model, f).",
+    "upload_not_module": "it holds an object of type {kind}, not a model. Save the whole model: torch.save(model, f).",
+    "upload_foreign_class": "it contains {name}, which is not one of the torch.nn modules a TransformerEncoder "
+    "is made of. Save the encoder itself, for example torch.save(model.encoder, f), where model.encoder is "
+    "the nn.TransformerEncoder.",
     "d_model": "d_model",
     "d_model_help": "Width of every token vector.",
     "heads": "Heads",
@@ -270,9 +279,16 @@ _ZH: dict[str, str] = {
     "upload_needed": "请在侧边栏上传模型文件以查看。",
     "model_summary": "{model}：d_model = {d_model}，{heads} 个头，{layers} 层",
     "random_name": "随机权重（种子 {seed}）",
+    "upload_name": "你的模型（{file}）",
     "unknown_tokens": "{name} 是英文模型：{total} 个词元中有 {n} 个是 [UNK]（不在其词表中），对模型来说它们完全相同。",
     "err_pretrained": "此服务器未安装已训练模型。安装命令：{command}",
     "err_upload": "无法查看此文件：{error}",
+    "upload_empty": "文件是空的。",
+    "upload_unreadable": "它不是用 torch.save(model, f) 保存的模型，PyTorch 无法读取。",
+    "upload_state_dict": "它保存的是 state_dict（只有权重，没有模型）。请保存整个模型：torch.save(model, f)。",
+    "upload_not_module": "它保存的是 {kind} 类型的对象，而不是模型。请保存整个模型：torch.save(model, f)。",
+    "upload_foreign_class": "它包含 {name}，这不是组成 TransformerEncoder 的 torch.nn 模块。"
+    "请只保存编码器本身，例如 torch.save(model.encoder, f)，其中 model.encoder 是 nn.TransformerEncoder。",
     "d_model": "d_model",
     "d_model_help": "每个词元向量的维度。",
     "heads": "头数",

@@ -15,6 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from encoder import Encoder, EncoderConfig
+from viz import markdown_literal
 from viz.i18n import texts
 from viz.state import MINILM_LAYERS
 
@@ -368,12 +369,48 @@ def test_an_uploaded_torch_encoder_is_inspected():
     _after(at.get("file_uploader")[0].upload("encoder.pt", buffer.getvalue()))
     assert len(at.radio(key="head").options) == 8 and len(at.radio(key="layer").options) == 3
     assert _ticks(_charts(at)[WEIGHTS], "xaxis") == ["我", "爱", "你"]
+    summary = " ".join(c.value for c in at.caption)  # Markdown: the file name is escaped, shown as typed
+    assert "Your model (encoder\\.pt): d_model = 32, heads: 8, layers: 3" in summary and "Random" not in summary
 
 
-def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message():
-    at = _run(model="upload")
-    _after(at.get("file_uploader")[0].upload("evil.pt", b"\x80\x04not a pickle"))
-    assert any("cannot be inspected" in alert for alert in _alerts(at))
+class _Wrapper(torch.nn.Module):
+    """What a tutorial saves most often: an embedding and the encoder in a model class of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(10, 16)
+        self.encoder = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(16, 2, batch_first=True), 1)
+
+
+def _saved(obj) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+UPLOADS = {  # a file, and the refusal the page must give in each language
+    "empty": (b"", "upload_empty", {}),
+    "text-renamed-pt": (b"hello world\n" * 20, "upload_unreadable", {}),
+    "not-a-pickle": (b"\x80\x04not a pickle", "upload_unreadable", {}),
+    "state-dict": (
+        _saved(torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(16, 2), 1).state_dict()),
+        "upload_state_dict",
+        {},
+    ),
+    "model-class": (_saved(_Wrapper()), "upload_foreign_class", {"name": markdown_literal(f"{__name__}._Wrapper")}),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("upload", UPLOADS.values(), ids=UPLOADS.keys())
+def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message(upload, lang: str):
+    payload, code, details = upload
+    t = texts(lang)
+    at = _run(model="upload", lang=lang)
+    _after(at.get("file_uploader")[0].upload("model.pt", payload))
+    assert t["err_upload"].format(error=t[code].format(**details)) in [e.value for e in at.error]
     assert not _charts(at)
 
 

@@ -376,13 +376,23 @@ def test_a_saved_torch_encoder_loads_without_trusting_the_file(norm_first):
 
 
 @pytest.mark.parametrize(
-    "payload",
-    [_saved(_Custom()), _saved(_RunsCode()), b"not a torch file", _saved({"weight": torch.zeros(2)})],
-    ids=["custom class", "code", "garbage", "state dict"],
+    ("payload", "code"),
+    [
+        (_saved(_Custom()), "foreign_class"),
+        (_saved(_RunsCode()), "unreadable"),  # refused before any code runs
+        (b"not a torch file", "unreadable"),
+        (b"", "empty"),
+        (b"hello world\n" * 20, "unreadable"),  # a text file renamed .pt: torch.load raised a KeyError
+        (_saved({"weight": torch.zeros(2)}), "state_dict"),
+        (_saved([torch.zeros(2)]), "not_module"),
+    ],
+    ids=["custom class", "code", "garbage", "empty", "text", "state dict", "list"],
 )
-def test_files_that_are_not_plain_torch_encoders_are_refused(payload):
-    with pytest.raises(UnsupportedModelError):
+def test_files_that_are_not_plain_torch_encoders_are_refused_with_a_plain_reason(payload, code):
+    with pytest.raises(UnsupportedModelError) as refused:
         load_torch_file(payload)
+    assert refused.value.code == code
+    assert "\x1b" not in str(refused.value) and "weights_only" not in str(refused.value)  # no torch advice
 
 
 def test_longest_prefix_fits_the_cap_and_ends_at_a_word():
