@@ -227,7 +227,7 @@ def _open_head() -> None:
     state = st.session_state
     if state.open_head is not None:
         state.layer, state.head = state.open_head
-        state.head_opened = True
+        state.head_opened = state.open_head
         state.open_head = None  # a one-shot command, not a setting: its labels change with the language
 
 
@@ -657,8 +657,13 @@ def overview(view: TraceArrays, t: dict[str, str], palette: str) -> None:
             format_func=lambda lh: t["open_head_option"].format(layer=lh[0] + 1, head=lh[1] + 1),
             placeholder=t["open_head_placeholder"],
         )
-        if st.session_state.pop("head_opened", False):
-            st.rerun()  # the step view lives in another fragment: rerun the whole page
+        opened = st.session_state.pop("head_opened", None)
+        if opened is not None:
+            # The step view lives in another fragment, above: rerun the whole page, and say
+            # where the head went, since the page stays scrolled down here at the grid.
+            layer, head = opened
+            st.session_state.opened_toast = t["opened_toast"].format(layer=layer + 1, head=head + 1)
+            st.rerun()
         fig = heads_grid_figure(view.weights, view.tokens, **_grid_style(t, palette, _font_size(_settings())))
         chart(fig, "heads_grid")
 
@@ -1172,6 +1177,8 @@ def main() -> None:
     timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
     st.caption(f"{shape} · {summary} · {timing}")
 
+    if "opened_toast" in st.session_state:
+        st.toast(st.session_state.pop("opened_toast"), icon="⬆️")
     inspector(view, t)
     if not settings.present:  # a projector shows the step; the overviews wait below in the normal page
         overview(view, t, settings.palette)

@@ -137,6 +137,7 @@ _EN: dict[str, str] = {
     "open_head": "Open in the step view",
     "open_head_placeholder": "Choose a layer and head",
     "open_head_option": "Layer {layer} · Head {head}",
+    "opened_toast": "Layer {layer} · Head {head} is now in the step view, above.",
     "rest_toggle": "Show the rest of the layer and the stack",
     "rest_title": "After attention: the rest of layer {layer}, and the stack",
     "rest_text": "The heads' context vectors are concatenated and multiplied by W_O; a residual connection "
@@ -372,6 +373,7 @@ _ZH: dict[str, str] = {
     "open_head": "在分步视图中打开",
     "open_head_placeholder": "选择层和头",
     "open_head_option": "第 {layer} 层 · 第 {head} 个头",
+    "opened_toast": "第 {layer} 层 · 第 {head} 个头已在上方的分步视图中打开。",
     "rest_toggle": "显示该层的其余部分以及层的堆叠",
     "rest_title": "注意力之后：第 {layer} 层的其余部分，以及层的堆叠",
     "rest_text": "各个头的上下文向量拼接后乘以 W_O；随后是残差连接和 LayerNorm，"

@@ -261,6 +261,8 @@ def test_open_a_head_from_the_overview():
     at = _run(layers="3")
     _after(at.selectbox(key="open_head").set_value((2, 1)))
     assert at.radio(key="layer").value == 2 and at.radio(key="head").value == 1
+    assert [toast.value for toast in at.toast] == ["Layer 3 · Head 2 is now in the step view, above."]
+    assert "softmax (L3H2)" in _charts(at)[WEIGHTS]["layout"]["title"]["text"]
 
 
 # --- trained and uploaded models -------------------------------------------------------------
