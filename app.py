@@ -100,6 +100,7 @@ PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classro
 # Presentation mode's larger type for the page's own text (charts get PRESENTATION_FONT). A
 # fixed stylesheet: no user text is ever placed in HTML.
 PRESENTATION_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.45rem; line-height: 1.5; }
 [data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
@@ -487,9 +488,10 @@ def show_scores(h: HeadView, t: dict[str, str]) -> None:
 
 def show_scaled(h: HeadView, t: dict[str, str]) -> None:
     sqrt_d = math.sqrt(h.d_head)
+    # Two lines: one is wider than the formula's third of a 1024-pixel screen, and KaTeX does not wrap.
     formula = (
-        rf"\tilde S = \frac{{Q K^\top}}{{\sqrt{{d_k}}}} = \frac{{S}}{{\sqrt{{{h.d_head}}}}}"
-        rf" = \frac{{S}}{{{sqrt_d:.3f}}}"
+        rf"\begin{{aligned}}\tilde S &= \frac{{Q K^\top}}{{\sqrt{{d_k}}}} \\"
+        rf" &= \frac{{S}}{{\sqrt{{{h.d_head}}}}} = \frac{{S}}{{{sqrt_d:.3f}}}\end{{aligned}}"
     )
     with step_section("step-scaled", t["step_scaled"], formula, t["step_scaled_text"].format(sqrt=sqrt_d)):
         title, value_label = f"Q·Kᵀ/√d_k ({h.where})", "q·k/√d_k"
@@ -1161,8 +1163,9 @@ def main() -> None:
     view, run = result
     config, n = view.config, len(view.tokens)
 
-    st.caption(t["tokens"].format(n=n))
-    st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
+    if not settings.present:  # a projector needs the height for the chart; its axes name the tokens
+        st.caption(t["tokens"].format(n=n))
+        st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
     if any(view.unknown):
         st.info(t["unknown_tokens"].format(name=view.model_name, n=sum(view.unknown), total=n))
     if view.model_name:

@@ -210,6 +210,7 @@ def test_presentation_mode_shows_one_step_at_a_time_and_the_arrows_move_it():
     assert len(_charts(at)) == 1  # the first step (Q, K, V) alone: no grid, no downloads on a projector
     assert not at.get("download_button")
     assert "Q, K, V" in _charts(at)[0]["layout"]["title"]["text"]
+    assert not at.code  # no token list above the step: the chart's axes name the tokens
     assert at.button(key="prev").disabled
     _after(at.button(key="next").click())
     _after(at.button(key="next").click())
