@@ -1101,6 +1101,7 @@ def downloads(t: dict[str, str], settings: Settings, view: TraceArrays, run: tup
         file_name="attention_trace.npz",
         mime="application/octet-stream",
         on_click="ignore",
+        help=t["download_trace_help"],
     )
     encoder = dataclasses.asdict(view.config) | {"limits": None, "model_name": view.model_name}
     document = {"link": to_query_params(settings), "encoder": encoder}

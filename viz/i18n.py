@@ -243,6 +243,8 @@ _EN: dict[str, str] = {
     "mean_weight": "mean weight",
     "downloads": "Downloads",
     "download_trace": "Download the trace (.npz)",
+    "download_trace_help": "One array per intermediate, counted from 0 as in code: layer0.weights is the "
+    "page's layer 1, and its [0] is head 1. Per-head arrays are (heads, tokens, ...).",
     "download_settings": "Download the settings (JSON)",
     "share_hint": "The address bar holds every setting: copy it to share exactly this view.",
     "err_empty": "Type a sentence to begin: the text has no words or characters yet.",
@@ -472,6 +474,8 @@ _ZH: dict[str, str] = {
     "mean_weight": "平均权重",
     "downloads": "下载",
     "download_trace": "下载计算轨迹（.npz）",
+    "download_trace_help": "每个中间结果一个数组，和代码一样从 0 开始编号：layer0.weights 是页面上的第 1 层，"
+    "其 [0] 是第 1 个头。按头划分的数组形状为 (头数, 词元数, ...)。",
     "download_settings": "下载设置（JSON）",
     "share_hint": "地址栏包含所有设置：复制它即可分享完全相同的视图。",
     "err_empty": "请输入一句话：文本中还没有任何单词或字符。",
