@@ -384,15 +384,20 @@ def _tokens_digest(tokens: list[str]) -> str:
 
 
 def layer_and_head(
-    config: EncoderConfig, t: dict[str, str], layer_key: str, head_key: str | None = None
+    config: EncoderConfig,
+    t: dict[str, str],
+    layer_key: str,
+    head_key: str | None = None,
+    places: tuple[st.delta_generator.DeltaGenerator, st.delta_generator.DeltaGenerator] | None = None,
 ) -> tuple[int, int]:
     """Side-by-side Layer and Head radios (1-based on screen), their values fitted to this model.
 
     persist_state: these widgets vanish (empty text, an experiment closed) and must keep
-    their value. Without `head_key`, only the layer is asked and the head is 0.
+    their value. Without `head_key`, only the layer is asked and the head is 0. `places`
+    puts the two radios in given columns instead of two new ones.
     """
     one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
-    left, right = st.columns(2)
+    left, right = places or st.columns(2)
     st.session_state.setdefault(layer_key, 0)
     _clamp(layer_key, config.n_layers, t)
     layer = left.radio(t["layer"], range(config.n_layers), key=layer_key, **one_based)
@@ -627,15 +632,18 @@ def inspector(view: TraceArrays, t: dict[str, str]) -> None:
     """Layer, head and query pickers and everything they select: reruns alone when they change."""
     settings, config = _settings(), view.config
     _sync_link(settings)
-    if not settings.present:
-        st.subheader(t["inspect"])
+    if settings.present:  # pickers and Prev / Next on one row: a 720-pixel projector needs the height
+        pick_layer, pick_head, controls = st.columns([1, 1, 2], vertical_alignment="bottom")
+        layer, head = layer_and_head(config, t, "layer", "head", places=(pick_layer, pick_head))
+        with controls:
+            step = presentation_controls(t)
+        SECTIONS[step](head_view(view, layer, head, settings.palette, _font_size(settings)), t)
+        return
+    st.subheader(t["inspect"])
     layer, head = layer_and_head(config, t, "layer", "head")
     h = head_view(view, layer, head, settings.palette, _font_size(settings))
-    if settings.present:
-        SECTIONS[presentation_controls(t)](h, t)
-    else:
-        for section in SECTIONS.values():
-            section(h, t)
+    for section in SECTIONS.values():
+        section(h, t)
 
 
 @st.fragment
