@@ -232,6 +232,16 @@ def _open_head() -> None:
         state.open_head = None  # a one-shot command, not a setting: its labels change with the language
 
 
+def _keep_upload() -> None:
+    """Keep the uploaded file's name and bytes beyond its uploader, which Streamlit forgets
+    while another model is chosen; removing the file from the uploader forgets it here too."""
+    file = st.session_state.upload_file
+    if file is None:
+        st.session_state.pop("upload_kept", None)
+    else:
+        st.session_state.upload_kept = (file.name, file.getvalue())
+
+
 def _copy_state(source: str, target: str) -> None:
     st.session_state[target] = st.session_state[source]
 
@@ -273,9 +283,14 @@ def sidebar(t: dict[str, str]) -> bytes | None:
         elif model == "minilm":
             minilm_shape(t, keep)
         else:
-            file = st.file_uploader(t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"])
+            st.file_uploader(
+                t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"], on_change=_keep_upload
+            )
+            kept = st.session_state.get("upload_kept")
+            if kept is not None and st.session_state.upload_file is None:  # the uploader was away: a model switch
+                st.caption(t["upload_kept"].format(file=markdown_literal(kept[0])))
             st.caption(t["upload_trust"])
-            upload = file.getvalue() if file is not None else None
+            upload = kept[1] if kept is not None else None
         st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
         st.toggle(t["present"], key="present", help=t["present_help"])
         with st.expander(t["display"]):
@@ -1180,8 +1195,8 @@ def main() -> None:
     if view.model_name:
         model = view.model_name
     elif settings.model == "upload":
-        file = st.session_state.get("upload_file")
-        model = t["upload_name"].format(file=markdown_literal(file.name if file is not None else "?"))
+        name, _ = st.session_state.upload_kept
+        model = t["upload_name"].format(file=markdown_literal(name))
     else:
         model = t["random_name"].format(seed=config.seed)
     shape = t["model_summary"].format(model=model, d_model=config.d_model, heads=config.n_heads, layers=config.n_layers)

@@ -34,6 +34,7 @@ _EN: dict[str, str] = {
     "upload_trust": "The file is loaded with weights_only=True: only tensors and torch.nn's own encoder modules "
     "are accepted, so a file cannot run code here. Sentences are embedded as in random mode.",
     "upload_needed": "Upload a model file in the sidebar to inspect it.",
+    "upload_kept": "In use: {file}, uploaded earlier. Upload another file to replace it.",
     "model_summary": "{model}: d_model = {d_model}, heads: {heads}, layers: {layers}",
     "random_name": "Random weights (seed {seed})",
     "upload_name": "Your model ({file})",
@@ -280,6 +281,7 @@ _ZH: dict[str, str] = {
     "upload_trust": "文件以 weights_only=True 方式加载：只接受张量和 torch.nn 自带的编码器模块，"
     "因此文件无法在此执行代码。句子的嵌入方式与随机权重模式相同。",
     "upload_needed": "请在侧边栏上传模型文件以查看。",
+    "upload_kept": "正在使用之前上传的 {file}。上传另一个文件即可替换。",
     "model_summary": "{model}：d_model = {d_model}，{heads} 个头，{layers} 层",
     "random_name": "随机权重（种子 {seed}）",
     "upload_name": "你的模型（{file}）",

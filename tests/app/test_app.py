@@ -373,6 +373,12 @@ def test_an_uploaded_torch_encoder_is_inspected():
     assert _ticks(_charts(at)[WEIGHTS], "xaxis") == ["我", "爱", "你"]
     summary = " ".join(c.value for c in at.caption)  # Markdown: the file name is escaped, shown as typed
     assert "Your model (encoder\\.pt): d_model = 32, heads: 8, layers: 3" in summary and "Random" not in summary
+    # Away to random weights and back: the file is still in use, and the sidebar says so.
+    _after(at.radio(key="model").set_value("random"))
+    assert len(at.radio(key="head").options) == 4
+    _after(at.radio(key="model").set_value("upload"))
+    assert len(at.radio(key="head").options) == 8 and len(_charts(at)) == 7
+    assert any("In use: encoder\\.pt, uploaded earlier" in c.value for c in at.sidebar.caption)
 
 
 class _Wrapper(torch.nn.Module):
