@@ -23,7 +23,7 @@ import torch
 
 from encoder.config import LIMITS, EncoderConfig, Positional
 from encoder.model import Encoder
-from encoder.tokenizer import EmptyTextError, TooManyTokensError
+from encoder.tokenizer import check_token_count
 from encoder.trace import Trace
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
@@ -157,12 +157,8 @@ def padded_trace(model: Encoder, tokens: Sequence[str], n_padding: int, pad_toke
     attend to the real tokens) and are simply ignored downstream. The returned trace's
     `mask` marks the pad keys as not allowed.
     """
-    tokens = list(tokens)
-    if not tokens:
-        raise EmptyTextError()
     max_tokens = model.config.limits.max_tokens
-    if len(tokens) > max_tokens:
-        raise TooManyTokensError(tokens, max_tokens)
+    tokens = check_token_count(list(tokens), max_tokens)
     max_padding = max_tokens - len(tokens)
     if not _is_int(n_padding) or not 0 <= n_padding <= max_padding:
         raise ValueError(

@@ -22,7 +22,7 @@ from torch import nn
 from encoder.attention import attention_mask, scaled_dot_product_attention
 from encoder.config import EncoderConfig
 from encoder.embeddings import sinusoidal_positions, token_embeddings
-from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
+from encoder.tokenizer import EmptyTextError, TooManyTokensError, check_token_count, tokenize
 from encoder.trace import LayerTrace, Trace
 
 # In-place where torch has it: the pre-activation is never kept, so it need not be copied.
@@ -305,12 +305,7 @@ class Encoder(nn.Module):
         a `TooManyTokensError`; a checkpoint refuses a token missing from its vocabulary.
         `key_padding_mask` (n,) marks padded keys with True (see `encoder.padded_trace`).
         """
-        tokens = list(tokens)
-        if not tokens:
-            raise EmptyTextError()
-        max_tokens = self.config.limits.max_tokens
-        if len(tokens) > max_tokens:
-            raise TooManyTokensError(tokens, max_tokens)
+        tokens = check_token_count(list(tokens), self.config.limits.max_tokens)
         embeddings = self.embed(tokens)  # (n, d_model)
         positions = self.positional_encoding(len(tokens))  # (n, d_model)
         layer_input = self.text_embedding.layer_input(embeddings, positions)  # (n, d_model)

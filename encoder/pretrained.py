@@ -28,7 +28,7 @@ from torch import nn
 
 from encoder.config import LIMITS, ConfigError, EncoderConfig
 from encoder.model import Encoder, TextEmbedding
-from encoder.tokenizer import EmptyTextError, TooManyTokensError
+from encoder.tokenizer import EmptyTextError, check_token_count
 from encoder.torch_import import UnsupportedModelError
 
 if TYPE_CHECKING:
@@ -143,10 +143,7 @@ class BertTextEmbedding(TextEmbedding):
         # sequence_ids is None for what the tokenizer adds around the text ([CLS], [SEP]).
         if all(sequence is None for sequence in encoding.sequence_ids):
             raise EmptyTextError()
-        tokens = encoding.tokens
-        if max_tokens is not None and len(tokens) > max_tokens:
-            raise TooManyTokensError(tokens, max_tokens)
-        return tokens
+        return check_token_count(encoding.tokens, max_tokens)
 
     def token_ids(self, tokens: Sequence[str]) -> list[int]:
         """Each token's row in the embedding table; a token outside the vocabulary is refused."""

@@ -65,7 +65,12 @@ def tokenize(text: str, max_tokens: int | None = LIMITS.max_tokens) -> list[str]
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
-    tokens = [t for t in _TOKEN.findall(text) if _is_visible(t)]
+    return check_token_count([t for t in _TOKEN.findall(text) if _is_visible(t)], max_tokens)
+
+
+def check_token_count(tokens: list[str], max_tokens: int | None) -> list[str]:
+    """`tokens` if there is at least one and at most `max_tokens` (None: no cap); otherwise
+    `EmptyTextError` or `TooManyTokensError`, whoever split the text."""
     if not tokens:
         raise EmptyTextError()
     if max_tokens is not None and len(tokens) > max_tokens:

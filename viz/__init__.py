@@ -30,12 +30,12 @@ from viz.style import (
     Palette,
     chart_config,
     markdown_literal,
+    number_text,
     token_labels,
 )
 from viz.worked_example import (
     WORKED_EXAMPLE_COLUMNS,
     WorkedExample,
-    number_text,
     softmax_latex,
     weighted_sum_rows,
     worked_example,

@@ -28,6 +28,7 @@ from viz.style import (
     cell_axis,
     check_style,
     colorbar,
+    number_text,
     pinned_fonts,
     token_margins,
     values_are_shown,
@@ -49,10 +50,7 @@ def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bo
     texts = np.full(values.shape, "", dtype=object)  # (rows, columns)
     if show_values:
         finite = np.isfinite(values)
-        # `+ 0.0` turns the -0.0 that rounding leaves of a tiny negative into 0.0: "0.00", not "-0.00".
-        texts[finite] = [
-            f"{round(value, CELL_VALUE_DECIMALS) + 0.0:.{CELL_VALUE_DECIMALS}f}" for value in values[finite].tolist()
-        ]
+        texts[finite] = [number_text(value, CELL_VALUE_DECIMALS) for value in values[finite].tolist()]
     if has_masked:
         texts[masked] = MASK_MARK
     return texts

@@ -54,6 +54,15 @@ def _shortened(text: str) -> str:
     return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
 
 
+def number_text(value: float, decimals: int = 4) -> str:
+    """A number as a table or a heatmap cell prints it: fixed decimals, no sign on a zero
+    (a masked key's weight · v rounds to -0.0000 otherwise), and a masked score as "−∞"
+    (a table would print `-Infinity`)."""
+    if value == -math.inf:
+        return "−∞"
+    return f"{round(value, decimals) + 0.0:.{decimals}f}"  # `+ 0.0` turns -0.0 into 0.0
+
+
 _ASCII_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 
 

@@ -159,15 +159,6 @@ def worked_example_rows(
     ]
 
 
-def number_text(value: float, decimals: int = 4) -> str:
-    """A table cell's number as a reader should see it: fixed decimals, and a masked score as
-    "−∞" (a table would otherwise print `-Infinity`)."""
-    if value == -math.inf:
-        return "−∞"
-    text = f"{value:.{decimals}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # a masked key's weight · v is 0, not -0.0000
-
-
 def softmax_latex(example: WorkedExample, decimals: int = 3) -> str:
     """Step 4 for one query row as LaTeX, with its numbers: A_ij = e^s_j / Σ_m e^s_m = w_j.
 

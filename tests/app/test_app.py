@@ -193,9 +193,9 @@ def test_a_masked_key_in_the_worked_example_is_explained_and_its_weight_is_zero(
     t = texts(lang)
     at = _run(text="我爱你", causal="1", query="1", lang=lang)
     table = at.table[0].value
-    scaled = table.iloc[:, 2].to_numpy(float)
-    assert np.isneginf(scaled[1:]).all() and np.isfinite(scaled[0])  # 我 may not look at 爱 or 你
-    assert list(table.iloc[:, 4].to_numpy(float)) == [1.0, 0.0, 0.0]
+    scaled = list(table.iloc[:, 2])
+    assert scaled[1:] == ["−∞", "−∞"] and np.isfinite(float(scaled[0]))  # 我 may not look at 爱 or 你
+    assert list(table.iloc[:, 4]) == ["1.0000", "0.0000", "0.0000"]
     assert t["worked_masked"] in [c.value for c in at.caption]
     unmasked = _run(text="我爱你", causal="1", query="3", lang=lang)  # 你 sees every key
     assert t["worked_masked"] not in [c.value for c in unmasked.caption]
