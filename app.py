@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+import ui.inspector as step_view
 from encoder import (
     LIMITS,
     ConfigError,
@@ -54,17 +54,11 @@ from viz import (
     markdown_literal,
     matrix_figure,
     norms_figure,
-    number_text,
     position_curves_figure,
-    qkv_figure,
     saturation_figure,
     similarity_figure,
-    softmax_latex,
     variance_figure,
     vectors_figure,
-    weighted_sum_rows,
-    worked_example,
-    worked_example_rows,
 )
 from viz.i18n import LANGUAGES, texts
 from viz.state import (
@@ -88,8 +82,6 @@ from viz.state import (
 st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="wide")
 
 SENTENCE_MARKERS = ("[CLS]", "[SEP]")  # what a BERT-style tokenizer puts around a sentence
-WORKED_DIMENSIONS = 8  # columns of the weighted-sum table: enough to check the sum by eye
-STATIC_TABLE_ROWS = 16  # longer worked-example tables scroll in a grid (measured: 1.7 s -> 1.3 s per head at 64 tokens)
 BASE_FONT = 14  # chart font size in pixels: readable on a projector
 PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classroom
 # Presentation mode's larger type for the page's own text (charts get PRESENTATION_FONT). A
@@ -222,7 +214,8 @@ def _set_text(text: str) -> None:
 def _open_head() -> None:
     state = st.session_state
     if state.open_head is not None:
-        state.layer, state.head = state.open_head
+        layer, head = state.open_head
+        step_view.command_view(layer=layer, head=head)
         state.head_opened = state.open_head
         state.open_head = None  # a one-shot command, not a setting: its labels change with the language
 
@@ -418,244 +411,17 @@ def layer_and_head(
     return layer, right.radio(t["head"], range(config.n_heads), key=head_key, **one_based)
 
 
-def step_section(key: str, title: str, formula: str, text: str) -> st.delta_generator.DeltaGenerator:
-    """A step's heading, formula and explanation; returns where its chart goes.
-
-    Beside the chart normally; above it in presentation mode, where the large formula needs
-    the whole width.
-    """
-    container = st.container(key=key, border=True)
-    with container:
-        st.subheader(title)
-        if st.session_state.present:
-            st.latex(formula)
-            st.markdown(text)
-            return container
-        left, right = st.columns([1, 2], vertical_alignment="center")
-        left.latex(formula)
-        left.markdown(text)
-    return right
-
-
-@dataclass(frozen=True)
-class HeadView:
-    """One head of one layer, sliced from the cached trace: what the step view draws."""
-
-    tokens: list[str]
-    layer: int
-    head: int
-    d_model: int
-    q: np.ndarray  # (n, d_head)
-    k: np.ndarray  # (n, d_head)
-    v: np.ndarray  # (n, d_head)
-    scores: np.ndarray  # (n, n)
-    scaled: np.ndarray  # (n, n)
-    weights: np.ndarray  # (n, n)
-    context: np.ndarray  # (n, d_head)
-    layer_weights: np.ndarray  # (1, heads, n, n): every head of this layer, for the strip of heads
-    mask: np.ndarray | None  # (n, n) bool, query i may attend to key j; None when nothing is masked
-    palette: str
-    font_size: int
-    fit_weights: bool  # colour the softmax map from 0 to its largest weight, not to 1
-
-    @property
-    def where(self) -> str:
-        return f"L{self.layer + 1}H{self.head + 1}"
-
-    @property
-    def d_head(self) -> int:
-        return self.q.shape[1]
-
-    def matrix_chart(self, t: dict[str, str], values: np.ndarray, name: str, **figure: object) -> None:
-        """One (n, n) step of this head, queries down and keys across, named e.g. `scores_L1H2`."""
-        fig = matrix_figure(values, self.tokens, self.tokens, **figure, **_matrix(t, self.palette, self.font_size))
-        chart(fig, f"{name}_{self.where}")
-
-
-def head_view(view: TraceArrays, layer: int, head: int, settings: Settings) -> HeadView:
-    return HeadView(
-        tokens=view.tokens,
-        layer=layer,
-        head=head,
-        d_model=view.config.d_model,
-        **{name: view.layer(layer, name)[head] for name in ("q", "k", "v", "scores", "weights", "context")},
-        scaled=view.layer(layer, "scaled_scores")[head],
-        layer_weights=view.weights[layer : layer + 1],
-        mask=view.arrays.get("mask"),
-        palette=settings.palette,
-        font_size=_font_size(settings),
-        fit_weights=settings.wscale == "fit",
-    )
-
-
-def show_qkv(h: HeadView, t: dict[str, str]) -> None:
-    n, d_head = len(h.tokens), h.d_head
-    with st.container(key="step-qkv", border=True):
-        st.subheader(t["step_qkv"])
-        st.latex(rf"Q = XW^Q,\quad K = XW^K,\quad V = XW^V \qquad ({n} \times {d_head})")
-        st.markdown(t["step_qkv_text"].format(d_head=d_head, d_model=h.d_model))
-        style = vector_style(t, h.palette, h.font_size)
-        chart(qkv_figure(h.q, h.k, h.v, h.tokens, title=f"Q, K, V ({h.where})", **style), f"QKV_{h.where}")
-
-
-def show_scores(h: HeadView, t: dict[str, str]) -> None:
-    with step_section("step-scores", t["step_scores"], r"S = Q K^\top", t["step_scores_text"]):
-        h.matrix_chart(t, h.scores, "scores", kind="scores", title=f"Q·Kᵀ ({h.where})", value_label="q·k")
-
-
-def show_scaled(h: HeadView, t: dict[str, str]) -> None:
-    sqrt_d = math.sqrt(h.d_head)
-    # Two lines: one is wider than the formula's third of a 1024-pixel screen, and KaTeX does not wrap.
-    formula = (
-        rf"\begin{{aligned}}\tilde S &= \frac{{Q K^\top}}{{\sqrt{{d_k}}}} \\"
-        rf" &= \frac{{S}}{{\sqrt{{{h.d_head}}}}} = \frac{{S}}{{{sqrt_d:.3f}}}\end{{aligned}}"
-    )
-    with step_section("step-scaled", t["step_scaled"], formula, t["step_scaled_text"].format(sqrt=sqrt_d)):
-        title, value_label = f"Q·Kᵀ/√d_k ({h.where})", "q·k/√d_k"
-        h.matrix_chart(t, h.scaled, "scaled", kind="scores", title=title, value_label=value_label, mask=h.mask)
-
-
-def show_weights(h: HeadView, t: dict[str, str]) -> None:
-    formula = r"A_{ij} = \operatorname{softmax}(\tilde S_i)_j = \frac{e^{\tilde S_{ij}}}{\sum_{m} e^{\tilde S_{im}}}"
-    with step_section("step-weights", t["step_weights"], formula, t["step_weights_text"]):
-        title = f"softmax ({h.where})"
-        # A masked weight is 0 and a row always holds a positive one, so the top is in (0, 1].
-        top = float(np.max(h.weights)) if h.fit_weights else 1.0
-        figure = {"kind": "weights", "title": title, "value_label": t["weight"], "mask": h.mask, "weights_max": top}
-        h.matrix_chart(t, h.weights, "weights", **figure)
-
-
-def show_context(h: HeadView, t: dict[str, str]) -> None:
-    formula = r"Z = A V,\quad z_i = \sum_j A_{ij}\, v_j"
-    with step_section("step-context", t["step_context"], formula, t["step_context_text"]):
-        style = vector_style(t, h.palette, h.font_size)
-        chart(vectors_figure(h.context, h.tokens, title=f"Z ({h.where})", **style), f"context_{h.where}")
-
-
-def show_worked_example(h: HeadView, t: dict[str, str]) -> None:
-    tokens, n, d_head = h.tokens, len(h.tokens), h.d_head
-    with st.container(key="worked-example", border=True):
-        st.subheader(t["worked_example"])
-        _clamp("query", n, t)
-        # A selectbox hands back its option's label, and these labels show the tokens, so a
-        # new sentence would leave it holding a label that is no longer an option. Keyed by
-        # the tokens, it starts afresh with each sentence; `query` keeps the choice.
-        picker = "query_picker_" + _tokens_digest(tokens)
-        query = st.selectbox(
-            t["worked_query"],
-            range(n),
-            index=st.session_state.query,
-            key=picker,
-            format_func=lambda i: f"{i + 1} · {tokens[i]}",
-            on_change=_copy_state,
-            args=(picker, "query"),
-        )
-        example = worked_example(query, h.q, h.k, h.v, h.scores, h.scaled, h.weights, h.context)
-        st.markdown(t["worked_intro"].format(query=query + 1, layer=h.layer + 1, head=h.head + 1))
-        st.markdown(t["worked_step1"])
-        st.markdown(t["worked_step2"].format(sqrt=example.sqrt_d_head))
-        st.markdown(t["worked_step3"].format(sum=example.exp_sum))
-        if example.shift:
-            st.caption(t["worked_shift"].format(shift=example.shift))
-        st.markdown(t["worked_step4"].format(total=float(example.weights.sum())))
-        if n <= 6:
-            st.latex(softmax_latex(example))
-        rows = worked_example_rows(example, tokens)
-        columns = {"key": t["col_key"], "q·k": t["col_dot"], "÷√d_k": t["col_scaled"], "exp": t["col_exp"]}
-        columns["weight"] = t["col_weight"]
-        # A short table is static (st.table draws it in a fraction of a grid's time, on every
-        # head change) and its cells are Markdown, so tokens are escaped. A long one goes in a
-        # scrolling grid, whose cost does not grow with its rows and which shows text as typed.
-        long = n > STATIC_TABLE_ROWS
-        escape = str if long else markdown_literal
-        table = [{columns[c]: escape(row[c]) if c == "key" else row[c] for c in columns} for row in rows]
-        show_table = st.dataframe if long else st.table
-        show_table(fixed_decimals(table), hide_index=True)
-        if not np.isfinite(example.scaled).all():
-            st.caption(t["worked_masked"])
-        st.markdown(t["worked_step5"])
-        dims = min(d_head, WORKED_DIMENSIONS)
-        if dims < d_head:
-            st.caption(t["worked_dims"].format(shown=dims, d_head=d_head))
-        vector_rows = weighted_sum_rows(
-            example,
-            tokens,
-            dims,
-            key=t["col_key"],
-            total=t["weighted_sum_row"],
-            trace=t["context_row"],
-            value=t["col_weighted"],
-            markdown=not long,
-        )
-        if long:  # the sum and the trace's context must be seen, not scrolled to
-            show_table(fixed_decimals(vector_rows[:-2]), hide_index=True)
-            st.table(fixed_decimals(vector_rows[-2:]), hide_index=True)
-        else:
-            st.table(fixed_decimals(vector_rows), hide_index=True)
-
-
-def fixed_decimals(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Table rows whose numbers read as `number_text` prints them: four decimals, and a masked
-    score "−∞" instead of `-Infinity`. Text, not a pandas Styler: that cost 7 to 11 ms a
-    table on every head change, this about 1."""
-    return [{name: number_text(v) if isinstance(v, float) else v for name, v in row.items()} for row in rows]
-
-
-def show_heads_of_layer(h: HeadView, t: dict[str, str]) -> None:
-    with st.container(key="heads-layer", border=True):
-        st.subheader(t["heads_layer"].format(layer=h.layer + 1))
-        st.markdown(t["heads_layer_text"])
-        # No outline around the selected head: without it this chart changes only with the
-        # layer, and the browser need not redraw it when the head changes.
-        fig = heads_grid_figure(h.layer_weights, h.tokens, **_grid_style(t, h.palette, h.font_size))
-        chart(fig, f"heads_layer{h.layer + 1}")
-
-
-# The step view's sections, in the order of PRESENTATION_STEPS: presentation mode shows one at a time.
-SECTIONS = dict(
-    zip(
-        PRESENTATION_STEPS,
-        (show_qkv, show_scores, show_scaled, show_weights, show_context, show_worked_example, show_heads_of_layer),
-        strict=True,
-    )
-)
-
-
-def _move_step(delta: int) -> None:
-    state = st.session_state
-    state.step = min(max(state.step + delta, 0), len(PRESENTATION_STEPS) - 1)
-
-
-def presentation_controls(t: dict[str, str]) -> str:
-    """Prev / Next (also the ← and → keys) through the steps; returns the step to show."""
-    _clamp("step", len(PRESENTATION_STEPS))
-    step, total = st.session_state.step, len(PRESENTATION_STEPS)
-    with st.container(key="presentation-controls", horizontal=True, vertical_alignment="center"):
-        st.button(t["present_prev"], on_click=_move_step, args=(-1,), disabled=step == 0, shortcut="Left", key="prev")
-        st.button(
-            t["present_next"], on_click=_move_step, args=(1,), disabled=step == total - 1, shortcut="Right", key="next"
-        )
-        st.markdown(t["present_position"].format(step=step + 1, total=total))
-    return PRESENTATION_STEPS[step]
-
-
 @st.fragment
-def inspector(view: TraceArrays, t: dict[str, str]) -> None:
-    """Layer, head and query pickers and everything they select: reruns alone when they change."""
-    settings, config = _settings(), view.config
+def inspector(view: TraceArrays, t: dict[str, str], trace_id: str) -> None:
+    """The step view, drawn in the browser (ui.inspector): a change of layer, head, query or step
+    never comes back here but to report the view for the link, which reruns this fragment alone."""
+    config = view.config
+    for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
+        _clamp(name, size, t)
+    _clamp("step", len(PRESENTATION_STEPS))
+    settings = _settings()
     _sync_link(settings)
-    if settings.present:  # pickers and Prev / Next on one row: a 720-pixel projector needs the height
-        pick_layer, pick_head, controls = st.columns([1, 1, 2], vertical_alignment="bottom")
-        layer, head = layer_and_head(config, t, "layer", "head", places=(pick_layer, pick_head))
-        with controls:
-            step = presentation_controls(t)
-        SECTIONS[step](head_view(view, layer, head, settings), t)
-        return
-    st.subheader(t["inspect"])
-    layer, head = layer_and_head(config, t, "layer", "head")
-    h = head_view(view, layer, head, settings)
-    for section in SECTIONS.values():
-        section(h, t)
+    step_view.show(view, trace_id, settings.lang, step_view.view_style(settings, _font_size(settings)))
 
 
 @st.fragment
@@ -1203,7 +969,7 @@ def main() -> None:
 
     if "opened_toast" in st.session_state:
         st.toast(st.session_state.pop("opened_toast"), icon="⬆️")
-    inspector(view, t)
+    inspector(view, t, hashlib.sha256(repr(run[:3]).encode()).hexdigest()[:16])
     if not settings.present:  # a projector shows the step; the overviews wait below in the normal page
         overview(view, t, settings.palette)
         rest_of_the_layer(view, t, settings.palette)

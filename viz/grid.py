@@ -83,8 +83,11 @@ def tile_weights(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(grid[: n_layers * stride - GRID_GAP, : n_heads * stride - GRID_GAP])
 
 
-def hover_data(labels: list[str], n_layers: int, n_heads: int, *, with_tokens: bool, block: int = 1) -> np.ndarray:
-    """Per cell of the tiled array: layer, head (1-based), then query and key.
+def hover_data(
+    labels: list[str], n_layers: int, n_heads: int, *, with_tokens: bool, block: int = 1, first_layer: int = 0
+) -> np.ndarray:
+    """Per cell of the tiled array: layer (1-based, counted from `first_layer`), head (1-based),
+    then query and key.
 
     Query and key are the tokens' labels when `with_tokens`, else their 1-based positions
     (with `block` > 1, the first position of the block a pooled cell averages).
@@ -98,9 +101,9 @@ def hover_data(labels: list[str], n_layers: int, n_heads: int, *, with_tokens: b
     numbers_1_based = np.where(position_in_tile < n, position_in_tile * block + 1, 0)  # (n+gap,)
     tokens = np.array([*labels, *[""] * GRID_GAP], dtype=object) if with_tokens else numbers_1_based
     # Positions take the smallest unsigned type that holds them: one byte each up to 255.
-    dtype = object if with_tokens else np.min_scalar_type(max(n_layers, n_heads, len(labels)))
+    dtype = object if with_tokens else np.min_scalar_type(max(first_layer + n_layers, n_heads, len(labels)))
     data = np.empty((rows.size, columns.size, 4), dtype=dtype)  # (rows, cols, 4)
-    data[..., 0] = (rows // stride + 1)[:, None]
+    data[..., 0] = (rows // stride + first_layer + 1)[:, None]
     data[..., 1] = (columns // stride + 1)[None, :]
     data[..., 2] = tokens[rows % stride][:, None]
     data[..., 3] = tokens[columns % stride][None, :]
@@ -120,6 +123,7 @@ def heads_grid_figure(
     palette: Palette = "default",
     font_size: float = DEFAULT_FONT_SIZE,
     max_tile_cells: int = GRID_MAX_TILE_CELLS,
+    first_layer: int = 0,  # the model's layer that weights[0] is: a slice of later layers is named as such
 ) -> go.Figure:
     """All attention maps side by side, so that heads with a pattern stand out.
 
@@ -148,7 +152,7 @@ def heads_grid_figure(
         colorscale=SEQUENTIAL_SCALES[palette],
         zmin=0.0,
         zmax=1.0,
-        customdata=hover_data(labels, n_layers, n_heads, with_tokens=with_tokens, block=block),
+        customdata=hover_data(labels, n_layers, n_heads, with_tokens=with_tokens, block=block, first_layer=first_layer),
         hovertemplate=(
             f"{layer_label} %{{customdata[0]}} · {head_label} %{{customdata[1]}}<br>"
             f"{query_label}: {position}%{{customdata[2]}}{block_note}<br>"
@@ -172,7 +176,7 @@ def heads_grid_figure(
         top_down=True,
         tickmode="array",
         tickvals=[layer * stride + tile_centre for layer in range(n_layers)],
-        ticktext=[f"{layer_label} {layer + 1}" for layer in range(n_layers)],
+        ticktext=[f"{layer_label} {first_layer + layer + 1}" for layer in range(n_layers)],
         scaleanchor="x",  # square cells: an attention map is a square, not a bar
         constrain="domain",
     )

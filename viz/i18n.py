@@ -158,11 +158,16 @@ _EN: dict[str, str] = {
     "rest_norms": "Length of each token's vector, layer by layer",
     "rest_stage_input": "input",
     "present": "Presentation mode",
-    "present_help": "One step at a time in large type, for a projector. The ← and → keys (or the buttons) move "
-    "between steps. Light or dark: ⋮ menu → Settings → Theme.",
+    "present_help": "One step at a time in large type, for a projector. Page Down and Page Up (a presenter's "
+    "clicker) or the buttons move between steps; ← and → between heads, ↑ and ↓ between layers. Light or dark: "
+    "⋮ menu → Settings → Theme.",
     "present_prev": "Previous",
     "present_next": "Next",
     "present_position": "Step {step} of {total}",
+    "inspector_keys": "Keys: ← → heads · ↑ ↓ layers · Page Up / Page Down steps (presentation mode). Hover a "
+    "softmax cell to light up its query and key in every step; click it to follow that query in the worked example.",
+    "inspector_loading": "Loading this layer's numbers…",
+    "inspector_no_plotly": "The charts could not be drawn: this page could not load Plotly from the server.",
     "lab_title": "Experiments that explain attention",
     "lab": "Experiment",
     "lab_off": "None",
@@ -397,11 +402,15 @@ _ZH: dict[str, str] = {
     "rest_norms": "每个词元向量的长度，逐层变化",
     "rest_stage_input": "输入",
     "present": "演示模式",
-    "present_help": "大字号、一次一步，适合投影。用 ← 和 → 键（或按钮）切换步骤。"
-    "浅色或深色主题：⋮ 菜单 → Settings → Theme。",
+    "present_help": "大字号、一次一步，适合投影。用 Page Down 和 Page Up 键（翻页笔）或按钮切换步骤；"
+    "← 和 → 切换头，↑ 和 ↓ 切换层。浅色或深色主题：⋮ 菜单 → Settings → Theme。",
     "present_prev": "上一步",
     "present_next": "下一步",
     "present_position": "第 {step} 步，共 {total} 步",
+    "inspector_keys": "按键：← → 切换头 · ↑ ↓ 切换层 · Page Up / Page Down 切换步骤（演示模式）。"
+    "把鼠标移到 softmax 的格子上，各步骤中对应的查询和键会一起高亮；点击格子，手算示例就改用这个查询。",
+    "inspector_loading": "正在载入这一层的数值…",
+    "inspector_no_plotly": "图表无法绘制：页面未能从服务器载入 Plotly。",
     "lab_title": "解释注意力的实验",
     "lab": "实验",
     "lab_off": "无",

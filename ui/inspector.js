@@ -1,0 +1,707 @@
+// The step view in the browser: the five steps of attention, the worked example and the heads
+// of a layer, for any layer, head and query token of the trace it is sent, with no server round
+// trip. Python (ui/inspector.py) sends one binary payload per run (viz/inspector.py documents the
+// format); a change of layer, head, query or step, the linked hover and the keys are handled here.
+// The address bar follows at once (history.replaceState) and the server is told the view a
+// moment later (setStateValue, debounced), so a shared link opens the same view.
+//
+// Plain JavaScript, no build step. Every user-typed string (a token) reaches the page through
+// textContent or Plotly (whose labels are escaped in Python), never as HTML.
+
+const STEPS = ["qkv", "scores", "scaled", "weights", "context", "worked", "heads"];
+const MATRICES = ["scores", "scaled", "weights"];
+const WORKED_DIMENSIONS = 8; // columns of the weighted-sum table: enough to check the sum by eye
+const SCROLL_ABOVE_ROWS = 16; // longer worked-example tables scroll, with the sums kept in view
+const REPORT_DELAY_MS = 400; // the server hears of a view once the clicks stop
+const MASK_MARK = "×";
+const MAX_UNSHIFTED_EXPONENT = 700; // as viz/worked_example.py: e^709 is the largest a double holds
+const MATHML = "http://www.w3.org/1998/Math/MathML";
+
+let plotlyLoading = null;
+
+function loadPlotly(url) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.async = true;
+      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly")));
+      script.onerror = () => {
+        plotlyLoading = null;
+        reject(new Error(`could not load ${url}`));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return plotlyLoading;
+}
+
+// --- the payload ---------------------------------------------------------------------------
+
+function decode(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  if (magic !== "AVI1") throw new Error(`not an inspector payload (${magic})`);
+  const length = view.getUint32(4, true);
+  const headerText = new TextDecoder().decode(bytes.subarray(8, 8 + length));
+  const header = JSON.parse(headerText);
+  const body = bytes.slice(8 + length).buffer; // a copy of its own, so every array is aligned
+  const arrays = {};
+  for (const entry of header.arrays) {
+    const count = entry.shape.reduce((a, b) => a * b, 1);
+    const Type = entry.dtype === "u1" ? Uint8Array : Float32Array;
+    arrays[entry.name] = { data: new Type(body, entry.offset, count), shape: entry.shape };
+  }
+  return { header, arrays, signature: `${headerText.length}:${bytes.byteLength}:${headerText}` };
+}
+
+// rows of a 2-D slice [index] of a (a, rows, columns) array, as views (no copy)
+function rowsOf(array, index) {
+  const [, rows, columns] = array.shape.length === 3 ? array.shape : [1, ...array.shape];
+  const start = index * rows * columns;
+  const out = [];
+  for (let r = 0; r < rows; r++) out.push(array.data.subarray(start + r * columns, start + (r + 1) * columns));
+  return out;
+}
+
+// --- numbers as the page prints them ------------------------------------------------------
+
+// viz.style.number_text: fixed decimals rounded as Python's round() does (to the nearest, ties to
+// even, on the exact binary value), no sign on a zero, and −∞ for a masked score.
+function numberText(value, decimals) {
+  if (value === -Infinity) return "−∞";
+  if (!Number.isFinite(value)) return String(value);
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1e21) return value.toFixed(decimals);
+  const exact = magnitude.toFixed(100); // every digit of the binary value (a float32 needs far fewer)
+  const point = exact.indexOf(".");
+  const digits = (exact.slice(0, point) + exact.slice(point + 1, point + 1 + decimals)).split("").map(Number);
+  const next = Number(exact[point + 1 + decimals]);
+  const rest = exact.slice(point + 2 + decimals);
+  const tie = next === 5 && !/[1-9]/.test(rest);
+  const up = next > 5 || (next === 5 && !tie) || (tie && digits[digits.length - 1] % 2 === 1);
+  if (up) {
+    let i = digits.length - 1;
+    while (i >= 0 && digits[i] === 9) digits[i--] = 0;
+    if (i >= 0) digits[i] += 1;
+    else digits.unshift(1);
+  }
+  const whole = digits.slice(0, digits.length - decimals).join("") || "0";
+  const fraction = digits.slice(digits.length - decimals).join("");
+  const text = decimals ? `${whole}.${fraction}` : whole;
+  const zero = !/[1-9]/.test(text);
+  return value < 0 && !zero ? `-${text}` : text;
+}
+
+function fill(template, values) {
+  return template.replace(/\{(\w+)(?::\.(\d+)f)?\}/g, (match, name, decimals) => {
+    if (!(name in values)) return match;
+    const value = values[name];
+    return decimals === undefined ? String(value) : Number(value).toFixed(Number(decimals));
+  });
+}
+
+// --- DOM helpers -----------------------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function m(tag, ...children) {
+  const node = document.createElementNS(MATHML, tag);
+  for (const child of children) node.append(child);
+  return node;
+}
+const mi = (text) => m("mi", text);
+const mo = (text) => m("mo", text);
+const mn = (text) => m("mn", text);
+const row = (...children) => m("mrow", ...children);
+const sup = (base, power) => m("msup", base, power);
+const sub = (base, index) => m("msub", base, index);
+const frac = (top, bottom) => m("mfrac", top, bottom);
+const math = (...children) => {
+  const node = m("math", ...children);
+  node.setAttribute("display", "block");
+  return node;
+};
+const kt = () => sup(mi("K"), mo("⊤"));
+const tilde = (x) => {
+  const node = m("mover", mi(x), mo("~"));
+  node.setAttribute("accent", "true");
+  return node;
+};
+
+// The formula beside each step, as MathML (drawn by the browser itself).
+function formula(step, h) {
+  const sqrt = Math.sqrt(h.d_head);
+  switch (step) {
+    case "qkv":
+      return math(
+        ...["Q", "K", "V"].flatMap((name, i) => [
+          ...(i ? [mo(","), m("mspace")] : []),
+          mi(name),
+          mo("="),
+          mi("X"),
+          sup(mi("W"), mi(name)),
+        ]),
+        m("mspace"),
+        mo("("),
+        mn(String(h.tokens.length)),
+        mo("×"),
+        mn(String(h.d_head)),
+        mo(")"),
+      );
+    case "scores":
+      return math(mi("S"), mo("="), mi("Q"), kt());
+    case "scaled":
+      return math(
+        tilde("S"),
+        mo("="),
+        frac(row(mi("Q"), kt()), m("msqrt", sub(mi("d"), mi("k")))),
+        mo("="),
+        frac(mi("S"), m("msqrt", mn(String(h.d_head)))),
+        mo("="),
+        frac(mi("S"), mn(sqrt.toFixed(3))),
+      );
+    case "weights": {
+      const s = (i) => sub(tilde("S"), i);
+      return math(
+        sub(mi("A"), row(mi("i"), mi("j"))),
+        mo("="),
+        row(mi("softmax"), mo("("), s(mi("i")), sub(mo(")"), mi("j"))),
+        mo("="),
+        frac(sup(mi("e"), s(row(mi("i"), mi("j")))), row(m("munder", mo("∑"), mi("m")), sup(mi("e"), s(row(mi("i"), mi("m")))))),
+      );
+    }
+    case "context":
+      return math(
+        mi("Z"),
+        mo("="),
+        mi("A"),
+        mi("V"),
+        mo(","),
+        m("mspace"),
+        sub(mi("z"), mi("i")),
+        mo("="),
+        m("munder", mo("∑"), mi("j")),
+        sub(mi("A"), row(mi("i"), mi("j"))),
+        sub(mi("v"), mi("j")),
+      );
+    default:
+      return null;
+  }
+}
+
+// --- the element -------------------------------------------------------------------------------
+
+class Inspector {
+  constructor(parent) {
+    this.parent = parent;
+    this.root = el("div", { class: "avi", tabindex: "0", "data-testid": "attention-inspector" });
+    parent.appendChild(this.root);
+    this.trace = null; // {id, header, weights[], strips[], layers: Map(layer -> arrays)}
+    this.view = null; // {layer, head, query, step}
+    this.revision = null;
+    this.signature = null;
+    this.charts = {};
+    this.reportTimer = null;
+    this.asked = new Set(); // layers asked of the server for this trace
+    this.pendingHover = null;
+    this.lastHover = null;
+    this.onKey = (event) => this.key(event);
+  }
+
+  // A payload arrived (a new run, or a layer the browser asked for).
+  receive(bytes, setStateValue) {
+    this.setStateValue = setStateValue;
+    const { header, arrays, signature } = decode(bytes);
+    if (signature === this.signature) return; // the same run re-sent: nothing to draw
+    this.signature = signature;
+    if (!this.trace || this.trace.id !== header.id) {
+      this.trace = { id: header.id, weights: null, strips: null, layers: new Map() };
+      this.asked = new Set();
+    }
+    const trace = this.trace;
+    trace.header = header;
+    if (header.base) {
+      trace.weights = [];
+      trace.strips = [];
+      for (let l = 0; l < header.n_layers; l++) {
+        trace.weights.push(arrays[`layer${l}.weights`]);
+        trace.strips.push(arrays[`strip${l}`]);
+      }
+      trace.mask = arrays.mask || null;
+    }
+    for (const l of header.layers) {
+      const layer = {};
+      for (const name of ["q", "k", "v", "scores", "scaled_scores", "context"]) layer[name] = arrays[`layer${l}.${name}`];
+      trace.layers.set(l, layer);
+    }
+    if (this.view === null || header.revision !== this.revision) {
+      this.view = { ...header.view };
+      this.revision = header.revision;
+    }
+    this.clampView();
+    if (!trace.weights) {
+      this.ask(this.view.layer, true); // a browser that lost what it held (a reload of the element)
+      return;
+    }
+    this.build();
+    this.draw();
+  }
+
+  clampView() {
+    const h = this.trace.header;
+    const v = this.view;
+    v.layer = Math.max(0, Math.min(v.layer, h.n_layers - 1));
+    v.head = Math.max(0, Math.min(v.head, h.n_heads - 1));
+    v.query = Math.max(0, Math.min(v.query, h.tokens.length - 1));
+    v.step = Math.max(0, Math.min(v.step, STEPS.length - 1));
+  }
+
+  ask(layer, base = false) {
+    if (!base && this.asked.has(layer)) return;
+    this.asked.add(layer);
+    this.setStateValue("need", { trace: this.trace.id, layer, base });
+  }
+
+  // --- structure: built once per run shape, language and mode ---------------------------------
+
+  build() {
+    const h = this.trace.header;
+    const shape = JSON.stringify([h.id, h.n_layers, h.n_heads, h.strings, h.style, h.tokens.length]);
+    if (shape === this.shape) return;
+    this.shape = shape;
+    const t = h.strings;
+    const present = h.style.present;
+    this.root.replaceChildren();
+    this.root.classList.toggle("avi-present", present);
+    this.root.style.setProperty("--avi-font", `${h.style.font_size}px`);
+
+    const pickers = el("div", { class: "avi-pickers" });
+    this.layerGroup = this.radioGroup(t.layer, h.n_layers, (i) => this.setView({ layer: i }));
+    this.headGroup = this.radioGroup(t.head, h.n_heads, (i) => this.setView({ head: i }));
+    pickers.append(this.layerGroup, this.headGroup);
+    if (present) {
+      this.prev = el("button", { type: "button", class: "avi-button", text: t.present_prev });
+      this.next = el("button", { type: "button", class: "avi-button", text: t.present_next });
+      this.prev.addEventListener("click", () => this.setView({ step: this.view.step - 1 }));
+      this.next.addEventListener("click", () => this.setView({ step: this.view.step + 1 }));
+      this.position = el("span", { class: "avi-position" });
+      pickers.append(el("div", { class: "avi-steps" }, this.prev, this.next, this.position));
+    } else {
+      this.root.append(el("h3", { text: t.inspect }));
+    }
+    this.root.append(pickers);
+    if (!present) this.root.append(el("p", { class: "avi-hint", text: t.inspector_keys }));
+    this.status = el("p", { class: "avi-status", role: "status" });
+    this.root.append(this.status);
+
+    this.sections = {};
+    this.charts = {};
+    const titles = { qkv: "step_qkv", scores: "step_scores", scaled: "step_scaled", weights: "step_weights", context: "step_context" };
+    for (const step of STEPS) {
+      const section = el("section", { class: `avi-section avi-${step}`, "data-step": step });
+      this.sections[step] = section;
+      this.root.append(section);
+      if (step in titles) {
+        const chart = el("div", { class: "avi-chart", "data-chart": step });
+        this.charts[step] = chart;
+        const side = el("div", { class: "avi-side" }, formula(step, { d_head: h.d_head, tokens: h.tokens }), el("p", { text: t[`${titles[step]}_text`] }));
+        section.append(el("h4", { text: t[titles[step]] }));
+        if (step === "qkv" || present) section.append(side, chart);
+        else section.append(el("div", { class: "avi-row" }, side, chart));
+      } else if (step === "worked") {
+        this.buildWorked(section, t);
+      } else {
+        this.heading = el("h4");
+        const chart = el("div", { class: "avi-chart", "data-chart": "heads" });
+        this.charts.heads = chart;
+        section.append(this.heading, el("p", { text: t.heads_layer_text }), chart);
+      }
+    }
+    for (const name of MATRICES) {
+      const chart = this.charts[name];
+      chart.addEventListener("mouseleave", () => this.hover(null));
+    }
+  }
+
+  radioGroup(label, count, pick) {
+    const group = el("div", { class: "avi-radios", role: "radiogroup", "aria-label": label });
+    group.append(el("span", { class: "avi-label", text: label }));
+    const name = `avi-${label}-${Math.random().toString(36).slice(2)}`;
+    for (let i = 0; i < count; i++) {
+      const input = el("input", { type: "radio", name, value: String(i) });
+      input.addEventListener("change", () => input.checked && pick(i));
+      group.append(el("label", { class: "avi-radio" }, input, el("span", { text: String(i + 1) })));
+    }
+    return group;
+  }
+
+  buildWorked(section, t) {
+    const h = this.trace.header;
+    section.append(el("h4", { text: t.worked_example }));
+    const select = el("select", { class: "avi-query", "aria-label": t.worked_query });
+    h.tokens.forEach((token, i) => select.append(el("option", { value: String(i), text: `${i + 1} · ${token}` })));
+    select.addEventListener("change", () => this.setView({ query: Number(select.value) }));
+    this.querySelect = select;
+    section.append(el("label", { class: "avi-query-label" }, el("span", { text: t.worked_query }), select));
+    this.worked = el("div", { class: "avi-worked" });
+    section.append(this.worked);
+  }
+
+  // --- the view ----------------------------------------------------------------------------------
+
+  setView(change) {
+    const before = JSON.stringify(this.view);
+    Object.assign(this.view, change);
+    this.clampView();
+    if (JSON.stringify(this.view) === before) return;
+    this.draw();
+    this.remember();
+  }
+
+  // The address bar at once; the server a moment later, when the clicks stop.
+  remember() {
+    const v = this.view;
+    const url = new URL(window.location.href);
+    url.searchParams.set("layer", String(v.layer + 1));
+    url.searchParams.set("head", String(v.head + 1));
+    url.searchParams.set("query", String(v.query + 1));
+    if (this.trace.header.style.present || url.searchParams.has("step")) url.searchParams.set("step", String(v.step + 1));
+    window.history.replaceState(window.history.state, "", url);
+    clearTimeout(this.reportTimer);
+    this.reportTimer = setTimeout(() => this.setStateValue("view", { ...v }), REPORT_DELAY_MS);
+  }
+
+  key(event) {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || !this.root.isConnected) return;
+    const target = event.target;
+    const inside = this.root.contains(target);
+    if (!inside && !(this.trace && this.trace.header.style.present)) return;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable], [role=slider], [role=textbox]")) return;
+    const v = this.view;
+    const moves = {
+      ArrowLeft: { head: v.head - 1 },
+      ArrowRight: { head: v.head + 1 },
+      ArrowUp: { layer: v.layer - 1 },
+      ArrowDown: { layer: v.layer + 1 },
+      PageUp: { step: v.step - 1 },
+      PageDown: { step: v.step + 1 },
+    };
+    if (!(event.key in moves)) return;
+    if (event.key.startsWith("Page") && !this.trace.header.style.present) return;
+    event.preventDefault();
+    this.setView(moves[event.key]);
+  }
+
+  // --- drawing ----------------------------------------------------------------------------------
+
+  draw() {
+    const h = this.trace.header;
+    const t = h.strings;
+    const v = this.view;
+    for (const [group, value] of [
+      [this.layerGroup, v.layer],
+      [this.headGroup, v.head],
+    ]) {
+      group.querySelectorAll("input").forEach((input) => (input.checked = Number(input.value) === value));
+    }
+    if (this.querySelect) this.querySelect.value = String(v.query);
+    if (h.style.present) {
+      STEPS.forEach((step, i) => (this.sections[step].hidden = i !== v.step));
+      this.prev.disabled = v.step === 0;
+      this.next.disabled = v.step === STEPS.length - 1;
+      this.position.textContent = fill(t.present_position, { step: v.step + 1, total: STEPS.length });
+    }
+    this.heading.textContent = fill(t.heads_layer, { layer: v.layer + 1 });
+    this.root.dataset.layer = String(v.layer);
+    this.root.dataset.head = String(v.head);
+    this.root.dataset.query = String(v.query);
+    this.root.dataset.step = String(v.step);
+
+    const layer = this.trace.layers.get(v.layer);
+    if (!layer) {
+      this.status.textContent = t.inspector_loading;
+      this.root.dataset.ready = "loading";
+      this.ask(v.layer);
+    } else {
+      this.status.textContent = "";
+    }
+    if (layer) this.drawWorked(layer);
+    else this.worked.replaceChildren();
+    loadPlotly(h.plotly_url).then(
+      (Plotly) => this.drawCharts(Plotly, layer),
+      () => {
+        this.status.textContent = t.inspector_no_plotly;
+        this.root.dataset.ready = "error";
+      },
+    );
+  }
+
+  drawCharts(Plotly, layer) {
+    const h = this.trace.header;
+    const v = this.view;
+    if (layer !== this.trace.layers.get(v.layer)) return; // the view moved on while Plotly loaded
+    const where = `L${v.layer + 1}H${v.head + 1}`;
+    const colour = getComputedStyle(this.root).getPropertyValue("--st-text-color").trim() || "#31333f";
+    const fontFamily = getComputedStyle(this.root).getPropertyValue("--st-font").trim();
+    const figures = { heads: this.headsFigure() };
+    if (layer) {
+      figures.qkv = this.qkvFigure(layer);
+      figures.scores = this.matrixFigure("scores", layer.scores, false);
+      figures.scaled = this.matrixFigure("scaled", layer.scaled_scores, true);
+      figures.weights = this.matrixFigure("weights", this.trace.weights[v.layer], true);
+      figures.context = this.vectorsFigure("context", layer.context);
+    }
+    const names = { qkv: `QKV_${where}`, scores: `scores_${where}`, scaled: `scaled_${where}`, weights: `weights_${where}`, context: `context_${where}`, heads: `heads_layer${v.layer + 1}` };
+    for (const [name, figure] of Object.entries(figures)) {
+      const div = this.charts[name];
+      if (h.style.present && this.sections[name].hidden) continue; // drawn when its step is shown
+      const layout = { ...figure.layout, font: { ...figure.layout.font, color: colour, ...(fontFamily ? { family: fontFamily } : {}) } };
+      if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace("{where}", where) };
+      const config = { ...h.config, responsive: true, toImageButtonOptions: { ...h.config.toImageButtonOptions, filename: names[name] } };
+      Plotly.react(div, figure.data, layout, config);
+      if (!div.dataset.linked && MATRICES.includes(name)) {
+        div.dataset.linked = "1";
+        div.on("plotly_hover", (event) => this.hover(event.points[0]));
+        div.on("plotly_unhover", () => this.hover(null));
+        div.on("plotly_click", (event) => this.setView({ query: Math.round(event.points[0].y) }));
+      }
+      div.dataset.where = name === "heads" ? `L${v.layer + 1}` : where;
+    }
+    this.lastHover = null;
+    if (this.pendingHover) this.hover(this.pendingHover);
+    if (layer) this.root.dataset.ready = `${v.layer},${v.head},${v.query},${v.step}`;
+  }
+
+  template(name) {
+    return JSON.parse(JSON.stringify(this.trace.header.templates[name]));
+  }
+
+  cellTexts(rows) {
+    return rows.map((values) => Array.from(values, (value) => (Number.isFinite(value) ? numberText(value, 2) : "")));
+  }
+
+  qkvFigure(layer) {
+    const figure = this.template("qkv");
+    const v = this.view;
+    const labels = this.trace.header.labels;
+    let largest = 0;
+    ["q", "k", "v"].forEach((name, index) => {
+      const rows = rowsOf(layer[name], v.head);
+      for (const values of rows) for (const value of values) if (Number.isFinite(value)) largest = Math.max(largest, Math.abs(value));
+      const trace = figure.data[index];
+      trace.z = rows;
+      trace.customdata = rows.map((values, i) => Array.from(values, () => labels[i]));
+      if (this.trace.header.show_values.qkv) trace.text = this.cellTexts(rows);
+    });
+    largest = largest || 1;
+    figure.layout.coloraxis = { ...figure.layout.coloraxis, cmin: -largest, cmax: largest };
+    return figure;
+  }
+
+  vectorsFigure(name, array) {
+    const figure = this.template(name);
+    const labels = this.trace.header.labels;
+    const rows = rowsOf(array, this.view.head);
+    const trace = figure.data[0];
+    trace.z = rows;
+    trace.customdata = rows.map((values, i) => Array.from(values, () => labels[i]));
+    if (this.trace.header.show_values.context) trace.text = this.cellTexts(rows);
+    return figure;
+  }
+
+  matrixFigure(name, array, masked) {
+    const figure = this.template(name);
+    const labels = this.trace.header.labels;
+    const mask = masked ? this.trace.mask : null;
+    const n = labels.length;
+    const raw = rowsOf(array, this.view.head);
+    const isMasked = (i, j, value) => !Number.isFinite(value) || (mask !== null && mask.data[i * n + j] === 0);
+    const rows = raw.map((values) => (values.every(Number.isFinite) ? values : Array.from(values, (x) => (Number.isFinite(x) ? x : NaN))));
+    const trace = figure.data[0];
+    trace.z = rows;
+    trace.customdata = labels.map((query) => labels.map((key) => [query, key]));
+    // As viz.heatmaps.cell_texts: the value where numbers fit, the mask mark wherever a key is hidden.
+    const show = this.trace.header.show_values.matrix;
+    if (show || raw.some((values, i) => values.some((x, j) => isMasked(i, j, x)))) {
+      trace.text = raw.map((values, i) => Array.from(values, (value, j) => (isMasked(i, j, value) ? MASK_MARK : show ? numberText(value, 2) : "")));
+      trace.texttemplate = "%{text}";
+    }
+    if (name === "weights" && this.trace.header.style.fit_weights) {
+      let top = 0;
+      for (const values of raw) for (const value of values) if (value > top) top = value;
+      trace.zmax = top > 0 ? top : 1;
+    }
+    return figure;
+  }
+
+  headsFigure() {
+    const figure = this.template("heads");
+    const h = this.trace.header;
+    const v = this.view;
+    const strip = this.trace.strips[v.layer]; // (m, heads·(m+gap)-gap)
+    const [rows, columns] = strip.shape;
+    const z = rowsOf(strip, 0);
+    const block = h.grid_block;
+    const m = Math.ceil(h.tokens.length / block);
+    const stride = m + h.grid_gap;
+    const withTokens = h.strip_tokens;
+    const customdata = [];
+    for (let r = 0; r < rows; r++) {
+      const line = [];
+      for (let c = 0; c < columns; c++) {
+        const q = r % stride;
+        const k = c % stride;
+        const head = Math.floor(c / stride) + 1;
+        if (withTokens) line.push([v.layer + 1, head, q < m ? h.labels[q] : "", k < m ? h.labels[k] : ""]);
+        else line.push([v.layer + 1, head, q < m ? q * block + 1 : 0, k < m ? k * block + 1 : 0]);
+      }
+      customdata.push(line);
+    }
+    const trace = figure.data[0];
+    trace.z = z;
+    trace.customdata = customdata;
+    figure.layout.yaxis = { ...figure.layout.yaxis, ticktext: [`${h.strings.layer} ${v.layer + 1}`] };
+    return figure;
+  }
+
+  // Linked hover: cell (i, j) of any n × n map lights up query row i of Q, key row j of K and V,
+  // cell (i, j) of the scores, row i of the softmax and of the context. One redraw per frame.
+  hover(point) {
+    this.pendingHover = point;
+    if (this.hoverFrame) return;
+    this.hoverFrame = requestAnimationFrame(() => {
+      this.hoverFrame = null;
+      const target = this.pendingHover;
+      const cell = target ? [Math.round(target.y), Math.round(target.x)] : null;
+      const key = JSON.stringify(cell);
+      if (key === this.lastHover || !window.Plotly) return;
+      this.lastHover = key;
+      this.highlight(cell);
+    });
+  }
+
+  highlight(cell) {
+    const h = this.trace.header;
+    const colour = getComputedStyle(this.root).getPropertyValue("--st-text-color").trim() || "#31333f";
+    const line = { color: colour, width: 3 };
+    const rect = (xref, x0, x1, y0, y1) => ({ type: "rect", xref, yref: "y", x0, x1, y0, y1, line, fillcolor: "rgba(0,0,0,0)" });
+    const n = h.tokens.length;
+    const d = h.d_head;
+    const shapes = { qkv: [], scores: [], scaled: [], weights: [], context: [] };
+    if (cell) {
+      const [i, j] = cell;
+      shapes.qkv = [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5), rect("x2", -0.5, d - 0.5, j - 0.5, j + 0.5), rect("x3", -0.5, d - 0.5, j - 0.5, j + 0.5)];
+      shapes.scores = [rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5)];
+      shapes.scaled = [rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5)];
+      shapes.weights = [rect("x", -0.5, n - 0.5, i - 0.5, i + 0.5), rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5)];
+      shapes.context = [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5)];
+      this.root.dataset.hover = `${i},${j}`;
+    } else {
+      delete this.root.dataset.hover;
+    }
+    for (const [name, list] of Object.entries(shapes)) {
+      const div = this.charts[name];
+      if (div && div.data && !(h.style.present && this.sections[name].hidden)) window.Plotly.relayout(div, { shapes: list });
+    }
+  }
+
+  // --- the worked example: the trace's numbers for one query, step by step --------------------
+
+  drawWorked(layer) {
+    const h = this.trace.header;
+    const t = h.strings;
+    const v = this.view;
+    const n = h.tokens.length;
+    const q = v.query;
+    const d = h.d_head;
+    const pick = (array) => rowsOf(array, v.head)[q];
+    const dots = Array.from(pick(layer.scores));
+    const scaled = Array.from(pick(layer.scaled_scores));
+    const weights = Array.from(pick(this.trace.weights[v.layer]));
+    const context = Array.from(pick(layer.context));
+    const values = rowsOf(layer.v, v.head);
+    const finite = scaled.filter(Number.isFinite);
+    const largest = Math.max(...finite);
+    const shift = largest > MAX_UNSHIFTED_EXPONENT ? largest : 0;
+    const exps = scaled.map((s) => Math.exp(s - shift));
+    const expSum = exps.reduce((a, b) => a + b, 0);
+    const total = weights.reduce((a, b) => a + b, 0);
+
+    const parts = [
+      el("p", { text: fill(t.worked_intro, { query: q + 1, layer: v.layer + 1, head: v.head + 1 }) }),
+      el("p", { text: t.worked_step1 }),
+      el("p", { text: t.worked_step2 }),
+      el("p", { text: fill(t.worked_step3, { sum: expSum }) }),
+    ];
+    if (shift) parts.push(el("p", { class: "avi-caption", text: fill(t.worked_shift, { shift }) }));
+    parts.push(el("p", { text: fill(t.worked_step4, { total }) }));
+    if (n <= 6) parts.push(this.softmaxFormula(q, scaled, weights));
+    const header = [t.col_key, t.col_dot, t.col_scaled, t.col_exp, t.col_weight];
+    const rows = h.tokens.map((token, j) => [token, ...[dots[j], scaled[j], exps[j], weights[j]].map((x) => numberText(x, 4))]);
+    parts.push(this.table(header, rows, [], "avi-table-steps"));
+    if (scaled.some((s) => !Number.isFinite(s))) parts.push(el("p", { class: "avi-caption", text: t.worked_masked }));
+    parts.push(el("p", { text: t.worked_step5 }));
+    const dims = Math.min(d, WORKED_DIMENSIONS);
+    if (dims < d) parts.push(el("p", { class: "avi-caption", text: t.worked_dims }));
+    const weighted = values.map((vector, j) => Array.from(vector.subarray(0, dims), (x) => weights[j] * x));
+    const sums = Array.from({ length: dims }, (_, c) => weighted.reduce((a, r) => a + r[c], 0));
+    const vectorHeader = [t.col_key, ...Array.from({ length: dims }, (_, c) => `${t.col_weighted}[${c}]`)];
+    const vectorRows = h.tokens.map((token, j) => [token, ...weighted[j].map((x) => numberText(x, 4))]);
+    const footer = [
+      [t.weighted_sum_row, ...sums.map((x) => numberText(x, 4))],
+      [t.context_row, ...context.slice(0, dims).map((x) => numberText(x, 4))],
+    ];
+    parts.push(this.table(vectorHeader, vectorRows, footer, "avi-table-sum"));
+    this.worked.replaceChildren(...parts);
+  }
+
+  // Steps 1 to 5 as a table: a header, one row per key, and rows kept in view below a long body.
+  table(header, rows, footer, name) {
+    const make = (cells, tag) => el("tr", {}, ...cells.map((cell, c) => el(tag, { class: c ? "avi-number" : "avi-token", text: cell })));
+    const body = el("table", { class: `avi-table ${name}` }, el("thead", {}, make(header, "th")), el("tbody", {}, ...rows.map((r) => make(r, "td"))));
+    if (footer.length) body.append(el("tfoot", {}, ...footer.map((r) => make(r, "td"))));
+    const scroll = el("div", { class: rows.length > SCROLL_ABOVE_ROWS ? "avi-scroll avi-long" : "avi-scroll" }, body);
+    return scroll;
+  }
+
+  // Step 4 for a short sentence: every weight of the query's row as e^s / Σ e^s, with its numbers.
+  softmaxFormula(q, scaled, weights) {
+    const visible = scaled.map((s, j) => [j, s, weights[j]]).filter(([, s]) => Number.isFinite(s));
+    const power = (s) => sup(mi("e"), mn(s.toFixed(3)));
+    const terms = () => row(...visible.flatMap(([, s], index) => (index ? [mo("+"), power(s)] : [power(s)])));
+    const table = m("mtable");
+    for (const [j, s, w] of visible) {
+      const cells = [sub(mi("A"), row(mn(String(q + 1)), mo(","), mn(String(j + 1)))), mo("="), frac(power(s), terms()), mo("="), mn(w.toFixed(4))];
+      table.append(m("mtr", m("mtd", row(...cells))));
+    }
+    return el("div", { class: "avi-softmax" }, math(table));
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  let inspector = parentElement.__attentionInspector;
+  if (!inspector || !inspector.root.isConnected) {
+    inspector = new Inspector(parentElement);
+    parentElement.__attentionInspector = inspector;
+  }
+  document.addEventListener("keydown", inspector.onKey);
+  try {
+    if (data) inspector.receive(data, setStateValue);
+  } catch (error) {
+    inspector.root.replaceChildren(el("p", { class: "avi-status", text: String(error) }));
+    inspector.root.dataset.ready = "error";
+  }
+  return () => document.removeEventListener("keydown", inspector.onKey);
+}

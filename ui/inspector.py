@@ -1,0 +1,148 @@
+"""The step view as one element in the page (Streamlit's Components v2), drawn in the browser.
+
+A change of layer, head, query token or step never waits for the server: the browser holds
+the run's trace (`viz.inspector` builds the payload, `inspector.js` draws it) and redraws at
+once. The server hears of the view afterwards, once the clicks stop (the `view` state, in a
+rerun of this fragment alone that redraws nothing), so the link and the downloads follow. A
+run over the payload's budget sends one layer's step arrays at a time, when the browser asks
+(the `need` state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import plotly
+import streamlit as st
+from streamlit import config
+from streamlit.components.v1 import declare_component
+
+from encoder import TraceArrays
+from viz.i18n import texts
+from viz.inspector import InspectorStyle, InspectorView, inspector_payload, inspector_strings, plan_layers
+
+HERE = Path(__file__).parent
+WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table (as inspector.js draws it)
+PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
+VIEW_FIELDS = ("layer", "head", "query", "step")
+
+_mount = st.components.v2.component(
+    "attention_inspector",
+    css=(HERE / "inspector.css").read_text(encoding="utf-8"),
+    js=(HERE / "inspector.js").read_text(encoding="utf-8"),
+    # Not in a shadow root: Plotly puts its hover and toolbar styles in the page's head.
+    isolate_styles=False,
+)
+
+
+def plotly_url() -> str:
+    """Where the browser loads Plotly.js: the copy inside the installed `plotly` package,
+    served by Streamlit's static route for component folders (offline; cached by the browser)."""
+    folder = declare_component("plotly_js", path=str(PLOTLY_DIR))
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{'/' + base if base else ''}/component/{folder.name}/plotly.min.js"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def payload(
+    _view: TraceArrays,
+    trace_id: str,
+    lang: str,
+    layers: tuple[int, ...],
+    include_base: bool,
+    lazy: bool,
+    view: InspectorView,
+    style: InspectorStyle,
+    url: str,
+) -> bytes:
+    """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
+    is (Streamlit then sends the browser a reference to the message it already holds)."""
+    config_ = _view.config
+    strings = inspector_strings(texts(lang), config_.d_model, config_.d_head, WORKED_DIMENSIONS)
+    return inspector_payload(
+        trace_id=trace_id,
+        tokens=_view.tokens,
+        arrays=_view.arrays,
+        n_layers=config_.n_layers,
+        n_heads=config_.n_heads,
+        d_model=config_.d_model,
+        layers=layers,
+        include_base=include_base,
+        lazy=lazy,
+        view=view,
+        strings=strings,
+        style=style,
+        plotly_url=url,
+    )
+
+
+def commanded_view() -> InspectorView:
+    """The view the server last set (the link, "Open in the step view"): what a new element starts at."""
+    state = st.session_state
+    if "inspector_view" not in state:
+        state.inspector_view = InspectorView(*(state[name] for name in VIEW_FIELDS))
+    return state.inspector_view
+
+
+def command_view(**change: int) -> None:
+    """Move the step view from the server (e.g. to a head picked in the overview)."""
+    view = commanded_view()
+    fields = {name: st.session_state[name] for name in VIEW_FIELDS} | change
+    st.session_state.inspector_view = InspectorView(**fields, revision=view.revision + 1)
+    for name, value in change.items():
+        st.session_state[name] = value
+
+
+def _browser_view() -> None:
+    """The view the browser reports: into the settings, so the link says it. Checked like a link's
+    values (whole numbers, at least 0); ranges are fitted when the page next draws."""
+    reported = _component_state().get("view")
+    if not isinstance(reported, Mapping):
+        return
+    for name in VIEW_FIELDS:
+        value = reported.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10_000:
+            st.session_state[name] = value
+
+
+def _component_state() -> Mapping[str, Any]:
+    state = st.session_state.get("inspector")
+    return state if isinstance(state, Mapping) else {}
+
+
+def _nothing() -> None:
+    """A layer asked for: the fragment's rerun builds the payload with it."""
+
+
+def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> None:
+    """Mount the inspector with this run's payload (or the layer the browser asked for)."""
+    n_layers = view.config.n_layers
+    commanded = commanded_view()
+    every = plan_layers(view.arrays, n_layers, wanted=0)
+    lazy = len(every) < n_layers
+    layers, include_base = every, True
+    if lazy:
+        need = _component_state().get("need")
+        first = st.session_state.get("inspector_first")
+        if first is None or first[0] != trace_id:  # a new run: the layer on screen now comes with it
+            first = (trace_id, min(st.session_state.layer, n_layers - 1))
+            st.session_state.inspector_first = first
+        layers = (first[1],)
+        if isinstance(need, Mapping) and need.get("trace") == trace_id and isinstance(need.get("layer"), int):
+            layers = (min(max(need["layer"], 0), n_layers - 1),)
+            include_base = bool(need.get("base"))
+    data = payload(view, trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url())
+    _mount(key="inspector", data=data, on_view_change=_browser_view, on_need_change=_nothing)
+
+
+def view_style(settings: Any, font_size: int) -> InspectorStyle:
+    """The display settings the inspector draws with."""
+    return InspectorStyle(
+        palette=settings.palette,
+        font_size=font_size,
+        fit_weights=settings.wscale == "fit",
+        present=bool(settings.present),
+        image_format=settings.img,
+    )

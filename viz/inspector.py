@@ -1,0 +1,330 @@
+"""What the browser's inspector receives: one binary payload per run, drawn without the server.
+
+The step view (the five steps, the worked example and the heads of a layer) lives in the
+browser: a change of layer, head, query token or step redraws there, in a frame, with no
+server round trip. For that the browser holds the trace, sent once per run as one binary
+message:
+
+    b"AVI1" | header length (uint32, little-endian) | header (UTF-8 JSON) | arrays
+
+The header names every array (`name`, `dtype`, `shape`, `offset` into the array section)
+and carries the run's constants: tokens and their axis labels, the model's shape, the
+view the server asks for, the translated strings, and one Plotly figure per chart. Those
+figures are built here by the same builders as every other chart on the page (`matrix_figure`,
+`qkv_figure`, `vectors_figure`, `heads_grid_figure`), for the view's own head, and sent
+without their per-head arrays: the browser fills in z, the cell texts and the hover data
+of the head it shows, so colours, margins, fonts and hover formats have one source.
+
+Arrays are float32, the trace's own precision, so every number the page prints equals the
+trace's. A run whose arrays fit `DEFAULT_BUDGET_BYTES` goes whole; a larger one sends every
+layer's weights (the heads strip needs them) and the full arrays of one layer at a time,
+as the browser asks for them (`plan_layers`).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.io as pio
+
+from viz.grid import (
+    GRID_GAP,
+    GRID_TOKEN_HOVER_MAX_CELLS,
+    grid_block_size,
+    heads_grid_figure,
+    pool_blocks,
+    tile_weights,
+)
+from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
+from viz.style import chart_config, token_labels, values_are_shown
+
+MAGIC = b"AVI1"
+# Under this many bytes of arrays a run goes to the browser whole (64 tokens x 12 layers x 12
+# heads at d_model 768 is 17 MB, the largest allowed run 63 MB): a message this size reaches
+# the browser on a local network in well under a second and stays small in each tab's memory.
+DEFAULT_BUDGET_BYTES = 8 * 1024 * 1024
+# Per layer: the arrays a head's five steps need, besides the weights that the strip of heads
+# needs for every layer (and so go in every payload).
+STEP_ARRAYS: tuple[str, ...] = ("q", "k", "v", "scores", "scaled_scores", "context")
+WHERE = "{where}"  # in chart titles: the browser writes the layer and head there, e.g. "L1H2"
+# The figure fields that change with the head: left out of the templates, filled in by the browser.
+PER_HEAD_FIELDS: tuple[str, ...] = ("z", "text", "customdata")
+
+
+@dataclass(frozen=True)
+class InspectorView:
+    """What the inspector shows, 0-based. `revision` grows when the server moves the view
+    itself (a link, "Open in the step view"): only then does the browser give up its own."""
+
+    layer: int = 0
+    head: int = 0
+    query: int = 0
+    step: int = 0
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class InspectorStyle:
+    palette: str = "default"
+    font_size: int = 14
+    fit_weights: bool = False  # colour the softmax map from 0 to its largest weight, not to 1
+    present: bool = False  # presentation mode: one step at a time, in large type
+    image_format: str = "png"  # the charts' download button
+
+
+def layer_bytes(arrays: Mapping[str, np.ndarray], layer: int) -> int:
+    """What one layer's step arrays cost in the payload."""
+    return sum(arrays[f"layer{layer}.{name}"].size * 4 for name in STEP_ARRAYS)
+
+
+def plan_layers(
+    arrays: Mapping[str, np.ndarray], n_layers: int, wanted: int, budget: int = DEFAULT_BUDGET_BYTES
+) -> tuple[int, ...]:
+    """The layers whose step arrays go in this payload: all when the whole run fits `budget`,
+    else only `wanted` (the layer the browser shows or asks for)."""
+    total = sum(layer_bytes(arrays, layer) + arrays[f"layer{layer}.weights"].size * 4 for layer in range(n_layers))
+    return tuple(range(n_layers)) if total <= budget else (wanted,)
+
+
+def inspector_payload(
+    *,
+    trace_id: str,
+    tokens: Sequence[str],
+    arrays: Mapping[str, np.ndarray],
+    n_layers: int,
+    n_heads: int,
+    d_model: int,
+    layers: Collection[int],
+    include_base: bool = True,
+    lazy: bool = False,
+    view: InspectorView = InspectorView(),
+    strings: Mapping[str, str],
+    style: InspectorStyle = InspectorStyle(),
+    plotly_url: str = "",
+) -> bytes:
+    """The payload for one run (see the module's docstring).
+
+    `arrays` are the trace's, named as `Trace.to_numpy` names them (`layer0.q`, ...,
+    `mask`). `layers` are the layers whose step arrays are included; `include_base` adds
+    every layer's weights, the strips of heads and the mask, which a browser that already
+    holds this `trace_id` does not need again. `lazy` tells the browser that layers
+    missing here are to be asked for. `strings` are the interface's translated strings
+    (`inspector_strings`); `plotly_url` is where the browser loads Plotly.js from.
+    """
+    n = len(tokens)
+    view_layer = min(view.layer, n_layers - 1)
+    view_head = min(view.head, n_heads - 1)
+    d_head = d_model // n_heads
+    block = grid_block_size(n)
+    tile = -(-n // block)  # cells per side of a (pooled) tile
+    strip_cells = tile * (n_heads * (tile + GRID_GAP) - GRID_GAP)  # one layer's tiles and the gaps between
+    sections: list[tuple[str, np.ndarray]] = []
+    if include_base:
+        if "mask" in arrays:
+            sections.append(("mask", np.asarray(arrays["mask"], dtype=np.uint8)))
+        for layer in range(n_layers):
+            weights = arrays[f"layer{layer}.weights"]  # (heads, n, n)
+            sections.append((f"layer{layer}.weights", weights))
+            pooled = pool_blocks(np.where(np.isfinite(weights), weights, np.float32(np.nan))[None], block)
+            sections.append((f"strip{layer}", tile_weights(pooled)))  # (m, heads·(m+gap)-gap)
+    for layer in sorted(layers):
+        for name in STEP_ARRAYS:
+            sections.append((f"layer{layer}.{name}", arrays[f"layer{layer}.{name}"]))
+
+    index: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    offset = 0
+    for name, array in sections:
+        data = np.ascontiguousarray(array, dtype=np.uint8 if array.dtype == np.uint8 else np.float32)
+        index.append({"name": name, "dtype": "u1" if data.dtype == np.uint8 else "f4", "shape": data.shape})
+        index[-1]["offset"] = offset
+        raw = data.tobytes()
+        blobs.append(raw + b"\0" * (-len(raw) % 4))  # every array starts 4-byte aligned
+        offset += len(blobs[-1])
+
+    header = {
+        "id": trace_id,
+        "tokens": list(tokens),
+        "labels": token_labels(tokens),
+        "n_layers": n_layers,
+        "n_heads": n_heads,
+        "d_model": d_model,
+        "d_head": d_head,
+        "grid_block": block,
+        "grid_gap": GRID_GAP,
+        "strip_tokens": block == 1 and strip_cells <= GRID_TOKEN_HOVER_MAX_CELLS,  # as heads_grid_figure decides
+        "show_values": {  # numbers in the cells, as the figure builders decide
+            "qkv": values_are_shown(None, n, 3 * d_head),
+            "matrix": values_are_shown(None, n, n),
+            "context": values_are_shown(None, n, d_head),
+        },
+        "plotly_url": plotly_url,
+        "masked": "mask" in arrays,
+        "layers": sorted(layers),
+        "base": include_base,
+        "lazy": lazy,
+        "view": {"layer": view_layer, "head": view_head, "query": min(view.query, n - 1), "step": view.step},
+        "revision": view.revision,
+        "style": {
+            "palette": style.palette,
+            "font_size": style.font_size,
+            "fit_weights": style.fit_weights,
+            "present": style.present,
+        },
+        "config": chart_config("attention", style.image_format),
+        "strings": dict(strings),
+        "templates": figure_templates(arrays, tokens, view_layer, view_head, n_layers, strings, style),
+        "arrays": index,
+    }
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)  # the arrays start 4-byte aligned
+    return MAGIC + struct.pack("<I", len(text)) + text + b"".join(blobs)
+
+
+def decode_payload(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and the arrays of a payload: what the browser reads, read the same way."""
+    if payload[:4] != MAGIC:
+        raise ValueError(f"not an inspector payload: it starts with {payload[:4]!r}, not {MAGIC!r}")
+    (length,) = struct.unpack("<I", payload[4:8])
+    header = json.loads(payload[8 : 8 + length])
+    start = 8 + length
+    arrays = {}
+    for entry in header["arrays"]:
+        dtype = np.dtype("<f4") if entry["dtype"] == "f4" else np.dtype(np.uint8)
+        count = int(np.prod(entry["shape"]))
+        flat = np.frombuffer(payload, dtype=dtype, count=count, offset=start + entry["offset"])
+        arrays[entry["name"]] = flat.reshape(entry["shape"])
+    return header, arrays
+
+
+def figure_templates(
+    arrays: Mapping[str, np.ndarray],
+    tokens: Sequence[str],
+    layer: int,
+    head: int,
+    n_layers: int,
+    strings: Mapping[str, str],
+    style: InspectorStyle,
+) -> dict[str, dict[str, Any]]:
+    """Each chart of the step view as Plotly JSON, built for (layer, head) by the page's own
+    figure builders and stripped of the fields that change with the head."""
+
+    def one(name: str) -> np.ndarray:
+        return arrays[f"layer{layer}.{name}"][head]
+
+    font = {"palette": style.palette, "font_size": style.font_size}
+    vectors = {"token_axis": strings["token_axis"], "dim_axis": strings["dim_axis"], "value_label": strings["value"]}
+    matrix = {"query_axis": strings["query_axis"], "key_axis": strings["key_axis"], **font}
+    mask = arrays.get("mask")
+    figures = {
+        "qkv": qkv_figure(one("q"), one("k"), one("v"), tokens, title=f"Q, K, V ({WHERE})", **vectors, **font),
+        "scores": matrix_figure(
+            one("scores"), tokens, tokens, kind="scores", title=f"Q·Kᵀ ({WHERE})", value_label="q·k", **matrix
+        ),
+        "scaled": matrix_figure(
+            one("scaled_scores"),
+            tokens,
+            tokens,
+            kind="scores",
+            title=f"Q·Kᵀ/√d_k ({WHERE})",
+            value_label="q·k/√d_k",
+            mask=mask,
+            **matrix,
+        ),
+        "weights": matrix_figure(
+            one("weights"),
+            tokens,
+            tokens,
+            kind="weights",
+            title=f"softmax ({WHERE})",
+            value_label=strings["weight"],
+            mask=mask,
+            **matrix,
+        ),
+        "context": vectors_figure(one("context"), tokens, title=f"Z ({WHERE})", **vectors, **font),
+        "heads": heads_grid_figure(
+            arrays[f"layer{layer}.weights"][None],
+            tokens,
+            layer_label=strings["layer"],
+            head_label=strings["head"],
+            query_label=strings["query_axis"],
+            key_label=strings["key_axis"],
+            value_label=strings["weight"],
+            first_layer=layer,
+            **font,
+        ),
+    }
+    templates = {}
+    for name, figure in figures.items():
+        figure.update_traces({field: None for field in PER_HEAD_FIELDS})
+        templates[name] = json.loads(pio.to_json(figure, validate=False, engine="json"))
+    return templates
+
+
+# The strings the inspector draws, as keys of `viz.i18n.texts`; those with placeholders that do
+# not change within a run are filled in by `inspector_strings`, the rest by the browser.
+INSPECTOR_STRING_KEYS: tuple[str, ...] = (
+    "inspect",
+    "layer",
+    "head",
+    "step_qkv",
+    "step_qkv_text",
+    "step_scores",
+    "step_scores_text",
+    "step_scaled",
+    "step_scaled_text",
+    "step_weights",
+    "step_weights_text",
+    "step_context",
+    "step_context_text",
+    "query_axis",
+    "key_axis",
+    "token_axis",
+    "dim_axis",
+    "value",
+    "weight",
+    "worked_example",
+    "worked_query",
+    "worked_intro",
+    "worked_step1",
+    "worked_step2",
+    "worked_step3",
+    "worked_shift",
+    "worked_step4",
+    "worked_step5",
+    "worked_dims",
+    "col_key",
+    "col_dot",
+    "col_scaled",
+    "col_exp",
+    "col_weight",
+    "col_weighted",
+    "weighted_sum_row",
+    "context_row",
+    "worked_masked",
+    "heads_layer",
+    "heads_layer_text",
+    "present_prev",
+    "present_next",
+    "present_position",
+    "inspector_keys",
+    "inspector_loading",
+    "inspector_no_plotly",
+)
+
+
+def inspector_strings(texts: Mapping[str, str], d_model: int, d_head: int, worked_dimensions: int) -> dict[str, str]:
+    """The inspector's strings in the page's language, with what is fixed for the run filled in."""
+    strings = {key: texts[key] for key in INSPECTOR_STRING_KEYS}
+    sqrt = float(np.sqrt(d_head))
+    strings["step_qkv_text"] = strings["step_qkv_text"].format(d_head=d_head, d_model=d_model)
+    strings["step_scaled_text"] = strings["step_scaled_text"].format(sqrt=sqrt)
+    strings["worked_step2"] = strings["worked_step2"].format(sqrt=sqrt)
+    shown = min(d_head, worked_dimensions)
+    strings["worked_dims"] = strings["worked_dims"].format(shown=shown, d_head=d_head) if shown < d_head else ""
+    return strings
