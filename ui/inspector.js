@@ -16,6 +16,7 @@ const REPORT_DELAY_MS = 400; // the server hears of a view once the clicks stop
 const MASK_MARK = "×";
 const MAX_UNSHIFTED_EXPONENT = 700; // as viz/worked_example.py: e^709 is the largest a double holds
 const MATHML = "http://www.w3.org/1998/Math/MathML";
+const CHART_HEIGHT = 450; // Plotly's own default: a figure without a height of its own gets this
 
 let plotlyLoading = null;
 
@@ -215,7 +216,7 @@ class Inspector {
     this.reportTimer = null;
     this.asked = new Set(); // layers asked of the server for this trace
     this.pendingHover = null;
-    this.lastHover = null;
+    this.cell = null; // the (query, key) cell that the hover links across the steps
     this.onKey = (event) => this.key(event);
   }
 
@@ -228,6 +229,7 @@ class Inspector {
     if (!this.trace || this.trace.id !== header.id) {
       this.trace = { id: header.id, weights: null, strips: null, layers: new Map() };
       this.asked = new Set();
+      this.cell = null;
     }
     const trace = this.trace;
     trace.header = header;
@@ -328,10 +330,24 @@ class Inspector {
         section.append(this.heading, el("p", { text: t.heads_layer_text }), chart);
       }
     }
-    for (const name of MATRICES) {
-      const chart = this.charts[name];
-      chart.addEventListener("mouseleave", () => this.hover(null));
-    }
+    for (const name of MATRICES) this.charts[name].addEventListener("mouseleave", () => this.hover(null));
+    if (this.observer) this.observer.disconnect();
+    this.onScreen = new Set();
+    this.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        const name = entry.target.dataset.chart;
+        if (entry.isIntersecting) {
+          this.onScreen.add(name);
+          if (this.Plotly && this.wanted) {
+            this.drawOne(name);
+            this.drawLater();
+          }
+        } else {
+          this.onScreen.delete(name);
+        }
+      }
+    });
+    for (const chart of Object.values(this.charts)) this.observer.observe(chart);
   }
 
   radioGroup(label, count, pick) {
@@ -447,40 +463,84 @@ class Inspector {
     );
   }
 
+  // Charts on screen are redrawn at once; the others when the browser is idle, or as soon as
+  // they scroll into view, so a click never waits for charts nobody can see. A chart whose
+  // numbers did not change (the strip of heads on a change of head) is not redrawn at all.
   drawCharts(Plotly, layer) {
-    const h = this.trace.header;
     const v = this.view;
     if (layer !== this.trace.layers.get(v.layer)) return; // the view moved on while Plotly loaded
-    const where = `L${v.layer + 1}H${v.head + 1}`;
-    const colour = getComputedStyle(this.root).getPropertyValue("--st-text-color").trim() || "#31333f";
-    const fontFamily = getComputedStyle(this.root).getPropertyValue("--st-font").trim();
-    const figures = { heads: this.headsFigure() };
-    if (layer) {
-      figures.qkv = this.qkvFigure(layer);
-      figures.scores = this.matrixFigure("scores", layer.scores, false);
-      figures.scaled = this.matrixFigure("scaled", layer.scaled_scores, true);
-      figures.weights = this.matrixFigure("weights", this.trace.weights[v.layer], true);
-      figures.context = this.vectorsFigure("context", layer.context);
+    this.Plotly = Plotly;
+    const style = getComputedStyle(this.root);
+    this.theme = {
+      color: style.getPropertyValue("--st-text-color").trim() || "#31333f",
+      family: style.getPropertyValue("--st-font").trim(),
+    };
+    const look = `${this.shape}|${JSON.stringify(this.trace.header.style)}|${this.theme.color}`;
+    this.wanted = {};
+    for (const name of Object.keys(this.charts)) {
+      if (name !== "heads" && !layer) continue;
+      if (this.trace.header.style.present && this.sections[name].hidden) continue; // drawn when its step is shown
+      this.wanted[name] = name === "heads" ? `${look}|${v.layer}` : `${look}|${v.layer}|${v.head}`;
     }
-    const names = { qkv: `QKV_${where}`, scores: `scores_${where}`, scaled: `scaled_${where}`, weights: `weights_${where}`, context: `context_${where}`, heads: `heads_layer${v.layer + 1}` };
-    for (const [name, figure] of Object.entries(figures)) {
-      const div = this.charts[name];
-      if (h.style.present && this.sections[name].hidden) continue; // drawn when its step is shown
-      const layout = { ...figure.layout, font: { ...figure.layout.font, color: colour, ...(fontFamily ? { family: fontFamily } : {}) } };
-      if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace("{where}", where) };
-      const config = { ...h.config, responsive: true, toImageButtonOptions: { ...h.config.toImageButtonOptions, filename: names[name] } };
-      Plotly.react(div, figure.data, layout, config);
-      if (!div.dataset.linked && MATRICES.includes(name)) {
-        div.dataset.linked = "1";
-        div.on("plotly_hover", (event) => this.hover(event.points[0]));
-        div.on("plotly_unhover", () => this.hover(null));
-        div.on("plotly_click", (event) => this.setView({ query: Math.round(event.points[0].y) }));
-      }
-      div.dataset.where = name === "heads" ? `L${v.layer + 1}` : where;
-    }
-    this.lastHover = null;
-    if (this.pendingHover) this.hover(this.pendingHover);
+    for (const name of Object.keys(this.wanted)) if (this.onScreen.has(name)) this.drawOne(name);
     if (layer) this.root.dataset.ready = `${v.layer},${v.head},${v.query},${v.step}`;
+    this.drawLater();
+  }
+
+  stale() {
+    return Object.keys(this.wanted || {}).filter((name) => this.charts[name].dataset.shows !== this.wanted[name]);
+  }
+
+  drawLater() {
+    const stale = this.stale();
+    if (!stale.length) {
+      this.root.dataset.complete = this.root.dataset.ready || "";
+      return;
+    }
+    delete this.root.dataset.complete;
+    if (this.idle) return;
+    const later = window.requestIdleCallback || ((callback) => setTimeout(callback, 16));
+    this.idle = later(
+      () => {
+        this.idle = null;
+        const [name] = this.stale();
+        if (name) this.drawOne(name);
+        this.drawLater();
+      },
+      { timeout: 250 },
+    );
+  }
+
+  drawOne(name) {
+    const key = this.wanted[name];
+    const div = this.charts[name];
+    if (!key || div.dataset.shows === key) return;
+    const h = this.trace.header;
+    const v = this.view;
+    const layer = this.trace.layers.get(v.layer);
+    const figure = {
+      heads: () => this.headsFigure(),
+      qkv: () => this.qkvFigure(layer),
+      scores: () => this.matrixFigure("scores", layer.scores, false),
+      scaled: () => this.matrixFigure("scaled", layer.scaled_scores, true),
+      weights: () => this.matrixFigure("weights", this.trace.weights[v.layer], true),
+      context: () => this.vectorsFigure("context", layer.context),
+    }[name]();
+    const where = `L${v.layer + 1}H${v.head + 1}`;
+    const layout = { ...figure.layout, shapes: this.shapes(name), height: figure.layout.height || CHART_HEIGHT };
+    layout.font = { ...figure.layout.font, color: this.theme.color, ...(this.theme.family ? { family: this.theme.family } : {}) };
+    if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace("{where}", where) };
+    const filename = name === "heads" ? `heads_layer${v.layer + 1}` : `${name === "qkv" ? "QKV" : name}_${where}`;
+    const config = { ...h.config, responsive: true, toImageButtonOptions: { ...h.config.toImageButtonOptions, filename } };
+    this.Plotly.react(div, figure.data, layout, config);
+    if (!div.dataset.linked && MATRICES.includes(name)) {
+      div.dataset.linked = "1";
+      div.on("plotly_hover", (event) => this.hover(event.points[0]));
+      div.on("plotly_unhover", () => this.hover(null));
+      div.on("plotly_click", (event) => this.setView({ query: Math.round(event.points[0].y) }));
+    }
+    div.dataset.shows = key;
+    div.dataset.where = name === "heads" ? `L${v.layer + 1}` : where;
   }
 
   template(name) {
@@ -584,35 +644,43 @@ class Inspector {
       this.hoverFrame = null;
       const target = this.pendingHover;
       const cell = target ? [Math.round(target.y), Math.round(target.x)] : null;
-      const key = JSON.stringify(cell);
-      if (key === this.lastHover || !window.Plotly) return;
-      this.lastHover = key;
+      if (JSON.stringify(cell) === JSON.stringify(this.cell) || !window.Plotly) return;
       this.highlight(cell);
     });
   }
 
   highlight(cell) {
+    this.cell = cell;
+    if (cell) this.root.dataset.hover = `${cell[0]},${cell[1]}`;
+    else delete this.root.dataset.hover;
+    for (const name of ["qkv", ...MATRICES, "context"]) {
+      const div = this.charts[name];
+      if (div && div.data && !(this.trace.header.style.present && this.sections[name].hidden)) {
+        window.Plotly.relayout(div, { shapes: this.shapes(name) });
+      }
+    }
+  }
+
+  // The outlines that link cell (i, j) across the steps (none without a cell).
+  shapes(name) {
+    if (!this.cell || name === "heads") return [];
+    const [i, j] = this.cell;
     const h = this.trace.header;
     const colour = getComputedStyle(this.root).getPropertyValue("--st-text-color").trim() || "#31333f";
     const line = { color: colour, width: 3 };
     const rect = (xref, x0, x1, y0, y1) => ({ type: "rect", xref, yref: "y", x0, x1, y0, y1, line, fillcolor: "rgba(0,0,0,0)" });
     const n = h.tokens.length;
     const d = h.d_head;
-    const shapes = { qkv: [], scores: [], scaled: [], weights: [], context: [] };
-    if (cell) {
-      const [i, j] = cell;
-      shapes.qkv = [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5), rect("x2", -0.5, d - 0.5, j - 0.5, j + 0.5), rect("x3", -0.5, d - 0.5, j - 0.5, j + 0.5)];
-      shapes.scores = [rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5)];
-      shapes.scaled = [rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5)];
-      shapes.weights = [rect("x", -0.5, n - 0.5, i - 0.5, i + 0.5), rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5)];
-      shapes.context = [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5)];
-      this.root.dataset.hover = `${i},${j}`;
-    } else {
-      delete this.root.dataset.hover;
-    }
-    for (const [name, list] of Object.entries(shapes)) {
-      const div = this.charts[name];
-      if (div && div.data && !(h.style.present && this.sections[name].hidden)) window.Plotly.relayout(div, { shapes: list });
+    const cellRect = rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5);
+    switch (name) {
+      case "qkv": // query row i of Q; key row j of K and of V (the value that weight (i, j) takes)
+        return [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5), rect("x2", -0.5, d - 0.5, j - 0.5, j + 0.5), rect("x3", -0.5, d - 0.5, j - 0.5, j + 0.5)];
+      case "weights":
+        return [rect("x", -0.5, n - 0.5, i - 0.5, i + 0.5), cellRect];
+      case "context":
+        return [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5)];
+      default:
+        return [cellRect];
     }
   }
 
