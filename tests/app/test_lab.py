@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from encoder import Encoder, EncoderConfig, tokenize
-from tests.app.test_app import _after, _alerts, _charts, _decode, _run
+from tests.app.test_app import _after, _alerts, _charts, _decode, _inspector, _run
 
 SENTENCE = "the cat sat on the mat"
 TOKENS = ["the", "cat", "sat", "on", "the", "mat"]
-STEP_CHARTS = 7  # five steps, the heads of the layer and the layers x heads grid
+STEP_CHARTS = 1  # the layers x heads grid: the step view draws its own charts in the browser
 LAB = STEP_CHARTS  # the first chart of the experiments section
 
 
@@ -205,32 +205,26 @@ def test_an_unknown_experiment_in_a_link_falls_back_with_a_notice():
     assert any("lab" in message for message in _alerts(at))
 
 
-def test_presentation_mode_shows_one_step_at_a_time_and_the_arrows_move_it():
+def test_presentation_mode_sends_the_step_view_in_large_type_and_nothing_else():
+    """Presentation mode: the step view alone, in large type (the browser shows one step at a time,
+    tests/e2e); no grid, no downloads, no token list on a projector."""
     at = _run(text=SENTENCE, present="1")
-    assert len(_charts(at)) == 1  # the first step (Q, K, V) alone: no grid, no downloads on a projector
-    assert not at.get("download_button")
-    assert "Q, K, V" in _charts(at)[0]["layout"]["title"]["text"]
+    header, _ = _inspector(at)
+    assert header["style"]["present"] and header["style"]["font_size"] > 14
+    assert header["templates"]["qkv"]["layout"]["font"]["size"] > 14
+    assert not _charts(at) and not at.get("download_button")
     assert not at.code  # no token list above the step: the chart's axes name the tokens
-    assert at.button(key="prev").disabled
-    _after(at.button(key="next").click())
-    _after(at.button(key="next").click())
-    assert "Q·Kᵀ/√d_k" in _charts(at)[0]["layout"]["title"]["text"]
-    assert at.query_params["step"] == "3"
-    assert _charts(at)[0]["layout"]["font"]["size"] > 14  # large type for a projector
-    for _ in range(4):
-        _after(at.button(key="next").click())
-    assert at.button(key="next").disabled  # the last step: the heads of the layer
-    assert at.query_params["step"] == "7"
-    assert len(_charts(at)) == 1 and [h.value for h in at.subheader if h.value.startswith("All heads of layer")]
-    _after(at.button(key="prev").click())
-    assert not _charts(at) and len(at.table) == 2  # the worked example: its two tables, no chart
 
 
 def test_a_presentation_link_opens_at_its_step():
     at = _run(text=SENTENCE, present="1", step="4")
-    assert "softmax" in _charts(at)[0]["layout"]["title"]["text"]
+    assert _inspector(at)[0]["view"]["step"] == 3
+    assert at.query_params["step"] == "4"
     _after(at.toggle(key="present").set_value(False))
-    assert len(_charts(at)) == STEP_CHARTS
+    assert not _inspector(at)[0]["style"]["present"] and len(_charts(at)) == STEP_CHARTS
+    at = _run(text=SENTENCE, present="1", step="99")
+    assert _inspector(at)[0]["view"]["step"] == 0  # refused with a notice: the first step
+    assert any("step" in alert for alert in _alerts(at))
 
 
 def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share():

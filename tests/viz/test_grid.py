@@ -120,6 +120,16 @@ def test_hover_names_layer_head_query_and_key_tokens():
         assert piece in heatmap.hovertemplate
 
 
+def test_a_slice_of_later_layers_is_named_after_them():
+    """One layer's strip (the step view's heads of layer 3) says layer 3, in its ticks and hover."""
+    stack = _stack(np.random.default_rng(0), 4, 2, 3)
+    heatmap_layout = heads_grid_figure(stack[2:3], TOKENS[:3], first_layer=2)
+    assert list(heatmap_layout.layout.yaxis.ticktext) == ["Layer 3"]
+    customdata = np.asarray(_heatmap(heatmap_layout).customdata)
+    tiles = customdata[:3, [0, 1, 2, 4, 5, 6]]  # every cell, the gap column left out
+    assert {int(cell[0]) for cell in tiles.reshape(-1, 4)} == {3}
+
+
 def test_large_grids_hover_positions_from_a_compact_array(monkeypatch):
     monkeypatch.setattr(viz.grid, "GRID_TOKEN_HOVER_MAX_CELLS", 10)
     layers, heads, n = 2, 2, 3
