@@ -773,3 +773,5 @@ export default function (component) {
   }
   return () => document.removeEventListener("keydown", inspector.onKey);
 }
+
+export { numberText }; // for tests/e2e/test_inspector_numbers.py
