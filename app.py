@@ -2,8 +2,8 @@
 
 Wiring only. The numbers come from `encoder` (one cached model per configuration, one
 cached trace per sentence), the figures from `viz`, the strings from `viz.i18n` and the
-link format from `viz.state`. The layer, head and query pickers live in a fragment, so
-moving them re-slices the cached trace without rerunning the encoder.
+link format from `viz.state`. The step view is one element drawn in the browser
+(`ui.inspector`): its layer, head, query and step change there, without a rerun.
 """
 
 from __future__ import annotations

@@ -463,7 +463,7 @@ class Inspector {
     );
   }
 
-  // Charts on screen are redrawn at once; the others when the browser is idle, or as soon as
+  // Charts on screen are redrawn at once; the others one by one after that frame, or at once when
   // they scroll into view, so a click never waits for charts nobody can see. A chart whose
   // numbers did not change (the strip of heads on a change of head) is not redrawn at all.
   drawCharts(Plotly, layer) {
@@ -498,16 +498,16 @@ class Inspector {
       return;
     }
     delete this.root.dataset.complete;
-    if (this.idle) return;
-    const later = window.requestIdleCallback || ((callback) => setTimeout(callback, 16));
-    this.idle = later(
-      () => {
-        this.idle = null;
+    if (this.later) return;
+    // After the next frame (what is on screen paints first), one chart per task, so that a click
+    // or a key in between is handled before the next chart.
+    this.later = requestAnimationFrame(() =>
+      setTimeout(() => {
+        this.later = null;
         const [name] = this.stale();
         if (name) this.drawOne(name);
         this.drawLater();
-      },
-      { timeout: 250 },
+      }, 0),
     );
   }
 
