@@ -103,6 +103,17 @@ function fill(template, values) {
   });
 }
 
+// layer, head, query and step from the address bar, 0-based; only those that are whole numbers
+function viewInAddress() {
+  const params = new URLSearchParams(window.location.search);
+  const view = {};
+  for (const name of ["layer", "head", "query", "step"]) {
+    const value = Number(params.get(name));
+    if (params.has(name) && Number.isInteger(value) && value >= 1) view[name] = value - 1;
+  }
+  return view;
+}
+
 // --- DOM helpers -----------------------------------------------------------------------------
 
 function el(tag, attributes = {}, ...children) {
@@ -247,8 +258,13 @@ class Inspector {
       for (const name of ["q", "k", "v", "scores", "scaled_scores", "context"]) layer[name] = arrays[`layer${l}.${name}`];
       trace.layers.set(l, layer);
     }
-    if (this.view === null || header.revision !== this.revision) {
-      this.view = { ...header.view };
+    if (this.view === null) {
+      // A new element (a new page, or the step view back after an empty sentence): the address
+      // bar holds the latest view, the server's link or this page's own last change.
+      this.view = { ...header.view, ...viewInAddress() };
+      this.revision = header.revision;
+    } else if (header.revision !== this.revision) {
+      this.view = { ...header.view }; // the server moved the view ("Open in the step view")
       this.revision = header.revision;
     }
     this.clampView();
