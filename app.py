@@ -177,9 +177,37 @@ def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = Non
 # --- session state and the link ----------------------------------------------------------
 
 
+# The radios whose options are shown translated, and the prefix of their labels in `texts`.
+TRANSLATED_CHOICES = {
+    "model": "model_",
+    "pos": "positional_",
+    "norm": "norm_",
+    "palette": "palette_",
+    "wscale": "wscale_",
+    "lab": "lab_",
+}
+
+
 def _settings() -> Settings:
     state = st.session_state
+    _untranslate(state)
     return Settings(**{f.name: state[f.name] for f in dataclasses.fields(Settings)})
+
+
+def _untranslate(state) -> None:
+    """Turn a radio's label back into its option. Streamlit keeps a radio's value as its label:
+    after a change of language the browser still holds the old language's label, and a run of a
+    fragment (which does not redraw the sidebar) hands it back as the value, e.g. palette "默认"."""
+    for name, prefix in TRANSLATED_CHOICES.items():
+        value = state.get(name)
+        if value in CHOICES[name]:
+            continue
+        for lang in LANGUAGES:
+            t = texts(lang)
+            option = next((option for option in CHOICES[name] if t[prefix + option] == value), None)
+            if option is not None:
+                state[name] = option
+                break
 
 
 def _start_session() -> None:

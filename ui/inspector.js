@@ -419,7 +419,10 @@ class Inspector {
     const target = event.target;
     const inside = this.root.contains(target);
     if (!inside && !(this.trace && this.trace.header.style.present)) return;
-    if (target.closest && target.closest("input, textarea, select, [contenteditable], [role=slider], [role=textbox]")) return;
+    // Typing is left alone; the step view's own Layer and Head buttons take the arrows as everywhere
+    // else in it (a browser's radios would move ↑/↓ within the heads).
+    const ownRadio = inside && target.matches && target.matches(".avi-radio input");
+    if (!ownRadio && target.closest && target.closest("input, textarea, select, [contenteditable], [role=slider], [role=textbox]")) return;
     const v = this.view;
     const moves = {
       ArrowLeft: { head: v.head - 1 },

@@ -6,9 +6,42 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_harness import ALERT, CHART, app_context, open_app, rerun, screenshot, screenshot_of
+from e2e_harness import (
+    ALERT,
+    CHART,
+    INSPECTOR,
+    app_context,
+    chart_of,
+    figure,
+    inspector_view,
+    no_rerun,
+    open_app,
+    rerun,
+    screenshot,
+    screenshot_of,
+    view_text,
+    wait_for_app,
+    wait_for_inspector,
+    wait_for_report,
+    watch_runs,
+)
 from playwright.sync_api import Browser, Page, expect
-from test_app_e2e import LOVE, charts_in, choose, expect_no_exception, expect_ticks
+from test_app_e2e import (
+    LOVE,
+    charts_in,
+    choose,
+    expect_link,
+    expect_no_exception,
+    expect_ticks,
+    expect_titles,
+    expect_worked_example,
+    inspector,
+    open_page,
+    pick,
+    picker,
+    select_option,
+    trace_arrays,
+)
 
 from viz.i18n import texts
 
@@ -34,9 +67,7 @@ def test_head_view_draws_lines_for_every_head_and_follows_one_token(page: Page, 
     expect(chart.locator(".legendtext")).to_have_text([f"{t['head']} {h}" for h in range(1, 5)])
     expect(chart.locator(".textpoint text")).to_have_text(LOVE + LOVE)  # the query and the key column
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']")).to_have_count(0)
-    page.get_by_label(t["hv_token"]).click()
-    with rerun(page, charts=1):
-        page.get_by_role("option", name="2 · 爱").click()
+    select_option(page, t["hv_token"], "2 · 爱", charts=1)
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']").first).to_be_attached()  # the others fade
     # A click on a token in the diagram picks it too: the query column is the first trace of labels.
     query_column = chart.locator("g.trace.scatter").filter(has=page.locator("g.textpoint")).first
@@ -102,65 +133,160 @@ def test_compare_shows_both_runs_and_their_difference(page: Page, lang: str) -> 
     screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-compare")
 
 
+def shown_step(page: Page) -> list[str]:
+    """The steps the presentation shows (one, when it works)."""
+    return (
+        inspector(page)
+        .locator("section[data-step]:not([hidden])")
+        .evaluate_all("sections => sections.map((s) => s.dataset.step)")
+    )
+
+
+def step_by_key(page: Page, key: str, step: str, view: str) -> None:
+    """Press `key` anywhere on the page: the presentation moves in the browser, no run at once, and
+    the address bar follows within a second; then the report of the view runs."""
+    with no_rerun(page) as mark:
+        page.keyboard.press(key)
+    assert inspector_view(page) == view, key
+    assert shown_step(page) == [step], key
+    layer, head, query, number = (int(x) + 1 for x in view.split(","))
+    expect_link(page, layer=layer, head=head, query=query, step=number)
+    wait_for_report(page, mark)
+
+
 @pytest.mark.parametrize("lang", LANGS)
-def test_presentation_mode_steps_with_the_arrow_keys(page: Page, lang: str) -> None:
+def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: str) -> None:
     t = texts(lang)
-    open_app(page, {"text": "我爱你", "lang": lang, "present": "1"})
-    step_charts = page.locator(f"[class*='st-key-step-'] {CHART}")
-    expect(step_charts).to_have_count(1)
-    expect(charts_in(page, "step-qkv")).to_have_count(1)
-    expect(page.get_by_text(t["present_position"].format(step=1, total=7))).to_be_visible()
-    with rerun(page, charts=1):
-        page.locator("body").press("ArrowRight")
-    expect(charts_in(page, "step-scores")).to_have_count(1)
-    expect(step_charts).to_have_count(1)
-    expect_ticks(charts_in(page, "step-scores"), "x", LOVE)
-    expect(page).to_have_url(re.compile(r"[?&]step=2(&|$)"))
-    with rerun(page, charts=1):
-        page.locator("body").press("ArrowRight")
-    with rerun(page, charts=1):
-        page.locator("body").press("ArrowLeft")
-    expect(charts_in(page, "step-scores")).to_have_count(1)
-    size = charts_in(page, "step-scores").locator(".xtick text").first.evaluate("e => parseFloat(e.style.fontSize)")
+    open_page(page, {"text": "我爱你", "lang": lang, "present": "1"})
+    expect(page.locator(CHART)).to_have_count(0)  # no overview, no rest of the layer: only the step
+    expect(inspector(page)).to_have_class(re.compile(r"\bavi-present\b"))
+    assert shown_step(page) == ["qkv"]
+    position = inspector(page).locator(".avi-position")
+    expect(position).to_have_text(t["present_position"].format(step=1, total=7))
+    previous = inspector(page).get_by_role("button", name=t["present_prev"], exact=True)
+    following = inspector(page).get_by_role("button", name=t["present_next"], exact=True)
+    expect(previous).to_be_disabled()
+    expect(chart_of(page, "qkv").locator("svg.main-svg").first).to_be_visible()
+
+    step_by_key(page, "PageDown", "scores", view_text(1, 1, 1, 2))
+    expect(position).to_have_text(t["present_position"].format(step=2, total=7))
+    expect_ticks(chart_of(page, "scores"), "x", LOVE)
+    step_by_key(page, "PageDown", "scaled", view_text(1, 1, 1, 3))
+    step_by_key(page, "PageUp", "scores", view_text(1, 1, 1, 2))
+    size = chart_of(page, "scores").locator(".xtick text").first.evaluate("e => parseFloat(e.style.fontSize)")
     assert size >= 20  # large type for the back of the classroom
-    with rerun(page, charts=1):
-        page.get_by_role("button", name=t["present_next"]).click()
-    expect(charts_in(page, "step-scaled")).to_have_count(1)
+    # The arrows still move between heads (and layers), with the focus anywhere on the page.
+    step_by_key(page, "ArrowRight", "scores", view_text(1, 2, 1, 2))
+    expect_titles(page, "L1H2", names=("scores",))
+    step_by_key(page, "ArrowDown", "scores", view_text(2, 2, 1, 2))
+    step_by_key(page, "ArrowUp", "scores", view_text(1, 2, 1, 2))
+
+    with no_rerun(page) as mark:
+        following.click()
+    assert shown_step(page) == ["scaled"]
+    expect(position).to_have_text(t["present_position"].format(step=3, total=7))
+    expect(chart_of(page, "scaled").locator("svg.main-svg").first).to_be_visible()
+    expect_titles(page, "L1H2", names=("scaled",))  # drawn as it is shown, for the head chosen meanwhile
+    expect_ticks(chart_of(page, "scaled"), "x", LOVE)
+    with no_rerun(page):
+        previous.click()
+    assert shown_step(page) == ["scores"]
+    with no_rerun(page):
+        following.click()
+    assert shown_step(page) == ["scaled"]
+    expect_link(page, layer=1, head=2, step=3)
+    wait_for_report(page, mark)
     expect_no_exception(page)
     screenshot(page, f"app-{lang}-presentation", full_page=False)
+
+    # Then the softmax, the context, the worked example and the heads of the layer; Next stops at the last.
+    for step in ("weights", "context", "worked", "heads"):
+        with no_rerun(page):
+            following.click()
+        assert shown_step(page) == [step]
+    expect(following).to_be_disabled()
+    expect(inspector(page).locator(".avi-table-steps tbody tr")).to_have_count(3)
+    expect(chart_of(page, "heads").locator("svg.main-svg").first).to_be_visible()
+
+    # The address bar reopens the same step of the same head in a new tab.
+    for _ in range(4):
+        with no_rerun(page):
+            previous.click()
+    assert inspector_view(page) == view_text(1, 2, 1, 3)
+    expect_link(page, layer=1, head=2, query=1, step=3)
+    other = page.context.new_page()
+    try:
+        watch_runs(other)
+        other.goto(page.url)
+        wait_for_app(other, charts=0)
+        wait_for_inspector(other, view_text(1, 2, 1, 3), complete=True)
+        assert shown_step(other) == ["scaled"]
+        expect(other.locator(f"{INSPECTOR} .avi-position")).to_have_text(t["present_position"].format(step=3, total=7))
+        expect_titles(other, "L1H2", names=("scaled",))
+    finally:
+        other.close()
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_causal_mask_marks_every_later_key(page: Page, lang: str) -> None:
     t = texts(lang)
-    open_app(page, {"text": "我爱你", "lang": lang, "causal": "1"})
+    open_page(page, {"text": "我爱你", "lang": lang, "causal": "1"})
     expect(page.get_by_label(t["causal"], exact=True)).to_be_checked()
-    for key in ("step-scaled", "step-weights"):
-        cells = charts_in(page, key).locator("g.text-group text, .heatmaplayer text")
-        expect(cells.filter(has_text="×")).to_have_count(3)  # 我→爱, 我→你, 爱→你
-    # The worked example (query 我) prints the two masked scores as −∞, and says why.
-    keys_table = page.locator(".st-key-worked-example [data-testid='stTable']").first
-    expect(keys_table.get_by_text("−∞", exact=True)).to_have_count(2)
-    expect(keys_table).not_to_contain_text("Infinity")
-    expect(page.locator(".st-key-worked-example").get_by_text(t["worked_masked"])).to_be_visible()
+    for name in ("scaled", "weights"):
+        text = figure(page, name)["data"][0]["text"]
+        marked = [[cell == "×" for cell in row] for row in text]
+        assert marked == [[False, True, True], [False, False, True], [False, False, False]], name  # 我→爱, 我→你, 爱→你
+        chart = chart_of(page, name)
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator("g.text-group text, .heatmaplayer text").filter(has_text="×")).to_have_count(3)
+    # The worked example (query 我) prints the two masked scores as −∞ and their weights as 0, and
+    # says why; every number is the independent trace's.
+    tokens, arrays = trace_arrays("我爱你", causal=True)
+    expect_worked_example(page, arrays, tokens, layer=1, head=1, query=1, lang=lang)
+    steps = inspector(page).locator(".avi-table-steps tbody tr")
+    assert [row.split("\t")[2] for row in steps.all_inner_texts()][1:] == ["−∞", "−∞"]
+    assert [row.split("\t")[4] for row in steps.all_inner_texts()][1:] == ["0.0000", "0.0000"]
+    expect(inspector(page).locator(".avi-table-steps")).not_to_contain_text("Infinity")
+    expect(inspector(page).get_by_text(t["worked_masked"], exact=True)).to_be_visible()
+    # Another head and query: one masked key left.
+    pick(page, t["layer"], 2)
+    pick(page, t["head"], 3)
+    with no_rerun(page):
+        inspector(page).locator("select.avi-query").select_option("1")
+    expect_worked_example(page, arrays, tokens, layer=2, head=3, query=2, lang=lang)
+    expect(inspector(page).locator(".avi-table-steps").get_by_text("−∞", exact=True)).to_have_count(1)
+    assert picker(page, t["layer"]).count() == 1
     expect_no_exception(page)
+    screenshot_of(inspector(page).locator("section[data-step=worked]"), f"app-{lang}-causal-worked")
 
 
 def test_the_dark_theme_follows_the_system_and_keeps_charts_readable(browser: Browser, app_url: str) -> None:
     context = app_context(browser, app_url, color_scheme="dark")
     try:
         page = context.new_page()
-        open_app(page, {"text": "我爱你", "present": "1", "step": "4"})
+        open_page(page, {"text": "我爱你", "present": "1", "step": "4"})
+        assert inspector_view(page) == view_text(1, 1, 1, 4)
         background = page.locator('[data-testid="stApp"]').evaluate("e => getComputedStyle(e).backgroundColor")
         assert _luminance(background) < 0.2, background
-        tick = charts_in(page, "step-weights").locator(".ytick text").first
+        font = figure(page, "weights")["layout"]["font"]["color"]
+        assert _luminance(font) > 0.5, font  # the inspector draws its charts in the theme's text colour
+        tick = chart_of(page, "weights").locator(".ytick text").first
         assert _luminance(tick.evaluate("e => e.style.fill")) > 0.5  # light labels on the dark page
+        text = inspector(page).evaluate("e => getComputedStyle(e).color")
+        assert _luminance(text) > 0.5, text
         screenshot(page, "app-dark-presentation", full_page=False)
     finally:
         context.close()
 
 
 def _luminance(css_colour: str) -> float:
-    """0 for black, 1 for white, from an `rgb(r, g, b)` or `rgba(...)` string."""
-    red, green, blue = (float(part) for part in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3])
+    """0 for black, 1 for white, from an `rgb(r, g, b)`, `rgba(...)` or `#rrggbb` string."""
+    css_colour = css_colour.strip()
+    if css_colour.startswith("#"):
+        digits = css_colour[1:]
+        if len(digits) in (3, 4):
+            digits = "".join(c * 2 for c in digits[:3])
+        red, green, blue = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    else:
+        red, green, blue = (float(part) for part in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3])
     return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
