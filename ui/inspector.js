@@ -237,6 +237,10 @@ class Inspector {
     const { header, arrays, signature } = decode(bytes);
     if (signature === this.signature) return; // the same run re-sent: nothing to draw
     this.signature = signature;
+    this.runs = (this.runs || 0) + 1; // tests and the benchmark tell payloads apart by this
+    this.root.dataset.run = String(this.runs);
+    delete this.root.dataset.ready;
+    delete this.root.dataset.complete;
     if (!this.trace || this.trace.id !== header.id) {
       this.trace = { id: header.id, weights: null, strips: null, layers: new Map() };
       this.asked = new Set();
@@ -295,8 +299,9 @@ class Inspector {
 
   build() {
     const h = this.trace.header;
-    const shape = JSON.stringify([h.id, h.n_layers, h.n_heads, h.strings, h.style, h.tokens.length]);
-    if (shape === this.shape) return;
+    // A new sentence on the same model keeps every element: its charts are updated in place.
+    const shape = JSON.stringify([h.n_layers, h.n_heads, h.strings, h.style]);
+    if (shape === this.shape) return this.refresh();
     this.shape = shape;
     const t = h.strings;
     const present = h.style.present;
@@ -325,6 +330,7 @@ class Inspector {
 
     this.sections = {};
     this.charts = {};
+    this.formulas = {};
     const titles = { qkv: "step_qkv", scores: "step_scores", scaled: "step_scaled", weights: "step_weights", context: "step_context" };
     for (const step of STEPS) {
       const section = el("section", { class: `avi-section avi-${step}`, "data-step": step });
@@ -333,7 +339,8 @@ class Inspector {
       if (step in titles) {
         const chart = el("div", { class: "avi-chart", "data-chart": step });
         this.charts[step] = chart;
-        const side = el("div", { class: "avi-side" }, formula(step, { d_head: h.d_head, tokens: h.tokens }), el("p", { text: t[`${titles[step]}_text`] }));
+        this.formulas[step] = el("div", { class: "avi-formula" });
+        const side = el("div", { class: "avi-side" }, this.formulas[step], el("p", { text: t[`${titles[step]}_text`] }));
         section.append(el("h4", { text: t[titles[step]] }));
         if (step === "qkv" || present) section.append(side, chart);
         else section.append(el("div", { class: "avi-row" }, side, chart));
@@ -348,22 +355,27 @@ class Inspector {
     }
     for (const name of MATRICES) this.charts[name].addEventListener("mouseleave", () => this.hover(null));
     if (this.observer) this.observer.disconnect();
-    this.onScreen = new Set();
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
-        const name = entry.target.dataset.chart;
-        if (entry.isIntersecting) {
-          this.onScreen.add(name);
-          if (this.Plotly && this.wanted) {
-            this.drawOne(name);
-            this.drawLater();
-          }
-        } else {
-          this.onScreen.delete(name);
+        if (entry.isIntersecting && this.Plotly && this.wanted) {
+          this.drawOne(entry.target.dataset.chart); // scrolled into view before its turn came
+          this.drawLater();
         }
       }
     });
     for (const chart of Object.values(this.charts)) this.observer.observe(chart);
+    this.tokens = null;
+    this.refresh();
+  }
+
+  // What changes with the sentence but not the layout: the formulas' sizes, the query picker.
+  refresh() {
+    const h = this.trace.header;
+    for (const [step, holder] of Object.entries(this.formulas)) holder.replaceChildren(formula(step, h));
+    const tokens = JSON.stringify(h.tokens);
+    if (tokens === this.tokens) return;
+    this.tokens = tokens;
+    this.querySelect.replaceChildren(...h.tokens.map((token, i) => el("option", { value: String(i), text: `${i + 1} · ${token}` })));
   }
 
   radioGroup(label, count, pick) {
@@ -379,10 +391,8 @@ class Inspector {
   }
 
   buildWorked(section, t) {
-    const h = this.trace.header;
     section.append(el("h4", { text: t.worked_example }));
     const select = el("select", { class: "avi-query", "aria-label": t.worked_query });
-    h.tokens.forEach((token, i) => select.append(el("option", { value: String(i), text: `${i + 1} · ${token}` })));
     select.addEventListener("change", () => this.setView({ query: Number(select.value) }));
     this.querySelect = select;
     section.append(el("label", { class: "avi-query-label" }, el("span", { text: t.worked_query }), select));
@@ -494,16 +504,21 @@ class Inspector {
       color: style.getPropertyValue("--st-text-color").trim() || "#31333f",
       family: style.getPropertyValue("--st-font").trim(),
     };
-    const look = `${this.shape}|${JSON.stringify(this.trace.header.style)}|${this.theme.color}`;
+    const look = `${this.trace.id}|${this.shape}|${this.theme.color}`;
     this.wanted = {};
     for (const name of Object.keys(this.charts)) {
       if (name !== "heads" && !layer) continue;
       if (this.trace.header.style.present && this.sections[name].hidden) continue; // drawn when its step is shown
       this.wanted[name] = name === "heads" ? `${look}|${v.layer}` : `${look}|${v.layer}|${v.head}`;
     }
-    for (const name of Object.keys(this.wanted)) if (this.onScreen.has(name)) this.drawOne(name);
+    for (const name of Object.keys(this.wanted)) if (this.onScreen(name)) this.drawOne(name);
     if (layer) this.root.dataset.ready = `${v.layer},${v.head},${v.query},${v.step}`;
     this.drawLater();
+  }
+
+  onScreen(name) {
+    const box = this.charts[name].getBoundingClientRect();
+    return box.width > 0 && box.bottom > 0 && box.top < window.innerHeight;
   }
 
   stale() {
