@@ -4,30 +4,40 @@ Starts `streamlit run app.py` on a free loopback port (as the e2e tests do), ope
 headless Chromium and, for each scenario, repeats one interaction and reports the median of
 the rounds against its target and against a reference timed in the same run:
 
-    head or layer change (default settings)              < 150 ms
-    sentence change, d_model change                       < 300 ms
-    head change, 64 tokens, d_model 768, 12 layers x 12 heads   < 1 s
+    head, layer or query change (defaults)       <= 100 ms and <= 0.35 x the reference's pick
+    the same head change in presentation mode     the same
+    head change, 64 tokens x 12 layers x 12 heads, d_model 768           <= 150 ms
+    layer change there, to a layer the browser does not hold yet      no target (a round trip)
+    new sentence, d_model change                  <= 1.5 x the reference's new sentence
+    browser memory after 100 head changes         within 10 % of after 10
 
-The clock runs in the page: it starts at the input event (`pointerdown` or `keydown`,
-captured before the widget sees it) and stops at the first animation frame where the app's
-script state is `notRunning` and every Plotly chart on the page has drawn its SVG, with new
-content (title, ticks, cell text, heatmap pixels, shapes) in each chart that the interaction
-changes. Which charts those are is learnt from an untimed warm-up round of the same
-interaction. Nothing here is a pass/fail test.
+The step view is one element drawn in the browser (ui/inspector.js): a change of layer, head or
+query never goes to the server. Those scenarios click the element's own radios (or pick in its
+query `select`) and stop the clock at the first frame painted after the element's
+`data-complete` names the new view (every chart drawn); `ready` stops at `data-ready` (the
+charts on screen and the worked example). A new sentence or d_model goes through the server:
+its clock stops at the first frame painted after the script run has ended, every Streamlit
+Plotly chart that the input changes has new content (learnt from two untimed warm-up rounds),
+and the step view has taken the new run's payload (its `data-run` changed) and drawn all of it
+(`ready`: its charts in the viewport). The clock starts at the input event itself
+(`pointerdown`, `keydown` or `input`, captured before the page sees it) and runs in the page.
+Between rounds the page is left to settle, the rerun that tells the server the view (about
+400 ms after a click) included, so that no round overlaps the last one's work.
 
 The reference is bench/reference_app.py, the least a Streamlit page can do for the same input
 (the same widgets redrawing one small Plotly heatmap, computing nothing), served and timed in
-the same browser right after the app. `/ reference` is the app's median over the reference's
-for the same kind of input (a head or layer pick, or a full rerun): what the app's own work
-costs on top of Streamlit's and Plotly's, a ratio that travels between machines where the
-milliseconds do not.
+the same browser right after the app. `/ ref` is the app's median over the reference's for
+the same kind of input (a radio pick that reruns a fragment, or a new sentence): a ratio that
+travels between machines where the milliseconds do not. A query change compares with the
+reference's head pick (a pick that redraws one chart).
 
-Two more columns split each round: when the browser saw the script run start (the rerun
-request reached the server and it answered) and end (the last message of the run was handled;
-the browser renders deltas as they arrive, so this includes some drawing too).
+The memory scenario changes the head 100 times at the defaults, each change drawn and its view
+reported to the server before the next, and reads the tab's JavaScript heap (CDP
+`Performance.getMetrics` JSHeapUsedSize, right after `HeapProfiler.collectGarbage`) after 10
+changes and after 100. Nothing here is a pass/fail test.
 
-    python bench/app_latency.py               # every scenario, 10 rounds each
-    python bench/app_latency.py --rounds 5 --only head,layer
+    python bench/app_latency.py --rounds 6          # every scenario
+    python bench/app_latency.py --rounds 3 --only head,layer,memory
 """
 
 from __future__ import annotations
@@ -35,8 +45,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -52,100 +63,331 @@ from e2e_harness import (  # noqa: E402
     streamlit_server,
     wait_for_app,
 )
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, WebSocket, sync_playwright  # noqa: E402
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
-# A chart's visible content: every text it drew, its heatmaps' pixels and its shapes (highlights).
-SIGNATURE_JS = """
-window.__benchSignature = (chart) => {
-  const svgs = chart.querySelectorAll('svg.main-svg');
-  if (!svgs.length) return null;
-  let s = '';
-  for (const svg of svgs) s += svg.textContent + '|';
-  for (const image of chart.querySelectorAll('image')) s += (image.getAttribute('href') || '') + '|';
-  for (const shape of chart.querySelectorAll('.shapelayer path')) s += (shape.getAttribute('d') || '') + '|';
-  return s;
-};
-window.__benchSignatures = () =>
-  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].map(window.__benchSignature);
-// When the script run starts and ends, to split a round into server and browser time.
-window.__benchStates = [];
-const watchApp = () => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app) { setTimeout(watchApp, 20); return; }
-  new MutationObserver(() => window.__benchStates.push(
-    [app.getAttribute('data-test-script-state'), performance.now()])).observe(app, {attributes: true});
-};
-watchApp();
-"""
+INSPECTOR = '[data-testid="attention-inspector"]'
+VIEW_FIELDS = ("layer", "head", "query", "step")
+REPORT_DELAY_MS = 400  # inspector.js tells the server the view this long after the last click
+QUIET_MS = 300  # no websocket message for this long, every run asked for ended: the page is at rest
 
-# Remember what every chart shows now, and start the clock at the next input event.
-ARM_JS = """
-() => {
-  if (!window.__benchListening) {
-    const start = () => { if (window.__bench && window.__bench.t0 === null) window.__bench.t0 = performance.now(); };
-    window.addEventListener('pointerdown', start, true);
-    window.addEventListener('keydown', start, true);
-    window.__benchListening = true;
-  }
-  window.__bench = {t0: null, before: window.__benchSignatures()};
-  window.__benchStates = [];
-}
-"""
-
-# Milliseconds since the input once the run is over and the charts that must change have redrawn.
-DONE_JS = """
-(mustChange) => {
-  const bench = window.__bench;
-  if (bench.t0 === null) return false;
-  const error = document.querySelector('[data-testid="stException"]');
-  if (error) return {error: error.innerText};
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  const now = window.__benchSignatures();
-  if (now.length !== bench.before.length || now.some((s) => s === null)) return false;
-  if (mustChange.some((i) => now[i] === bench.before[i])) return false;
-  const at = (state) => window.__benchStates.filter(([s, t]) => s === state && t >= bench.t0).map(([, t]) => t);
-  const started = at('running'), ended = at('notRunning');
-  return {
-    total: performance.now() - bench.t0,
-    started: started.length ? started[0] - bench.t0 : null,
-    ended: ended.length ? ended[ended.length - 1] - bench.t0 : null,
+# In every page of the run: what each chart shows, the conditions a round waits for, and the
+# clock. Once armed, the first input event starts the clock and a loop of animation frames; at
+# each frame every condition not yet met is checked, and a met one is timed at the message task
+# that follows the frame (posted from the frame's callback, it runs once the frame is painted).
+BENCH_JS = """
+(() => {
+  const INSPECTOR = '[data-testid="attention-inspector"]';
+  const inspector = () => document.querySelector(INSPECTOR);
+  // A chart's visible content: every text it drew, its heatmaps' pixels and its shapes.
+  const signature = (chart) => {
+    const svgs = chart.querySelectorAll('svg.main-svg');
+    if (!svgs.length) return null;
+    let s = '';
+    for (const svg of svgs) s += svg.textContent + '|';
+    for (const image of chart.querySelectorAll('image')) s += (image.getAttribute('href') || '') + '|';
+    for (const shape of chart.querySelectorAll('.shapelayer path')) s += (shape.getAttribute('d') || '') + '|';
+    return s;
   };
-}
+  // Streamlit's own Plotly charts (the step view's are not among them).
+  window.__benchSignatures = () => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].map(signature);
+  const settled = (value) => value !== undefined && value !== 'loading' && value !== 'error';
+  // The step view's charts on show (not in a hidden step), once it has taken a payload that came
+  // after the clock was armed (its data-run counts the payloads it has drawn).
+  const freshCharts = (b) => {
+    const root = inspector();
+    if (!root || root.dataset.run === b.oldRun) return null;
+    const charts = [...root.querySelectorAll('[data-chart]')].filter((c) => !c.closest('[hidden]'));
+    return charts.length ? charts : null;
+  };
+  const drawn = (chart) => chart.querySelector('svg.main-svg') !== null;
+  const offScreen = (chart) => {
+    const box = chart.getBoundingClientRect();
+    return box.bottom <= 0 || box.top >= innerHeight;
+  };
+  const streamlitDrawn = (b) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    const now = window.__benchSignatures();
+    if (now.length !== b.before.length || now.some((s) => s === null)) return false;
+    return !b.mustChange.some((i) => now[i] === b.before[i]);
+  };
+  const conditions = {
+    // a view the browser draws by itself: the element names it
+    ready: (b) => inspector()?.dataset.ready === b.target,
+    complete: (b) => inspector()?.dataset.complete === b.target,
+    // a new run from the server: a new payload, its charts on screen drawn
+    runReady: (b) => {
+      const root = inspector();
+      const charts = root && freshCharts(b);
+      return Boolean(charts && settled(root.dataset.ready) && charts.every((c) => drawn(c) || offScreen(c)));
+    },
+    runComplete: (b) => {
+      const root = inspector();
+      const charts = root && freshCharts(b);
+      return Boolean(charts && settled(root.dataset.complete) && root.dataset.complete === root.dataset.ready
+        && charts.every(drawn) && streamlitDrawn(b));
+    },
+    // a page of Streamlit widgets only (the reference)
+    page: streamlitDrawn,
+  };
+  const afterPaint = (callback) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => callback(performance.now());
+    channel.port2.postMessage(null);
+  };
+  const tick = () => {
+    const b = window.__bench;
+    if (!b || b.done) return;
+    const error = document.querySelector('[data-testid="stException"]');
+    if (error) { b.error = error.innerText; b.done = true; return; }
+    if (inspector()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
+    for (const [mark, condition] of Object.entries(b.marks)) {
+      if (b.seen.has(mark) || !conditions[condition](b)) continue;
+      b.seen.add(mark);
+      afterPaint((t) => { b.times[mark] = t - b.t0; });
+    }
+    if (b.seen.size === Object.keys(b.marks).length) b.done = true;
+    else requestAnimationFrame(tick);
+  };
+  const start = (event) => {
+    const b = window.__bench;
+    if (!b || b.t0 !== null) return;
+    b.t0 = performance.now();
+    b.event = event.type;
+    requestAnimationFrame(tick);
+  };
+  for (const type of ['pointerdown', 'keydown', 'input']) window.addEventListener(type, start, true);
+  // When the script run ends, as the page sees it (the DOM may skip a short run's states: a hint).
+  const watchApp = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) { setTimeout(watchApp, 20); return; }
+    new MutationObserver(() => {
+      const b = window.__bench;
+      if (b && b.t0 !== null && !b.done && app.getAttribute('data-test-script-state') === 'notRunning') {
+        b.runEnded = performance.now() - b.t0;
+      }
+    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  };
+  watchApp();
+  // Arm the clock: `marks` maps a name to a condition above; the next input event starts it.
+  window.__benchArm = (marks, target, mustChange) => {
+    window.__bench = {
+      marks, target, mustChange, t0: null, event: null, times: {}, seen: new Set(), done: false, error: null,
+      runEnded: null,
+      before: window.__benchSignatures(),
+      oldRun: document.querySelector(INSPECTOR)?.dataset.run,
+    };
+  };
+  window.__benchFinished = () => {
+    const b = window.__bench;
+    return b && (b.error !== null || Object.keys(b.times).length === Object.keys(b.marks).length);
+  };
+  // Count what changes in the step view from now on (the rerun that reports a view should change nothing).
+  window.__benchWatch = () => {
+    const root = inspector();
+    window.__benchMutations = 0;
+    if (window.__benchObserver) window.__benchObserver.disconnect();
+    if (!root) return;
+    window.__benchObserver = new MutationObserver((records) => { window.__benchMutations += records.length; });
+    const options = {subtree: true, childList: true, attributes: true, attributeFilter: ['data-shows']};
+    window.__benchObserver.observe(root, options);
+  };
+})();
 """
+
+# The step view has settled: every chart of the view it names is drawn.
+INSPECTOR_SETTLED_JS = f"""
+() => {{
+  if (document.querySelector('[data-testid="stException"]')) return true;
+  const root = document.querySelector('{INSPECTOR}');
+  if (!root) return false;
+  const {{ready, complete}} = root.dataset;
+  return ready === 'error' || (ready !== undefined && ready !== 'loading' && complete === ready);
+}}
+"""
+
+# What the page looked like when a round did not finish: to tell a slow app from a lost input.
+STATE_JS = f"""
+() => {{
+  const b = window.__bench || {{}};
+  const root = document.querySelector('{INSPECTOR}');
+  const app = document.querySelector('[data-testid="stApp"]');
+  return {{
+    input: b.event, met: [...(b.seen || [])], script: app && app.getAttribute('data-test-script-state'),
+    ready: root && root.dataset.ready, complete: root && root.dataset.complete,
+    charts: window.__benchSignatures().map((s, i) => s === null ? 'undrawn' : s === b.before[i] ? 'same' : 'new'),
+  }};
+}}
+"""
+
+VIEW_MARKS = {"ready": "ready", "complete": "complete"}
+RUN_MARKS = {"ready": "runReady", "complete": "runComplete"}
+PAGE_MARKS = {"complete": "page"}
+
+
+class Traffic:
+    """The page's websocket, read with Streamlit's own protobuf classes: the reruns the browser
+    asked for, the runs that ended (`script_finished`, however they ended) and when the last
+    message went either way. At rest: every run asked for has ended, and nothing moves."""
+
+    def __init__(self) -> None:
+        self.requested = 0
+        self.finished = 0
+        self.requested_at_finish = 0
+        self.last = time.monotonic()
+
+    def watch(self, websocket: WebSocket) -> None:
+        websocket.on("framesent", self._sent)
+        websocket.on("framereceived", self._received)
+
+    def _sent(self, payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            message = BackMsg()
+            message.ParseFromString(payload)
+            if message.WhichOneof("type") == "rerun_script":
+                self.requested += 1
+                self.last = time.monotonic()
+
+    def _received(self, payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            message = ForwardMsg()
+            message.ParseFromString(payload)
+            self.last = time.monotonic()
+            if message.WhichOneof("type") == "script_finished":
+                self.finished += 1
+                self.requested_at_finish = self.requested
+
+    def at_rest(self) -> bool:
+        # (a rerun asked for while another starts may be merged into it and never end on its own:
+        # a few seconds of silence is rest too)
+        silence = time.monotonic() - self.last
+        return silence >= QUIET_MS / 1000 and (self.requested_at_finish == self.requested or silence >= 3)
+
+
+@dataclass(frozen=True)
+class Target:
+    ms: float | None = None  # at most this median
+    ratio: float | None = None  # at most this times the reference's median
+
+    def text(self) -> str:
+        parts = ([f"≤ {self.ms:.0f} ms"] if self.ms else []) + ([f"≤ {self.ratio:g}× ref"] if self.ratio else [])
+        return ", ".join(parts) or "none"
+
+    def met(self, median: float, reference: float | None) -> str:
+        if self.ms is None and self.ratio is None:
+            return "n/a"
+        if self.ratio is not None and reference is None:
+            return "?"
+        ok = (self.ms is None or median <= self.ms) and (self.ratio is None or median <= self.ratio * reference)
+        return "met" if ok else "not met"
 
 
 @dataclass
 class Scenario:
     name: str
-    target_ms: float
+    description: str
     params: dict[str, object]
-    interact: Callable[[Page, int], None]  # round number -> one user input (the timed part starts in it)
-    prepare: Callable[[Page, int], None] | None = None  # untimed, before each round
+    interact: Callable[[Page, int], None]  # one user input for round n (arms the clock just before it)
+    kind: str  # "view": drawn in the browser; "run": a new run from the server; "page": the reference
+    target: Target = field(default_factory=Target)
     reference: str = "head"  # the reference scenario for the same kind of input
+    prepare: Callable[[Page, int], None] | None = None  # untimed, before each round
+    server: bool = False  # a view change that waits for a script run (its end is timed, as for "run" and "page")
+
+
+@dataclass
+class Round:
+    total: float  # input to the frame after everything was drawn
+    ready: float | None  # input to the frame after the step view's charts on screen were drawn
+    run_ended: float | None = None  # input to the end of the script run it started (a server round)
+
+
+class AppError(RuntimeError):
+    """The app showed an exception, or an input changed nothing: nothing to time."""
 
 
 def _url(params: dict[str, object]) -> str:
     return "/?" + urlencode({k: str(v) for k, v in params.items()}, quote_via=quote)
 
 
-def _arm(page: Page) -> None:
-    page.evaluate(ARM_JS)
+def _arm(page: Page, marks: dict[str, str], target: str | None = None) -> None:
+    page.evaluate("([m, t]) => window.__benchArm(m, t, window.__benchMustChange || [])", [marks, target])
 
 
-def _pick(label: str) -> Callable[[Page, int], None]:
-    """Alternate a layer or head radio between its 2nd and 1st option."""
+# --- the step view's own inputs ------------------------------------------------------------------
+
+
+def _inspector(page: Page) -> Locator:
+    return page.locator(INSPECTOR)
+
+
+def _view(page: Page) -> dict[str, int]:
+    """The view the step view shows now, 0-based."""
+    data = page.evaluate(f"() => ({{...document.querySelector('{INSPECTOR}').dataset}})")
+    return {name: int(data[name]) for name in VIEW_FIELDS}
+
+
+def _target(view: dict[str, int]) -> str:
+    """What `data-ready` and `data-complete` say for `view`."""
+    return ",".join(str(view[name]) for name in VIEW_FIELDS)
+
+
+def _radios(page: Page, label: str) -> Locator:
+    return _inspector(page).get_by_role("radiogroup", name=label, exact=True).get_by_role("radio")
+
+
+def _click_radio(page: Page, label: str, name: str, value: int) -> None:
+    """Click the step view's radio for `value` (0-based) of its `label` group, the clock armed."""
+    radio = _inspector(page).get_by_role("radiogroup", name=label, exact=True)
+    radio = radio.get_by_role("radio", name=str(value + 1), exact=True)
+    radio.scroll_into_view_if_needed()
+    _arm(page, VIEW_MARKS, _target({**_view(page), name: value}))
+    radio.click()
+
+
+def _pick(name: str, label: str) -> Callable[[Page, int], None]:
+    """Alternate the step view's layer or head between its 1st and 2nd radio."""
 
     def interact(page: Page, round_: int) -> None:
-        group = page.get_by_role("radiogroup", name=label, exact=True)
-        option = group.get_by_test_id("stRadioOption").get_by_text("2" if round_ % 2 == 0 else "1", exact=True)
-        option.scroll_into_view_if_needed()
-        _arm(page)
-        option.click()
+        _click_radio(page, label, name, 1 if _view(page)[name] == 0 else 0)
 
     return interact
 
+
+def _cycle_head(page: Page, round_: int) -> None:
+    """The next head, round and round (every change is a change)."""
+    _click_radio(page, "Head", "head", (_view(page)["head"] + 1) % _radios(page, "Head").count())
+
+
+def _pick_query(page: Page, round_: int) -> None:
+    """Alternate the worked example's query token between the 1st and the 2nd."""
+    view = _view(page)
+    value = 1 if view["query"] == 0 else 0
+    select = _inspector(page).locator("select.avi-query")
+    select.scroll_into_view_if_needed()
+    _arm(page, VIEW_MARKS, _target({**view, "query": value}))
+    select.select_option(str(value))
+
+
+def _unloaded_layer(page: Page) -> int | None:
+    """The first layer whose step arrays the browser does not hold (a big run sends them one at a time)."""
+    script = f"() => [...document.querySelector('{INSPECTOR}').parentElement.__attentionInspector.trace.layers.keys()]"
+    loaded = set(page.evaluate(script))
+    return next((layer for layer in range(_radios(page, "Layer").count()) if layer not in loaded), None)
+
+
+def _pick_unloaded_layer(page: Page, round_: int) -> None:
+    """Pick a layer the browser does not hold yet: the server sends it (one fragment rerun)."""
+    layer = _unloaded_layer(page)
+    if layer is None:
+        raise AppError("every layer is loaded already (the scenario's prepare reloads the page)")
+    _click_radio(page, "Layer", "layer", layer)
+
+
+# --- inputs that go through the server -----------------------------------------------------------
 
 SENTENCES = [
     f"the {animal} {verb} on the {thing}"
@@ -155,32 +397,179 @@ SENTENCES = [
 ]
 
 
-def _type_sentence(page: Page, round_: int) -> None:
-    box = page.get_by_label("Sentence", exact=True)
-    box.fill(SENTENCES[round_ % len(SENTENCES)])
-    _arm(page)
-    box.press("Enter")
+def _type_sentence(marks: dict[str, str]) -> Callable[[Page, int], None]:
+    """A sentence not typed before in this scenario (the warm-up rounds take the last two)."""
+
+    def interact(page: Page, round_: int) -> None:
+        box = page.get_by_label("Sentence", exact=True)
+        box.fill(SENTENCES[round_ % len(SENTENCES)])
+        _arm(page, marks)
+        box.press("Enter")
+
+    return interact
 
 
 def _slider_step(label: str, *, alternate: bool) -> Callable[[Page, int], None]:
     def interact(page: Page, round_: int) -> None:
         slider = page.locator(f'[data-testid="stSlider"] input[type="range"][aria-label="{label}"]')
         slider.focus()
-        _arm(page)
+        _arm(page, RUN_MARKS)
         slider.press("ArrowLeft" if alternate and round_ % 2 else "ArrowRight")
 
     return interact
+
+
+def _reference_pick(label: str) -> Callable[[Page, int], None]:
+    """The reference's Streamlit radios: alternate between the 2nd and the 1st option."""
+
+    def interact(page: Page, round_: int) -> None:
+        group = page.get_by_role("radiogroup", name=label, exact=True)
+        option = group.get_by_test_id("stRadioOption").get_by_text("2" if round_ % 2 == 0 else "1", exact=True)
+        option.scroll_into_view_if_needed()
+        _arm(page, PAGE_MARKS)
+        option.click()
+
+    return interact
+
+
+# --- the scenarios -------------------------------------------------------------------------------
+
+
+class Bench:
+    """One tab of the browser on one served script: loads pages and plays rounds in it."""
+
+    def __init__(self, page: Page, traffic: Traffic, timeout_s: float) -> None:
+        self.page = page
+        self.traffic = traffic
+        self.timeout_s = timeout_s
+
+    def open(self, params: dict[str, object], *, inspector: bool) -> None:
+        self.page.goto(_url(params))
+        self.settle(charts=0 if params.get("present") else 1, inspector=inspector)
+
+    def settle(self, *, charts: int, inspector: bool) -> None:
+        """Wait until the page is at rest: its runs ended, `charts` Streamlit charts drawn, the
+        step view's every chart drawn (in the app), and no message on the websocket for a while."""
+        page, timeout_ms = self.page, 2 * self.timeout_s * 1000
+        wait_for_app(page, charts=charts, timeout=timeout_ms)
+        if inspector:
+            page.wait_for_function(INSPECTOR_SETTLED_JS, timeout=timeout_ms)
+        error = page.locator('[data-testid="stException"]')
+        if error.count():
+            raise AppException(" ".join(error.first.inner_text().split())[:200])
+        if inspector and _inspector(page).get_attribute("data-ready") == "error":
+            raise AppError(f"the step view says error: {_inspector(page).inner_text()[:200]}")
+        deadline = time.monotonic() + 2 * self.timeout_s
+        while not self.traffic.at_rest():
+            if time.monotonic() > deadline:
+                raise AppError(f"the page never came to rest ({self.traffic.__dict__})")
+            page.wait_for_timeout(50)
+
+    def round(self, scenario: Scenario, round_: int, *, timed: bool = True) -> Round | None:
+        """One input and, timed, its marks as the page measured them; then back to rest."""
+        page, inspector = self.page, scenario.kind != "page"
+        if scenario.prepare:
+            scenario.prepare(page, round_)
+        requested, finished, start = self.traffic.requested, self.traffic.finished, time.monotonic()
+        scenario.interact(page, round_)
+        result = self._marks(scenario) if timed or scenario.kind == "view" else None
+        if scenario.kind == "view":
+            # the view reaches the server REPORT_DELAY_MS after the click, in a rerun of the step
+            # view's fragment that should draw nothing
+            page.evaluate("window.__benchWatch()")
+            page.wait_for_timeout(max(0.0, REPORT_DELAY_MS + 100 - (time.monotonic() - start) * 1000))
+        self._wait_for_run(requested, finished)
+        self.settle(charts=0, inspector=inspector)
+        if scenario.kind == "view" and page.evaluate("window.__benchMutations"):
+            mutations = page.evaluate("window.__benchMutations")
+            print(f"  (the rerun that reported the view changed the step view: {mutations} mutations)", file=sys.stderr)
+        return result
+
+    def _wait_for_run(self, requested: int, finished: int) -> None:
+        """Every input here starts a run (a view change: the one that reports it)."""
+        deadline = time.monotonic() + self.timeout_s
+        while not (self.traffic.requested > requested and self.traffic.finished > finished):
+            if time.monotonic() > deadline:
+                print(f"  (no run asked for and ended within {self.timeout_s:.0f} s)", file=sys.stderr)
+                return
+            self.page.wait_for_timeout(50)
+
+    def _marks(self, scenario: Scenario) -> Round:
+        page, timeout_ms = self.page, self.timeout_s * 1000
+        try:
+            page.wait_for_function("() => window.__benchFinished()", polling=50, timeout=timeout_ms)
+        except PlaywrightError as error:
+            state = page.evaluate(STATE_JS) | {"runs asked": self.traffic.requested, "ended": self.traffic.finished}
+            if state["input"] is None:
+                raise AppError("the input event never reached the page") from error
+            raise AppError(f"no end within {self.timeout_s:.0f} s; the page: {state}") from error
+        bench = page.evaluate("(({times, error, runEnded}) => ({times, error, runEnded}))(window.__bench)")
+        if bench["error"]:
+            raise AppError(bench["error"].strip().splitlines()[0])
+        run_ended = bench["runEnded"] if scenario.kind != "view" or scenario.server else None
+        return Round(bench["times"]["complete"], bench["times"].get("ready"), run_ended)
+
+    def scenario(self, scenario: Scenario, rounds: int) -> list[Round]:
+        page = self.page
+        self.open(scenario.params, inspector=scenario.kind != "page")
+        # Warm-up, untimed (rounds -2 and -1, so alternating inputs come back to where they
+        # started): fill the app's caches and learn which Streamlit charts a server round redraws.
+        page.evaluate("window.__benchMustChange = []")
+        must_change: list[int] = []
+        for warm in (-2, -1):
+            before = page.evaluate("window.__benchSignatures()")
+            self.round(scenario, warm, timed=False)
+            page.wait_for_timeout(1000)  # every chart drawn before comparing
+            now = page.evaluate("window.__benchSignatures()")
+            if len(now) != len(before):
+                raise AppError(f"the input changed the number of Streamlit charts ({len(before)} -> {len(now)})")
+            must_change = [i for i, (a, b) in enumerate(zip(before, now, strict=True)) if a != b]
+        if scenario.kind == "page" and not must_change:
+            raise AppError("the interaction changed no chart; nothing to time")
+        page.evaluate("(c) => { window.__benchMustChange = c; }", must_change if scenario.kind != "view" else [])
+        return [self.round(scenario, round_) for round_ in range(rounds)]
+
+    def memory(self, changes: int) -> tuple[dict[int, float], list[float]]:
+        """The tab's JS heap (MB, after a forced garbage collection) after 0, 10 and `changes`
+        head changes at the defaults, each drawn and reported to the server before the next."""
+        scenario = Scenario(MEMORY, "", DEFAULT, _cycle_head, "view")
+        self.open(DEFAULT, inspector=True)
+        cdp = self.page.context.new_cdp_session(self.page)
+        cdp.send("Performance.enable")
+
+        def heap() -> float:
+            for _ in range(2):
+                cdp.send("HeapProfiler.collectGarbage")
+            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            return metrics["JSHeapUsedSize"] / 2**20
+
+        sizes, times = {0: heap()}, []
+        for change in range(1, changes + 1):
+            times.append(self.round(scenario, change).total)
+            if change in (10, changes):
+                sizes[change] = heap()
+        cdp.detach()
+        return sizes, times
 
 
 def _fresh_seed(params: dict[str, object]) -> Callable[[Page, int], None]:
     """Reload with a seed never used before, so the next d_model is a model no cache holds."""
 
     def prepare(page: Page, round_: int) -> None:
-        page.goto(_url({**params, "seed": 1000 + round_}))
-        _settle(page)
+        BENCH_OF[page].open({**params, "seed": 1000 + round_}, inspector=True)
 
     return prepare
 
+
+def _reload_when_all_loaded(params: dict[str, object]) -> Callable[[Page, int], None]:
+    def prepare(page: Page, round_: int) -> None:
+        if _unloaded_layer(page) is None:
+            BENCH_OF[page].open(params, inspector=True)
+
+    return prepare
+
+
+BENCH_OF: dict[Page, Bench] = {}  # a scenario's prepare reloads the page through its Bench
 
 BIG_TEXT = (  # 64 tokens
     "attention lets every token look at every other token and decide how much of each one it needs "
@@ -190,31 +579,99 @@ BIG_TEXT = (  # 64 tokens
 )
 
 DEFAULT = {"text": "我爱你", "d_model": 64, "heads": 4, "layers": 2}
+BIG = {"text": BIG_TEXT, "d_model": 768, "heads": 12, "layers": 12}
+PICK = Target(ms=100, ratio=0.35)
+NEW_RUN = Target(ratio=1.5)
 SCENARIOS = [
-    Scenario("head", 150, DEFAULT, _pick("Head")),
-    Scenario("layer", 150, DEFAULT, _pick("Layer"), reference="layer"),
-    Scenario("sentence", 300, DEFAULT, _type_sentence, reference="sentence"),
-    Scenario("d_model-cached", 300, DEFAULT, _slider_step("d_model", alternate=True), reference="sentence"),
-    Scenario("d_model-new", 300, DEFAULT, _slider_step("d_model", alternate=False), _fresh_seed(DEFAULT), "sentence"),
-    Scenario("big-head", 1000, {"text": BIG_TEXT, "d_model": 768, "heads": 12, "layers": 12}, _pick("Head")),
-    Scenario("present-head", 150, {**DEFAULT, "present": 1, "step": 4}, _pick("Head")),
+    Scenario(
+        name="head",
+        description="head change, defaults (3 tokens, d64, 4 heads, 2 layers)",
+        params=DEFAULT,
+        interact=_pick("head", "Head"),
+        kind="view",
+        target=PICK,
+    ),
+    Scenario(
+        name="layer",
+        description="layer change, defaults",
+        params=DEFAULT,
+        interact=_pick("layer", "Layer"),
+        kind="view",
+        target=PICK,
+        reference="layer",
+    ),
+    Scenario(
+        name="query",
+        description="query change (worked example), defaults",
+        params=DEFAULT,
+        interact=_pick_query,
+        kind="view",
+        target=PICK,
+    ),
+    Scenario(
+        name="present-head",
+        description="head change, presentation mode (one step: softmax weights)",
+        params={**DEFAULT, "present": 1, "step": 4},
+        interact=_pick("head", "Head"),
+        kind="view",
+        target=PICK,
+    ),
+    Scenario(
+        name="sentence",
+        description="new sentence (server)",
+        params=DEFAULT,
+        interact=_type_sentence(RUN_MARKS),
+        kind="run",
+        target=NEW_RUN,
+        reference="sentence",
+    ),
+    Scenario(
+        name="d_model-cached",
+        description="d_model 64<->96, model and trace cached (server)",
+        params=DEFAULT,
+        interact=_slider_step("d_model", alternate=True),
+        kind="run",
+        target=NEW_RUN,
+        reference="sentence",
+    ),
+    Scenario(
+        name="d_model-new",
+        description="d_model 64->96 after a reload with a fresh seed: a model nobody built (server)",
+        params=DEFAULT,
+        interact=_slider_step("d_model", alternate=False),
+        kind="run",
+        target=NEW_RUN,
+        reference="sentence",
+        prepare=_fresh_seed(DEFAULT),
+    ),
+    Scenario(
+        name="big-head",
+        description="head change, 64 tokens, d768, 12 layers x 12 heads",
+        params=BIG,
+        interact=_pick("head", "Head"),
+        kind="view",
+        target=Target(ms=150),
+    ),
+    Scenario(
+        name="big-layer",
+        description="layer change there, to a layer the browser lacks (server)",
+        params=BIG,
+        interact=_pick_unloaded_layer,
+        kind="view",
+        reference="layer",
+        prepare=_reload_when_all_loaded(BIG),
+        server=True,
+    ),
 ]
+MEMORY = "memory"
+NAMES = [s.name for s in SCENARIOS] + [MEMORY]
 # bench/reference_app.py: a head or layer pick redraws one chart in a fragment, a new sentence
 # reruns the whole page and redraws two.
 REFERENCES = [
-    Scenario("head", 0, {}, _pick("Head")),
-    Scenario("layer", 0, {}, _pick("Layer")),
-    Scenario("sentence", 0, {}, _type_sentence),
+    Scenario("head", "reference: head pick (fragment rerun, one chart)", {}, _reference_pick("Head"), "page"),
+    Scenario("layer", "reference: layer pick", {}, _reference_pick("Layer"), "page"),
+    Scenario("sentence", "reference: new sentence (full rerun, two charts)", {}, _type_sentence(PAGE_MARKS), "page"),
 ]
-DESCRIPTIONS = {
-    "head": "head change, defaults (3 tokens, d64, 4 heads, 2 layers)",
-    "layer": "layer change, defaults",
-    "sentence": "sentence change (new sentence each round)",
-    "d_model-cached": "d_model change 64<->96 (model and trace cached)",
-    "d_model-new": "d_model change 64->96 (new model each round)",
-    "big-head": "head change, 64 tokens, d768, 12 layers x 12 heads",
-    "present-head": "head change in presentation mode (one step: the softmax weights)",
-}
 
 
 def _check_big_text() -> None:
@@ -225,129 +682,148 @@ def _check_big_text() -> None:
         raise RuntimeError(f"the big scenario's sentence has {n} tokens, not 64")
 
 
-def _changed(page: Page, before: list[str | None]) -> list[int]:
-    """Which charts the interaction redrew; all of them when it changed how many there are."""
-    now = page.evaluate("window.__benchSignatures()")
-    if len(now) != len(before):
-        return list(range(len(now)))
-    return [i for i, (a, b) in enumerate(zip(before, now, strict=True)) if a != b]
-
-
-class AppError(RuntimeError):
-    """The app showed an exception instead of charts: nothing to time."""
-
-
-def _settle(page: Page, timeout_ms: float = 120_000) -> None:
-    """Wait for the run an input started to finish and draw; an exception on the page raises at once."""
-    wait_for_app(page, charts=1, timeout=timeout_ms)
-
-
-@dataclass
-class Round:
-    total: float  # input to last chart drawn
-    started: float | None  # input to the script run starting (the rerun request reached the server)
-    ended: float | None  # input to the run ending (the last delta reached the browser)
-
-
-def run_scenario(page: Page, scenario: Scenario, rounds: int, timeout_ms: float) -> list[Round]:
-    page.goto(_url(scenario.params))
-    _settle(page)
-
-    # Warm-up, untimed: learn which charts this interaction redraws (and fill the caches the app keeps).
-    must_change: list[int] = []
-    for warm in range(2):
-        if scenario.prepare:
-            scenario.prepare(page, -1 - warm)
-        before = page.evaluate("window.__benchSignatures()")
-        scenario.interact(page, warm)
-        _settle(page)
-        page.wait_for_timeout(1500)  # let every chart settle before comparing
-        must_change = _changed(page, before)
-    if not must_change:
-        raise AppError("the interaction changed no chart; nothing to time")
-
-    results = []
-    for round_ in range(rounds):
-        if scenario.prepare:
-            scenario.prepare(page, round_)
-        scenario.interact(page, round_)
-        result = page.wait_for_function(DONE_JS, arg=must_change, polling="raf", timeout=timeout_ms).json_value()
-        if "error" in result:
-            raise AppError(result["error"].strip().splitlines()[0])
-        results.append(Round(result["total"], result["started"], result["ended"]))
-        _settle(page)  # the page is idle before the next round arms
-    return results
-
-
-def _median(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    return f"{statistics.median(known):.0f}" if known else "?"
+Outcome = list[Round] | str  # the rounds, or why the scenario failed
 
 
 def time_scenarios(
-    browser: Browser, script: Path, scenarios: list[Scenario], rounds: int, timeout_s: float
-) -> dict[str, list[Round] | str]:
-    """Serve `script` and time each scenario in a new tab of `browser`: its rounds, or why it failed."""
-    results: dict[str, list[Round] | str] = {}
+    browser: Browser, script: Path, scenarios: list[Scenario], rounds: int, timeout_s: float, memory: int
+) -> tuple[dict[str, Outcome], tuple[dict[int, float], list[float]] | str | None]:
+    """Serve `script` and time each scenario in a tab of `browser`: its rounds, or why it failed;
+    then, with `memory`, the heap after so many head changes."""
+    results: dict[str, Outcome] = {}
+    heap: tuple[dict[int, float], list[float]] | str | None = None
+    errors = (AppError, AppException, PlaywrightError)
     with streamlit_server(script) as url:
         context = app_context(browser, url)
-        context.add_init_script(SIGNATURE_JS)
+        context.add_init_script(BENCH_JS)
         page = context.new_page()
+        traffic = Traffic()
+        page.on("websocket", traffic.watch)
+        problems: list[str] = []  # the page's own errors, printed with the scenario they came in
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+        bench = BENCH_OF[page] = Bench(page, traffic, timeout_s)
         for scenario in scenarios:
             try:
-                results[scenario.name] = run_scenario(page, scenario, rounds, timeout_s * 1000)
-            except (AppError, AppException, PlaywrightError) as error:
-                results[scenario.name] = f"failed: {str(error).splitlines()[0][:100]}"
+                results[scenario.name] = bench.scenario(scenario, rounds)
+            except errors as error:
+                results[scenario.name] = f"failed: {' '.join(str(error).split())[:400]}"
                 print(f"{script.name} {scenario.name}: {results[scenario.name]}", file=sys.stderr)
-                continue
-            times = " ".join(f"{r.total:.0f}" for r in results[scenario.name])
-            print(f"{script.name} {scenario.name}: {times} ms", file=sys.stderr)
+            else:
+                rounds_ = results[scenario.name]
+                times = [f"{r.total:.0f}" + ("" if r.ready is None else f" ({r.ready:.0f})") for r in rounds_]
+                print(f"{script.name} {scenario.name}: {' '.join(times)} ms", file=sys.stderr)
+            for problem in dict.fromkeys(problems):
+                print(f"  {problem[:300]}", file=sys.stderr)
+            problems.clear()
+        if memory:
+            try:
+                heap = bench.memory(memory)
+                print(f"{script.name} memory: {heap[0]}", file=sys.stderr)
+            except errors as error:
+                heap = f"failed: {' '.join(str(error).split())[:400]}"
+                print(f"{script.name} memory: {heap}", file=sys.stderr)
+        del BENCH_OF[page]
         context.close()
-    return results
+    return results, heap
+
+
+def _fmt(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.median(known):.0f}" if known else ""
+
+
+def print_latency(
+    rounds: int,
+    chosen: list[Scenario],
+    results: dict[str, Outcome],
+    references: list[Scenario],
+    reference: dict[str, Outcome],
+) -> None:
+    print(f"\nHeadless Chromium, {rounds} rounds each, ms from the input event to the first frame painted after")
+    print("every chart was drawn (`ready`: the step view's charts on screen and its worked example).")
+    print("`/ ref`: the median over bench/reference_app.py's median for the same kind of input, same run.\n")
+    print("| scenario | median | min | max | ready (median) | run ended (median) | target | reference | / ref | met |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    for scenario in chosen:
+        outcome, base = results[scenario.name], reference.get(scenario.reference)
+        base_median = statistics.median(r.total for r in base) if isinstance(base, list) else None
+        base_text = f"{base_median:.0f} ({scenario.reference})" if base_median else "?"
+        target = scenario.target.text()
+        if isinstance(outcome, str):
+            print(f"| {scenario.description} | {outcome} | | | | | {target} | {base_text} | | not met |")
+            continue
+        totals = [r.total for r in outcome]
+        median = statistics.median(totals)
+        ratio = f"{median / base_median:.2f}" if base_median else "?"
+        met = scenario.target.met(median, base_median)
+        print(
+            f"| {scenario.description} | {median:.0f} | {min(totals):.0f} | {max(totals):.0f} "
+            f"| {_fmt([r.ready for r in outcome])} | {_fmt([r.run_ended for r in outcome])} | {target} | {base_text} "
+            f"| {ratio} | {met} |"
+        )
+    for scenario in references:
+        outcome = reference[scenario.name]
+        if isinstance(outcome, str):
+            print(f"| {scenario.description} | {outcome} | | | | | | | | |")
+            continue
+        totals = [r.total for r in outcome]
+        print(
+            f"| {scenario.description} | {statistics.median(totals):.0f} | {min(totals):.0f} "
+            f"| {max(totals):.0f} | | {_fmt([r.run_ended for r in outcome])} | | | | |"
+        )
+
+
+def print_memory(memory: int, heap: tuple[dict[int, float], list[float]] | str | None) -> None:
+    print(f"\nBrowser memory: JS heap after a forced GC, in MB, over {memory} head changes at the defaults.\n")
+    print(f"| after 0 | after 10 | after {memory} | {memory} / 10 | target | met | head change (median of {memory}) |")
+    print("| ---: | ---: | ---: | ---: | --- | --- | ---: |")
+    if isinstance(heap, tuple):
+        sizes, times = heap
+        ratio = sizes[memory] / sizes[10]
+        met = "met" if abs(ratio - 1) <= 0.10 else "not met"
+        print(
+            f"| {sizes[0]:.1f} | {sizes[10]:.1f} | {sizes[memory]:.1f} | {ratio:.3f} | within 10% | {met} "
+            f"| {statistics.median(times):.0f} ms |"
+        )
+    else:
+        print(f"| {heap} | | | | within 10% | not met | |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--only", default="", help="comma-separated scenario names: " + ", ".join(DESCRIPTIONS))
+    parser.add_argument("--only", default="", help="comma-separated scenario names: " + ", ".join(NAMES))
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one round")
+    parser.add_argument("--memory-changes", type=int, default=100, help="head changes in the memory scenario")
     args = parser.parse_args()
-    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
+    only = [name for name in args.only.split(",") if name]
+    unknown = set(only) - set(NAMES)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))} (choose from {', '.join(NAMES)})")
+    if args.memory_changes <= 10:
+        parser.error("--memory-changes must be over 10 (the heap is compared with after 10 changes)")
+    chosen = [s for s in SCENARIOS if not only or s.name in only]
+    memory = args.memory_changes if not only or MEMORY in only else 0
     references = [r for r in REFERENCES if any(s.reference == r.name for s in chosen)]
-    _check_big_text()
+    if any(s.params is BIG for s in chosen):
+        _check_big_text()
 
     with sync_playwright() as playwright:
         executable = find_chromium(playwright)
         if executable is None:
             sys.exit(f"no Chromium: {INSTALL_HINT}")
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        results = time_scenarios(browser, ROOT / "app.py", chosen, args.rounds, args.timeout)
-        reference = time_scenarios(browser, ROOT / "bench" / "reference_app.py", references, args.rounds, args.timeout)
+        results, heap = time_scenarios(browser, ROOT / "app.py", chosen, args.rounds, args.timeout, memory)
+        reference: dict[str, Outcome] = {}
+        if references:
+            script = ROOT / "bench" / "reference_app.py"
+            reference, _ = time_scenarios(browser, script, references, args.rounds, args.timeout, 0)
         browser.close()
-
-    print(f"\nFrom input to last chart drawn, headless Chromium, median of {args.rounds} rounds, in ms.")
-    print("`/ reference`: over the median of bench/reference_app.py for the same kind of input, same run.")
-    print("`run starts` / `run ends`: when the app's script run started and ended, from the same input.\n")
-    print(
-        "| scenario | median | min | max | target | median / target | reference | / reference | run starts | run ends |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for scenario in chosen:
-        rounds, label = results[scenario.name], DESCRIPTIONS[scenario.name]
-        base = reference.get(scenario.reference)
-        base_median = statistics.median(r.total for r in base) if isinstance(base, list) else None
-        base_text = f"{base_median:.0f} ({scenario.reference})" if base_median else "?"
-        if isinstance(rounds, str):
-            print(f"| {label} | {rounds} | | | < {scenario.target_ms:.0f} | | {base_text} | | | |")
-            continue
-        totals = [r.total for r in rounds]
-        median = statistics.median(totals)
-        ratio = f"{median / base_median:.1f}" if base_median else "?"
-        print(
-            f"| {label} | {median:.0f} | {min(totals):.0f} | {max(totals):.0f} | < {scenario.target_ms:.0f} "
-            f"| {median / scenario.target_ms:.2f} | {base_text} | {ratio} | {_median([r.started for r in rounds])} "
-            f"| {_median([r.ended for r in rounds])} |"
-        )
+    if chosen:
+        print_latency(args.rounds, chosen, results, references, reference)
+    if memory:
+        print_memory(memory, heap)
 
 
 if __name__ == "__main__":

@@ -533,13 +533,11 @@ class Inspector {
     }
     delete this.root.dataset.complete;
     if (this.later) return;
-    // After the next frame (what is on screen paints first), one chart per task, so that a click
-    // or a key in between is handled before the next chart.
+    // After the next frame (what is on screen paints first), the rest in one task.
     this.later = requestAnimationFrame(() =>
       setTimeout(() => {
         this.later = null;
-        const [name] = this.stale();
-        if (name) this.drawOne(name);
+        for (const name of this.stale()) this.drawOne(name);
         this.drawLater();
       }, 0),
     );
