@@ -93,7 +93,6 @@ PRESENTATION_CSS = """<style>
 [data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
 [data-testid="stMain"] h3 { font-size: 2.2rem; }
 [data-testid="stMain"] .katex { font-size: 1.7em; }
-[data-testid="stMain"] [data-testid="stTable"] { font-size: 1.3rem; }
 [data-testid="stMain"] [data-testid="stSliderThumbValue"] p,
 [data-testid="stMain"] [data-testid="stSliderTickBar"] p { font-size: 1rem; }
 </style>"""
@@ -258,10 +257,6 @@ def _keep_upload() -> None:
         st.session_state.upload_kept = (file.name, file.getvalue())
 
 
-def _copy_state(source: str, target: str) -> None:
-    st.session_state[target] = st.session_state[source]
-
-
 def _clamp(name: str, size: int, t: dict[str, str] | None = None) -> None:
     """Fit a 0-based pick to `size` choices. With `t`, a value past the end that came from the
     link as opened (nothing changed since) gets the notice any refused link value gets: only
@@ -419,16 +414,14 @@ def layer_and_head(
     t: dict[str, str],
     layer_key: str,
     head_key: str | None = None,
-    places: tuple[st.delta_generator.DeltaGenerator, st.delta_generator.DeltaGenerator] | None = None,
 ) -> tuple[int, int]:
     """Side-by-side Layer and Head radios (1-based on screen), their values fitted to this model.
 
     persist_state: these widgets vanish (empty text, an experiment closed) and must keep
-    their value. Without `head_key`, only the layer is asked and the head is 0. `places`
-    puts the two radios in given columns instead of two new ones.
+    their value. Without `head_key`, only the layer is asked and the head is 0.
     """
     one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
-    left, right = places or st.columns(2)
+    left, right = st.columns(2)
     st.session_state.setdefault(layer_key, 0)
     _clamp(layer_key, config.n_layers, t)
     layer = left.radio(t["layer"], range(config.n_layers), key=layer_key, **one_based)

@@ -58,15 +58,14 @@ from e2e_harness import (  # noqa: E402
     CHROMIUM_ARGS,
     INSTALL_HINT,
     AppException,
+    ScriptRuns,
     app_context,
     find_chromium,
     streamlit_server,
     wait_for_app,
 )
-from playwright.sync_api import Browser, Locator, Page, WebSocket, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, sync_playwright  # noqa: E402
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
 INSPECTOR = '[data-testid="attention-inspector"]'
 VIEW_FIELDS = ("layer", "head", "query", "step")
@@ -228,43 +227,15 @@ RUN_MARKS = {"ready": "runReady", "complete": "runComplete"}
 PAGE_MARKS = {"complete": "page"}
 
 
-class Traffic:
-    """The page's websocket, read with Streamlit's own protobuf classes: the reruns the browser
-    asked for, the runs that ended (`script_finished`, however they ended) and when the last
-    message went either way. At rest: every run asked for has ended, and nothing moves."""
-
-    def __init__(self) -> None:
-        self.requested = 0
-        self.finished = 0
-        self.requested_at_finish = 0
-        self.last = time.monotonic()
-
-    def watch(self, websocket: WebSocket) -> None:
-        websocket.on("framesent", self._sent)
-        websocket.on("framereceived", self._received)
-
-    def _sent(self, payload: bytes | str) -> None:
-        if isinstance(payload, bytes):
-            message = BackMsg()
-            message.ParseFromString(payload)
-            if message.WhichOneof("type") == "rerun_script":
-                self.requested += 1
-                self.last = time.monotonic()
-
-    def _received(self, payload: bytes | str) -> None:
-        if isinstance(payload, bytes):
-            message = ForwardMsg()
-            message.ParseFromString(payload)
-            self.last = time.monotonic()
-            if message.WhichOneof("type") == "script_finished":
-                self.finished += 1
-                self.requested_at_finish = self.requested
+class Traffic(ScriptRuns):
+    """The page's websocket (see `ScriptRuns`). At rest: every run asked for has ended, and
+    nothing has moved either way for a while."""
 
     def at_rest(self) -> bool:
         # (a rerun asked for while another starts may be merged into it and never end on its own:
         # a few seconds of silence is rest too)
         silence = time.monotonic() - self.last
-        return silence >= QUIET_MS / 1000 and (self.requested_at_finish == self.requested or silence >= 3)
+        return silence >= QUIET_MS / 1000 and (self.requested_at_last_end == self.requested or silence >= 3)
 
 
 @dataclass(frozen=True)
@@ -470,7 +441,7 @@ class Bench:
         page, inspector = self.page, scenario.kind != "page"
         if scenario.prepare:
             scenario.prepare(page, round_)
-        requested, finished, start = self.traffic.requested, self.traffic.finished, time.monotonic()
+        requested, finished, start = self.traffic.requested, self.traffic.ended, time.monotonic()
         scenario.interact(page, round_)
         result = self._marks(scenario) if timed or scenario.kind == "view" else None
         if scenario.kind == "view":
@@ -488,7 +459,7 @@ class Bench:
     def _wait_for_run(self, requested: int, finished: int) -> None:
         """Every input here starts a run (a view change: the one that reports it)."""
         deadline = time.monotonic() + self.timeout_s
-        while not (self.traffic.requested > requested and self.traffic.finished > finished):
+        while not (self.traffic.requested > requested and self.traffic.ended > finished):
             if time.monotonic() > deadline:
                 print(f"  (no run asked for and ended within {self.timeout_s:.0f} s)", file=sys.stderr)
                 return
@@ -499,7 +470,7 @@ class Bench:
         try:
             page.wait_for_function("() => window.__benchFinished()", polling=50, timeout=timeout_ms)
         except PlaywrightError as error:
-            state = page.evaluate(STATE_JS) | {"runs asked": self.traffic.requested, "ended": self.traffic.finished}
+            state = page.evaluate(STATE_JS) | {"runs asked": self.traffic.requested, "ended": self.traffic.ended}
             if state["input"] is None:
                 raise AppError("the input event never reached the page") from error
             raise AppError(f"no end within {self.timeout_s:.0f} s; the page: {state}") from error

@@ -10,11 +10,8 @@
 
 const STEPS = ["qkv", "scores", "scaled", "weights", "context", "worked", "heads"];
 const MATRICES = ["scores", "scaled", "weights"];
-const WORKED_DIMENSIONS = 8; // columns of the weighted-sum table: enough to check the sum by eye
 const SCROLL_ABOVE_ROWS = 16; // longer worked-example tables scroll, with the sums kept in view
 const REPORT_DELAY_MS = 400; // the server hears of a view once the clicks stop
-const MASK_MARK = "×";
-const MAX_UNSHIFTED_EXPONENT = 700; // as viz/worked_example.py: e^709 is the largest a double holds
 const MATHML = "http://www.w3.org/1998/Math/MathML";
 const CHART_HEIGHT = 450; // Plotly's own default: a figure without a height of its own gets this
 
@@ -626,7 +623,8 @@ class Inspector {
     // As viz.heatmaps.cell_texts: the value where numbers fit, the mask mark wherever a key is hidden.
     const show = this.trace.header.show_values.matrix;
     if (show || raw.some((values, i) => values.some((x, j) => isMasked(i, j, x)))) {
-      trace.text = raw.map((values, i) => Array.from(values, (value, j) => (isMasked(i, j, value) ? MASK_MARK : show ? numberText(value, 2) : "")));
+      const mark = this.trace.header.mask_mark;
+      trace.text = raw.map((values, i) => Array.from(values, (value, j) => (isMasked(i, j, value) ? mark : show ? numberText(value, 2) : "")));
       trace.texttemplate = "%{text}";
     }
     if (name === "weights" && this.trace.header.style.fit_weights) {
@@ -733,7 +731,7 @@ class Inspector {
     const values = rowsOf(layer.v, v.head);
     const finite = scaled.filter(Number.isFinite);
     const largest = Math.max(...finite);
-    const shift = largest > MAX_UNSHIFTED_EXPONENT ? largest : 0;
+    const shift = largest > h.max_unshifted_exponent ? largest : 0;
     const exps = scaled.map((s) => Math.exp(s - shift));
     const expSum = exps.reduce((a, b) => a + b, 0);
     const total = weights.reduce((a, b) => a + b, 0);
@@ -752,7 +750,7 @@ class Inspector {
     parts.push(this.table(header, rows, [], "avi-table-steps"));
     if (scaled.some((s) => !Number.isFinite(s))) parts.push(el("p", { class: "avi-caption", text: t.worked_masked }));
     parts.push(el("p", { text: t.worked_step5 }));
-    const dims = Math.min(d, WORKED_DIMENSIONS);
+    const dims = Math.min(d, h.worked_dimensions);
     if (dims < d) parts.push(el("p", { class: "avi-caption", text: t.worked_dims }));
     const weighted = values.map((vector, j) => Array.from(vector.subarray(0, dims), (x) => weights[j] * x));
     const sums = Array.from({ length: dims }, (_, c) => weighted.reduce((a, r) => a + r[c], 0));

@@ -22,9 +22,9 @@ from streamlit.components.v1 import declare_component
 from encoder import TraceArrays
 from viz.i18n import texts
 from viz.inspector import InspectorStyle, InspectorView, inspector_payload, inspector_strings, plan_layers
+from viz.state import Settings
 
 HERE = Path(__file__).parent
-WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table (as inspector.js draws it)
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
 VIEW_FIELDS = ("layer", "head", "query", "step")
 
@@ -60,7 +60,7 @@ def payload(
     """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
     is (Streamlit then sends the browser a reference to the message it already holds)."""
     config_ = _view.config
-    strings = inspector_strings(texts(lang), config_.d_model, config_.d_head, WORKED_DIMENSIONS)
+    strings = inspector_strings(texts(lang), config_.d_model, config_.d_head)
     return inspector_payload(
         trace_id=trace_id,
         tokens=_view.tokens,
@@ -137,7 +137,7 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> 
     _mount(key="inspector", data=data, on_view_change=_browser_view, on_need_change=_nothing)
 
 
-def view_style(settings: Any, font_size: int) -> InspectorStyle:
+def view_style(settings: Settings, font_size: int) -> InspectorStyle:
     """The display settings the inspector draws with."""
     return InspectorStyle(
         palette=settings.palette,

@@ -41,7 +41,8 @@ from viz.grid import (
     tile_weights,
 )
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
-from viz.style import chart_config, token_labels, values_are_shown
+from viz.style import MASK_MARK, chart_config, token_labels, values_are_shown
+from viz.worked_example import MAX_UNSHIFTED_EXPONENT
 
 MAGIC = b"AVI1"
 # Under this many bytes of arrays a run goes to the browser whole (64 tokens x 12 layers x 12
@@ -54,6 +55,7 @@ STEP_ARRAYS: tuple[str, ...] = ("q", "k", "v", "scores", "scaled_scores", "conte
 WHERE = "{where}"  # in chart titles: the browser writes the layer and head there, e.g. "L1H2"
 # The figure fields that change with the head: left out of the templates, filled in by the browser.
 PER_HEAD_FIELDS: tuple[str, ...] = ("z", "text", "customdata")
+WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table: enough to check the sum by eye
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,10 @@ def inspector_payload(
             "context": values_are_shown(None, n, d_head),
         },
         "plotly_url": plotly_url,
+        # The worked example's rules, which the browser follows as viz.worked_example does.
+        "worked_dimensions": WORKED_DIMENSIONS,
+        "max_unshifted_exponent": MAX_UNSHIFTED_EXPONENT,
+        "mask_mark": MASK_MARK,
         "masked": "mask" in arrays,
         "layers": sorted(layers),
         "base": include_base,
@@ -318,7 +324,9 @@ INSPECTOR_STRING_KEYS: tuple[str, ...] = (
 )
 
 
-def inspector_strings(texts: Mapping[str, str], d_model: int, d_head: int, worked_dimensions: int) -> dict[str, str]:
+def inspector_strings(
+    texts: Mapping[str, str], d_model: int, d_head: int, worked_dimensions: int = WORKED_DIMENSIONS
+) -> dict[str, str]:
     """The inspector's strings in the page's language, with what is fixed for the run filled in."""
     strings = {key: texts[key] for key in INSPECTOR_STRING_KEYS}
     sqrt = float(np.sqrt(d_head))

@@ -231,6 +231,7 @@ class ScriptRuns:
         self.frames = 0  # binary frames the page sent, whatever they were (heartbeats too)
         self.reruns: list[tuple[int, str]] = []  # per rerun asked for: (its frame's index, its fragment's id)
         self.requested_at_last_end = 0  # how many reruns had been asked for when the last run ended
+        self.last = time.monotonic()  # when the last rerun was asked for or the last message came in
 
     @property
     def fragments(self) -> list[str]:
@@ -248,12 +249,14 @@ class ScriptRuns:
             if message.WhichOneof("type") == "rerun_script":
                 self.requested += 1
                 self.reruns.append((self.frames, message.rerun_script.fragment_id))
+                self.last = time.monotonic()
             self.frames += 1
 
     def _received(self, payload: bytes | str) -> None:
         if isinstance(payload, bytes):
             message = ForwardMsg()
             message.ParseFromString(payload)
+            self.last = time.monotonic()
             # A run stopped early for a newer one is not the run a test waits for.
             if message.WhichOneof("type") == "script_finished" and (
                 message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
