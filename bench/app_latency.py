@@ -101,7 +101,7 @@ BENCH_JS = """
     const charts = [...root.querySelectorAll('[data-chart]')].filter((c) => !c.closest('[hidden]'));
     return charts.length ? charts : null;
   };
-  const drawn = (chart) => chart.querySelector('svg.main-svg') !== null;
+  const drawn = (chart) => Boolean(chart.heatmapChart && chart.heatmapChart.panels);
   const offScreen = (chart) => {
     const box = chart.getBoundingClientRect();
     return box.bottom <= 0 || box.top >= innerHeight;

@@ -5,15 +5,16 @@
 // The address bar follows at once (history.replaceState) and the server is told the view a
 // moment later (setStateValue, debounced), so a shared link opens the same view.
 //
-// Plain JavaScript, no build step. Every user-typed string (a token) reaches the page through
-// textContent or Plotly (whose labels are escaped in Python), never as HTML.
+// Plain JavaScript, no build step. The element's module is ui/heatmap.js (HeatmapChart, which
+// draws the charts) followed by this file: ui/inspector.py joins them. Plotly.js is loaded only to
+// save a chart as an image. Every user-typed string (a token) reaches the page through textContent,
+// never as HTML.
 
 const STEPS = ["qkv", "scores", "scaled", "weights", "context", "worked", "heads"];
 const MATRICES = ["scores", "scaled", "weights"];
 const SCROLL_ABOVE_ROWS = 16; // longer worked-example tables scroll, with the sums kept in view
 const REPORT_DELAY_MS = 400; // the server hears of a view once the clicks stop
 const MATHML = "http://www.w3.org/1998/Math/MathML";
-const CHART_HEIGHT = 450; // Plotly's own default: a figure without a height of its own gets this
 
 let plotlyLoading = null;
 
@@ -220,7 +221,8 @@ class Inspector {
     this.view = null; // {layer, head, query, step}
     this.revision = null;
     this.signature = null;
-    this.charts = {};
+    this.charts = {}; // name -> the chart's div
+    this.heatmaps = {}; // name -> its HeatmapChart
     this.reportTimer = null;
     this.asked = new Set(); // layers asked of the server for this trace
     this.pendingHover = null;
@@ -327,6 +329,7 @@ class Inspector {
 
     this.sections = {};
     this.charts = {};
+    this.heatmaps = {};
     this.formulas = {};
     const titles = { qkv: "step_qkv", scores: "step_scores", scaled: "step_scaled", weights: "step_weights", context: "step_context" };
     for (const step of STEPS) {
@@ -334,8 +337,7 @@ class Inspector {
       this.sections[step] = section;
       this.root.append(section);
       if (step in titles) {
-        const chart = el("div", { class: "avi-chart", "data-chart": step });
-        this.charts[step] = chart;
+        const chart = this.chart(step, t);
         this.formulas[step] = el("div", { class: "avi-formula" });
         const side = el("div", { class: "avi-side" }, this.formulas[step], el("p", { text: t[`${titles[step]}_text`] }));
         section.append(el("h4", { text: t[titles[step]] }));
@@ -345,22 +347,10 @@ class Inspector {
         this.buildWorked(section, t);
       } else {
         this.heading = el("h4");
-        const chart = el("div", { class: "avi-chart", "data-chart": "heads" });
-        this.charts.heads = chart;
+        const chart = this.chart("heads", t);
         section.append(this.heading, el("p", { text: t.heads_layer_text }), chart);
       }
     }
-    for (const name of MATRICES) this.charts[name].addEventListener("mouseleave", () => this.hover(null));
-    if (this.observer) this.observer.disconnect();
-    this.observer = new IntersectionObserver((entries) => {
-      for (const entry of entries) {
-        if (entry.isIntersecting && this.Plotly && this.wanted) {
-          this.drawOne(entry.target.dataset.chart); // scrolled into view before its turn came
-          this.drawLater();
-        }
-      }
-    });
-    for (const chart of Object.values(this.charts)) this.observer.observe(chart);
     this.tokens = null;
     this.refresh();
   }
@@ -373,6 +363,44 @@ class Inspector {
     if (tokens === this.tokens) return;
     this.tokens = tokens;
     this.querySelect.replaceChildren(...h.tokens.map((token, i) => el("option", { value: String(i), text: `${i + 1} · ${token}` })));
+  }
+
+  // One chart's box and its HeatmapChart: hovering a cell of any chart but the strip outlines the
+  // cells it is linked to, and clicking a cell of a score or softmax map picks its query.
+  chart(name, t) {
+    const div = el("div", { class: "avi-chart", "data-chart": name });
+    this.charts[name] = div;
+    this.heatmaps[name] = new HeatmapChart(div, {
+      numberText,
+      downloadLabel: t.download_chart,
+      onHover: name === "heads" ? null : (point) => this.hover(point),
+      onClick: name === "heads" ? (hit) => this.pickHead(hit.column) : MATRICES.includes(name) ? (hit) => this.setView({ query: hit.row }) : null,
+      onDownload: (figure) => this.download(name, figure),
+    });
+    return div;
+  }
+
+  // A click on the strip of heads opens the head whose tile it hit.
+  pickHead(column) {
+    const h = this.trace.header;
+    const stride = Math.ceil(h.tokens.length / h.grid_block) + h.grid_gap;
+    this.setView({ head: Math.floor(column / stride) });
+  }
+
+  // A chart saved as an image by Plotly, from the figure on screen, named and sized as the
+  // sidebar's export settings say.
+  download(name, figure) {
+    const h = this.trace.header;
+    const options = h.config.toImageButtonOptions;
+    const v = this.view;
+    const where = `L${v.layer + 1}H${v.head + 1}`;
+    const filename = name === "heads" ? `heads_layer${v.layer + 1}` : `${name === "qkv" ? "QKV" : name}_${where}`;
+    const div = this.charts[name];
+    const layout = { ...figure.layout, shapes: [], width: div.clientWidth, height: div.clientHeight };
+    loadPlotly(h.plotly_url).then(
+      (Plotly) => Plotly.downloadImage({ data: figure.data, layout }, { ...options, filename, width: layout.width, height: layout.height }),
+      () => (this.status.textContent = h.strings.inspector_no_plotly),
+    );
   }
 
   radioGroup(label, count, pick) {
@@ -480,71 +508,35 @@ class Inspector {
     }
     if (layer) this.drawWorked(layer);
     else this.worked.replaceChildren();
-    loadPlotly(h.plotly_url).then(
-      (Plotly) => this.drawCharts(Plotly, layer),
-      () => {
-        this.status.textContent = t.inspector_no_plotly;
-        this.root.dataset.ready = "error";
-      },
-    );
+    this.drawCharts(layer);
   }
 
-  // Charts on screen are redrawn at once; the others one by one after that frame, or at once when
-  // they scroll into view, so a click never waits for charts nobody can see. A chart whose
-  // numbers did not change (the strip of heads on a change of head) is not redrawn at all.
-  drawCharts(Plotly, layer) {
+  // Every chart shown is drawn at once (a chart is about a millisecond on a canvas). A chart whose
+  // numbers did not change (the strip of heads on a change of head) is not drawn again, nor one
+  // on a step that presentation mode hides: it is drawn when its step is shown.
+  drawCharts(layer) {
     const v = this.view;
-    if (layer !== this.trace.layers.get(v.layer)) return; // the view moved on while Plotly loaded
-    this.Plotly = Plotly;
     const style = getComputedStyle(this.root);
     this.theme = {
       color: style.getPropertyValue("--st-text-color").trim() || "#31333f",
       family: style.getPropertyValue("--st-font").trim(),
     };
-    const look = `${this.trace.id}|${this.shape}|${this.theme.color}`;
-    this.wanted = {};
+    const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}`;
+    const due = {};
     for (const name of Object.keys(this.charts)) {
       if (name !== "heads" && !layer) continue;
-      if (this.trace.header.style.present && this.sections[name].hidden) continue; // drawn when its step is shown
-      this.wanted[name] = name === "heads" ? `${look}|${v.layer}` : `${look}|${v.layer}|${v.head}`;
+      if (this.trace.header.style.present && this.sections[name].hidden) continue;
+      const key = name === "heads" ? `${look}|${v.layer}` : `${look}|${v.layer}|${v.head}`;
+      if (this.charts[name].dataset.shows !== key) due[name] = key;
     }
-    for (const name of Object.keys(this.wanted)) if (this.onScreen(name)) this.drawOne(name);
-    if (layer) this.root.dataset.ready = `${v.layer},${v.head},${v.query},${v.step}`;
-    this.drawLater();
+    // Every width first, then every drawing: one layout of the page, not one per chart.
+    const widths = Object.fromEntries(Object.keys(due).map((name) => [name, this.charts[name].clientWidth]));
+    for (const [name, key] of Object.entries(due)) if (this.drawOne(name, widths[name])) this.charts[name].dataset.shows = key;
+    if (layer) this.root.dataset.ready = this.root.dataset.complete = `${v.layer},${v.head},${v.query},${v.step}`;
+    else delete this.root.dataset.complete;
   }
 
-  onScreen(name) {
-    const box = this.charts[name].getBoundingClientRect();
-    return box.width > 0 && box.bottom > 0 && box.top < window.innerHeight;
-  }
-
-  stale() {
-    return Object.keys(this.wanted || {}).filter((name) => this.charts[name].dataset.shows !== this.wanted[name]);
-  }
-
-  drawLater() {
-    const stale = this.stale();
-    if (!stale.length) {
-      this.root.dataset.complete = this.root.dataset.ready || "";
-      return;
-    }
-    delete this.root.dataset.complete;
-    if (this.later) return;
-    // After the next frame (what is on screen paints first), the rest in one task.
-    this.later = requestAnimationFrame(() =>
-      setTimeout(() => {
-        this.later = null;
-        for (const name of this.stale()) this.drawOne(name);
-        this.drawLater();
-      }, 0),
-    );
-  }
-
-  drawOne(name) {
-    const key = this.wanted[name];
-    const div = this.charts[name];
-    if (!key || div.dataset.shows === key) return;
-    const h = this.trace.header;
+  drawOne(name, width) {
     const v = this.view;
     const layer = this.trace.layers.get(v.layer);
     const figure = {
@@ -556,24 +548,21 @@ class Inspector {
       context: () => this.vectorsFigure("context", layer.context),
     }[name]();
     const where = `L${v.layer + 1}H${v.head + 1}`;
-    const layout = { ...figure.layout, shapes: this.shapes(name), height: figure.layout.height || CHART_HEIGHT };
-    layout.font = { ...figure.layout.font, color: this.theme.color, ...(this.theme.family ? { family: this.theme.family } : {}) };
+    const layout = figure.layout;
+    layout.shapes = this.shapes(name);
+    layout.font = { ...layout.font, color: this.theme.color, ...(this.theme.family ? { family: this.theme.family } : {}) };
     if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace("{where}", where) };
-    const filename = name === "heads" ? `heads_layer${v.layer + 1}` : `${name === "qkv" ? "QKV" : name}_${where}`;
-    const config = { ...h.config, responsive: true, toImageButtonOptions: { ...h.config.toImageButtonOptions, filename } };
-    this.Plotly.react(div, figure.data, layout, config);
-    if (!div.dataset.linked && MATRICES.includes(name)) {
-      div.dataset.linked = "1";
-      div.on("plotly_hover", (event) => this.hover(event.points[0]));
-      div.on("plotly_unhover", () => this.hover(null));
-      div.on("plotly_click", (event) => this.setView({ query: Math.round(event.points[0].y) }));
-    }
-    div.dataset.shows = key;
+    const div = this.charts[name];
     div.dataset.where = name === "heads" ? `L${v.layer + 1}` : where;
+    return this.heatmaps[name].draw(figure, this.theme, width);
   }
 
+  // A chart's figure to fill in: its own copy of everything but Plotly's theme (layout.template),
+  // which only Plotly reads, when it saves the chart, and is shared rather than copied each time.
   template(name) {
-    return JSON.parse(JSON.stringify(this.trace.header.templates[name]));
+    const { data, layout } = this.trace.header.templates[name];
+    const { template, ...rest } = layout;
+    return { data: structuredClone(data), layout: { ...structuredClone(rest), template } };
   }
 
   cellTexts(rows) {
@@ -674,7 +663,7 @@ class Inspector {
       this.hoverFrame = null;
       const target = this.pendingHover;
       const cell = target ? [Math.round(target.y), Math.round(target.x)] : null;
-      if (JSON.stringify(cell) === JSON.stringify(this.cell) || !window.Plotly) return;
+      if (JSON.stringify(cell) === JSON.stringify(this.cell)) return;
       this.highlight(cell);
     });
   }
@@ -683,12 +672,7 @@ class Inspector {
     this.cell = cell;
     if (cell) this.root.dataset.hover = `${cell[0]},${cell[1]}`;
     else delete this.root.dataset.hover;
-    for (const name of ["qkv", ...MATRICES, "context"]) {
-      const div = this.charts[name];
-      if (div && div.data && !(this.trace.header.style.present && this.sections[name].hidden)) {
-        window.Plotly.relayout(div, { shapes: this.shapes(name) });
-      }
-    }
+    for (const name of ["qkv", ...MATRICES, "context"]) this.heatmaps[name].outline(this.shapes(name));
   }
 
   // The outlines that link cell (i, j) across the steps (none without a cell).
@@ -696,7 +680,7 @@ class Inspector {
     if (!this.cell || name === "heads") return [];
     const [i, j] = this.cell;
     const h = this.trace.header;
-    const colour = getComputedStyle(this.root).getPropertyValue("--st-text-color").trim() || "#31333f";
+    const colour = this.theme.color;
     const line = { color: colour, width: 3 };
     const rect = (xref, x0, x1, y0, y1) => ({ type: "rect", xref, yref: "y", x0, x1, y0, y1, line, fillcolor: "rgba(0,0,0,0)" });
     const n = h.tokens.length;

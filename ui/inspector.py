@@ -31,8 +31,10 @@ VIEW_FIELDS = ("layer", "head", "query", "step")
 _mount = st.components.v2.component(
     "attention_inspector",
     css=(HERE / "inspector.css").read_text(encoding="utf-8"),
-    js=(HERE / "inspector.js").read_text(encoding="utf-8"),
-    # Not in a shadow root: Plotly puts its hover and toolbar styles in the page's head.
+    # One module: the canvas charts, then the step view that uses them.
+    js="\n".join((HERE / name).read_text(encoding="utf-8") for name in ("heatmap.js", "inspector.js")),
+    # Not in a shadow root: every rule is under .avi, and tests and the bench find the element
+    # with document.querySelector.
     isolate_styles=False,
 )
 

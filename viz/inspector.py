@@ -321,6 +321,7 @@ INSPECTOR_STRING_KEYS: tuple[str, ...] = (
     "inspector_keys",
     "inspector_loading",
     "inspector_no_plotly",
+    "download_chart",
 )
 
 

@@ -63,9 +63,11 @@ APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 CHART = '[data-testid="stPlotlyChart"]'
 CHART_SVG = '[data-testid="stPlotlyChart"] svg.main-svg'
 EXCEPTION = '[data-testid="stException"]'
+# The numbers printed in the cells of a chart, Plotly's or the step view's.
+CELL_TEXTS = "g.text-group text, .heatmaplayer text, text.avi-cell"
 ALERT = '[data-testid="stAlert"]'
 INSPECTOR = '[data-testid="attention-inspector"]'
-# The inspector's charts (`[data-chart=NAME]`, Plotly graph divs): the five steps, then the heads.
+# The inspector's charts (`[data-chart=NAME]`, each drawn by ui/heatmap.js): the five steps, then the heads.
 STEP_CHART_NAMES = ("qkv", "scores", "scaled", "weights", "context")
 INSPECTOR_CHART_NAMES = (*STEP_CHART_NAMES, "heads")
 STEP_NAMES = (*STEP_CHART_NAMES, "worked", "heads")  # `section[data-step]`, in order (presentation steps)
@@ -429,9 +431,10 @@ def chart_of(page: Page, name: str) -> Locator:
     return page.locator(f'{INSPECTOR} [data-chart="{name}"]')
 
 
-# A Plotly graph div's figure as plain JSON: typed-array rows become lists, NaN becomes null.
+# The figure a step-view chart drew, as plain JSON: typed-array rows become lists, NaN becomes null.
 _FIGURE_JS = """(div) => {
-  if (!div.data || !div.layout) return null;
+  const drawn = div.heatmapChart && div.heatmapChart.figure;
+  if (!drawn) return null;
   const plain = (value) => {
     if (ArrayBuffer.isView(value)) return Array.from(value, (x) => (Number.isFinite(x) ? x : null));
     if (Array.isArray(value)) return value.map(plain);
@@ -443,7 +446,7 @@ _FIGURE_JS = """(div) => {
     }
     return value;
   };
-  return { data: div.data.map(plain), layout: plain(div.layout), where: div.dataset.where || null };
+  return { data: drawn.data.map(plain), layout: plain(drawn.layout), where: div.dataset.where || null };
 }"""
 
 
@@ -455,7 +458,7 @@ def figure(page: Page, name: str) -> dict[str, Any] | None:
 
 def title(page: Page, name: str) -> str | None:
     """The title of the step view's chart `name` as its figure says it (None before it is drawn)."""
-    return chart_of(page, name).evaluate("(div) => (div.layout && div.layout.title && div.layout.title.text) || null")
+    return chart_of(page, name).evaluate("(div) => div.heatmapChart?.figure?.layout?.title?.text ?? null")
 
 
 def cell_position(page: Page, name: str, row: int, column: int) -> tuple[float, float]:
@@ -463,19 +466,8 @@ def cell_position(page: Page, name: str, row: int, column: int) -> tuple[float, 
     into view first: the point a mouse moves to, from the chart's own axes."""
     chart = chart_of(page, name)
     chart.scroll_into_view_if_needed()
-    page.wait_for_function(
-        "(div) => div._fullLayout && div._fullLayout.xaxis && div.querySelector('svg.main-svg')",
-        arg=chart.element_handle(),
-    )
-    x, y = chart.evaluate(
-        """(div, [row, column]) => {
-             const layout = div._fullLayout;
-             const box = div.getBoundingClientRect();
-             return [box.left + layout.xaxis._offset + layout.xaxis.l2p(column),
-                     box.top + layout.yaxis._offset + layout.yaxis.l2p(row)];
-           }""",
-        [row, column],
-    )
+    page.wait_for_function("(div) => div.heatmapChart?.cellCentre(0, 0)", arg=chart.element_handle())
+    x, y = chart.evaluate("(div, [row, column]) => div.heatmapChart.cellCentre(row, column)", [row, column])
     return x, y
 
 
@@ -496,11 +488,14 @@ def open_app(
 
 
 def tick_texts(chart: Locator) -> dict[str, list[str]]:
-    """The x and y tick labels a Plotly chart drew, in order: what a reader sees on the axes."""
-    return {
-        "x": chart.locator(".xtick text").all_text_contents(),
-        "y": chart.locator(".ytick text").all_text_contents(),
-    }
+    """The x and y tick labels a chart drew (Plotly's or the step view's), in order: what a reader
+    sees on the axes."""
+    return {axis: chart.locator(tick_labels(axis)).all_text_contents() for axis in ("x", "y")}
+
+
+def tick_labels(axis: str) -> str:
+    """The selector of a chart's `axis` ("x" or "y") tick labels, Plotly's or the step view's."""
+    return f".{axis}tick text, text.avi-{axis}tick"
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

@@ -18,8 +18,10 @@ tests that only type a sentence share one tab (`module_page`).
 from __future__ import annotations
 
 import functools
+import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +29,7 @@ import numpy as np
 import pytest
 from e2e_harness import (
     ALERT,
+    CELL_TEXTS,
     CHART,
     CHART_SVG,
     EXCEPTION,
@@ -43,6 +46,7 @@ from e2e_harness import (
     rerun,
     screenshot,
     screenshot_of,
+    tick_labels,
     title,
     view_text,
     wait_for_app,
@@ -51,6 +55,7 @@ from e2e_harness import (
     watch_runs,
 )
 from playwright.sync_api import Locator, Page, expect
+from plotly.colors import sample_colorscale, unlabel_rgb
 
 from encoder import Encoder, EncoderConfig
 from viz import number_text, token_labels
@@ -206,7 +211,7 @@ def expect_titles(page: Page, where: str, names: tuple[str, ...] = STEP_CHART_NA
 
 def expect_ticks(chart: Locator, axis: str, tokens: list[str]) -> None:
     """Wait (a rerun may still be drawing) until the chart's `axis` ticks are exactly `tokens`."""
-    expect(chart.locator(f".{axis}tick text")).to_have_text(tokens, timeout=20_000)
+    expect(chart.locator(tick_labels(axis))).to_have_text(tokens, timeout=20_000)
 
 
 def expect_step_charts_show(page: Page, tokens: list[str]) -> None:
@@ -243,12 +248,12 @@ def open_page(page: Page, params: dict[str, object] | None = None) -> None:
 
 
 def watch_redraws(page: Page) -> None:
-    """Remember each step-view chart's figure object: `redrawn` then names the charts Plotly drew again."""
+    """Remember each step-view chart's figure object: `redrawn` then names the charts drawn again."""
     page.evaluate(
         """(selector) => {
              window.__aviFigures = {};
              for (const div of document.querySelectorAll(selector + ' [data-chart]')) {
-               window.__aviFigures[div.dataset.chart] = div.data;
+               window.__aviFigures[div.dataset.chart] = div.heatmapChart.figure;
              }
            }""",
         INSPECTOR,
@@ -258,7 +263,8 @@ def watch_redraws(page: Page) -> None:
 def redrawn(page: Page) -> list[str]:
     return page.evaluate(
         """(selector) => [...document.querySelectorAll(selector + ' [data-chart]')]
-             .filter((div) => window.__aviFigures[div.dataset.chart] !== div.data).map((div) => div.dataset.chart)""",
+             .filter((div) => window.__aviFigures[div.dataset.chart] !== div.heatmapChart.figure)
+             .map((div) => div.dataset.chart)""",
         INSPECTOR,
     )
 
@@ -361,7 +367,7 @@ def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
         [*(t[f"step_{name}"] for name in STEP_CHART_NAMES), t["worked_example"], t["heads_layer"].format(layer=1)]
     )
     for name in INSPECTOR_CHART_NAMES:  # every chart drawn, the ones below the fold too
-        expect(chart_of(page, name).locator("svg.main-svg").first).to_be_attached()
+        expect(chart_of(page, name).locator("text.avi-ytick").first).to_be_attached()
     expect(chart_of(page, "heads")).to_have_attribute("data-where", "L1")
     expect_titles(page, "L1H1")
     expect_step_charts_show(page, LOVE)
@@ -491,7 +497,7 @@ def test_hovering_a_softmax_cell_outlines_its_query_and_key_in_every_step(page: 
 
     wait_until(page, lambda: shapes() == want, f"the outlines {want}; the charts have {shapes()}")
     for name, rects in want.items():  # drawn, not only in the figure
-        expect(chart_of(page, name).locator(".shapelayer path")).to_have_count(len(rects))
+        expect(chart_of(page, name).locator("rect.avi-outline")).to_have_count(len(rects))
     screenshot_of(inspector(page).locator("section[data-step=weights]"), "app-en-hover")
     # The mouse leaves: the outlines go.
     page.mouse.move(5, 5)
@@ -607,7 +613,57 @@ def test_the_cell_texts_of_the_scores_and_weights_are_the_traces(page: Page) -> 
         assert np.allclose(np.array(shown["data"][0]["z"], dtype=float), values), name  # the colours too
         chart = chart_of(page, name)
         chart.scroll_into_view_if_needed()
-        expect(chart.locator("g.text-group text, .heatmaplayer text")).to_have_text([c for r in want for c in r])
+        expect(chart.locator(CELL_TEXTS)).to_have_text([c for r in want for c in r])
+        # Each cell is painted the colour that Plotly's own colour scale gives its value.
+        shown_range = (0.0, 1.0) if name == "weights" else (-np.nanmax(np.abs(values)), np.nanmax(np.abs(values)))
+        scale = shown["data"][0]["colorscale"]
+        for (i, j), value in np.ndenumerate(values):
+            t = (value - shown_range[0]) / (shown_range[1] - shown_range[0])
+            want_rgb = unlabel_rgb(sample_colorscale(scale, [t])[0])
+            got = painted(page, name, i, j)
+            assert got[3] == 255 and all(abs(a - b) <= 3 for a, b in zip(got, want_rgb, strict=False)), (name, i, j)
+    expect_no_exception(page)
+
+
+def painted(page: Page, name: str, row: int, column: int) -> list[int]:
+    """The RGBA the step view's chart `name` painted at the centre of cell (row, column)."""
+    return chart_of(page, name).evaluate(
+        """(div, [row, column]) => {
+             const chart = div.heatmapChart;
+             const box = div.getBoundingClientRect();
+             const [x, y] = chart.cellCentre(row, column);
+             const ratio = chart.canvas.width / box.width;
+             const at = [Math.floor((x - box.left) * ratio), Math.floor((y - box.top) * ratio)];
+             return Array.from(chart.canvas.getContext("2d").getImageData(...at, 1, 1).data);
+           }""",
+        [row, column],
+    )
+
+
+@pytest.mark.parametrize("image_format", ["png", "svg"])
+def test_a_step_chart_downloads_as_the_image_of_its_view(page: Page, image_format: str) -> None:
+    """The step view draws its charts itself; Plotly makes the downloaded image from the same figure."""
+    _, arrays = trace_arrays("我爱你")
+    open_page(page, {"text": "我爱你", "head": 2, "img": image_format})
+    chart = chart_of(page, "weights")
+    chart.scroll_into_view_if_needed()
+    chart.hover()
+    with page.expect_download(timeout=30_000) as download_info:
+        chart.get_by_role("button", name=texts("en")["download_chart"], exact=True).click()
+    download = download_info.value
+    assert download.suggested_filename == f"weights_L1H2.{image_format}"
+    data = Path(download.path()).read_bytes()
+    box = chart.bounding_box()
+    if image_format == "png":
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])  # IHDR: twice the chart's size, for slides
+        assert (width, height) == (2 * round(box["width"]), 2 * round(box["height"]))
+    else:
+        image = data.decode()
+        assert image.startswith("<svg") and "softmax (L1H2)" in image
+        weights = arrays["layer0.weights"][1]
+        for value in weights.ravel():  # every cell's number, as the page prints it
+            assert f">{number_text(float(value), 2)}<" in image
     expect_no_exception(page)
 
 

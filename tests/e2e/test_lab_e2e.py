@@ -8,6 +8,7 @@ import re
 import pytest
 from e2e_harness import (
     ALERT,
+    CELL_TEXTS,
     CHART,
     INSPECTOR,
     app_context,
@@ -96,7 +97,7 @@ def test_padding_marks_the_padded_keys(page: Page, lang: str) -> None:
     chart = charts_in(page, "experiments")
     expect(chart).to_have_count(1)
     expect_ticks(chart, "x", [*LOVE, "[PAD]", "[PAD]"])
-    cells = chart.locator("g.text-group text, .heatmaplayer text")  # Plotly's printed cell values
+    cells = chart.locator(CELL_TEXTS)  # Plotly's printed cell values
     expect(cells.filter(has_text="×")).to_have_count(2 * 5)  # two padded keys, five queries
     expect(page.locator(".st-key-experiments").get_by_text(t["pad_check"].split("{")[0].strip())).to_be_visible()
     screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-padding")
@@ -166,14 +167,15 @@ def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: st
     previous = inspector(page).get_by_role("button", name=t["present_prev"], exact=True)
     following = inspector(page).get_by_role("button", name=t["present_next"], exact=True)
     expect(previous).to_be_disabled()
-    expect(chart_of(page, "qkv").locator("svg.main-svg").first).to_be_visible()
+    expect(chart_of(page, "qkv").locator("text.avi-ytick").first).to_be_visible()
 
     step_by_key(page, "PageDown", "scores", view_text(1, 1, 1, 2))
     expect(position).to_have_text(t["present_position"].format(step=2, total=7))
     expect_ticks(chart_of(page, "scores"), "x", LOVE)
     step_by_key(page, "PageDown", "scaled", view_text(1, 1, 1, 3))
     step_by_key(page, "PageUp", "scores", view_text(1, 1, 1, 2))
-    size = chart_of(page, "scores").locator(".xtick text").first.evaluate("e => parseFloat(e.style.fontSize)")
+    tick = chart_of(page, "scores").locator("text.avi-xtick").first
+    size = tick.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
     assert size >= 20  # large type for the back of the classroom
     # The arrows still move between heads (and layers), with the focus anywhere on the page.
     step_by_key(page, "ArrowRight", "scores", view_text(1, 2, 1, 2))
@@ -185,7 +187,7 @@ def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: st
         following.click()
     assert shown_step(page) == ["scaled"]
     expect(position).to_have_text(t["present_position"].format(step=3, total=7))
-    expect(chart_of(page, "scaled").locator("svg.main-svg").first).to_be_visible()
+    expect(chart_of(page, "scaled").locator("text.avi-ytick").first).to_be_visible()
     expect_titles(page, "L1H2", names=("scaled",))  # drawn as it is shown, for the head chosen meanwhile
     expect_ticks(chart_of(page, "scaled"), "x", LOVE)
     with no_rerun(page):
@@ -206,7 +208,7 @@ def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: st
         assert shown_step(page) == [step]
     expect(following).to_be_disabled()
     expect(inspector(page).locator(".avi-table-steps tbody tr")).to_have_count(3)
-    expect(chart_of(page, "heads").locator("svg.main-svg").first).to_be_visible()
+    expect(chart_of(page, "heads").locator("text.avi-ytick").first).to_be_visible()
 
     # The address bar reopens the same step of the same head in a new tab.
     for _ in range(4):
@@ -238,7 +240,7 @@ def test_the_causal_mask_marks_every_later_key(page: Page, lang: str) -> None:
         assert marked == [[False, True, True], [False, False, True], [False, False, False]], name  # 我→爱, 我→你, 爱→你
         chart = chart_of(page, name)
         chart.scroll_into_view_if_needed()
-        expect(chart.locator("g.text-group text, .heatmaplayer text").filter(has_text="×")).to_have_count(3)
+        expect(chart.locator(CELL_TEXTS).filter(has_text="×")).to_have_count(3)
     # The worked example (query 我) prints the two masked scores as −∞ and their weights as 0, and
     # says why; every number is the independent trace's.
     tokens, arrays = trace_arrays("我爱你", causal=True)
@@ -270,8 +272,8 @@ def test_the_dark_theme_follows_the_system_and_keeps_charts_readable(browser: Br
         assert _luminance(background) < 0.2, background
         font = figure(page, "weights")["layout"]["font"]["color"]
         assert _luminance(font) > 0.5, font  # the inspector draws its charts in the theme's text colour
-        tick = chart_of(page, "weights").locator(".ytick text").first
-        assert _luminance(tick.evaluate("e => e.style.fill")) > 0.5  # light labels on the dark page
+        tick = chart_of(page, "weights").locator("text.avi-ytick").first
+        assert _luminance(tick.evaluate("e => getComputedStyle(e).fill")) > 0.5  # light labels on the dark page
         text = inspector(page).evaluate("e => getComputedStyle(e).color")
         assert _luminance(text) > 0.5, text
         screenshot(page, "app-dark-presentation", full_page=False)
