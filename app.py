@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,8 +99,13 @@ PRESENTATION_CSS = """<style>
 
 @st.cache_resource
 def _configure_torch() -> None:
-    """Once per server: the sessions of a whole classroom share these cores."""
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    """Once per server: one thread for each run's tensor work. The sessions of a classroom, and
+    the browser when it runs on the same machine, share these cores; a pool of threads then
+    waits on whichever thread lost its core. On this 2-core machine, with Chromium drawing the
+    page, the encoder's share of a new sentence's run (bench/app_latency.py --only sentence,
+    profiled in the server) fell from 77 ms with two threads to 6 ms with one; alone on the
+    machine, two threads trace the largest run in 117 ms, one in 175 ms."""
+    torch.set_num_threads(1)
 
 
 @dataclass(frozen=True)

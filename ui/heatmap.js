@@ -128,16 +128,18 @@ export class HeatmapChart {
       const hit = this.hit(event);
       if (hit && this.onClick) this.onClick(hit);
     });
-    this.width = 0;
-    new ResizeObserver(() => {
-      if (this.figure && this.div.clientWidth !== this.width) this.draw(this.figure, this.theme);
+    this.width = 0; // drawn at this width
+    this.boxWidth = 0; // the box's width as last observed: read without forcing a layout
+    new ResizeObserver(([entry]) => {
+      this.boxWidth = entry.contentBoxSize[0].inlineSize;
+      if (this.figure && this.boxWidth && Math.round(this.boxWidth) !== Math.round(this.width)) this.draw(this.figure, this.theme);
     }).observe(div);
   }
 
   // Draws `figure` ({data, layout} as Plotly takes it, z as rows of numbers, NaN for no cell).
-  // `theme`: the page's text colour and font; `width`: the box's, when the caller has read it.
-  // Returns false while the box has no width (hidden).
-  draw(figure, theme, width = this.div.clientWidth) {
+  // `theme`: the page's text colour and font. Returns false while the box has no width (hidden).
+  draw(figure, theme) {
+    const width = this.boxWidth || this.div.clientWidth;
     this.figure = figure;
     this.theme = theme;
     if (!width) return false;

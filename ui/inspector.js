@@ -436,17 +436,30 @@ class Inspector {
     this.remember();
   }
 
-  // The address bar at once; the server a moment later, when the clicks stop.
+  // The address bar right after the frame that shows the view (history.replaceState takes a few
+  // milliseconds a call, which the click should not wait for); the server a moment later, when
+  // the clicks stop.
   remember() {
-    const v = this.view;
+    const v = { ...this.view };
+    if (!this.addressFrame) {
+      this.addressFrame = requestAnimationFrame(() =>
+        setTimeout(() => {
+          this.addressFrame = null;
+          this.writeAddress(this.view);
+        }, 0),
+      );
+    }
+    clearTimeout(this.reportTimer);
+    this.reportTimer = setTimeout(() => this.setStateValue("view", v), REPORT_DELAY_MS);
+  }
+
+  writeAddress(v) {
     const url = new URL(window.location.href);
     url.searchParams.set("layer", String(v.layer + 1));
     url.searchParams.set("head", String(v.head + 1));
     url.searchParams.set("query", String(v.query + 1));
     if (this.trace.header.style.present || url.searchParams.has("step")) url.searchParams.set("step", String(v.step + 1));
     window.history.replaceState(window.history.state, "", url);
-    clearTimeout(this.reportTimer);
-    this.reportTimer = setTimeout(() => this.setStateValue("view", { ...v }), REPORT_DELAY_MS);
   }
 
   key(event) {
@@ -522,21 +535,17 @@ class Inspector {
       family: style.getPropertyValue("--st-font").trim(),
     };
     const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}`;
-    const due = {};
     for (const name of Object.keys(this.charts)) {
       if (name !== "heads" && !layer) continue;
       if (this.trace.header.style.present && this.sections[name].hidden) continue;
       const key = name === "heads" ? `${look}|${v.layer}` : `${look}|${v.layer}|${v.head}`;
-      if (this.charts[name].dataset.shows !== key) due[name] = key;
+      if (this.charts[name].dataset.shows !== key && this.drawOne(name)) this.charts[name].dataset.shows = key;
     }
-    // Every width first, then every drawing: one layout of the page, not one per chart.
-    const widths = Object.fromEntries(Object.keys(due).map((name) => [name, this.charts[name].clientWidth]));
-    for (const [name, key] of Object.entries(due)) if (this.drawOne(name, widths[name])) this.charts[name].dataset.shows = key;
     if (layer) this.root.dataset.ready = this.root.dataset.complete = `${v.layer},${v.head},${v.query},${v.step}`;
     else delete this.root.dataset.complete;
   }
 
-  drawOne(name, width) {
+  drawOne(name) {
     const v = this.view;
     const layer = this.trace.layers.get(v.layer);
     const figure = {
@@ -554,15 +563,14 @@ class Inspector {
     if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace("{where}", where) };
     const div = this.charts[name];
     div.dataset.where = name === "heads" ? `L${v.layer + 1}` : where;
-    return this.heatmaps[name].draw(figure, this.theme, width);
+    return this.heatmaps[name].draw(figure, this.theme);
   }
 
-  // A chart's figure to fill in: its own copy of everything but Plotly's theme (layout.template),
-  // which only Plotly reads, when it saves the chart, and is shared rather than copied each time.
+  // A chart's figure to fill in. Plotly's theme (layout.template), which only Plotly reads when it
+  // saves the chart, comes once for all charts and is shared rather than copied.
   template(name) {
     const { data, layout } = this.trace.header.templates[name];
-    const { template, ...rest } = layout;
-    return { data: structuredClone(data), layout: { ...structuredClone(rest), template } };
+    return { data: structuredClone(data), layout: { ...structuredClone(layout), template: this.trace.header.plotly_template } };
   }
 
   cellTexts(rows) {

@@ -9,7 +9,8 @@ message:
 
 The header names every array (`name`, `dtype`, `shape`, `offset` into the array section)
 and carries the run's constants: tokens and their axis labels, the model's shape, the
-view the server asks for, the translated strings, and one Plotly figure per chart. Those
+view the server asks for, the translated strings, and one Plotly figure per chart (its
+theme, `layout.template`, once for all of them as `plotly_template`). Those
 figures are built here by the same builders as every other chart on the page (`matrix_figure`,
 `qkv_figure`, `vectors_figure`, `heads_grid_figure`), for the view's own head, and sent
 without their per-head arrays: the browser fills in z, the cell texts and the hover data
@@ -23,6 +24,7 @@ as the browser asks for them (`plan_layers`).
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from collections.abc import Collection, Mapping, Sequence
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import plotly.io as pio
 
 from viz.grid import (
@@ -185,6 +188,7 @@ def inspector_payload(
         "config": chart_config("attention", style.image_format),
         "strings": dict(strings),
         "templates": figure_templates(arrays, tokens, view_layer, view_head, n_layers, strings, style),
+        "plotly_template": plotly_template(),
         "arrays": index,
     }
     text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
@@ -268,8 +272,16 @@ def figure_templates(
     templates = {}
     for name, figure in figures.items():
         figure.update_traces({field: None for field in PER_HEAD_FIELDS})
+        figure.layout.template = None  # the same for every chart: sent once, as `plotly_template`
         templates[name] = json.loads(pio.to_json(figure, validate=False, engine="json"))
     return templates
+
+
+@functools.cache
+def plotly_template() -> dict[str, Any]:
+    """Plotly's default theme (`layout.template`), which every figure of viz's carries: the
+    inspector draws without it, and gives it back to each figure that Plotly saves as an image."""
+    return json.loads(pio.to_json(go.Figure(), validate=False, engine="json"))["layout"]["template"]
 
 
 # The strings the inspector draws, as keys of `viz.i18n.texts`; those with placeholders that do

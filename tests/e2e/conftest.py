@@ -13,6 +13,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
+import torch
 from e2e_harness import (
     CHROMIUM_ARGS,
     INSTALL_HINT,
@@ -34,6 +35,11 @@ else:
     expect.set_options(timeout=20_000)
 
 HERE = Path(__file__).resolve().parent
+
+# The server traces with one thread (app._configure_torch), and so does this process: a matrix
+# product sums in an order that depends on the threads, and the tests' own traces must agree with
+# the page's to the last bit.
+torch.set_num_threads(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -522,6 +522,12 @@ def test_clicking_a_softmax_cell_makes_the_worked_example_follow_that_query(page
     with no_rerun(page):
         page.mouse.click(x, y)
     expect_worked_example(page, arrays, tokens, layer=1, head=2, query=6)
+    # A tile of the strip of heads opens its head: 6 tokens and a gap a tile, the fourth from column 21.
+    x, y = cell_position(page, "heads", 2, 23)
+    with no_rerun(page):
+        page.mouse.click(x, y)
+    assert inspector_view(page) == view_text(1, 4, 6, 1)
+    expect_titles(page, "L1H4")
     expect_no_exception(page)
 
 

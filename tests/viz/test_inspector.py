@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import plotly.colors
+import plotly.io as pio
 import pytest
 
 from encoder import Encoder, EncoderConfig
@@ -123,6 +124,9 @@ def test_the_chart_templates_come_without_the_numbers_of_a_head():
     # The strip of layer 3 is named layer 3 (it used to say "Layer 1": it was handed a one-layer slice).
     assert templates["heads"]["layout"]["yaxis"]["ticktext"] == ["Layer 3"]
     assert header["view"] == {"layer": 2, "head": 1, "query": 0, "step": 0}
+    # Plotly's theme, the bulk of every figure's JSON, travels once for all six.
+    assert not any("template" in figure["layout"] for figure in templates.values())
+    assert header["plotly_template"] == json.loads(json.dumps(pio.templates[pio.templates.default].to_plotly_json()))
 
 
 def test_a_view_past_the_end_is_fitted_to_the_model_and_the_sentence():
