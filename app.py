@@ -46,10 +46,8 @@ from viz import (
     MAX_CELLS_PER_AXIS_FOR_VALUES,
     chart_config,
     difference_figure,
-    grid_block_size,
     head_view_figure,
     head_view_token_at,
-    heads_grid_figure,
     markdown_literal,
     matrix_figure,
     norms_figure,
@@ -240,15 +238,6 @@ def _fit_heads() -> None:
 
 def _set_text(text: str) -> None:
     st.session_state.text = text
-
-
-def _open_head() -> None:
-    state = st.session_state
-    if state.open_head is not None:
-        layer, head = state.open_head
-        step_view.command_view(layer=layer, head=head)
-        state.head_opened = state.open_head
-        state.open_head = None  # a one-shot command, not a setting: its labels change with the language
 
 
 def _keep_upload() -> None:
@@ -447,50 +436,6 @@ def inspector(view: TraceArrays, t: dict[str, str], trace_id: str) -> None:
     settings = _settings()
     _sync_link(settings)
     step_view.show(view, trace_id, settings.lang, step_view.view_style(settings, _font_size(settings)))
-
-
-@st.fragment
-def overview(view: TraceArrays, t: dict[str, str], palette: str) -> None:
-    """Every layer and head at once. A fragment of its own: a new head in the step view does
-    not resend this, the largest chart on the page."""
-    config = view.config
-    with st.container(key="heads-grid", border=True):
-        st.subheader(t["heads_grid"])
-        st.markdown(t["heads_grid_text"].format(layers=config.n_layers, heads=config.n_heads))
-        block = grid_block_size(len(view.tokens))
-        if block > 1:
-            st.caption(t["heads_grid_pooled"].format(block=block))
-        options = [(i, h) for i in range(config.n_layers) for h in range(config.n_heads)]
-        st.selectbox(
-            t["open_head"],
-            options,
-            index=None,
-            key="open_head",
-            on_change=_open_head,
-            format_func=lambda lh: t["open_head_option"].format(layer=lh[0] + 1, head=lh[1] + 1),
-            placeholder=t["open_head_placeholder"],
-        )
-        opened = st.session_state.pop("head_opened", None)
-        if opened is not None:
-            # The step view lives in another fragment, above: rerun the whole page, and say
-            # where the head went, since the page stays scrolled down here at the grid.
-            layer, head = opened
-            st.session_state.opened_toast = t["opened_toast"].format(layer=layer + 1, head=head + 1)
-            st.rerun()
-        fig = heads_grid_figure(view.weights, view.tokens, **_grid_style(t, palette, _font_size(_settings())))
-        chart(fig, "heads_grid")
-
-
-def _grid_style(t: dict[str, str], palette: str, font_size: int = BASE_FONT) -> dict[str, object]:
-    return {
-        "layer_label": t["layer"],
-        "head_label": t["head"],
-        "query_label": t["query_axis"],
-        "key_label": t["key_axis"],
-        "value_label": t["weight"],
-        "palette": palette,
-        "font_size": font_size,
-    }
 
 
 @st.fragment
@@ -992,11 +937,8 @@ def main() -> None:
     timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
     st.caption(f"{shape} · {summary} · {timing}")
 
-    if "opened_toast" in st.session_state:
-        st.toast(st.session_state.pop("opened_toast"), icon="⬆️")
     inspector(view, t, hashlib.sha256(repr(run[:3]).encode()).hexdigest()[:16])
-    if not settings.present:  # a projector shows the step; the overviews wait below in the normal page
-        overview(view, t, settings.palette)
+    if not settings.present:  # a projector shows the step; the rest of the layer waits below in the normal page
         rest_of_the_layer(view, t, settings.palette)
     experiments(view, t, run)
     if not settings.present:

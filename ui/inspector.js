@@ -351,6 +351,15 @@ class Inspector {
         section.append(this.heading, el("p", { text: t.heads_layer_text }), chart);
       }
     }
+    // Below the steps (not in presentation mode): every layer and head at once, to pick from.
+    this.gridNote = null;
+    if (!present) {
+      this.gridNote = el("p", { class: "avi-hint" });
+      const text = el("p", { text: fill(t.heads_grid_text, { layers: h.n_layers, heads: h.n_heads }) });
+      const section = el("section", { class: "avi-section avi-overview", "data-part": "grid" });
+      section.append(el("h4", { text: t.heads_grid }), text, this.gridNote, this.chart("grid", t));
+      this.root.append(section);
+    }
     this.tokens = null;
     this.refresh();
   }
@@ -359,6 +368,7 @@ class Inspector {
   refresh() {
     const h = this.trace.header;
     for (const [step, holder] of Object.entries(this.formulas)) holder.replaceChildren(formula(step, h));
+    if (this.gridNote) this.gridNote.textContent = h.grid_block > 1 ? fill(h.strings.heads_grid_pooled, { block: h.grid_block }) : "";
     const tokens = JSON.stringify(h.tokens);
     if (tokens === this.tokens) return;
     this.tokens = tokens;
@@ -373,18 +383,28 @@ class Inspector {
     this.heatmaps[name] = new HeatmapChart(div, {
       numberText,
       downloadLabel: t.download_chart,
-      onHover: name === "heads" ? null : (point) => this.hover(point),
-      onClick: name === "heads" ? (hit) => this.pickHead(hit.column) : MATRICES.includes(name) ? (hit) => this.setView({ query: hit.row }) : null,
+      onHover: name === "heads" || name === "grid" ? null : (point) => this.hover(point),
+      onClick: {
+        heads: (hit) => this.pickTile(this.view.layer, hit.column),
+        grid: (hit) => this.pickTile(hit.row, hit.column, true),
+        ...Object.fromEntries(MATRICES.map((matrix) => [matrix, (hit) => this.setView({ query: hit.row })])),
+      }[name],
       onDownload: (figure) => this.download(name, figure),
     });
     return div;
   }
 
-  // A click on the strip of heads opens the head whose tile it hit.
-  pickHead(column) {
+  // A click on a tile of the strip or the grid opens its head (`row` and `column` are cells of the
+  // tiled array; the strip has one row of tiles). From the grid, the page goes up to the steps.
+  pickTile(row, column, fromGrid = false) {
+    const stride = this.tileStride();
+    this.setView({ layer: fromGrid ? Math.floor(row / stride) : row, head: Math.floor(column / stride) });
+    if (fromGrid) this.sections.qkv.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  tileStride() {
     const h = this.trace.header;
-    const stride = Math.ceil(h.tokens.length / h.grid_block) + h.grid_gap;
-    this.setView({ head: Math.floor(column / stride) });
+    return Math.ceil(h.tokens.length / h.grid_block) + h.grid_gap;
   }
 
   // A chart saved as an image by Plotly, from the figure on screen, named and sized as the
@@ -489,6 +509,13 @@ class Inspector {
   // --- drawing ----------------------------------------------------------------------------------
 
   draw() {
+    // The theme first, while the page's styles are clean: read after the changes below, it would
+    // make the browser recompute the styles of the whole page.
+    const style = getComputedStyle(this.root);
+    this.theme = {
+      color: style.getPropertyValue("--st-text-color").trim() || "#31333f",
+      family: style.getPropertyValue("--st-font").trim(),
+    };
     const h = this.trace.header;
     const t = h.strings;
     const v = this.view;
@@ -529,18 +556,15 @@ class Inspector {
   // on a step that presentation mode hides: it is drawn when its step is shown.
   drawCharts(layer) {
     const v = this.view;
-    const style = getComputedStyle(this.root);
-    this.theme = {
-      color: style.getPropertyValue("--st-text-color").trim() || "#31333f",
-      family: style.getPropertyValue("--st-font").trim(),
-    };
     const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}`;
+    const keys = { grid: look, heads: `${look}|${v.layer}` };
     for (const name of Object.keys(this.charts)) {
-      if (name !== "heads" && !layer) continue;
+      if (!(name in keys) && !layer) continue;
       if (this.trace.header.style.present && this.sections[name].hidden) continue;
-      const key = name === "heads" ? `${look}|${v.layer}` : `${look}|${v.layer}|${v.head}`;
+      const key = keys[name] || `${look}|${v.layer}|${v.head}`;
       if (this.charts[name].dataset.shows !== key && this.drawOne(name)) this.charts[name].dataset.shows = key;
     }
+    if (this.charts.grid) this.heatmaps.grid.outline(this.shapes("grid")); // around the head on show
     if (layer) this.root.dataset.ready = this.root.dataset.complete = `${v.layer},${v.head},${v.query},${v.step}`;
     else delete this.root.dataset.complete;
   }
@@ -550,6 +574,7 @@ class Inspector {
     const layer = this.trace.layers.get(v.layer);
     const figure = {
       heads: () => this.headsFigure(),
+      grid: () => this.gridFigure(),
       qkv: () => this.qkvFigure(layer),
       scores: () => this.matrixFigure("scores", layer.scores, false),
       scaled: () => this.matrixFigure("scaled", layer.scaled_scores, true),
@@ -562,7 +587,7 @@ class Inspector {
     layout.font = { ...layout.font, color: this.theme.color, ...(this.theme.family ? { family: this.theme.family } : {}) };
     if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace("{where}", where) };
     const div = this.charts[name];
-    div.dataset.where = name === "heads" ? `L${v.layer + 1}` : where;
+    div.dataset.where = { heads: `L${v.layer + 1}`, grid: "" }[name] ?? where;
     return this.heatmaps[name].draw(figure, this.theme);
   }
 
@@ -636,30 +661,45 @@ class Inspector {
     const figure = this.template("heads");
     const h = this.trace.header;
     const v = this.view;
-    const strip = this.trace.strips[v.layer]; // (m, heads·(m+gap)-gap)
-    const [rows, columns] = strip.shape;
-    const z = rowsOf(strip, 0);
+    const trace = figure.data[0];
+    trace.z = rowsOf(this.trace.strips[v.layer], 0); // (m, heads·(m+gap)-gap)
+    trace.customdata = this.tileHover(trace.z, v.layer, h.strip_tokens);
+    figure.layout.yaxis = { ...figure.layout.yaxis, ticktext: [`${h.strings.layer} ${v.layer + 1}`] };
+    return figure;
+  }
+
+  // Every layer's strip, one under the other, `grid_gap` empty rows between.
+  gridFigure() {
+    const figure = this.template("grid");
+    const h = this.trace.header;
+    const z = [];
+    this.trace.strips.forEach((strip, layer) => {
+      if (layer) for (let g = 0; g < h.grid_gap; g++) z.push(new Float32Array(strip.shape[1]).fill(NaN));
+      z.push(...rowsOf(strip, 0));
+    });
+    const trace = figure.data[0];
+    trace.z = z;
+    trace.customdata = this.tileHover(z, 0, h.grid_tokens);
+    return figure;
+  }
+
+  // As viz.grid.hover_data: per cell of tiled maps, [layer, head] (1-based), then the query and key
+  // (their labels, or else the first position of the block a pooled cell averages).
+  tileHover(z, firstLayer, withTokens) {
+    const h = this.trace.header;
     const block = h.grid_block;
     const m = Math.ceil(h.tokens.length / block);
     const stride = m + h.grid_gap;
-    const withTokens = h.strip_tokens;
-    const customdata = [];
-    for (let r = 0; r < rows; r++) {
-      const line = [];
-      for (let c = 0; c < columns; c++) {
-        const q = r % stride;
+    return z.map((values, r) => {
+      const q = r % stride;
+      const layer = firstLayer + Math.floor(r / stride) + 1;
+      return Array.from(values, (_, c) => {
         const k = c % stride;
         const head = Math.floor(c / stride) + 1;
-        if (withTokens) line.push([v.layer + 1, head, q < m ? h.labels[q] : "", k < m ? h.labels[k] : ""]);
-        else line.push([v.layer + 1, head, q < m ? q * block + 1 : 0, k < m ? k * block + 1 : 0]);
-      }
-      customdata.push(line);
-    }
-    const trace = figure.data[0];
-    trace.z = z;
-    trace.customdata = customdata;
-    figure.layout.yaxis = { ...figure.layout.yaxis, ticktext: [`${h.strings.layer} ${v.layer + 1}`] };
-    return figure;
+        if (withTokens) return [layer, head, q < m ? h.labels[q] : "", k < m ? h.labels[k] : ""];
+        return [layer, head, q < m ? q * block + 1 : 0, k < m ? k * block + 1 : 0];
+      });
+    });
   }
 
   // Linked hover: cell (i, j) of any n × n map lights up query row i of Q, key row j of K and V,
@@ -683,8 +723,17 @@ class Inspector {
     for (const name of ["qkv", ...MATRICES, "context"]) this.heatmaps[name].outline(this.shapes(name));
   }
 
+  // viz's outline of layer 1 head 1 (the grid's template), moved to the head on show.
+  gridOutline() {
+    const stride = this.tileStride();
+    const [dx, dy] = [this.view.head * stride, this.view.layer * stride];
+    const outline = this.trace.header.templates.grid.layout.shapes || [];
+    return outline.map((s) => ({ ...s, x0: s.x0 + dx, x1: s.x1 + dx, y0: s.y0 + dy, y1: s.y1 + dy }));
+  }
+
   // The outlines that link cell (i, j) across the steps (none without a cell).
   shapes(name) {
+    if (name === "grid") return this.gridOutline();
     if (!this.cell || name === "heads") return [];
     const [i, j] = this.cell;
     const h = this.trace.header;

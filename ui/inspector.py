@@ -81,20 +81,12 @@ def payload(
 
 
 def commanded_view() -> InspectorView:
-    """The view the server last set (the link, "Open in the step view"): what a new element starts at."""
+    """The view the server set (the link's): what a new element starts at. Its `revision` is what
+    a later command from the server would raise, to move a browser off its own view."""
     state = st.session_state
     if "inspector_view" not in state:
         state.inspector_view = InspectorView(*(state[name] for name in VIEW_FIELDS))
     return state.inspector_view
-
-
-def command_view(**change: int) -> None:
-    """Move the step view from the server (e.g. to a head picked in the overview)."""
-    view = commanded_view()
-    fields = {name: st.session_state[name] for name in VIEW_FIELDS} | change
-    st.session_state.inspector_view = InspectorView(**fields, revision=view.revision + 1)
-    for name, value in change.items():
-        st.session_state[name] = value
 
 
 def _browser_view() -> None:

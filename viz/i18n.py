@@ -132,13 +132,9 @@ _EN: dict[str, str] = {
     "heads_layer": "All heads of layer {layer}",
     "heads_layer_text": "The softmax weights of every head side by side, on the same 0 to 1 colour scale.",
     "heads_grid": "Every layer and head",
-    "heads_grid_text": "Attention weights of all {layers} × {heads} heads. Pick one to open it in the step view.",
+    "heads_grid_text": "Attention weights of all {layers} × {heads} heads. Click one to open it in the step view.",
     "heads_grid_pooled": "Long sentence: each cell of these thumbnails averages {block} × {block} weights. "
     "The step view above shows every weight.",
-    "open_head": "Open in the step view",
-    "open_head_placeholder": "Choose a layer and head",
-    "open_head_option": "Layer {layer} · Head {head}",
-    "opened_toast": "Layer {layer} · Head {head} is now in the step view, above.",
     "rest_toggle": "Show the rest of the layer and the stack",
     "rest_title": "After attention: the rest of layer {layer}, and the stack",
     "rest_text": "The heads' context vectors are concatenated and multiplied by W_O; a residual connection "
@@ -377,13 +373,9 @@ _ZH: dict[str, str] = {
     "heads_layer": "第 {layer} 层的所有头",
     "heads_layer_text": "并排显示每个头的 softmax 权重，使用同一个 0 到 1 的色标。",
     "heads_grid": "所有层和头",
-    "heads_grid_text": "全部 {layers} × {heads} 个头的注意力权重。选择一个即可在分步视图中打开。",
+    "heads_grid_text": "全部 {layers} × {heads} 个头的注意力权重。点击一个即可在分步视图中打开。",
     "heads_grid_pooled": "句子较长：缩略图中的每个格子是 {block} × {block} 个权重的平均值。"
     "上方的分步视图显示全部权重。",
-    "open_head": "在分步视图中打开",
-    "open_head_placeholder": "选择层和头",
-    "open_head_option": "第 {layer} 层 · 第 {head} 个头",
-    "opened_toast": "第 {layer} 层 · 第 {head} 个头已在上方的分步视图中打开。",
     "rest_toggle": "显示该层的其余部分以及层的堆叠",
     "rest_title": "注意力之后：第 {layer} 层的其余部分，以及层的堆叠",
     "rest_text": "各个头的上下文向量拼接后乘以 W_O；随后是残差连接和 LayerNorm，"

@@ -128,6 +128,7 @@ def inspector_payload(
     block = grid_block_size(n)
     tile = -(-n // block)  # cells per side of a (pooled) tile
     strip_cells = tile * (n_heads * (tile + GRID_GAP) - GRID_GAP)  # one layer's tiles and the gaps between
+    grid_cells = (n_layers * (tile + GRID_GAP) - GRID_GAP) * (n_heads * (tile + GRID_GAP) - GRID_GAP)
     sections: list[tuple[str, np.ndarray]] = []
     if include_base:
         if "mask" in arrays:
@@ -162,7 +163,9 @@ def inspector_payload(
         "d_head": d_head,
         "grid_block": block,
         "grid_gap": GRID_GAP,
-        "strip_tokens": block == 1 and strip_cells <= GRID_TOKEN_HOVER_MAX_CELLS,  # as heads_grid_figure decides
+        # As heads_grid_figure decides: the hover names tokens, or else positions.
+        "strip_tokens": block == 1 and strip_cells <= GRID_TOKEN_HOVER_MAX_CELLS,
+        "grid_tokens": block == 1 and grid_cells <= GRID_TOKEN_HOVER_MAX_CELLS,
         "show_values": {  # numbers in the cells, as the figure builders decide
             "qkv": values_are_shown(None, n, 3 * d_head),
             "matrix": values_are_shown(None, n, n),
@@ -268,6 +271,18 @@ def figure_templates(
             first_layer=layer,
             **font,
         ),
+        # Every layer's strip, one under the other; its outline (`shapes`) is around layer 1, head 1.
+        "grid": heads_grid_figure(
+            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]),
+            tokens,
+            layer_label=strings["layer"],
+            head_label=strings["head"],
+            query_label=strings["query_axis"],
+            key_label=strings["key_axis"],
+            value_label=strings["weight"],
+            selected=(0, 0),
+            **font,
+        ),
     }
     templates = {}
     for name, figure in figures.items():
@@ -327,6 +342,9 @@ INSPECTOR_STRING_KEYS: tuple[str, ...] = (
     "worked_masked",
     "heads_layer",
     "heads_layer_text",
+    "heads_grid",
+    "heads_grid_text",
+    "heads_grid_pooled",
     "present_prev",
     "present_next",
     "present_position",

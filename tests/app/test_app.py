@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from encoder import Encoder, EncoderConfig
+from encoder import Encoder, EncoderConfig, tokenize
 from viz import markdown_literal
 from viz.i18n import texts
 from viz.inspector import decode_payload
@@ -76,7 +76,7 @@ def test_default_page_shows_every_step_for_the_classic_sentence():
     assert at.text_input(key="text").value == "我爱你"
     header, _ = _inspector(at)
     templates = header["templates"]
-    assert list(templates) == ["qkv", "scores", "scaled", "weights", "context", "heads"]
+    assert list(templates) == ["qkv", "scores", "scaled", "weights", "context", "heads", "grid"]
     for name in ("qkv", "scores", "scaled", "weights", "context"):
         assert _ticks(templates[name], "yaxis") == ["我", "爱", "你"], name
     for name in ("scores", "scaled", "weights"):  # keys on the columns too
@@ -85,7 +85,7 @@ def test_default_page_shows_every_step_for_the_classic_sentence():
     assert len(templates["qkv"]["data"]) == 3
     assert (header["n_layers"], header["n_heads"], header["d_head"]) == (2, 4, 16)
     assert header["layers"] == [0, 1] and not header["lazy"]  # a small run goes whole
-    assert len(_charts(at)) == 1  # the layers × heads grid: the step view draws its own
+    assert len(_charts(at)) == 0  # the step view draws every chart of the default page itself
 
 
 def test_typing_a_sentence_updates_the_tokens_on_the_axes():
@@ -163,7 +163,7 @@ def test_a_huge_paste_offers_to_truncate():
 def test_strange_text_is_handled_without_error(text):
     at = _run()
     _after(at.text_input(key="text").input(text))
-    assert _charts(at) and _has_inspector(at)
+    assert _has_inspector(at) and _inspector(at)[0]["tokens"] == tokenize(text)
 
 
 def test_html_looking_text_never_reaches_markdown():
@@ -232,7 +232,7 @@ def test_a_new_sentence_after_a_query_from_the_link_keeps_working():
     _after(at.button[0].click())  # an example button: yet another sentence
     _after(at.radio(key="lang").set_value("zh"))
     _after(at.radio(key="lang").set_value("en"))
-    assert _charts(at) and _has_inspector(at)
+    assert _has_inspector(at)
 
 
 def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
@@ -260,16 +260,6 @@ def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
 def test_force_cpu_and_the_device_line():
     at = _run(cpu="1")
     assert any("CPU" in c.value for c in at.caption)
-
-
-def test_open_a_head_from_the_overview():
-    at = _run(layers="3")
-    revision = _inspector(at)[0]["revision"]
-    _after(at.selectbox(key="open_head").set_value((2, 1)))
-    assert _view(at)[:2] == (2, 1)
-    assert _inspector(at)[0]["revision"] > revision  # the browser gives up its own view for this one
-    assert [toast.value for toast in at.toast] == ["Layer 3 · Head 2 is now in the step view, above."]
-    assert (at.query_params["layer"], at.query_params["head"]) == ("3", "2")
 
 
 # --- trained and uploaded models -------------------------------------------------------------
@@ -449,17 +439,17 @@ def test_a_causal_mask_hides_later_tokens():
 
 def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     at = _run(text="the cat sat on the mat")
-    assert len(_charts(at)) == 1  # off by default: a lighter page (the grid only)
+    assert len(_charts(at)) == 0  # off by default: a lighter page
     _after(at.toggle(key="rest").set_value(True))
     _after(at.radio(key="rest_layer").set_value(1))
     charts = _charts(at)
-    assert len(charts) == 1 + 3 + 7  # the grid, + embeddings, positions, sinusoid curves, + the layer's 7
+    assert len(charts) == 3 + 7  # embeddings, positions, sinusoid curves, + the layer's 7
     trace = Encoder(EncoderConfig()).trace_text("the cat sat on the mat")
-    np.testing.assert_allclose(_decode(charts[1]["data"][0]["z"]), trace.embeddings.numpy(), atol=1e-6)
-    np.testing.assert_allclose(_decode(charts[2]["data"][0]["z"]), trace.positions.numpy(), atol=1e-6)
-    curve_dots = [c for c in charts[3]["data"] if c["mode"] == "markers"]
+    np.testing.assert_allclose(_decode(charts[0]["data"][0]["z"]), trace.embeddings.numpy(), atol=1e-6)
+    np.testing.assert_allclose(_decode(charts[1]["data"][0]["z"]), trace.positions.numpy(), atol=1e-6)
+    curve_dots = [c for c in charts[2]["data"] if c["mode"] == "markers"]
     np.testing.assert_allclose(_decode(curve_dots[0]["y"]), trace.positions[:, 0].numpy(), atol=1e-6)
-    rest = charts[4:]
+    rest = charts[3:]
     for spec, name in zip(rest[:5], ("input", "attn_output", "ffn_input", "ffn_hidden", "output"), strict=True):
         np.testing.assert_allclose(_decode(spec["data"][0]["z"]), getattr(trace.layers[1], name).numpy(), atol=1e-6)
     similarity = _decode(rest[5]["data"][0]["z"])

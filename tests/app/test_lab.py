@@ -17,7 +17,7 @@ from tests.app.test_app import _after, _alerts, _charts, _decode, _inspector, _r
 
 SENTENCE = "the cat sat on the mat"
 TOKENS = ["the", "cat", "sat", "on", "the", "mat"]
-STEP_CHARTS = 1  # the layers x heads grid: the step view draws its own charts in the browser
+STEP_CHARTS = 0  # the step view draws its own charts (the grid of every head too) in the browser
 LAB = STEP_CHARTS  # the first chart of the experiments section
 
 

@@ -154,7 +154,7 @@ class AppException(AssertionError):
 
 
 def wait_for_app(
-    page: Page, *, charts: int = 1, timeout: float = 60_000, settle_ms: int = 150, inspector: bool = False
+    page: Page, *, charts: int = 0, timeout: float = 60_000, settle_ms: int = 150, inspector: bool = False
 ) -> None:
     """Wait until the script run that a navigation started has finished and drawn (after a click or
     a key, use `rerun`, which knows when the run the input started has ended).
@@ -477,7 +477,7 @@ def app_context(browser: Browser, base_url: str, **options: Any) -> BrowserConte
 
 
 def open_app(
-    page: Page, params: Mapping[str, object] | None = None, *, charts: int = 1, inspector: bool = False
+    page: Page, params: Mapping[str, object] | None = None, *, charts: int = 0, inspector: bool = False
 ) -> None:
     """Open the app at a given state (every setting lives in the query string) and wait until drawn:
     `charts` Plotly charts of Streamlit's, and with `inspector` every chart of the step view."""

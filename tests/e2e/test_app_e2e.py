@@ -31,7 +31,6 @@ from e2e_harness import (
     ALERT,
     CELL_TEXTS,
     CHART,
-    CHART_SVG,
     EXCEPTION,
     INSPECTOR,
     INSPECTOR_CHART_NAMES,
@@ -352,7 +351,7 @@ def expect_worked_example(
 def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    open_app(page, charts=1, inspector=True)  # the grid of every layer and head is Streamlit's own chart
+    open_app(page, inspector=True)  # every chart of the default page is the step view's
     expect(page.get_by_role("heading", name="Attention Visualizer")).to_be_visible()
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
     root = inspector(page)
@@ -364,7 +363,12 @@ def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
     assert steps.evaluate_all("sections => sections.map((s) => s.dataset.step)") == list(STEP_NAMES)
     t = texts("en")
     expect(root.locator("h4")).to_have_text(
-        [*(t[f"step_{name}"] for name in STEP_CHART_NAMES), t["worked_example"], t["heads_layer"].format(layer=1)]
+        [
+            *(t[f"step_{name}"] for name in STEP_CHART_NAMES),
+            t["worked_example"],
+            t["heads_layer"].format(layer=1),
+            t["heads_grid"],
+        ]
     )
     for name in INSPECTOR_CHART_NAMES:  # every chart drawn, the ones below the fold too
         expect(chart_of(page, name).locator("text.avi-ytick").first).to_be_attached()
@@ -372,7 +376,12 @@ def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
     expect_titles(page, "L1H1")
     expect_step_charts_show(page, LOVE)
     assert figure(page, "heads")["layout"]["yaxis"]["ticktext"] == ["Layer 1"]
-    expect(page.locator(f".st-key-heads-grid {CHART_SVG}").first).to_be_attached()
+    # Below the steps, every layer and head, with an outline around the one on show.
+    grid = figure(page, "grid")
+    assert grid["layout"]["yaxis"]["ticktext"] == ["Layer 1", "Layer 2"]
+    assert grid["layout"]["xaxis"]["ticktext"] == ["Head 1", "Head 2", "Head 3", "Head 4"]
+    assert [(s["x0"], s["y0"]) for s in grid["layout"]["shapes"]] == [(-0.5, -0.5)] * 2
+    expect(page.locator(CHART)).to_have_count(0)  # no Plotly chart of Streamlit's left to redraw on a run
     expect_no_message(page)
     screenshot(page, "app-en-love")
     screenshot_of(root, "app-en-love-step-view")
@@ -673,15 +682,25 @@ def test_a_step_chart_downloads_as_the_image_of_its_view(page: Page, image_forma
     expect_no_exception(page)
 
 
-def test_open_in_the_step_view_moves_the_step_view_from_the_grid(page: Page) -> None:
-    """The grid's "Open in the step view" is the server commanding the view (a whole-page run)."""
+def test_a_click_on_the_grid_of_every_head_opens_that_head_in_the_step_view(page: Page) -> None:
     open_page(page, {"text": "我爱你"})
-    select_option(page, "Open in the step view", "Layer 2 · Head 3")
-    wait_for_inspector(page, view_text(2, 3, 1, 1))
+    x, y = cell_position(page, "grid", 5, 9)  # 3 tokens and a gap a tile: layer 2, head 3
+    with no_rerun(page) as mark:
+        page.mouse.click(x, y)
+    assert inspector_view(page) == view_text(2, 3, 1, 1)
     expect_titles(page, "L2H3")
     assert (checked(picker(page, "Layer")), checked(picker(page, "Head"))) == ("2", "3")
+    stride = 4
+    grid = figure(page, "grid")  # the outline has moved to the head opened
+    assert [(s["x0"], s["y0"]) for s in grid["layout"]["shapes"]] == [(2 * stride - 0.5, stride - 0.5)] * 2
+    expect(chart_of(page, "grid").locator("rect.avi-outline")).to_have_count(2)
     expect_link(page, layer=2, head=3)
-    # The browser's own changes after it still work, from there.
+    wait_for_report(page, mark)
+    # A gap between tiles opens nothing; the browser's own changes still work from there.
+    x, y = cell_position(page, "grid", 3, 9)
+    with no_rerun(page):
+        page.mouse.click(x, y)
+    assert inspector_view(page) == view_text(2, 3, 1, 1)
     pick(page, "Head", 4)
     expect_titles(page, "L2H4")
     expect_no_exception(page)
@@ -852,7 +871,12 @@ def expect_inspector_in(page: Page, lang: str, layer: int = 1, head: int = 1) ->
     root = inspector(page)
     expect(root.locator("h3")).to_have_text(t["inspect"])
     expect(root.locator("h4")).to_have_text(
-        [*(t[f"step_{name}"] for name in STEP_CHART_NAMES), t["worked_example"], t["heads_layer"].format(layer=layer)]
+        [
+            *(t[f"step_{name}"] for name in STEP_CHART_NAMES),
+            t["worked_example"],
+            t["heads_layer"].format(layer=layer),
+            t["heads_grid"],
+        ]
     )
     expect(root.get_by_role("combobox", name=t["worked_query"], exact=True)).to_be_visible()
     weights = figure(page, "weights")["layout"]

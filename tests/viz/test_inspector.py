@@ -114,7 +114,7 @@ def test_the_chart_templates_come_without_the_numbers_of_a_head():
     config, trace = _trace("the cat sat", n_layers=3, n_heads=4)
     header, _ = decode_payload(_payload(config, trace, view=InspectorView(layer=2, head=1)))
     templates = header["templates"]
-    assert set(templates) == {"qkv", "scores", "scaled", "weights", "context", "heads"}
+    assert set(templates) == {"qkv", "scores", "scaled", "weights", "context", "heads", "grid"}
     for name, figure in templates.items():
         for trace_ in figure["data"]:
             assert not set(PER_HEAD_FIELDS) & set(trace_), name
@@ -123,8 +123,13 @@ def test_the_chart_templates_come_without_the_numbers_of_a_head():
     assert len(templates["qkv"]["data"]) == 3
     # The strip of layer 3 is named layer 3 (it used to say "Layer 1": it was handed a one-layer slice).
     assert templates["heads"]["layout"]["yaxis"]["ticktext"] == ["Layer 3"]
+    # The grid of every head: a row of tiles per layer, the outline around layer 1, head 1.
+    assert templates["grid"]["layout"]["yaxis"]["ticktext"] == ["Layer 1", "Layer 2", "Layer 3"]
+    assert {(s["x0"], s["x1"], s["y0"], s["y1"]) for s in templates["grid"]["layout"]["shapes"]} == {
+        (-0.5, 2.5, -0.5, 2.5)
+    }
     assert header["view"] == {"layer": 2, "head": 1, "query": 0, "step": 0}
-    # Plotly's theme, the bulk of every figure's JSON, travels once for all six.
+    # Plotly's theme, the bulk of every figure's JSON, travels once for all of them.
     assert not any("template" in figure["layout"] for figure in templates.values())
     assert header["plotly_template"] == json.loads(json.dumps(pio.templates[pio.templates.default].to_plotly_json()))
 
