@@ -173,7 +173,7 @@ export class HeatmapChart {
     this.chrome.replaceChildren();
     const text = svg("g", { fill: theme.color, "font-family": family, "font-size": font });
     for (const panel of this.panels) this.drawCellTexts(text, panel, scale);
-    if (title) text.append(svg("text", { class: "avi-title", x: 0, y: layout.margin.t / 2 + 0.35 * font }, title));
+    if (title) text.append(svg("text", { class: "avi-title", x: 0, y: layout.margin.t / 2 + 0.35 * font, "font-weight": 600 }, title));
     // Panels that share a y axis (Q, K and V) label its rows once, at the first of them.
     const labelled = new Set();
     for (const panel of this.panels) {
