@@ -20,9 +20,10 @@ from streamlit import config
 from streamlit.components.v1 import declare_component
 
 from encoder import TraceArrays
+from ui import session
 from viz.i18n import texts
 from viz.inspector import InspectorStyle, InspectorView, inspector_payload, inspector_strings, plan_layers
-from viz.state import Settings
+from viz.state import PRESENTATION_STEPS, Settings
 
 HERE = Path(__file__).parent
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
@@ -140,3 +141,16 @@ def view_style(settings: Settings, font_size: int) -> InspectorStyle:
         present=bool(settings.present),
         image_format=settings.img,
     )
+
+
+@st.fragment
+def section(view: TraceArrays, t: dict[str, str], trace_id: str) -> None:
+    """The step view, drawn in the browser (ui.inspector): a change of layer, head, query or step
+    never comes back here but to report the view for the link, which reruns this fragment alone."""
+    config = view.config
+    for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
+        session.clamp(name, size, t)
+    session.clamp("step", len(PRESENTATION_STEPS))
+    settings = session.settings()
+    session.sync_link(settings)
+    show(view, trace_id, settings.lang, view_style(settings, session.font_size(settings)))

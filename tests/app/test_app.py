@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,8 @@ from viz.i18n import texts
 from viz.inspector import decode_payload
 from viz.state import MINILM_LAYERS
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
 
 
 def _run(**query: str) -> AppTest:
@@ -260,6 +263,14 @@ def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
 def test_force_cpu_and_the_device_line():
     at = _run(cpu="1")
     assert any("CPU" in c.value for c in at.caption)
+
+
+def test_importing_the_page_runs_nothing():
+    """app.py is the page's table of contents: importing it (a test, a tool) draws no page."""
+    code = "import app, streamlit.runtime as r; assert callable(app.main) and not r.exists()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "missing ScriptRunContext" not in result.stderr  # no st.* call ran outside a page
 
 
 # --- trained and uploaded models -------------------------------------------------------------

@@ -36,7 +36,7 @@ else:
 
 HERE = Path(__file__).resolve().parent
 
-# The server traces with one thread (app._configure_torch), and so does this process: a matrix
+# The server traces with one thread (ui.compute.configure_torch), and so does this process: a matrix
 # product sums in an order that depends on the threads, and the tests' own traces must agree with
 # the page's to the last bit.
 torch.set_num_threads(1)

@@ -1,0 +1,179 @@
+"""The cached compute layer: one model per configuration and device, shared by every session,
+and one trace per (model, device, sentence), kept as numpy arrays for the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+import torch
+
+from encoder import (
+    ConfigError,
+    EmptyTextError,
+    Encoder,
+    EncoderConfig,
+    PretrainedUnavailableError,
+    TooManyTokensError,
+    Trace,
+    TraceArrays,
+    UnsupportedModelError,
+    load_pretrained,
+    load_torch_file,
+    padded_trace,
+)
+from encoder.pretrained import INSTALL_HINT
+from ui import session
+from viz import markdown_literal
+from viz.state import Settings
+
+
+@st.cache_resource
+def configure_torch() -> None:
+    """Once per server: one thread for each run's tensor work. The sessions of a classroom, and
+    the browser when it runs on the same machine, share these cores; a pool of threads then
+    waits on whichever thread lost its core. On this 2-core machine, with Chromium drawing the
+    page, the encoder's share of a new sentence's run (bench/app_latency.py --only sentence,
+    profiled in the server) fell from 77 ms with two threads to 6 ms with one; alone on the
+    machine, two threads trace the largest run in 117 ms, one in 175 ms."""
+    torch.set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """What identifies a model in the caches (an upload's bytes travel beside it, unhashed)."""
+
+    kind: str  # "random", "minilm" or "upload", as in the link's `model`
+    config: EncoderConfig | None = None  # random weights: the whole shape and seed
+    layers: int | None = None  # minilm: keep the first N layers (None: all)
+    digest: str | None = None  # upload: SHA-256 of the file
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of the page computes: the model (its cache key), the device asked for, the
+    sentence, and an uploaded checkpoint's bytes (left out of `repr`)."""
+
+    key: ModelKey
+    device: str  # "auto" or "cpu"
+    text: str
+    upload: bytes | None = field(default=None, repr=False)
+
+    @property
+    def trace_id(self) -> str:
+        """Names the trace in the browser's step view: a new one is a new payload."""
+        return hashlib.sha256(repr((self.key, self.device, self.text)).encode()).hexdigest()[:16]
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def load_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
+    """One model per key and device, shared by every session (its weights are read-only)."""
+    if key.kind == "minilm":
+        return load_pretrained("minilm", device=device, n_layers=key.layers)
+    if key.kind == "upload":
+        return Encoder.from_torch(load_torch_file(_upload), device=device)
+    return Encoder(key.config, device=device)
+
+
+def timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceArrays:
+    """Run `run` on `model`, timing it, and keep the trace as numpy arrays for the page."""
+    start = time.perf_counter()
+    trace = run()
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    milliseconds = (time.perf_counter() - start) * 1000
+    arrays = trace.to_numpy()
+    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])
+    return TraceArrays(
+        config=model.config,
+        model_name=model.name,
+        tokens=trace.tokens,
+        unknown=list(trace.unknown),
+        arrays=arrays,
+        weights=weights,
+        device=model.device.type.upper(),
+        milliseconds=milliseconds,
+        parameters=sum(p.numel() for p in model.parameters()),
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
+    """Run the encoder once per (model, device, sentence); later reruns reuse it."""
+    model = load_model(key, device, _upload)
+    return timed_view(model, lambda: model.trace_text(text))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def trace_of_tokens(
+    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+) -> TraceArrays:
+    """The experiments' runs: tokens already split (a shuffle of the sentence, say), and
+    optionally `padding` [PAD] tokens masked out at the end."""
+    model = load_model(key, device, _upload)
+    if padding:
+        return timed_view(model, lambda: padded_trace(model, tokens, padding))
+    return timed_view(model, lambda: model.trace_tokens(tokens))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> bytes:
+    """The trace as a compressed .npz, built only when someone downloads it."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **compute_trace(key, device, text, _upload).arrays)
+    return buffer.getvalue()
+
+
+def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
+    """The cache key of the model the settings choose; raises ConfigError for a bad shape."""
+    if settings.model == "minilm":
+        return ModelKey("minilm", layers=settings.minilm_layers)
+    if settings.model == "upload":
+        return ModelKey("upload", digest=hashlib.sha256(upload).hexdigest())
+    config = EncoderConfig(
+        d_model=settings.d_model,
+        n_heads=settings.heads,
+        n_layers=settings.layers,
+        d_ff=settings.ff * settings.d_model,
+        seed=settings.seed,
+        norm_first=settings.norm == "pre",
+        activation=settings.act,
+        positional=settings.pos,
+        causal=settings.causal,
+    )
+    return ModelKey("random", config=config)
+
+
+def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None) -> tuple[TraceArrays, Run] | None:
+    """The trace the settings ask for, or None after telling the user, in their language, why not."""
+    if settings.model == "upload" and upload is None:
+        st.info(t["upload_needed"])
+        return None
+    try:
+        key = model_key(settings, upload)
+    except ConfigError as error:
+        st.error(t["err_config"].format(field=error.field, value=error.value, allowed=error.allowed))
+        return None
+    run = Run(key, "cpu" if settings.cpu else "auto", settings.text, upload)
+    try:
+        return compute_trace(run.key, run.device, run.text, run.upload), run
+    except EmptyTextError:
+        st.info(t["err_empty"])
+    except TooManyTokensError as error:
+        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+        prefix = load_model(run.key, run.device, upload).longest_prefix(settings.text)
+        st.button(t["truncate"].format(max=error.max_tokens), on_click=session.set_text, args=(prefix,), key="truncate")
+    except PretrainedUnavailableError:
+        st.error(t["err_pretrained"].format(command=INSTALL_HINT))
+    except (UnsupportedModelError, ConfigError) as error:
+        code = getattr(error, "code", None)  # a common refusal, said in the page's language
+        details = {name: markdown_literal(value) for name, value in getattr(error, "details", {}).items()}
+        reason = t[f"upload_{code}"].format(**details) if code else str(error)
+        st.error(t["err_upload"].format(error=reason))
+    return None

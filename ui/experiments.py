@@ -1,0 +1,360 @@
+"""Experiments that explain attention: the head view, √d_k and saturation, padding masks,
+word order without positions, and two runs side by side. Nothing is computed until one is
+chosen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import streamlit as st
+
+from encoder import (
+    LIMITS,
+    EmptyTextError,
+    EncoderConfig,
+    TooManyTokensError,
+    TraceArrays,
+    saturation_config,
+    saturation_sweep,
+    shuffled,
+    unshuffle_weights,
+)
+from ui import compute, session, widgets
+from viz import (
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
+    difference_figure,
+    head_view_figure,
+    head_view_token_at,
+    matrix_figure,
+    saturation_figure,
+    variance_figure,
+)
+from viz.state import (
+    CHOICES,
+    MAX_PADDING,
+    MAX_SEED,
+    MAX_SHUFFLE,
+    SATURATION_D_KS,
+    TEMPERATURES,
+    head_options,
+)
+
+SENTENCE_MARKERS = ("[CLS]", "[SEP]")  # what a BERT-style tokenizer puts around a sentence
+
+
+SATURATION_HEADS = 4  # four heads' scores per point: a three-token sentence still gives a steady curve
+
+
+WEIGHT_DIFFERENCE_RANGE = 0.01  # weight differences below this are float rounding: drawn pale
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def saturation(tokens: tuple[str, ...], seed: int, positional: str, temperature: float) -> list:
+    """The √d_k sweep for one sentence: a few small one-layer models, run once per setting."""
+    return saturation_sweep(
+        tokens, SATURATION_D_KS, n_heads=SATURATION_HEADS, seed=seed, positional=positional, temperature=temperature
+    )
+
+
+@st.fragment
+def experiments(view: TraceArrays, t: dict[str, str], run: compute.Run) -> None:
+    """The views that explain why attention is built as it is. In a fragment of its own, and
+    nothing is computed until one is chosen."""
+    with st.container(key="experiments", border=True):
+        st.subheader(t["lab_title"])
+        lab = st.radio(
+            t["lab"],
+            CHOICES["lab"],
+            key="lab",
+            format_func=lambda v: t[f"lab_{v}"],
+            horizontal=True,
+            persist_state="session",
+        )
+        settings = session.settings()
+        session.sync_link(settings)
+        if lab != "off":
+            LAB_VIEWS[lab](view, t, run, settings.palette, session.font_size(settings))
+
+
+def lab_pickers(view: TraceArrays, t: dict[str, str], *, head: bool = True) -> tuple[int, int]:
+    """The experiments' own layer (and head) pickers: the step view's live in another fragment."""
+    return widgets.layer_and_head(view.config, t, "lab_layer", "lab_head" if head else None)
+
+
+def _matrix(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
+    return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
+
+
+def _weights_difference(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
+    """The style of a difference of two attention maps: rounding stays pale (WEIGHT_DIFFERENCE_RANGE)."""
+    return _matrix(t, palette, font) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
+
+
+def lab_head_view(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+    layer, _ = lab_pickers(view, t, head=False)
+    tokens = view.tokens
+    st.markdown(f"**{t['hv_title'].format(layer=layer + 1)}**")
+    st.markdown(t["hv_text"])
+    digest = widgets.tokens_digest(tokens)
+    picker, diagram = f"hv_token_{digest}", f"hv_chart_{digest}_{layer}"
+    selected = st.selectbox(
+        t["hv_token"],
+        range(len(tokens)),
+        index=None,
+        key=picker,
+        format_func=lambda i: f"{i + 1} · {tokens[i]}",
+        placeholder=t["hv_all"],
+    )
+    # A long sentence has thousands of faint lines: keep those above twice an even share (2/n).
+    min_weight = 0.01 if len(tokens) <= MAX_CELLS_PER_AXIS_FOR_VALUES else 2 / len(tokens)
+    if min_weight > 0.01:
+        st.caption(t["hv_threshold"].format(threshold=min_weight, n=len(tokens)))
+    fig = head_view_figure(
+        view.weights[layer],
+        tokens,
+        selected=selected,
+        min_weight=min_weight,
+        head_label=t["head"],
+        query_label=t["query_axis"],
+        key_label=t["key_axis"],
+        value_label=t["weight"],
+        palette=palette,
+        font_size=font,
+    )
+    events = {"key": diagram, "on_select": lambda: _follow_clicked_token(diagram, picker), "selection_mode": "points"}
+    widgets.chart(fig, f"head_view_L{layer + 1}", **events)
+
+
+def _follow_clicked_token(diagram: str, picker: str) -> None:
+    """A click on a token of the head view picks it, as the selectbox above it would."""
+    points = st.session_state[diagram].selection.points
+    clicked = [token for token in map(head_view_token_at, points) if token is not None]
+    if clicked:
+        st.session_state[picker] = clicked[0]
+
+
+def lab_scaling(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+    config, tokens = view.config, tuple(view.tokens)
+    st.markdown(f"**{t['sc_title']}**")
+    st.markdown(t["sc_text"].format(seed=config.seed, heads=SATURATION_HEADS))
+    if len(tokens) < 2:
+        st.info(t["sc_single_token"])
+        return
+    temperature = st.select_slider(
+        t["sc_temperature"], TEMPERATURES, key="lab_temperature", help=t["sc_temperature_help"], persist_state="session"
+    )
+    points = saturation(tokens, config.seed, config.positional, temperature)
+    d_ks = [p.d_k for p in points]
+    column = {name: np.array([getattr(p, name) for p in points]) for name in dataclasses.asdict(points[0])}
+    fig = saturation_figure(
+        d_ks,
+        column["max_weight_scaled"],
+        column["max_weight_unscaled"],
+        column["entropy_scaled"],
+        column["entropy_unscaled"],
+        points[0].uniform_entropy,
+        title=t["sc_saturation"],
+        max_weight_label=t["sc_max_weight"],
+        entropy_label=t["sc_entropy"],
+        scaled_label=t["sc_scaled"],
+        unscaled_label=t["sc_unscaled"],
+        uniform_label=t["sc_uniform"],
+        palette=palette,
+        font_size=font,
+    )
+    widgets.chart(fig, "saturation")
+    fig = variance_figure(
+        d_ks,
+        column["score_variance"],
+        title=t["sc_variance"],
+        variance_label=t["sc_variance_label"],
+        reference_label=t["sc_reference"],
+        palette=palette,
+        font_size=font,
+    )
+    widgets.chart(fig, "score_variance")
+    d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
+    device = run.device
+    left, right = widgets.side_by_side(len(tokens))
+    for column_, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
+        model_config = saturation_config(
+            d_k,
+            n_heads=SATURATION_HEADS,
+            seed=config.seed,
+            positional=config.positional,
+            temperature=temperature,
+            scale_scores=scale,
+        )
+        weights = compute.trace_of_tokens(compute.ModelKey("random", config=model_config), device, tokens).layer(
+            0, "weights"
+        )[0]
+        fig = matrix_figure(
+            weights,
+            tokens,
+            tokens,
+            kind="weights",
+            title=t[title].format(d_k=d_k),
+            value_label=t["weight"],
+            **_matrix(t, palette, font),
+        )
+        with column_:
+            widgets.chart(fig, f"weights_dk{d_k}_{'scaled' if scale else 'unscaled'}")
+
+
+def lab_padding(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+    key, device, upload = run.key, run.device, run.upload
+    tokens, n = tuple(view.tokens), len(view.tokens)
+    st.markdown(f"**{t['pad_title']}**")
+    st.markdown(t["pad_text"])
+    room = min(MAX_PADDING, view.config.limits.max_tokens - n)
+    if room < 1:
+        st.info(t["pad_no_room"].format(n=n))
+        return
+    layer, head = lab_pickers(view, t)
+    session.clamp("lab_pad", room + 1)
+    padding = st.slider(t["pad_count"], 1, max(room, 2), key="lab_pad", disabled=room < 2, persist_state="session")
+    padded = compute.trace_of_tokens(key, device, tokens, padding, upload)
+    weights = padded.layer(layer, "weights")  # (heads, n + padding, n + padding)
+    where = f"L{layer + 1}H{head + 1}"
+    fig = matrix_figure(
+        weights[head],
+        padded.tokens,
+        padded.tokens,
+        kind="weights",
+        mask=padded.arrays["mask"],
+        title=t["pad_weights"].format(pad=padding, where=where),
+        value_label=t["weight"],
+        **_matrix(t, palette, font),
+    )
+    widgets.chart(fig, f"padding_{where}")
+    change = float(np.abs(padded.arrays["output"][:n] - view.arrays["output"]).max())
+    on_padding = float(max(padded.layer(i, "weights")[:, :n, n:].sum(-1).max() for i in range(view.config.n_layers)))
+    st.markdown(t["pad_check"].format(diff=change, weight=on_padding))
+    st.caption(t["pad_rows"])
+
+
+def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+    config, tokens = view.config, view.tokens
+    st.markdown(f"**{t['perm_title']}**")
+    st.markdown(t["perm_text"])
+    # A trained model's [CLS] and [SEP] stay at the ends: what is shuffled is the sentence.
+    keep = SENTENCE_MARKERS if view.model_name else ()
+    if len({token for token in tokens if token not in keep}) < 2:
+        st.info(t["perm_one_token"])
+        return
+    layer, head = lab_pickers(view, t)
+    left, right = st.columns(2)
+    seed = left.number_input(t["perm_seed"], 0, MAX_SHUFFLE, step=1, key="lab_shuffle", persist_state="session")
+    positions = right.toggle(t["perm_positions"], key="lab_positions", persist_state="session")
+    positional = "sinusoidal" if positions else "none"
+    # Random weights of the current shape, never causal: a causal mask ties attention to order by itself.
+    model_config = EncoderConfig(
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+        n_layers=config.n_layers,
+        seed=config.seed,
+        positional=positional,
+    )
+    st.caption(
+        t["perm_model"].format(
+            d_model=config.d_model, heads=config.n_heads, seed=config.seed, positions=t[f"positional_{positional}"]
+        )
+    )
+    shuffled_tokens, order = shuffled(tokens, seed, keep=keep)
+    key, device = compute.ModelKey("random", config=model_config), run.device
+    original = compute.trace_of_tokens(key, device, tuple(tokens)).layer(layer, "weights")[head]  # (n, n)
+    reordered = compute.trace_of_tokens(key, device, tuple(shuffled_tokens)).layer(layer, "weights")[head]  # (n, n)
+    where = f"L{layer + 1}H{head + 1}"
+    matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["weight"]}
+    left, right = widgets.side_by_side(len(tokens))
+    with left:
+        widgets.chart(
+            matrix_figure(original, tokens, tokens, title=t["perm_original"].format(where=where), **matrix), "original"
+        )
+    with right:
+        fig = matrix_figure(
+            reordered, shuffled_tokens, shuffled_tokens, title=t["perm_shuffled"].format(where=where), **matrix
+        )
+        widgets.chart(fig, "shuffled")
+    restored = unshuffle_weights(reordered, order)  # (n, n), back in the original order
+    difference = float(np.abs(restored - original).max())
+    fig = difference_figure(
+        original,
+        restored,
+        tokens,
+        tokens,
+        title=t["perm_restored"],
+        value_label=t["perm_difference"],
+        a_label=t["perm_original_short"],
+        b_label=t["perm_restored_short"],
+        **_weights_difference(t, palette, font),
+    )
+    widgets.chart(fig, "permutation_difference")
+    same = difference < 1e-5
+    (st.success if same else st.warning)(t["perm_same" if same else "perm_differs"].format(diff=difference))
+
+
+def lab_compare(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+    key, device, text, upload = run.key, run.device, run.text, run.upload
+    config = view.config
+    st.markdown(f"**{t['cmp_title']}**")
+    layer, _ = lab_pickers(view, t, head=False)
+    st.markdown(t["cmp_text"].format(layer=layer + 1))
+    state = st.session_state
+    keep = {"persist_state": "session"}
+    st.text_input(t["cmp_sentence_b"], key="cmp_text", placeholder=t["cmp_same_sentence"], **keep)
+    text_b = state.cmp_text if state.cmp_text.strip() else text  # empty: A's sentence, whatever it becomes
+    b_key = key
+    if key.kind == "random":
+        heads = head_options(config.d_model, LIMITS.max_heads)
+        if state.cmp_heads not in heads:
+            state.cmp_heads = heads[0]
+        left, middle, right = st.columns(3)
+        heads_b = left.select_slider(t["cmp_heads_b"], heads, key="cmp_heads", **keep)
+        seed_b = middle.number_input(t["cmp_seed_b"], 0, MAX_SEED, step=1, key="cmp_seed", **keep)
+        scale_b = right.checkbox(t["cmp_scale_b"], key="cmp_scale", **keep)
+        b_config = dataclasses.replace(config, n_heads=heads_b, seed=seed_b, scale_scores=scale_b)
+        b_key = compute.ModelKey("random", config=b_config)
+    else:
+        st.caption(t["cmp_trained"])
+    try:
+        other = compute.compute_trace(b_key, device, text_b, upload)
+    except EmptyTextError:
+        st.info(t["err_empty"])
+        return
+    except TooManyTokensError as error:
+        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+        return
+    a = view.weights[layer].mean(axis=0)  # (n_a, n_a): the heads' average
+    b = other.weights[layer].mean(axis=0)  # (n_b, n_b)
+    matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
+    left, right = widgets.side_by_side(max(len(a), len(b)))
+    for column, side, run_view, weights in ((left, "cmp_a", view, a), (right, "cmp_b", other, b)):
+        desc = run_view.model_name or t["cmp_desc"].format(  # a checkpoint is its name; random weights, its knobs
+            heads=run_view.config.n_heads,
+            seed=run_view.config.seed,
+            scaling=t["sc_scaled" if run_view.config.scale_scores else "sc_unscaled"],
+        )
+        with column:
+            fig = matrix_figure(weights, run_view.tokens, run_view.tokens, title=t[side].format(desc=desc), **matrix)
+            widgets.chart(fig, f"compare_{side[-1]}_L{layer + 1}")
+    if a.shape != b.shape:
+        st.info(t["cmp_lengths"].format(a=a.shape[0], b=b.shape[0]))
+        return
+    labels = [x if x == y else f"{x}/{y}" for x, y in zip(view.tokens, other.tokens, strict=True)]
+    fig = difference_figure(
+        a, b, labels, labels, title=t["cmp_diff"], value_label=t["cmp_diff"], **_weights_difference(t, palette, font)
+    )
+    widgets.chart(fig, f"compare_difference_L{layer + 1}")
+
+
+LAB_VIEWS: dict[str, Callable[..., None]] = {
+    "heads": lab_head_view,
+    "scaling": lab_scaling,
+    "padding": lab_padding,
+    "permute": lab_permute,
+    "compare": lab_compare,
+}

@@ -1,0 +1,70 @@
+"""The top of the page: its title (none on a projector), the link's refused values, and the run's
+tokens and one-line summary.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from encoder import TraceArrays
+from viz import markdown_literal
+from viz.state import Settings
+
+# Presentation mode's larger type for the page's own text (charts get PRESENTATION_FONT). A
+# fixed stylesheet: no user text is ever placed in HTML.
+PRESENTATION_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.45rem; line-height: 1.5; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
+[data-testid="stMain"] h3 { font-size: 2.2rem; }
+[data-testid="stMain"] .katex { font-size: 1.7em; }
+[data-testid="stMain"] [data-testid="stSliderThumbValue"] p,
+[data-testid="stMain"] [data-testid="stSliderTickBar"] p { font-size: 1rem; }
+</style>"""
+
+
+def title(t: dict[str, str], settings: Settings) -> None:
+    """The page's title, or in presentation mode the whole screen for the step (no sidebar)."""
+    if settings.present:
+        st.html(PRESENTATION_CSS)
+        st.set_page_config(initial_sidebar_state="collapsed")
+    else:
+        st.title(t["title"])
+        st.caption(t["subtitle"])
+    show_link_notices(t, settings)
+
+
+def show_link_notices(t: dict[str, str], settings: Settings) -> None:
+    """Refused link values stay visible until the user changes something."""
+    if settings != st.session_state.link_settings:
+        return
+    for notice in st.session_state.link_notices:
+        reason = t[notice.reason].format(param=notice.param, **notice.reason_args)
+        if notice.default is None:  # kept in part: the reason is the whole message
+            st.warning(reason)
+            continue
+        st.warning(
+            t["notice_param"].format(param=notice.param, value=notice.value, reason=reason, default=notice.default)
+        )
+
+
+def summary(t: dict[str, str], settings: Settings, view: TraceArrays) -> None:
+    """The tokens as the model split them, and what ran: the model, its shape, the device, the time."""
+    config, n = view.config, len(view.tokens)
+    if not settings.present:  # a projector needs the height for the chart; its axes name the tokens
+        st.caption(t["tokens"].format(n=n))
+        st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
+    if any(view.unknown):
+        st.info(t["unknown_tokens"].format(name=view.model_name, n=sum(view.unknown), total=n))
+    if view.model_name:
+        model = view.model_name
+    elif settings.model == "upload":
+        name, _ = st.session_state.upload_kept
+        model = t["upload_name"].format(file=markdown_literal(name))
+    else:
+        model = t["random_name"].format(seed=config.seed)
+    shape = t["model_summary"].format(model=model, d_model=config.d_model, heads=config.n_heads, layers=config.n_layers)
+    shape_line = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{view.parameters:,}")
+    timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
+    st.caption(f"{shape} · {shape_line} · {timing}")

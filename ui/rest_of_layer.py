@@ -1,0 +1,109 @@
+"""What happens after attention: the output projection, residual + LayerNorm, the feed-forward
+network, and how the layers stack. Off by default (a toggle), in a fragment of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from encoder import TraceArrays
+from encoder.embeddings import sinusoidal_positions
+from ui import session, widgets
+from viz import (
+    norms_figure,
+    position_curves_figure,
+    similarity_figure,
+    vectors_figure,
+)
+from viz.state import ACTIVATION_NAMES
+
+
+@st.fragment
+def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> None:
+    """What happens to the context vectors next, and how the layers stack. Off by default and in a
+    fragment of its own: seven more charts would slow every other change on the page."""
+    config, tokens = view.config, view.tokens
+    with st.container(key="rest-of-layer", border=True):
+        st.toggle(t["rest_toggle"], key="rest", persist_state="session")
+        session.sync_link(session.settings())
+        if not st.session_state.rest:
+            return
+        font = session.font_size(session.settings())
+        embedding_and_positions(view, t, palette, font)
+        layer, _ = widgets.layer_and_head(config, t, "rest_layer")
+        st.subheader(t["rest_title"].format(layer=layer + 1))
+        st.markdown(t["rest_text"])
+        if config.norm_first:
+            st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
+        else:
+            st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
+        style = widgets.vector_style(t, palette, font)
+        stages = [
+            ("input", t["rest_input"]),
+            ("attn_output", t["rest_attn_output"]),
+            ("ffn_input", t["rest_ffn_input"]),
+            ("ffn_hidden", t["rest_ffn_hidden"].format(activation=ACTIVATION_NAMES[config.activation])),
+            ("output", t["rest_output"]),
+        ]
+        for name, title in stages:
+            fig = vectors_figure(view.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **style)
+            widgets.chart(fig, f"{name}_L{layer + 1}")
+        left, right = st.columns(2)
+        with left:
+            title = t["rest_similarity"].format(layer=layer + 1)
+            fig = similarity_figure(
+                view.layer(layer, "output"),
+                tokens,
+                title=title,
+                axis=t["token_axis"],
+                value_label=t["cosine"],
+                palette=palette,
+                font_size=font,
+            )
+            widgets.chart(fig, f"similarity_L{layer + 1}")
+        with right:
+            stream = np.stack([view.arrays["input"]] + [view.layer(i, "output") for i in range(config.n_layers)])
+            stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
+            fig = norms_figure(
+                stream,
+                tokens,
+                title=t["rest_norms"],
+                stage_labels=stage_labels,
+                token_axis=t["token_axis"],
+                palette=palette,
+                font_size=font,
+            )
+            widgets.chart(fig, "norms")
+
+
+CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimensions
+
+
+CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
+
+
+def embedding_and_positions(view: TraceArrays, t: dict[str, str], palette: str, font: int) -> None:
+    """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
+    config, tokens = view.config, view.tokens
+    st.subheader(t["rest_before"])
+    style = widgets.vector_style(t, palette, font)
+    left, right = st.columns(2)
+    with left:
+        widgets.chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), "emb")
+    with right:
+        widgets.chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **style), "pos")
+    if config.positional == "sinusoidal" and config.source is None:
+        table = sinusoidal_positions(max(CURVE_POSITIONS, len(tokens)), config.d_model).numpy()
+        dims = [d for d in CURVE_DIMENSIONS if d < config.d_model]
+        fig = position_curves_figure(
+            table,
+            dims,
+            n_tokens=len(tokens),
+            title=t["rest_curves"],
+            position_axis=t["position_axis"],
+            value_label=t["value"],
+            dim_label=t["dim_axis"],
+            font_size=font,
+        )
+        widgets.chart(fig, "positional_curves")

@@ -1,0 +1,116 @@
+"""The session: the link that opens it, the settings it holds, and the picks fitted to a model.
+
+Every setting lives in `st.session_state` under its name in the link (`viz.state.Settings`),
+so a copied address reopens the same page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from encoder import LIMITS
+from viz.i18n import LANGUAGES, texts
+from viz.state import (
+    CHOICES,
+    Settings,
+    from_query_params,
+    head_options,
+    to_query_params,
+)
+
+BASE_FONT = 14  # chart font size in pixels: readable on a projector
+
+
+PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classroom
+
+
+# The radios whose options are shown translated, and the prefix of their labels in `texts`.
+TRANSLATED_CHOICES = {
+    "model": "model_",
+    "pos": "positional_",
+    "norm": "norm_",
+    "palette": "palette_",
+    "wscale": "wscale_",
+    "lab": "lab_",
+}
+
+
+def settings() -> Settings:
+    state = st.session_state
+    _untranslate(state)
+    return Settings(**{f.name: state[f.name] for f in dataclasses.fields(Settings)})
+
+
+def _untranslate(state) -> None:
+    """Turn a radio's label back into its option. Streamlit keeps a radio's value as its label:
+    after a change of language the browser still holds the old language's label, and a run of a
+    fragment (which does not redraw the sidebar) hands it back as the value, e.g. palette "默认"."""
+    for name, prefix in TRANSLATED_CHOICES.items():
+        value = state.get(name)
+        if value in CHOICES[name]:
+            continue
+        for lang in LANGUAGES:
+            t = texts(lang)
+            option = next((option for option in CHOICES[name] if t[prefix + option] == value), None)
+            if option is not None:
+                state[name] = option
+                break
+
+
+def start() -> None:
+    """On a session's first run, the link decides every widget's starting value."""
+    if "link_settings" in st.session_state:
+        return
+    settings, notices = from_query_params(st.query_params.to_dict(), LIMITS.max_layers, LIMITS.max_heads)
+    for name, value in dataclasses.asdict(settings).items():
+        st.session_state[name] = value
+    st.session_state.link_settings = settings
+    st.session_state.link_notices = notices
+
+
+def sync_link(settings: Settings) -> None:
+    params = to_query_params(settings)
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def fit_heads() -> None:
+    """After d_model changes, keep the nearest head count that still divides it."""
+    state = st.session_state
+    allowed = head_options(state.d_model, LIMITS.max_heads)
+    if state.heads not in allowed:
+        state.heads = max(h for h in allowed if h <= state.heads)
+
+
+def set_text(text: str) -> None:
+    st.session_state.text = text
+
+
+def keep_upload() -> None:
+    """Keep the uploaded file's name and bytes beyond its uploader, which Streamlit forgets
+    while another model is chosen; removing the file from the uploader forgets it here too."""
+    file = st.session_state.upload_file
+    if file is None:
+        st.session_state.pop("upload_kept", None)
+    else:
+        st.session_state.upload_kept = (file.name, file.getvalue())
+
+
+def clamp(name: str, size: int, t: dict[str, str] | None = None) -> None:
+    """Fit a 0-based pick to `size` choices. With `t`, a value past the end that came from the
+    link as opened (nothing changed since) gets the notice any refused link value gets: only
+    now, with the model or the sentence known, can it be checked."""
+    value = st.session_state[name]
+    if value < size:
+        return
+    from_link = t is not None and settings() == st.session_state.link_settings
+    st.session_state[name] = size - 1
+    if from_link:
+        reason = t["reason_range"].format(low=1, high=size)
+        st.warning(t["notice_param"].format(param=name, value=value + 1, reason=reason, default=size))
+
+
+def font_size(settings: Settings) -> int:
+    return PRESENTATION_FONT if settings.present else BASE_FONT

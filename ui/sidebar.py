@@ -1,0 +1,94 @@
+"""The sidebar: the language, the sentence, the model and its shape, the display settings."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from encoder import (
+    LIMITS,
+    PretrainedUnavailableError,
+)
+from ui import compute, session
+from viz import markdown_literal
+from viz.i18n import LANGUAGES
+from viz.state import (
+    ACTIVATION_NAMES,
+    CHOICES,
+    D_MODEL_OPTIONS,
+    EXAMPLES,
+    FF_MULTIPLIERS,
+    MAX_SEED,
+    head_options,
+)
+
+
+def sidebar(t: dict[str, str]) -> bytes | None:
+    """Every setting; returns the uploaded model file's bytes, if one was uploaded."""
+    upload = None
+    with st.sidebar:
+        st.radio(t["language"], list(LANGUAGES), key="lang", format_func=LANGUAGES.get, horizontal=True)
+        st.text_input(t["sentence"], key="text", help=t["sentence_help"])
+        st.caption(t["examples"])
+        for example in EXAMPLES:
+            st.button(example, on_click=session.set_text, args=(example,), width="stretch")
+
+        st.subheader(t["model"])
+        # persist_state: a model's controls disappear while another model is chosen, and
+        # must still hold their values when it comes back.
+        keep = {"persist_state": "session"}
+        model = st.radio(t["model"], CHOICES["model"], key="model", format_func=lambda m: t[f"model_{m}"], **keep)
+        if model == "random":
+            random_shape(t, keep)
+        elif model == "minilm":
+            minilm_shape(t, keep)
+        else:
+            st.file_uploader(
+                t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"], on_change=session.keep_upload
+            )
+            kept = st.session_state.get("upload_kept")
+            if kept is not None and st.session_state.upload_file is None:  # the uploader was away: a model switch
+                st.caption(t["upload_kept"].format(file=markdown_literal(kept[0])))
+            st.caption(t["upload_trust"])
+            upload = kept[1] if kept is not None else None
+        st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
+        st.toggle(t["present"], key="present", help=t["present_help"])
+        with st.expander(t["display"]):
+            st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=lambda p: t[f"palette_{p}"])
+            st.radio(t["wscale"], CHOICES["wscale"], key="wscale", format_func=lambda w: t[f"wscale_{w}"])
+            st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
+        st.caption(t["share_hint"])
+    return upload
+
+
+def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
+    """The shape of a randomly initialised encoder, every part of it the user's to choose."""
+    st.select_slider(
+        t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=session.fit_heads, help=t["d_model_help"], **keep
+    )
+    heads = head_options(st.session_state.d_model, LIMITS.max_heads)
+    st.select_slider(t["heads"], heads, key="heads", help=t["heads_help"], **keep)
+    st.slider(t["layers"], 1, LIMITS.max_layers, key="layers", **keep)
+    with st.expander(t["advanced"]):
+        st.select_slider(
+            t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m} × d_model", **keep
+        )
+        st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"], **keep)
+        # Radios, not selectboxes, wherever labels are translated: a selectbox hands back its
+        # label, which stops matching an option when the language changes.
+        st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
+        st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"], **keep)
+        st.radio(t["activation"], CHOICES["act"], key="act", format_func=ACTIVATION_NAMES.get, horizontal=True, **keep)
+        st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
+
+
+def minilm_shape(t: dict[str, str], keep: dict[str, str]) -> None:
+    """A checkpoint fixes its shape; only how many of its layers to run is left to choose."""
+    try:
+        full = compute.load_model(compute.ModelKey("minilm"), "cpu")
+    except PretrainedUnavailableError:
+        return  # the page says how to install it
+    config = full.config
+    st.caption(t["fixed_shape"].format(d_model=config.d_model, heads=config.n_heads, layers=config.n_layers))
+    if st.session_state.minilm_layers > config.n_layers:  # a link may ask for more than it has
+        st.session_state.minilm_layers = config.n_layers
+    st.slider(t["first_layers"], 1, config.n_layers, key="minilm_layers", **keep)

@@ -1,0 +1,72 @@
+"""Small pieces every section of the page uses: a chart across the column, the token-vector
+style, the layer and head pickers, two columns for two maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from encoder import EncoderConfig
+from ui import session
+from viz import (
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
+    chart_config,
+)
+
+
+def chart(fig, name: str, **events: object) -> None:
+    """A figure across the column, its toolbar's download button set to the chosen format.
+
+    `events` go to `st.plotly_chart` (a key and `on_select`, for a chart that can be clicked).
+    """
+    st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img), **events)
+
+
+def vector_style(t: dict[str, str], palette: str, font_size: int = session.BASE_FONT) -> dict[str, object]:
+    """The labels and colours every token-vector heatmap on the page shares."""
+    return {
+        "token_axis": t["token_axis"],
+        "dim_axis": t["dim_axis"],
+        "value_label": t["value"],
+        "palette": palette,
+        "font_size": font_size,
+    }
+
+
+def tokens_digest(tokens: list[str]) -> str:
+    """A short key for widgets whose option labels show the tokens (see the worked example's picker)."""
+    return hashlib.sha256("\x1f".join(tokens).encode()).hexdigest()[:16]
+
+
+def layer_and_head(
+    config: EncoderConfig,
+    t: dict[str, str],
+    layer_key: str,
+    head_key: str | None = None,
+) -> tuple[int, int]:
+    """Side-by-side Layer and Head radios (1-based on screen), their values fitted to this model.
+
+    persist_state: these widgets vanish (empty text, an experiment closed) and must keep
+    their value. Without `head_key`, only the layer is asked and the head is 0.
+    """
+    one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
+    left, right = st.columns(2)
+    st.session_state.setdefault(layer_key, 0)
+    session.clamp(layer_key, config.n_layers, t)
+    layer = left.radio(t["layer"], range(config.n_layers), key=layer_key, **one_based)
+    if head_key is None:
+        return layer, 0
+    st.session_state.setdefault(head_key, 0)
+    session.clamp(head_key, config.n_heads, t)
+    return layer, right.radio(t["head"], range(config.n_heads), key=head_key, **one_based)
+
+
+def side_by_side(n_tokens: int) -> tuple[st.delta_generator.DeltaGenerator, st.delta_generator.DeltaGenerator]:
+    """Two columns for two maps of a short sentence; one above the other for a long one,
+    whose token labels need the page's whole width."""
+    if n_tokens <= MAX_CELLS_PER_AXIS_FOR_VALUES:
+        left, right = st.columns(2)
+        return left, right
+    return st.container(), st.container()
