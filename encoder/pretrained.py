@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from encoder.config import LIMITS, ConfigError, EncoderConfig
+from encoder.errors import EncoderError
 from encoder.model import Encoder, TextEmbedding
 from encoder.tokenizer import EmptyTextError, check_token_count
 from encoder.torch_import import UnsupportedModelError
@@ -47,20 +48,35 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # in order of prefer
 _SPECIAL_TOKENS = ("unk", "sep", "cls", "pad", "mask")
 
 
-class PretrainedUnavailableError(ImportError):
+class PretrainedUnavailableError(EncoderError, ImportError):
     """A library that loading checkpoints needs is not installed; the message says how to install it."""
+
+    code = "pretrained_missing"
 
     def __init__(self, missing: str) -> None:
         self.missing = missing
-        super().__init__(f"trained weights need the {missing!r} package, which is not installed: run {INSTALL_HINT}")
+        super().__init__(
+            f"trained weights need the {missing!r} package, which is not installed: run {INSTALL_HINT}",
+            missing=missing,
+            command=INSTALL_HINT,
+        )
 
 
-class CheckpointError(ValueError):
-    """The source names no readable checkpoint: no such folder, a missing file, unknown hub id."""
+class CheckpointError(EncoderError, ValueError):
+    """The source names no readable checkpoint: no such folder, a missing file, unknown hub id.
+    `details["reason"]` is the English message (paths and file names say the rest)."""
+
+    code = "checkpoint"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason=message)
 
 
 class UnsupportedCheckpointError(UnsupportedModelError):
     """The checkpoint is readable but is not a BERT this encoder can reproduce exactly."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "checkpoint_unsupported", reason=message)
 
 
 def load_pretrained(
@@ -300,7 +316,7 @@ def _encoder_config(bert: Mapping[str, Any], n_layers: int | None, source: str) 
     if n_layers is not None and (
         isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= depth
     ):
-        raise ConfigError("n_layers", n_layers, f"must be from 1 to {depth}, the checkpoint's number of layers")
+        raise ConfigError("n_layers", n_layers, "checkpoint_layers", high=depth)
     return EncoderConfig(
         d_model=bert["hidden_size"],
         n_heads=bert["num_attention_heads"],

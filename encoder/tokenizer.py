@@ -15,6 +15,7 @@ import unicodedata
 import regex
 
 from encoder.config import LIMITS
+from encoder.errors import EncoderError
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
 
@@ -34,24 +35,30 @@ _TOKEN = regex.compile(
 _INVISIBLE_CATEGORIES = ("Z", "C")
 
 
-class EmptyTextError(ValueError):
+class EmptyTextError(EncoderError, ValueError):
     """The text holds nothing to tokenize: it is empty, blank or only control characters."""
+
+    code = "empty_text"
 
     def __init__(self) -> None:
         super().__init__("the text has no tokens: type at least one word or character")
 
 
-class TooManyTokensError(ValueError):
+class TooManyTokensError(EncoderError, ValueError):
     """The text has more tokens than the encoder accepts; `tokens` holds all of them.
 
     Keeping the full list lets a caller offer to truncate to `tokens[:max_tokens]`.
     """
 
+    code = "too_many_tokens"
+
     def __init__(self, tokens: list[str], max_tokens: int) -> None:
         self.tokens = tokens
         self.n_tokens = len(tokens)
         self.max_tokens = max_tokens
-        super().__init__(f"the text has {len(tokens)} tokens; at most {max_tokens} are allowed")
+        super().__init__(
+            f"the text has {len(tokens)} tokens; at most {max_tokens} are allowed", n=len(tokens), max=max_tokens
+        )
 
 
 def _is_visible(token: str) -> bool:

@@ -16,20 +16,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoder.config import EncoderConfig
+from encoder.errors import EncoderError
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(EncoderError, ValueError):
     """The module is not a variant of the torch encoder this project can reproduce.
 
     `code` names the common refusals of a file ("empty", "foreign_class", "unreadable",
-    "state_dict", "not_module"), with `details` to fill in, so an interface can say them in
-    its own language; other refusals have code None and only the English message.
+    "state_dict", "not_module"), with `details` to fill in; any other refusal is
+    "unsupported", its English message in `details["reason"]` (it names torch's own classes
+    and arguments, which read the same in every language).
     """
 
-    def __init__(self, message: str, code: str | None = None, **details: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.details = details
+    def __init__(self, message: str, code: str = "unsupported", **details: str) -> None:
+        if code == "unsupported":
+            details = {"reason": message, **details}
+        super().__init__(message, code=code, **details)
 
 
 # Everything a pickled nn.TransformerEncoder refers to, and nothing else: `torch.load` with

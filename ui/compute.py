@@ -19,18 +19,15 @@ from encoder import (
     EmptyTextError,
     Encoder,
     EncoderConfig,
-    PretrainedUnavailableError,
+    EncoderError,
     TooManyTokensError,
     Trace,
     TraceArrays,
-    UnsupportedModelError,
     load_pretrained,
     load_torch_file,
     padded_trace,
 )
-from encoder.pretrained import INSTALL_HINT
-from ui import session
-from viz import markdown_literal
+from ui import errors, session
 from viz.state import Settings
 
 
@@ -158,22 +155,17 @@ def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None
     try:
         key = model_key(settings, upload)
     except ConfigError as error:
-        st.error(t["err_config"].format(field=error.field, value=error.value, allowed=error.allowed))
+        st.error(errors.explain(t, error))
         return None
     run = Run(key, "cpu" if settings.cpu else "auto", settings.text, upload)
     try:
         return compute_trace(run.key, run.device, run.text, run.upload), run
-    except EmptyTextError:
-        st.info(t["err_empty"])
+    except EmptyTextError as error:
+        st.info(errors.explain(t, error))
     except TooManyTokensError as error:
-        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+        st.warning(errors.explain(t, error))
         prefix = load_model(run.key, run.device, upload).longest_prefix(settings.text)
         st.button(t["truncate"].format(max=error.max_tokens), on_click=session.set_text, args=(prefix,), key="truncate")
-    except PretrainedUnavailableError:
-        st.error(t["err_pretrained"].format(command=INSTALL_HINT))
-    except (UnsupportedModelError, ConfigError) as error:
-        code = getattr(error, "code", None)  # a common refusal, said in the page's language
-        details = {name: markdown_literal(value) for name, value in getattr(error, "details", {}).items()}
-        reason = t[f"upload_{code}"].format(**details) if code else str(error)
-        st.error(t["err_upload"].format(error=reason))
+    except EncoderError as error:  # a broken install, a refused upload (its shape included)
+        st.error(errors.explain(t, error, upload=settings.model == "upload"))
     return None

@@ -22,7 +22,7 @@ from encoder import (
     shuffled,
     unshuffle_weights,
 )
-from ui import compute, session, widgets
+from ui import compute, errors, session, widgets
 from viz import (
     MAX_CELLS_PER_AXIS_FOR_VALUES,
     difference_figure,
@@ -322,11 +322,8 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         st.caption(t["cmp_trained"])
     try:
         other = compute.compute_trace(b_key, device, text_b, upload)
-    except EmptyTextError:
-        st.info(t["err_empty"])
-        return
-    except TooManyTokensError as error:
-        st.warning(t["err_too_many"].format(n=error.n_tokens, max=error.max_tokens))
+    except (EmptyTextError, TooManyTokensError) as error:
+        (st.info if isinstance(error, EmptyTextError) else st.warning)(errors.explain(t, error))
         return
     a = view.weights[layer].mean(axis=0)  # (n_a, n_a): the heads' average
     b = other.weights[layer].mean(axis=0)  # (n_b, n_b)

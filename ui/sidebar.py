@@ -6,7 +6,7 @@ import streamlit as st
 
 from encoder import (
     LIMITS,
-    PretrainedUnavailableError,
+    EncoderError,
 )
 from ui import compute, session
 from viz import markdown_literal
@@ -85,8 +85,8 @@ def minilm_shape(t: dict[str, str], keep: dict[str, str]) -> None:
     """A checkpoint fixes its shape; only how many of its layers to run is left to choose."""
     try:
         full = compute.load_model(compute.ModelKey("minilm"), "cpu")
-    except PretrainedUnavailableError:
-        return  # the page says how to install it
+    except EncoderError:
+        return  # not installed, or broken: the page says so, in place of the trace
     config = full.config
     st.caption(t["fixed_shape"].format(d_model=config.d_model, heads=config.n_heads, layers=config.n_layers))
     if st.session_state.minilm_layers > config.n_layers:  # a link may ask for more than it has

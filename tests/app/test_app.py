@@ -436,6 +436,17 @@ def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message(upload, lang: st
     assert not _charts(at) and not _has_inspector(at)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_language(lang: str):
+    t = texts(lang)
+    at = _run(model="upload", lang=lang)
+    _after(at.get("file_uploader")[0].upload("model.pt", _saved(torch.nn.TransformerEncoderLayer(64, 32))))
+    allowed = t["rule_range"].format(low=1, high=16)  # 32 heads: more than the page allows
+    reason = t["err_config"].format(field=markdown_literal("n_heads"), value=32, allowed=allowed)
+    assert t["err_upload"].format(error=reason) in [e.value for e in at.error]
+    assert not _has_inspector(at)
+
+
 def test_a_causal_mask_hides_later_tokens():
     at = _run(text="the cat sat on the mat", causal="1", layer="2", head="3")
     assert at.checkbox(key="causal").value

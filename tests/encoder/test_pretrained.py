@@ -328,14 +328,23 @@ def test_architectures_that_are_not_bert_are_refused(tmp_path, changes, message)
     with pytest.raises(UnsupportedCheckpointError, match=message) as raised:
         load_pretrained(_config_only(tmp_path, **changes))
     assert isinstance(raised.value, UnsupportedModelError) and isinstance(raised.value, ValueError)
+    assert raised.value.code == "checkpoint_unsupported" and raised.value.details == {"reason": str(raised.value)}
 
 
 def test_sizes_beyond_the_limits_raise_config_error(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_pretrained(_config_only(tmp_path, num_hidden_layers=24, hidden_size=1024, num_attention_heads=16))
     assert raised.value.field == "n_layers" and raised.value.value == 24
-    with pytest.raises(ConfigError, match="from 1 to 6"):
+    assert raised.value.code == "config" and raised.value.details == {
+        "field": "n_layers",
+        "value": 24,
+        "rule": "range",
+        "low": 1,
+        "high": 12,
+    }
+    with pytest.raises(ConfigError, match="from 1 to 6") as raised:
         load_pretrained(_config_only(tmp_path), n_layers=7)
+    assert raised.value.details["rule"] == "checkpoint_layers" and raised.value.details["high"] == 6
 
 
 def test_a_malformed_config_value_is_named(tmp_path):
