@@ -12,6 +12,8 @@ encoder: `HashedTextEmbedding` here, a checkpoint's tokenizer and embedding tabl
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoder.attention import attention_mask, scaled_dot_product_attention
-from encoder.config import EncoderConfig
+from encoder.config import ConfigError, EncoderConfig
 from encoder.embeddings import sinusoidal_positions, token_embeddings
 from encoder.tokenizer import EmptyTextError, TooManyTokensError, check_token_count, tokenize
 from encoder.trace import LayerTrace, Trace
@@ -248,6 +250,20 @@ class Encoder(nn.Module):
                 nn.init.xavier_uniform_(param, generator=generator)
             else:
                 param.zero_()
+
+    def first_layers(self, n_layers: int) -> Encoder:
+        """This encoder cut after its first `n_layers` layers, sharing its modules and weights
+        (nothing is copied or loaded again): a lesson on a checkpoint's early layers, or a
+        classroom picking different depths, keeps one model in memory."""
+        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= self.config.n_layers:
+            raise ConfigError("n_layers", n_layers, "range", low=1, high=self.config.n_layers)
+        if n_layers == self.config.n_layers:
+            return self
+        view = copy.copy(self)  # a new Module object whose attributes are this one's
+        view._modules = dict(self._modules)  # its own table of children, holding the same children
+        view._modules["layers"] = self.layers[:n_layers]  # a new ModuleList of the same layers
+        view.config = dataclasses.replace(self.config, n_layers=n_layers)
+        return view
 
     @property
     def device(self) -> torch.device:

@@ -26,6 +26,7 @@ from encoder import (
     load_pretrained,
     load_torch_file,
     padded_trace,
+    resolve_device,
 )
 from ui import errors, session
 from viz.state import Settings
@@ -68,11 +69,26 @@ class Run:
         return hashlib.sha256(repr((self.key, self.device, self.text)).encode()).hexdigest()[:16]
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
 def load_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
-    """One model per key and device, shared by every session (its weights are read-only)."""
+    """The model a key names, shared by every session (its weights are read-only). The trained
+    model is loaded once per device, whatever number of its layers a page runs: fewer layers
+    are a view of the same modules (`Encoder.first_layers`)."""
     if key.kind == "minilm":
-        return load_pretrained("minilm", device=device, n_layers=key.layers)
+        full = trained_model(str(resolve_device(device)))
+        return full if key.layers is None else full.first_layers(min(key.layers, full.config.n_layers))
+    return built_model(key, device, _upload)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)  # the CPU, and a GPU when there is one
+def trained_model(device: str) -> Encoder:
+    """all-MiniLM-L6-v2, all six layers, on a resolved device ("cpu", "cuda"...): "auto" and
+    the device it picks share one copy."""
+    return load_pretrained("minilm", device=device)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def built_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
+    """A model of random weights (its seed and shape) or an uploaded one, per key and device."""
     if key.kind == "upload":
         return Encoder.from_torch(load_torch_file(_upload), device=device)
     return Encoder(key.config, device=device)

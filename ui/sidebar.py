@@ -84,7 +84,8 @@ def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
 def minilm_shape(t: dict[str, str], keep: dict[str, str]) -> None:
     """A checkpoint fixes its shape; only how many of its layers to run is left to choose."""
     try:
-        full = compute.load_model(compute.ModelKey("minilm"), "cpu")
+        # On the device the page runs it on: the same model, loaded once.
+        full = compute.load_model(compute.ModelKey("minilm"), "cpu" if st.session_state.cpu else "auto")
     except EncoderError:
         return  # not installed, or broken: the page says so, in place of the trace
     config = full.config

