@@ -36,8 +36,11 @@ reported to the server before the next, and reads the tab's JavaScript heap (CDP
 `Performance.getMetrics` JSHeapUsedSize, right after `HeapProfiler.collectGarbage`) after 10
 changes and after 100. Nothing here is a pass/fail test.
 
-    python bench/app_latency.py --rounds 6          # every scenario
-    python bench/app_latency.py --rounds 3 --only head,layer,memory
+    python -m bench.app_latency --rounds 6          # every scenario
+    python -m bench.app_latency --rounds 3 --only head,layer,memory
+
+Run from the repository's root, as a module: it drives the browser with the e2e tests' own
+harness (tests/e2e/e2e_harness.py), imported by its package path.
 """
 
 from __future__ import annotations
@@ -51,12 +54,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
-from e2e_harness import (  # noqa: E402
+from tests.e2e.e2e_harness import (
     CHROMIUM_ARGS,
     INSTALL_HINT,
+    ROOT,
     AppException,
     ScriptRuns,
     app_context,
@@ -64,8 +68,6 @@ from e2e_harness import (  # noqa: E402
     streamlit_server,
     wait_for_app,
 )
-from playwright.sync_api import Browser, Locator, Page, sync_playwright  # noqa: E402
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 INSPECTOR = '[data-testid="attention-inspector"]'
 VIEW_FIELDS = ("layer", "head", "query", "step")

