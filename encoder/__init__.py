@@ -13,8 +13,12 @@ from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product
 from encoder.config import LIMITS, ConfigError, EncoderConfig, Limits
 from encoder.errors import EncoderError
 from encoder.experiments import (
+    SAME_WEIGHTS_TOLERANCE,
+    PaddingEffect,
     SaturationPoint,
     padded_trace,
+    padding_effect,
+    permutation_difference,
     row_entropy,
     saturation_config,
     saturation_models,
@@ -24,6 +28,7 @@ from encoder.experiments import (
 )
 from encoder.model import Encoder, EncoderLayer, HashedTextEmbedding, TextEmbedding, resolve_device
 from encoder.pretrained import (
+    SENTENCE_MARKERS,
     CheckpointError,
     PretrainedUnavailableError,
     UnsupportedCheckpointError,
@@ -35,6 +40,8 @@ from encoder.trace import LayerTrace, Trace, TraceArrays
 
 __all__ = [
     "LIMITS",
+    "SAME_WEIGHTS_TOLERANCE",
+    "SENTENCE_MARKERS",
     "AttentionSteps",
     "CheckpointError",
     "ConfigError",
@@ -46,6 +53,7 @@ __all__ = [
     "HashedTextEmbedding",
     "LayerTrace",
     "Limits",
+    "PaddingEffect",
     "PretrainedUnavailableError",
     "SaturationPoint",
     "TextEmbedding",
@@ -58,6 +66,8 @@ __all__ = [
     "load_pretrained",
     "load_torch_file",
     "padded_trace",
+    "padding_effect",
+    "permutation_difference",
     "resolve_device",
     "row_entropy",
     "saturation_config",

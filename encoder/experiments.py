@@ -24,7 +24,7 @@ import torch
 from encoder.config import LIMITS, EncoderConfig, Positional
 from encoder.model import Encoder
 from encoder.tokenizer import check_token_count
-from encoder.trace import Trace
+from encoder.trace import Trace, TraceArrays
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -214,3 +214,34 @@ def unshuffle_weights(weights: ArrayT, order: Sequence[int]) -> ArrayT:
 def _is_int(value: object) -> bool:
     # bool is an int subclass, but n_padding=True is a bug, not one pad token.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Below this, a difference of two attention maps is float rounding: the maps are the same.
+SAME_WEIGHTS_TOLERANCE = 1e-5
+
+
+def permutation_difference(original: np.ndarray, shuffled_weights: np.ndarray, order: Sequence[int]) -> float:
+    """The largest difference between the original sentence's weights (n, n) and the shuffled
+    sentence's (n, n) put back in the original order: below SAME_WEIGHTS_TOLERANCE when the
+    model is blind to word order (no positions, no causal mask)."""
+    return float(np.abs(unshuffle_weights(shuffled_weights, order) - original).max())
+
+
+@dataclass(frozen=True)
+class PaddingEffect:
+    """What masked padding does to a sentence: nothing, up to rounding."""
+
+    output_change: float  # the largest change of a real token's output vector
+    weight_on_padding: float  # the largest total weight a real token's query gives the pad keys
+
+
+def padding_effect(plain: Trace | TraceArrays, padded: Trace | TraceArrays) -> PaddingEffect:
+    """Compare a sentence's trace with its padded one (`padded_trace`): the real tokens' outputs
+    and how much of their attention goes to the pad keys, over every layer and head."""
+    plain_arrays = plain.arrays if isinstance(plain, TraceArrays) else plain.to_numpy()
+    padded_arrays = padded.arrays if isinstance(padded, TraceArrays) else padded.to_numpy()
+    n = plain_arrays["output"].shape[0]
+    n_layers = sum(1 for name in plain_arrays if name.endswith(".weights"))
+    change = float(np.abs(padded_arrays["output"][:n] - plain_arrays["output"]).max())
+    on_padding = max(float(padded_arrays[f"layer{i}.weights"][:, :n, n:].sum(-1).max()) for i in range(n_layers))
+    return PaddingEffect(change, on_padding)

@@ -48,6 +48,9 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # in order of prefer
 _SPECIAL_TOKENS = ("unk", "sep", "cls", "pad", "mask")
 
 
+SENTENCE_MARKERS = ("[CLS]", "[SEP]")  # what a BERT tokenizer puts around a sentence
+
+
 class PretrainedUnavailableError(EncoderError, ImportError):
     """A library that loading checkpoints needs is not installed; the message says how to install it."""
 

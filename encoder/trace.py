@@ -7,12 +7,18 @@ field order of each dataclass is the order in which the encoder computes the val
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from encoder.config import EncoderConfig
+
+if TYPE_CHECKING:  # model.py imports this module
+    from encoder.model import Encoder
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,34 @@ class TraceArrays:
     milliseconds: float  # how long the encoder ran
     parameters: int  # the model's parameter count
 
+    @classmethod
+    def of_run(cls, model: Encoder, run: Callable[[], Trace]) -> TraceArrays:
+        """Run `run` (a trace of `model`), timing it to the end of the device's work, and keep
+        the trace as numpy arrays with the model's name, shape, device and parameter count."""
+        start = time.perf_counter()
+        trace = run()
+        if model.device.type == "cuda":
+            torch.cuda.synchronize()
+        milliseconds = (time.perf_counter() - start) * 1000
+        arrays = trace.to_numpy()
+        weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])
+        return cls(
+            config=model.config,
+            model_name=model.name,
+            tokens=trace.tokens,
+            unknown=list(trace.unknown),
+            arrays=arrays,
+            weights=weights,
+            device=model.device.type.upper(),
+            milliseconds=milliseconds,
+            parameters=sum(p.numel() for p in model.parameters()),
+        )
+
     def layer(self, index: int, name: str) -> np.ndarray:
         """One intermediate of one layer, e.g. layer(0, "weights") -> (heads, n, n)."""
         return self.arrays[f"layer{index}.{name}"]
+
+    def residual_stream(self) -> np.ndarray:
+        """(layers + 1, n, d_model): each token's vector entering layer 1, then after every layer."""
+        outputs = [self.layer(i, "output") for i in range(self.config.n_layers)]
+        return np.stack([self.arrays["input"], *outputs])

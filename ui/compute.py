@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +19,6 @@ from encoder import (
     EncoderConfig,
     EncoderError,
     TooManyTokensError,
-    Trace,
     TraceArrays,
     load_pretrained,
     load_torch_file,
@@ -94,33 +91,11 @@ def built_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Enc
     return Encoder(key.config, device=device)
 
 
-def timed_view(model: Encoder, run: Callable[[], Trace]) -> TraceArrays:
-    """Run `run` on `model`, timing it, and keep the trace as numpy arrays for the page."""
-    start = time.perf_counter()
-    trace = run()
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    milliseconds = (time.perf_counter() - start) * 1000
-    arrays = trace.to_numpy()
-    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])
-    return TraceArrays(
-        config=model.config,
-        model_name=model.name,
-        tokens=trace.tokens,
-        unknown=list(trace.unknown),
-        arrays=arrays,
-        weights=weights,
-        device=model.device.type.upper(),
-        milliseconds=milliseconds,
-        parameters=sum(p.numel() for p in model.parameters()),
-    )
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
     """Run the encoder once per (model, device, sentence); later reruns reuse it."""
     model = load_model(key, device, _upload)
-    return timed_view(model, lambda: model.trace_text(text))
+    return TraceArrays.of_run(model, lambda: model.trace_text(text))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -131,8 +106,8 @@ def trace_of_tokens(
     optionally `padding` [PAD] tokens masked out at the end."""
     model = load_model(key, device, _upload)
     if padding:
-        return timed_view(model, lambda: padded_trace(model, tokens, padding))
-    return timed_view(model, lambda: model.trace_tokens(tokens))
+        return TraceArrays.of_run(model, lambda: padded_trace(model, tokens, padding))
+    return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

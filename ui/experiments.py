@@ -13,10 +13,14 @@ import streamlit as st
 
 from encoder import (
     LIMITS,
+    SAME_WEIGHTS_TOLERANCE,
+    SENTENCE_MARKERS,
     EmptyTextError,
     EncoderConfig,
     TooManyTokensError,
     TraceArrays,
+    padding_effect,
+    permutation_difference,
     saturation_config,
     saturation_sweep,
     shuffled,
@@ -41,9 +45,6 @@ from viz.state import (
     TEMPERATURES,
     head_options,
 )
-
-SENTENCE_MARKERS = ("[CLS]", "[SEP]")  # what a BERT-style tokenizer puts around a sentence
-
 
 SATURATION_HEADS = 4  # four heads' scores per point: a three-token sentence still gives a steady curve
 
@@ -230,9 +231,8 @@ def lab_padding(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         **_matrix(t, palette, font),
     )
     widgets.chart(fig, f"padding_{where}")
-    change = float(np.abs(padded.arrays["output"][:n] - view.arrays["output"]).max())
-    on_padding = float(max(padded.layer(i, "weights")[:, :n, n:].sum(-1).max() for i in range(view.config.n_layers)))
-    st.markdown(t["pad_check"].format(diff=change, weight=on_padding))
+    effect = padding_effect(view, padded)
+    st.markdown(t["pad_check"].format(diff=effect.output_change, weight=effect.weight_on_padding))
     st.caption(t["pad_rows"])
 
 
@@ -280,7 +280,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         )
         widgets.chart(fig, "shuffled")
     restored = unshuffle_weights(reordered, order)  # (n, n), back in the original order
-    difference = float(np.abs(restored - original).max())
+    difference = permutation_difference(original, reordered, order)
     fig = difference_figure(
         original,
         restored,
@@ -293,7 +293,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         **_weights_difference(t, palette, font),
     )
     widgets.chart(fig, "permutation_difference")
-    same = difference < 1e-5
+    same = difference < SAME_WEIGHTS_TOLERANCE
     (st.success if same else st.warning)(t["perm_same" if same else "perm_differs"].format(diff=difference))
 
 

@@ -4,7 +4,6 @@ network, and how the layers stack. Off by default (a toggle), in a fragment of i
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from encoder import TraceArrays
@@ -63,7 +62,7 @@ def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> Non
             )
             widgets.chart(fig, f"similarity_L{layer + 1}")
         with right:
-            stream = np.stack([view.arrays["input"]] + [view.layer(i, "output") for i in range(config.n_layers)])
+            stream = view.residual_stream()  # (layers + 1, n, d_model)
             stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
             fig = norms_figure(
                 stream,

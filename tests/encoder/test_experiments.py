@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from encoder import LIMITS, Encoder, EncoderConfig, load_pretrained, tokenize
+from encoder import LIMITS, SENTENCE_MARKERS, Encoder, EncoderConfig, load_pretrained, tokenize
 from encoder.experiments import (
+    SAME_WEIGHTS_TOLERANCE,
     SaturationPoint,
     padded_trace,
+    padding_effect,
+    permutation_difference,
     row_entropy,
     saturation_models,
     saturation_sweep,
@@ -324,3 +327,29 @@ def test_with_positions_shuffling_the_words_changes_the_attention(positional):
     original, permuted = model.trace_tokens(tokens), model.trace_tokens(words)
     for a, b in zip(original.layers, permuted.layers, strict=True):
         assert (unshuffle_weights(b.weights, order) - a.weights).abs().max() > 1e-3
+
+
+def test_the_padding_effect_is_nothing_up_to_rounding_and_sees_a_real_change():
+    model = Encoder(EncoderConfig(d_model=32, n_heads=4, n_layers=2), device="cpu")
+    tokens = tokenize("the cat sat on the mat")
+    effect = padding_effect(model.trace_tokens(tokens), padded_trace(model, tokens, 3))
+    assert effect.weight_on_padding == 0.0 and effect.output_change < 1e-5
+    other = padded_trace(model, tokenize("a dog lay on a rug"), 3)  # not the same sentence at all
+    assert padding_effect(model.trace_tokens(tokens), other).output_change > 0.1
+
+
+@pytest.mark.parametrize(("positional", "order_blind"), [("none", True), ("sinusoidal", False)])
+def test_the_permutation_difference_tells_an_order_blind_model(positional: str, order_blind: bool):
+    model = Encoder(EncoderConfig(d_model=32, n_heads=4, n_layers=2, positional=positional), device="cpu")
+    tokens = tokenize(SENTENCE)
+    reordered, order = shuffled(tokens, seed=3)
+    original = model.trace_tokens(tokens).layers[1].weights[2].numpy()  # (n, n)
+    shuffled_weights = model.trace_tokens(reordered).layers[1].weights[2].numpy()
+    difference = permutation_difference(original, shuffled_weights, order)
+    assert (difference < SAME_WEIGHTS_TOLERANCE) == order_blind, difference
+
+
+def test_the_sentence_markers_are_what_the_trained_tokenizer_puts_around_a_sentence():
+    _require_pretrained_packages()
+    tokens = load_pretrained("minilm", device="cpu").text_embedding.tokenize("the cat sat", None)
+    assert (tokens[0], tokens[-1]) == SENTENCE_MARKERS
