@@ -36,7 +36,7 @@ from encoder.pretrained import (
 )
 from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
 from encoder.torch_import import UnsupportedModelError, load_torch_file
-from encoder.trace import LayerTrace, Trace, TraceArrays
+from encoder.trace import LayerTrace, Trace, TraceArrays, trace_nbytes
 
 __all__ = [
     "LIMITS",
@@ -76,5 +76,6 @@ __all__ = [
     "scaled_dot_product_attention",
     "shuffled",
     "tokenize",
+    "trace_nbytes",
     "unshuffle_weights",
 ]

@@ -8,7 +8,7 @@ field order of each dataclass is the order in which the encoder computes the val
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -143,6 +143,18 @@ class Trace:
             for name in LayerTrace.names():
                 arrays[f"layer{i}.{name}"] = getattr(layer, name).cpu().numpy()
         return arrays
+
+
+def trace_nbytes(config: EncoderConfig, tokens: Sequence[str]) -> int:
+    """The bytes a `TraceArrays` of these tokens holds, known before the run: per layer twelve
+    (n, d_model) float32 arrays (Q, K, V and the context among them), three (heads, n, n) maps,
+    the FFN's (n, d_ff) and the weights again in the stack of every layer's; then the
+    embeddings, positions, input and output, the tokens as text and which are unknown, and the
+    mask (counted whether or not the run has one). A cache sizes its entries by it."""
+    n, d, heads = len(tokens), config.d_model, config.n_heads
+    per_layer = 12 * n * d + 4 * heads * n * n + n * config.d_ff
+    text = 4 * n * max((len(token) for token in tokens), default=0) + n  # numpy's UTF-32 strings, bools
+    return 4 * (config.n_layers * per_layer + 4 * n * d) + text + n * n
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ from encoder import (
     load_torch_file,
     padded_trace,
     resolve_device,
+    trace_nbytes,
 )
 from ui import errors, session
+from viz.inspector import DEFAULT_BUDGET_BYTES
 from viz.state import Settings
 
 
@@ -83,34 +85,95 @@ def trained_model(device: str) -> Encoder:
     return load_pretrained("minilm", device=device)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+# What one server keeps, at most: each cache holds small entries by the dozen and large ones by
+# the couple, sized before they are built (README, "What one server holds"). A trace up to the
+# step view's payload budget is small; so is a model up to 64 MiB (d_model 512, 5 layers).
+SMALL_TRACE_BYTES = DEFAULT_BUDGET_BYTES  # 8 MiB: the largest allowed trace is 146 MiB
+SMALL_MODEL_BYTES = 64 * 2**20  # the largest allowed model is 577 MiB
+
+
 def built_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
     """A model of random weights (its seed and shape) or an uploaded one, per key and device."""
+    size = len(_upload) if key.kind == "upload" else model_nbytes(key.config)
+    cached = _small_model if size <= SMALL_MODEL_BYTES else _large_model
+    return cached(key, device, _upload)
+
+
+def _build(key: ModelKey, device: str, upload: bytes | None) -> Encoder:
     if key.kind == "upload":
-        return Encoder.from_torch(load_torch_file(_upload), device=device)
+        return Encoder.from_torch(load_torch_file(upload), device=device)
     return Encoder(key.config, device=device)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)  # at most 16 × 64 MiB
+def _small_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
+    return _build(key, device, _upload)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)  # at most 2 × 577 MiB
+def _large_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
+    return _build(key, device, _upload)
+
+
+def model_nbytes(config: EncoderConfig) -> int:
+    """About the bytes of a random-weight model's float32 weights: per layer W_Q, W_K, W_V, W_O
+    (d_model² each) and the FFN's two d_model × d_ff matrices (biases and norms are noise)."""
+    return 4 * config.n_layers * (4 * config.d_model**2 + 2 * config.d_model * config.d_ff)
+
+
 def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
-    """Run the encoder once per (model, device, sentence); later reruns reuse it."""
+    """Run the encoder once per (model, device, sentence); later reruns reuse it. Raises
+    EmptyTextError or TooManyTokensError for a sentence the model cannot take."""
+    model = load_model(key, device, _upload)
+    tokens = model.text_embedding.tokenize(text, model.config.limits.max_tokens)
+    large = trace_nbytes(model.config, tokens) > SMALL_TRACE_BYTES
+    return (_large_trace if large else _small_trace)(key, device, text, _upload)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
+def _small_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
     model = load_model(key, device, _upload)
     return TraceArrays.of_run(model, lambda: model.trace_text(text))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner=False)  # at most 4 × 146 MiB
+def _large_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
+    model = load_model(key, device, _upload)
+    return TraceArrays.of_run(model, lambda: model.trace_text(text))
+
+
 def trace_of_tokens(
     key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
 ) -> TraceArrays:
     """The experiments' runs: tokens already split (a shuffle of the sentence, say), and
     optionally `padding` [PAD] tokens masked out at the end."""
-    model = load_model(key, device, _upload)
+    config = load_model(key, device, _upload).config
+    large = trace_nbytes(config, [*tokens, *["[PAD]"] * padding]) > SMALL_TRACE_BYTES
+    return (_large_tokens_trace if large else _small_tokens_trace)(key, device, tokens, padding, _upload)
+
+
+def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], padding: int, upload: bytes | None):
+    model = load_model(key, device, upload)
     if padding:
         return TraceArrays.of_run(model, lambda: padded_trace(model, tokens, padding))
     return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=32, show_spinner=False)  # at most 32 × 8 MiB
+def _small_tokens_trace(
+    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+) -> TraceArrays:
+    return _trace_tokens(key, device, tokens, padding, _upload)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)  # at most 2 × 146 MiB
+def _large_tokens_trace(
+    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+) -> TraceArrays:
+    return _trace_tokens(key, device, tokens, padding, _upload)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)  # a download, rarely asked twice: at most 2 × 146 MiB
 def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> bytes:
     """The trace as a compressed .npz, built only when someone downloads it."""
     buffer = io.BytesIO()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from encoder import Encoder, EncoderConfig, TraceArrays
+from encoder import Encoder, EncoderConfig, TraceArrays, trace_nbytes
 
 
 def test_a_run_kept_as_arrays_holds_the_traces_numbers_and_what_computed_them():
@@ -28,3 +28,17 @@ def test_the_residual_stream_is_the_input_then_every_layers_output():
     np.testing.assert_array_equal(stream[0], trace.input.numpy())
     for i, layer in enumerate(trace.layers, start=1):
         np.testing.assert_array_equal(stream[i], layer.output.numpy())
+
+
+def test_the_size_of_a_trace_is_known_before_the_run():
+    """What the page's caches size their entries by: exact, whatever the shape and mask."""
+    for config, text in (
+        (EncoderConfig(), "我爱你"),
+        (EncoderConfig(d_model=96, n_heads=6, n_layers=3, d_ff=384, causal=True), "the cat sat on the mat"),
+        (EncoderConfig(d_model=32, n_heads=2, n_layers=1, d_ff=32), " ".join(f"w{i}" for i in range(40))),
+    ):
+        model = Encoder(config, device="cpu")
+        kept = TraceArrays.of_run(model, lambda model=model, text=text: model.trace_text(text))
+        held = sum(a.nbytes for a in kept.arrays.values()) + kept.weights.nbytes
+        extra_mask = 0 if "mask" in kept.arrays else len(kept.tokens) ** 2  # counted whether or not there is one
+        assert trace_nbytes(config, kept.tokens) == held + extra_mask, config

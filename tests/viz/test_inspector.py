@@ -121,7 +121,7 @@ def test_the_chart_templates_come_without_the_numbers_of_a_head():
     assert templates["weights"]["layout"]["title"]["text"] == "softmax ({where})"
     assert templates["scores"]["layout"]["xaxis"]["ticktext"] == ["the", "cat", "sat"]
     assert len(templates["qkv"]["data"]) == 3
-    # The strip of layer 3 is named layer 3 (it used to say "Layer 1": it was handed a one-layer slice).
+    # The strip of layer 3 is named layer 3, though it is built from that layer alone.
     assert templates["heads"]["layout"]["yaxis"]["ticktext"] == ["Layer 3"]
     # The grid of every head: a row of tiles per layer, the outline around layer 1, head 1.
     assert templates["grid"]["layout"]["yaxis"]["ticktext"] == ["Layer 1", "Layer 2", "Layer 3"]
