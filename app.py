@@ -14,10 +14,10 @@ from viz.i18n import texts
 
 
 def main() -> None:
-    st.set_page_config(page_title="Attention Visualizer", page_icon="🔍", layout="wide")
     compute.configure_torch()
     session.start()
     t = texts(st.session_state.lang)
+    st.set_page_config(page_title=t["page_title"], page_icon="🔍", layout="wide")
     upload = sidebar.sidebar(t)
     settings = session.settings()
     session.sync_link(settings)

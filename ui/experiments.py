@@ -36,6 +36,7 @@ from viz import (
     saturation_figure,
     variance_figure,
 )
+from viz.i18n import option_label
 from viz.state import (
     CHOICES,
     MAX_PADDING,
@@ -70,7 +71,7 @@ def experiments(view: TraceArrays, t: dict[str, str], run: compute.Run) -> None:
             t["lab"],
             CHOICES["lab"],
             key="lab",
-            format_func=lambda v: t[f"lab_{v}"],
+            format_func=option_label(t, "lab"),
             horizontal=True,
             persist_state="session",
         )
@@ -260,7 +261,10 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     )
     st.caption(
         t["perm_model"].format(
-            d_model=config.d_model, heads=config.n_heads, seed=config.seed, positions=t[f"positional_{positional}"]
+            d_model=config.d_model,
+            heads=config.n_heads,
+            seed=config.seed,
+            positions=option_label(t, "pos")(positional),
         )
     )
     shuffled_tokens, order = shuffled(tokens, seed, keep=keep)

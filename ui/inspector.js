@@ -331,7 +331,13 @@ class Inspector {
     this.charts = {};
     this.heatmaps = {};
     this.formulas = {};
-    const titles = { qkv: "step_qkv", scores: "step_scores", scaled: "step_scaled", weights: "step_weights", context: "step_context" };
+    const titles = {
+      qkv: [t.step_qkv, t.step_qkv_text],
+      scores: [t.step_scores, t.step_scores_text],
+      scaled: [t.step_scaled, t.step_scaled_text],
+      weights: [t.step_weights, t.step_weights_text],
+      context: [t.step_context, t.step_context_text],
+    };
     for (const step of STEPS) {
       const section = el("section", { class: `avi-section avi-${step}`, "data-step": step });
       this.sections[step] = section;
@@ -339,8 +345,9 @@ class Inspector {
       if (step in titles) {
         const chart = this.chart(step, t);
         this.formulas[step] = el("div", { class: "avi-formula" });
-        const side = el("div", { class: "avi-side" }, this.formulas[step], el("p", { text: t[`${titles[step]}_text`] }));
-        section.append(el("h4", { text: t[titles[step]] }));
+        const [heading, text] = titles[step];
+        const side = el("div", { class: "avi-side" }, this.formulas[step], el("p", { text }));
+        section.append(el("h4", { text: heading }));
         if (step === "qkv" || present) section.append(side, chart);
         else section.append(el("div", { class: "avi-row" }, side, chart));
       } else if (step === "worked") {

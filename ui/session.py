@@ -11,7 +11,7 @@ import dataclasses
 import streamlit as st
 
 from encoder import LIMITS
-from viz.i18n import LANGUAGES, texts
+from viz.i18n import CHOICE_LABELS, LANGUAGES, texts
 from viz.state import (
     CHOICES,
     Settings,
@@ -26,17 +26,6 @@ BASE_FONT = 14  # chart font size in pixels: readable on a projector
 PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classroom
 
 
-# The radios whose options are shown translated, and the prefix of their labels in `texts`.
-TRANSLATED_CHOICES = {
-    "model": "model_",
-    "pos": "positional_",
-    "norm": "norm_",
-    "palette": "palette_",
-    "wscale": "wscale_",
-    "lab": "lab_",
-}
-
-
 def settings() -> Settings:
     state = st.session_state
     _untranslate(state)
@@ -47,13 +36,13 @@ def _untranslate(state) -> None:
     """Turn a radio's label back into its option. Streamlit keeps a radio's value as its label:
     after a change of language the browser still holds the old language's label, and a run of a
     fragment (which does not redraw the sidebar) hands it back as the value, e.g. palette "默认"."""
-    for name, prefix in TRANSLATED_CHOICES.items():
+    for name, labels in CHOICE_LABELS.items():
         value = state.get(name)
         if value in CHOICES[name]:
             continue
         for lang in LANGUAGES:
             t = texts(lang)
-            option = next((option for option in CHOICES[name] if t[prefix + option] == value), None)
+            option = next((option for option, key in labels.items() if t[key] == value), None)
             if option is not None:
                 state[name] = option
                 break

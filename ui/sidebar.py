@@ -10,7 +10,7 @@ from encoder import (
 )
 from ui import compute, session
 from viz import markdown_literal
-from viz.i18n import LANGUAGES
+from viz.i18n import LANGUAGES, option_label
 from viz.state import (
     ACTIVATION_NAMES,
     CHOICES,
@@ -36,7 +36,7 @@ def sidebar(t: dict[str, str]) -> bytes | None:
         # persist_state: a model's controls disappear while another model is chosen, and
         # must still hold their values when it comes back.
         keep = {"persist_state": "session"}
-        model = st.radio(t["model"], CHOICES["model"], key="model", format_func=lambda m: t[f"model_{m}"], **keep)
+        model = st.radio(t["model"], CHOICES["model"], key="model", format_func=option_label(t, "model"), **keep)
         if model == "random":
             random_shape(t, keep)
         elif model == "minilm":
@@ -53,8 +53,8 @@ def sidebar(t: dict[str, str]) -> bytes | None:
         st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
         st.toggle(t["present"], key="present", help=t["present_help"])
         with st.expander(t["display"]):
-            st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=lambda p: t[f"palette_{p}"])
-            st.radio(t["wscale"], CHOICES["wscale"], key="wscale", format_func=lambda w: t[f"wscale_{w}"])
+            st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=option_label(t, "palette"))
+            st.radio(t["wscale"], CHOICES["wscale"], key="wscale", format_func=option_label(t, "wscale"))
             st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
         st.caption(t["share_hint"])
     return upload
@@ -75,8 +75,8 @@ def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
         st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"], **keep)
         # Radios, not selectboxes, wherever labels are translated: a selectbox hands back its
         # label, which stops matching an option when the language changes.
-        st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=lambda p: t[f"positional_{p}"], **keep)
-        st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=lambda n: t[f"norm_{n}"], **keep)
+        st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=option_label(t, "pos"), **keep)
+        st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=option_label(t, "norm"), **keep)
         st.radio(t["activation"], CHOICES["act"], key="act", format_func=ACTIVATION_NAMES.get, horizontal=True, **keep)
         st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
 

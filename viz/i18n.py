@@ -8,6 +8,7 @@ text into Markdown or HTML, so nothing here needs escaping.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 Language = Literal["en", "zh"]
@@ -125,7 +126,6 @@ _EN: dict[str, str] = {
     "col_scaled": "÷√d_k",
     "col_exp": "exp",
     "col_weight": "weight",
-    "col_vector": "vector",
     "context_row": "context (trace)",
     "weighted_sum_row": "Σ weight·v",
     "col_weighted": "weight·v",
@@ -267,7 +267,6 @@ _EN: dict[str, str] = {
     "rule_checkpoint_layers": "it must be from 1 to {high}, the checkpoint's number of layers",
     "err_checkpoint": "The trained model's files could not be read: {reason}",
     "err_checkpoint_unsupported": "This checkpoint is not a BERT encoder this page can reproduce: {reason}",
-    "err_device": "The chosen device is not available: {error}. Running on the CPU instead.",
     "notice_param": "The link's value {param} = “{value}” is not valid ({reason}); using {default} instead.",
     "reason_not_int": "not a whole number",
     "reason_range": "allowed: {low} to {high}",
@@ -378,7 +377,6 @@ _ZH: dict[str, str] = {
     "col_scaled": "÷√d_k",
     "col_exp": "exp",
     "col_weight": "权重",
-    "col_vector": "向量",
     "context_row": "上下文（模型输出）",
     "weighted_sum_row": "Σ 权重·v",
     "col_weighted": "权重·v",
@@ -512,7 +510,6 @@ _ZH: dict[str, str] = {
     "rule_checkpoint_layers": "必须在 1 到 {high} 之间（检查点的层数）",
     "err_checkpoint": "无法读取已训练模型的文件：{reason}",
     "err_checkpoint_unsupported": "此检查点不是本页面能够复现的 BERT 编码器：{reason}",
-    "err_device": "所选设备不可用：{error}。改为在 CPU 上运行。",
     "notice_param": "链接中的 {param} = “{value}” 无效（{reason}）；改用 {default}。",
     "reason_not_int": "不是整数",
     "reason_range": "允许范围：{low} 到 {high}",
@@ -528,3 +525,28 @@ STRINGS: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
 def texts(language: str) -> dict[str, str]:
     """The string table for `language`, English for anything unknown."""
     return STRINGS.get(language, _EN)
+
+
+# The label of each option of the radios whose options are translated, as literal keys of
+# `texts` (a key built at run time could not be found by reading the code).
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "model": {"random": "model_random", "minilm": "model_minilm", "upload": "model_upload"},
+    "pos": {"sinusoidal": "positional_sinusoidal", "learned": "positional_learned", "none": "positional_none"},
+    "norm": {"post": "norm_post", "pre": "norm_pre"},
+    "palette": {"default": "palette_default", "colorblind": "palette_colorblind"},
+    "wscale": {"fixed": "wscale_fixed", "fit": "wscale_fit"},
+    "lab": {
+        "off": "lab_off",
+        "heads": "lab_heads",
+        "scaling": "lab_scaling",
+        "padding": "lab_padding",
+        "permute": "lab_permute",
+        "compare": "lab_compare",
+    },
+}
+
+
+def option_label(t: Mapping[str, str], name: str) -> Callable[[str], str]:
+    """The label, in `t`'s language, of each option of the radio `name` (a `format_func`)."""
+    labels = CHOICE_LABELS[name]
+    return lambda option: t[labels[option]]

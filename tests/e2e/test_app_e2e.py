@@ -892,6 +892,7 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     open_page(page, {"text": "我爱你", "lang": "zh"})
     expect(page.get_by_label("句子", exact=True)).to_have_value("我爱你")
     expect(page.get_by_role("heading", name="注意力可视化")).to_be_visible()
+    expect(page).to_have_title(texts("zh")["page_title"])  # the browser's tab says it too
     assert checked(radio_group(page, "Language / 语言")) == "中文"
     expect_inspector_in(page, "zh")
     expect_step_charts_show(page, LOVE)
@@ -904,6 +905,7 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
 
     choose(page, "Language / 语言", "English")
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
+    expect(page).to_have_title(texts("en")["page_title"])
     assert link(page)["lang"] == "en"
     expect_no_message(page)
     expect_inspector_in(page, "en", head=2)  # the view the browser chose survives the language

@@ -1,10 +1,13 @@
 """Both languages carry every string, with the same placeholders."""
 
+import re
 import string
+from pathlib import Path
 
 import pytest
 
-from viz.i18n import LANGUAGES, STRINGS, texts
+from viz.i18n import CHOICE_LABELS, LANGUAGES, STRINGS, texts
+from viz.inspector import INSPECTOR_STRING_KEYS
 
 
 def _placeholders(text: str) -> set[str]:
@@ -37,3 +40,28 @@ def test_chinese_is_actually_translated():
 
 def test_unknown_language_falls_back_to_english():
     assert texts("fr") is STRINGS["en"]
+
+
+def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
+    """A key is used where the code names it as a literal: in Python as "key", in the step
+    view's JavaScript as t.key (its strings arrive as `INSPECTOR_STRING_KEYS`). None is built
+    at run time, so a key nobody uses, or one the code asks for but no language has, shows."""
+    root = Path(__file__).resolve().parents[2]
+    python = [root / "app.py", *sorted((root / "ui").glob("*.py")), *sorted((root / "viz").glob("*.py"))]
+    source = "\n".join(path.read_text(encoding="utf-8") for path in python if path.name != "i18n.py")
+    script = (root / "ui" / "inspector.js").read_text(encoding="utf-8")
+    keys = set(texts("en"))
+    in_python = set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source)) | {
+        key for labels in CHOICE_LABELS.values() for key in labels.values()
+    }
+    in_script = set(re.findall(r"\b(?:t|strings)\.([a-z][a-z0-9_]*)", script))
+    unused = sorted(keys - in_python - in_script)
+    assert not unused, f"keys no code uses: {unused}"
+    # Each string the step view is sent is drawn by its script or used for its charts' figures.
+    for_figures = set(re.findall(r"strings\[\"([a-z_]+)\"\]", (root / "viz" / "inspector.py").read_text()))
+    sent_unused = set(INSPECTOR_STRING_KEYS) - in_script - for_figures
+    assert not sent_unused, sorted(sent_unused)
+    # Every t["key"] the Python asks for exists (in both languages: see the test of their parity).
+    asked = set(re.findall(r"\bt\[\"([a-z][a-z0-9_]*)\"\]", source))
+    assert asked <= keys, sorted(asked - keys)
+    assert in_script <= keys | {"length"}, sorted(in_script - keys)
