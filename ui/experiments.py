@@ -179,9 +179,16 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     )
     widgets.chart(fig, "score_variance")
     d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
-    device = run.device
+    _scaled_and_unscaled(view, t, run.device, d_k, temperature, palette, font)
+
+
+def _scaled_and_unscaled(
+    view: TraceArrays, t: dict[str, str], device: str, d_k: int, temperature: float, palette: str, font: int
+) -> None:
+    """The softmax of one head at this d_k, with and without the division by √d_k, side by side."""
+    config, tokens = view.config, tuple(view.tokens)
     left, right = widgets.side_by_side(len(tokens))
-    for column_, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
+    for column, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
         model_config = saturation_config(
             d_k,
             n_heads=SATURATION_HEADS,
@@ -190,9 +197,8 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
             temperature=temperature,
             scale_scores=scale,
         )
-        weights = compute.trace_of_tokens(compute.ModelKey("random", config=model_config), device, tokens).layer(
-            0, "weights"
-        )[0]
+        run = compute.trace_of_tokens(compute.ModelKey("random", config=model_config), device, tokens)
+        weights = run.layer(0, "weights")[0]  # (n, n): head 1
         fig = matrix_figure(
             weights,
             tokens,
@@ -202,7 +208,7 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
             value_label=t["weight"],
             **_matrix(t, palette, font),
         )
-        with column_:
+        with column:
             widgets.chart(fig, f"weights_dk{d_k}_{'scaled' if scale else 'unscaled'}")
 
 
