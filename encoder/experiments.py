@@ -12,7 +12,6 @@ Caching is the app's business: these functions recompute on every call.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -59,13 +58,11 @@ def saturation_config(
     n_heads: int = 1,
     seed: int = 0,
     positional: Positional = "sinusoidal",
-    temperature: float = 1.0,
-    scale_scores: bool = True,
 ) -> EncoderConfig:
     """A one-layer encoder with `n_heads` heads of width d_k: one point of the √d_k sweep.
 
-    Its weights depend on the seed and the shape only (`scale_scores` and `temperature`
-    touch none), so the scaled and unscaled configs of one d_k hold identical weights.
+    Its weights depend on the seed and the shape only: one model gives both the scaled and
+    the unscaled trace (`trace_tokens(..., scale=False)`), on identical weights.
     """
     if not _is_int(n_heads) or not 1 <= n_heads <= LIMITS.max_heads:
         raise ValueError(f"n_heads={n_heads!r} is invalid: must be an integer from 1 to {LIMITS.max_heads}")
@@ -81,26 +78,7 @@ def saturation_config(
         n_layers=1,
         seed=seed,
         positional=positional,
-        scale_scores=scale_scores,
-        temperature=temperature,
     )
-
-
-def saturation_models(
-    d_k: int,
-    *,
-    n_heads: int = 1,
-    seed: int = 0,
-    positional: Positional = "sinusoidal",
-    temperature: float = 1.0,
-) -> tuple[Encoder, Encoder]:
-    """One-layer encoders with heads of width d_k, dividing by √d_k and not, in that order.
-
-    Both are drawn from the same seed, and `scale_scores` touches no weight, so they hold
-    identical weights and compute identical raw scores: only the softmax input differs.
-    """
-    config = saturation_config(d_k, n_heads=n_heads, seed=seed, positional=positional, temperature=temperature)
-    return Encoder(config), Encoder(dataclasses.replace(config, scale_scores=False))
 
 
 def saturation_sweep(
@@ -121,18 +99,17 @@ def saturation_sweep(
     at one key, and the gradient through the softmax vanishes). Dividing by √d_k brings the
     variance back to about 1 whatever d_k is, so the scaled rows stay spread out.
 
-    For each d_k this traces `tokens` through `saturation_models(d_k, ...)` and summarises
-    layer 1 over all heads and queries (see `SaturationPoint`).
+    For each d_k this traces `tokens` through one `saturation_config(d_k, ...)` model, with
+    and without the division, and summarises layer 1 over all heads and queries (see
+    `SaturationPoint`).
     """
     if not d_ks:
         raise ValueError("d_ks is empty: give at least one head width")
     points = []
     for d_k in d_ks:
-        scaled_model, unscaled_model = saturation_models(
-            d_k, n_heads=n_heads, seed=seed, positional=positional, temperature=temperature
-        )
-        scaled = scaled_model.trace_tokens(tokens).layers[0]
-        unscaled = unscaled_model.trace_tokens(tokens).layers[0]
+        model = Encoder(saturation_config(d_k, n_heads=n_heads, seed=seed, positional=positional))
+        scaled = model.trace_tokens(tokens, temperature=temperature).layers[0]
+        unscaled = model.trace_tokens(tokens, scale=False, temperature=temperature).layers[0]
         n = scaled.weights.shape[-1]
         points.append(
             SaturationPoint(

@@ -146,8 +146,18 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model, eps=config.layer_norm_eps)
         self.norm2 = nn.LayerNorm(d_model, eps=config.layer_norm_eps)
 
-    def trace(self, x: torch.Tensor, allowed: torch.Tensor | None) -> LayerTrace:
-        """Run the layer on x (n, d_model) and keep every intermediate."""
+    def trace(
+        self,
+        x: torch.Tensor,
+        allowed: torch.Tensor | None,
+        *,
+        scale: bool | None = None,
+        temperature: float | None = None,
+    ) -> LayerTrace:
+        """Run the layer on x (n, d_model) and keep every intermediate. `scale` (divide by √d_k)
+        and `temperature` default to the config's: they change the softmax's input, no weight."""
+        scale = self.scale_scores if scale is None else scale
+        temperature = self.temperature if temperature is None else temperature
         n, d_model = x.shape
         heads = self.n_heads
         attn_input = self.norm1(x) if self.norm_first else x  # (n, d_model)
@@ -155,7 +165,7 @@ class EncoderLayer(nn.Module):
         # One copy into head-major order, so each head's Q, K, V is a contiguous block that
         # the matrix products read without copying again (torch's fast path does the same).
         q, k, v = qkv.view(n, 3, heads, d_model // heads).permute(1, 2, 0, 3).contiguous()  # 3 x (heads, n, d_head)
-        steps = scaled_dot_product_attention(q, k, v, allowed, scale=self.scale_scores, temperature=self.temperature)
+        steps = scaled_dot_product_attention(q, k, v, allowed, scale=scale, temperature=temperature)
         concat = steps.context.transpose(0, 1).reshape(n, d_model)  # (n, d_model), not kept
         attn_output = self.out_proj(concat)  # (n, d_model)
         attn_residual = x + attn_output  # (n, d_model)
@@ -305,28 +315,38 @@ class Encoder(nn.Module):
         return self._run(labels, [False] * n_tokens, x, no_positions, x, key_padding_mask)
 
     @torch.inference_mode()
-    def trace_text(self, text: str) -> Trace:
+    def trace_text(self, text: str, *, scale: bool | None = None, temperature: float | None = None) -> Trace:
         """Tokenize, embed, add positions and run the stack, with this model's own tokenizer.
 
         Random weights split text with `encoder.tokenize`; a checkpoint uses its own word
         pieces, `[CLS]` and `[SEP]` included.
         """
-        return self.trace_tokens(self.text_embedding.tokenize(text, self.config.limits.max_tokens))
+        tokens = self.text_embedding.tokenize(text, self.config.limits.max_tokens)
+        return self.trace_tokens(tokens, scale=scale, temperature=temperature)
 
     @torch.inference_mode()
-    def trace_tokens(self, tokens: Sequence[str], *, key_padding_mask: torch.Tensor | None = None) -> Trace:
+    def trace_tokens(
+        self,
+        tokens: Sequence[str],
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        scale: bool | None = None,
+        temperature: float | None = None,
+    ) -> Trace:
         """Embed, add positions and run the stack on tokens that are already split.
 
         For a caller that tokenized once and traces again, or that truncates the tokens of
         a `TooManyTokensError`; a checkpoint refuses a token missing from its vocabulary.
         `key_padding_mask` (n,) marks padded keys with True (see `encoder.padded_trace`).
+        `scale` and `temperature` override the config's for this trace only (one model serves
+        the √d_k experiment's scaled and unscaled runs); the trace's config says what ran.
         """
         tokens = check_token_count(list(tokens), self.config.limits.max_tokens)
         embeddings = self.embed(tokens)  # (n, d_model)
         positions = self.positional_encoding(len(tokens))  # (n, d_model)
         layer_input = self.text_embedding.layer_input(embeddings, positions)  # (n, d_model)
         unknown = self.text_embedding.unknown(tokens)
-        return self._run(tokens, unknown, embeddings, positions, layer_input, key_padding_mask)
+        return self._run(tokens, unknown, embeddings, positions, layer_input, key_padding_mask, scale, temperature)
 
     def longest_prefix(self, text: str) -> str:
         """The longest start of `text` whose tokens fit the cap, cut at a space where there is one.
@@ -373,20 +393,29 @@ class Encoder(nn.Module):
         positions: torch.Tensor,
         layer_input: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
+        scale: bool | None = None,
+        temperature: float | None = None,
     ) -> Trace:
         """Run every layer on layer_input (n, d_model); the other tensors only go into the trace."""
+        config = self.config
+        if scale is not None or temperature is not None:  # the trace says how its scores were scaled
+            config = dataclasses.replace(
+                config,
+                scale_scores=config.scale_scores if scale is None else scale,
+                temperature=config.temperature if temperature is None else temperature,
+            )
         allowed = attention_mask(
             len(tokens), causal=self.config.causal, key_padding_mask=key_padding_mask, device=self.device
         )
         layers = []
         hidden = layer_input
         for layer in self.layers:
-            layer_trace = layer.trace(hidden, allowed)
+            layer_trace = layer.trace(hidden, allowed, scale=config.scale_scores, temperature=config.temperature)
             layers.append(layer_trace)
             hidden = layer_trace.output
         output = self.final_norm(hidden) if self.final_norm is not None else hidden
         return Trace(
-            config=self.config,
+            config=config,
             tokens=tokens,
             unknown=unknown,
             embeddings=embeddings,

@@ -142,35 +142,54 @@ def _large_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = 
     return TraceArrays.of_run(model, lambda: model.trace_text(text))
 
 
+@dataclass(frozen=True)
+class TraceOptions:
+    """How the experiments trace tokens that are already split: `padding` [PAD] tokens masked
+    out at the end, and the scaling of the scores (`scale`, `temperature`; None: the model's)."""
+
+    padding: int = 0
+    scale: bool | None = None
+    temperature: float | None = None
+
+
 def trace_of_tokens(
-    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+    key: ModelKey,
+    device: str,
+    tokens: tuple[str, ...],
+    padding: int = 0,
+    _upload: bytes | None = None,
+    *,
+    scale: bool | None = None,
+    temperature: float | None = None,
 ) -> TraceArrays:
-    """The experiments' runs: tokens already split (a shuffle of the sentence, say), and
-    optionally `padding` [PAD] tokens masked out at the end."""
+    """The experiments' runs: tokens already split (a shuffle of the sentence, say), optionally
+    padded, or traced with or without the division by √d_k (one model either way)."""
     config = load_model(key, device, _upload).config
     large = trace_nbytes(config, [*tokens, *["[PAD]"] * padding]) > SMALL_TRACE_BYTES
-    return (_large_tokens_trace if large else _small_tokens_trace)(key, device, tokens, padding, _upload)
+    options = TraceOptions(padding, scale, temperature)
+    return (_large_tokens_trace if large else _small_tokens_trace)(key, device, tokens, options, _upload)
 
 
-def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], padding: int, upload: bytes | None):
+def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, upload: bytes | None):
     model = load_model(key, device, upload)
-    if padding:
-        return TraceArrays.of_run(model, lambda: padded_trace(model, tokens, padding))
-    return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens))
+    if options.padding:
+        return TraceArrays.of_run(model, lambda: padded_trace(model, tokens, options.padding))
+    scaling = {"scale": options.scale, "temperature": options.temperature}
+    return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens, **scaling))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)  # at most 32 × 8 MiB
 def _small_tokens_trace(
-    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+    key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, _upload: bytes | None = None
 ) -> TraceArrays:
-    return _trace_tokens(key, device, tokens, padding, _upload)
+    return _trace_tokens(key, device, tokens, options, _upload)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)  # at most 2 × 146 MiB
 def _large_tokens_trace(
-    key: ModelKey, device: str, tokens: tuple[str, ...], padding: int = 0, _upload: bytes | None = None
+    key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, _upload: bytes | None = None
 ) -> TraceArrays:
-    return _trace_tokens(key, device, tokens, padding, _upload)
+    return _trace_tokens(key, device, tokens, options, _upload)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)  # a download, rarely asked twice: at most 2 × 146 MiB

@@ -188,16 +188,10 @@ def _scaled_and_unscaled(
     """The softmax of one head at this d_k, with and without the division by √d_k, side by side."""
     config, tokens = view.config, tuple(view.tokens)
     left, right = widgets.side_by_side(len(tokens))
+    model_config = saturation_config(d_k, n_heads=SATURATION_HEADS, seed=config.seed, positional=config.positional)
+    key = compute.ModelKey("random", config=model_config)  # one model: scaled or not is the trace's choice
     for column, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
-        model_config = saturation_config(
-            d_k,
-            n_heads=SATURATION_HEADS,
-            seed=config.seed,
-            positional=config.positional,
-            temperature=temperature,
-            scale_scores=scale,
-        )
-        run = compute.trace_of_tokens(compute.ModelKey("random", config=model_config), device, tokens)
+        run = compute.trace_of_tokens(key, device, tokens, scale=scale, temperature=temperature)
         weights = run.layer(0, "weights")[0]  # (n, n): head 1
         fig = matrix_figure(
             weights,

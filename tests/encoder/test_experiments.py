@@ -21,7 +21,7 @@ from encoder.experiments import (
     padding_effect,
     permutation_difference,
     row_entropy,
-    saturation_models,
+    saturation_config,
     saturation_sweep,
     shuffled,
     unshuffle_weights,
@@ -66,19 +66,19 @@ def test_row_entropy_refuses_non_square_weights(shape):
 
 
 @pytest.mark.parametrize(("d_k", "n_heads"), [(8, 1), (64, 1), (32, 4)])
-def test_scaled_and_unscaled_models_share_every_weight_and_raw_score(d_k, n_heads):
-    scaled, unscaled = saturation_models(d_k, n_heads=n_heads, seed=7)
-    assert scaled.config.scale_scores and not unscaled.config.scale_scores
-    assert dataclasses.replace(scaled.config, scale_scores=False) == unscaled.config
-    a, b = scaled.state_dict(), unscaled.state_dict()
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
+def test_one_model_gives_the_scaled_and_the_unscaled_trace_with_the_same_raw_scores(d_k, n_heads):
+    model = Encoder(saturation_config(d_k, n_heads=n_heads, seed=7))
     tokens = tokenize(SENTENCE)
-    x, y = scaled.trace_tokens(tokens).layers[0], unscaled.trace_tokens(tokens).layers[0]
+    scaled_trace, unscaled_trace = model.trace_tokens(tokens), model.trace_tokens(tokens, scale=False)
+    assert scaled_trace.config.scale_scores and not unscaled_trace.config.scale_scores  # each says what ran
+    assert dataclasses.replace(scaled_trace.config, scale_scores=False) == unscaled_trace.config
+    x, y = scaled_trace.layers[0], unscaled_trace.layers[0]
     assert torch.equal(x.scores, y.scores)
     assert torch.equal(y.scaled_scores, y.scores)
     torch.testing.assert_close(x.scaled_scores, x.scores / math.sqrt(d_k), atol=1e-5, rtol=1e-6)
+    # As a model built unscaled would: the option of a trace is the config's field, nothing else.
+    built = Encoder(dataclasses.replace(model.config, scale_scores=False)).trace_tokens(tokens).layers[0]
+    assert torch.equal(built.weights, y.weights)
 
 
 @pytest.mark.parametrize(
