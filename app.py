@@ -10,30 +10,28 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import compute, downloads, experiments, heading, inspector, rest_of_layer, session, sidebar
-from viz.i18n import texts
 
 
 def main() -> None:
     compute.configure_torch()
     session.start()
-    t = texts(st.session_state.lang)
-    st.set_page_config(page_title=t["page_title"], page_icon="🔍", layout="wide")
-    upload = sidebar.sidebar(t)
+    st.set_page_config(page_title=session.strings()["page_title"], page_icon="🔍", layout="wide")
+    upload = sidebar.sidebar()
     settings = session.settings()
     session.sync_link(settings)
 
-    heading.title(t, settings)
-    result = compute.trace_or_message(t, settings, upload)
+    heading.title(settings)
+    result = compute.trace_or_message(settings, upload)
     if result is None:
         return
     view, run = result
-    heading.summary(t, settings, view)
-    inspector.section(view, t, run.trace_id)
+    heading.summary(settings, view)
+    inspector.section(view, run.trace_id)
     if not settings.present:  # a projector shows the step; the rest of the layer waits below
-        rest_of_layer.rest_of_the_layer(view, t, settings.palette)
-    experiments.experiments(view, t, run)
+        rest_of_layer.rest_of_the_layer(view, settings.palette)
+    experiments.experiments(view, run)
     if not settings.present:
-        downloads.downloads(t, settings, view, run)
+        downloads.downloads(settings, view, run)
 
 
 if __name__ == "__main__":  # as `streamlit run app.py` runs it; importing it runs nothing

@@ -220,8 +220,9 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
     return ModelKey("random", config=config)
 
 
-def trace_or_message(t: dict[str, str], settings: Settings, upload: bytes | None) -> tuple[TraceArrays, Run] | None:
+def trace_or_message(settings: Settings, upload: bytes | None) -> tuple[TraceArrays, Run] | None:
     """The trace the settings ask for, or None after telling the user, in their language, why not."""
+    t = session.strings()
     if settings.model == "upload" and upload is None:
         st.info(t["upload_needed"])
         return None

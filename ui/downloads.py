@@ -8,14 +8,15 @@ import json
 import streamlit as st
 
 from encoder import TraceArrays
-from ui import compute
+from ui import compute, session
 from viz.state import (
     Settings,
     to_query_params,
 )
 
 
-def downloads(t: dict[str, str], settings: Settings, view: TraceArrays, run: compute.Run) -> None:
+def downloads(settings: Settings, view: TraceArrays, run: compute.Run) -> None:
+    t = session.strings()
     st.subheader(t["downloads"])
     left, right = st.columns(2)
     left.download_button(

@@ -62,9 +62,10 @@ def saturation(tokens: tuple[str, ...], seed: int, positional: str, temperature:
 
 
 @st.fragment
-def experiments(view: TraceArrays, t: dict[str, str], run: compute.Run) -> None:
+def experiments(view: TraceArrays, run: compute.Run) -> None:
     """The views that explain why attention is built as it is. In a fragment of its own, and
     nothing is computed until one is chosen."""
+    t = session.strings()
     with st.container(key="experiments", border=True):
         st.subheader(t["lab_title"])
         lab = st.radio(
@@ -78,25 +79,27 @@ def experiments(view: TraceArrays, t: dict[str, str], run: compute.Run) -> None:
         settings = session.settings()
         session.sync_link(settings)
         if lab != "off":
-            LAB_VIEWS[lab](view, t, run, settings.palette, session.font_size(settings))
+            LAB_VIEWS[lab](view, run, settings.palette, session.font_size(settings))
 
 
-def lab_pickers(view: TraceArrays, t: dict[str, str], *, head: bool = True) -> tuple[int, int]:
+def lab_pickers(view: TraceArrays, *, head: bool = True) -> tuple[int, int]:
     """The experiments' own layer (and head) pickers: the step view's live in another fragment."""
-    return widgets.layer_and_head(view.config, t, "lab_layer", "lab_head" if head else None)
+    return widgets.layer_and_head(view.config, "lab_layer", "lab_head" if head else None)
 
 
-def _matrix(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
+def _matrix(palette: str, font: int) -> dict[str, object]:
+    t = session.strings()
     return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
 
 
-def _weights_difference(t: dict[str, str], palette: str, font: int) -> dict[str, object]:
+def _weights_difference(palette: str, font: int) -> dict[str, object]:
     """The style of a difference of two attention maps: rounding stays pale (WEIGHT_DIFFERENCE_RANGE)."""
-    return _matrix(t, palette, font) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
+    return _matrix(palette, font) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
 
 
-def lab_head_view(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
-    layer, _ = lab_pickers(view, t, head=False)
+def lab_head_view(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+    t = session.strings()
+    layer, _ = lab_pickers(view, head=False)
     tokens = view.tokens
     st.markdown(f"**{t['hv_title'].format(layer=layer + 1)}**")
     st.markdown(t["hv_text"])
@@ -138,7 +141,8 @@ def _follow_clicked_token(diagram: str, picker: str) -> None:
         st.session_state[picker] = clicked[0]
 
 
-def lab_scaling(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+def lab_scaling(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+    t = session.strings()
     config, tokens = view.config, tuple(view.tokens)
     st.markdown(f"**{t['sc_title']}**")
     st.markdown(t["sc_text"].format(seed=config.seed, heads=SATURATION_HEADS))
@@ -179,13 +183,12 @@ def lab_scaling(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     )
     widgets.chart(fig, "score_variance")
     d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
-    _scaled_and_unscaled(view, t, run.device, d_k, temperature, palette, font)
+    _scaled_and_unscaled(view, run.device, d_k, temperature, palette, font)
 
 
-def _scaled_and_unscaled(
-    view: TraceArrays, t: dict[str, str], device: str, d_k: int, temperature: float, palette: str, font: int
-) -> None:
+def _scaled_and_unscaled(view: TraceArrays, device: str, d_k: int, temperature: float, palette: str, font: int) -> None:
     """The softmax of one head at this d_k, with and without the division by √d_k, side by side."""
+    t = session.strings()
     config, tokens = view.config, tuple(view.tokens)
     left, right = widgets.side_by_side(len(tokens))
     model_config = saturation_config(d_k, n_heads=SATURATION_HEADS, seed=config.seed, positional=config.positional)
@@ -200,13 +203,14 @@ def _scaled_and_unscaled(
             kind="weights",
             title=t[title].format(d_k=d_k),
             value_label=t["weight"],
-            **_matrix(t, palette, font),
+            **_matrix(palette, font),
         )
         with column:
             widgets.chart(fig, f"weights_dk{d_k}_{'scaled' if scale else 'unscaled'}")
 
 
-def lab_padding(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+def lab_padding(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+    t = session.strings()
     key, device, upload = run.key, run.device, run.upload
     tokens, n = tuple(view.tokens), len(view.tokens)
     st.markdown(f"**{t['pad_title']}**")
@@ -215,7 +219,7 @@ def lab_padding(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     if room < 1:
         st.info(t["pad_no_room"].format(n=n))
         return
-    layer, head = lab_pickers(view, t)
+    layer, head = lab_pickers(view)
     session.clamp("lab_pad", room + 1)
     padding = st.slider(t["pad_count"], 1, max(room, 2), key="lab_pad", disabled=room < 2, persist_state="session")
     padded = compute.trace_of_tokens(key, device, tokens, padding, upload)
@@ -229,7 +233,7 @@ def lab_padding(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         mask=padded.arrays["mask"],
         title=t["pad_weights"].format(pad=padding, where=where),
         value_label=t["weight"],
-        **_matrix(t, palette, font),
+        **_matrix(palette, font),
     )
     widgets.chart(fig, f"padding_{where}")
     effect = padding_effect(view, padded)
@@ -237,7 +241,8 @@ def lab_padding(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     st.caption(t["pad_rows"])
 
 
-def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+def lab_permute(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+    t = session.strings()
     config, tokens = view.config, view.tokens
     st.markdown(f"**{t['perm_title']}**")
     st.markdown(t["perm_text"])
@@ -246,7 +251,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     if len({token for token in tokens if token not in keep}) < 2:
         st.info(t["perm_one_token"])
         return
-    layer, head = lab_pickers(view, t)
+    layer, head = lab_pickers(view)
     left, right = st.columns(2)
     seed = left.number_input(t["perm_seed"], 0, MAX_SHUFFLE, step=1, key="lab_shuffle", persist_state="session")
     positions = right.toggle(t["perm_positions"], key="lab_positions", persist_state="session")
@@ -272,7 +277,7 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
     original = compute.trace_of_tokens(key, device, tuple(tokens)).layer(layer, "weights")[head]  # (n, n)
     reordered = compute.trace_of_tokens(key, device, tuple(shuffled_tokens)).layer(layer, "weights")[head]  # (n, n)
     where = f"L{layer + 1}H{head + 1}"
-    matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["weight"]}
+    matrix = _matrix(palette, font) | {"kind": "weights", "value_label": t["weight"]}
     left, right = widgets.side_by_side(len(tokens))
     with left:
         widgets.chart(
@@ -294,18 +299,19 @@ def lab_permute(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         value_label=t["perm_difference"],
         a_label=t["perm_original_short"],
         b_label=t["perm_restored_short"],
-        **_weights_difference(t, palette, font),
+        **_weights_difference(palette, font),
     )
     widgets.chart(fig, "permutation_difference")
     same = difference < SAME_WEIGHTS_TOLERANCE
     (st.success if same else st.warning)(t["perm_same" if same else "perm_differs"].format(diff=difference))
 
 
-def lab_compare(view: TraceArrays, t: dict[str, str], run: compute.Run, palette: str, font: int) -> None:
+def lab_compare(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+    t = session.strings()
     key, device, text, upload = run.key, run.device, run.text, run.upload
     config = view.config
     st.markdown(f"**{t['cmp_title']}**")
-    layer, _ = lab_pickers(view, t, head=False)
+    layer, _ = lab_pickers(view, head=False)
     st.markdown(t["cmp_text"].format(layer=layer + 1))
     state = st.session_state
     keep = {"persist_state": "session"}
@@ -331,7 +337,7 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         return
     a = view.weights[layer].mean(axis=0)  # (n_a, n_a): the heads' average
     b = other.weights[layer].mean(axis=0)  # (n_b, n_b)
-    matrix = _matrix(t, palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
+    matrix = _matrix(palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
     left, right = widgets.side_by_side(max(len(a), len(b)))
     for column, side, run_view, weights in ((left, "cmp_a", view, a), (right, "cmp_b", other, b)):
         desc = run_view.model_name or t["cmp_desc"].format(  # a checkpoint is its name; random weights, its knobs
@@ -347,7 +353,7 @@ def lab_compare(view: TraceArrays, t: dict[str, str], run: compute.Run, palette:
         return
     labels = [x if x == y else f"{x}/{y}" for x, y in zip(view.tokens, other.tokens, strict=True)]
     fig = difference_figure(
-        a, b, labels, labels, title=t["cmp_diff"], value_label=t["cmp_diff"], **_weights_difference(t, palette, font)
+        a, b, labels, labels, title=t["cmp_diff"], value_label=t["cmp_diff"], **_weights_difference(palette, font)
     )
     widgets.chart(fig, f"compare_difference_L{layer + 1}")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from encoder import TraceArrays
+from ui import session
 from viz import markdown_literal
 from viz.state import Settings
 
@@ -24,19 +25,21 @@ PRESENTATION_CSS = """<style>
 </style>"""
 
 
-def title(t: dict[str, str], settings: Settings) -> None:
+def title(settings: Settings) -> None:
     """The page's title, or in presentation mode the whole screen for the step (no sidebar)."""
+    t = session.strings()
     if settings.present:
         st.html(PRESENTATION_CSS)
         st.set_page_config(initial_sidebar_state="collapsed")
     else:
         st.title(t["title"])
         st.caption(t["subtitle"])
-    show_link_notices(t, settings)
+    show_link_notices(settings)
 
 
-def show_link_notices(t: dict[str, str], settings: Settings) -> None:
+def show_link_notices(settings: Settings) -> None:
     """Refused link values stay visible until the user changes something."""
+    t = session.strings()
     if settings != st.session_state.link_settings:
         return
     for notice in st.session_state.link_notices:
@@ -49,8 +52,9 @@ def show_link_notices(t: dict[str, str], settings: Settings) -> None:
         )
 
 
-def summary(t: dict[str, str], settings: Settings, view: TraceArrays) -> None:
+def summary(settings: Settings, view: TraceArrays) -> None:
     """The tokens as the model split them, and what ran: the model, its shape, the device, the time."""
+    t = session.strings()
     config, n = view.config, len(view.tokens)
     if not settings.present:  # a projector needs the height for the chart; its axes name the tokens
         st.caption(t["tokens"].format(n=n))

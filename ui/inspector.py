@@ -144,12 +144,12 @@ def view_style(settings: Settings, font_size: int) -> InspectorStyle:
 
 
 @st.fragment
-def section(view: TraceArrays, t: dict[str, str], trace_id: str) -> None:
+def section(view: TraceArrays, trace_id: str) -> None:
     """The step view, drawn in the browser (ui.inspector): a change of layer, head, query or step
     never comes back here but to report the view for the link, which reruns this fragment alone."""
     config = view.config
     for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
-        session.clamp(name, size, t)
+        session.clamp(name, size, notice=True)
     session.clamp("step", len(PRESENTATION_STEPS))
     settings = session.settings()
     session.sync_link(settings)

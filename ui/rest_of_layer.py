@@ -19,9 +19,10 @@ from viz.state import ACTIVATION_NAMES
 
 
 @st.fragment
-def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> None:
+def rest_of_the_layer(view: TraceArrays, palette: str) -> None:
     """What happens to the context vectors next, and how the layers stack. Off by default and in a
     fragment of its own: seven more charts would slow every other change on the page."""
+    t = session.strings()
     config, tokens = view.config, view.tokens
     with st.container(key="rest-of-layer", border=True):
         st.toggle(t["rest_toggle"], key="rest", persist_state="session")
@@ -29,15 +30,15 @@ def rest_of_the_layer(view: TraceArrays, t: dict[str, str], palette: str) -> Non
         if not st.session_state.rest:
             return
         font = session.font_size(session.settings())
-        embedding_and_positions(view, t, palette, font)
-        layer, _ = widgets.layer_and_head(config, t, "rest_layer")
+        embedding_and_positions(view, palette, font)
+        layer, _ = widgets.layer_and_head(config, "rest_layer")
         st.subheader(t["rest_title"].format(layer=layer + 1))
         st.markdown(t["rest_text"])
         if config.norm_first:
             st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
         else:
             st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
-        style = widgets.vector_style(t, palette, font)
+        style = widgets.vector_style(palette, font)
         stages = [
             ("input", t["rest_input"]),
             ("attn_output", t["rest_attn_output"]),
@@ -82,11 +83,12 @@ CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimension
 CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
 
 
-def embedding_and_positions(view: TraceArrays, t: dict[str, str], palette: str, font: int) -> None:
+def embedding_and_positions(view: TraceArrays, palette: str, font: int) -> None:
     """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
+    t = session.strings()
     config, tokens = view.config, view.tokens
     st.subheader(t["rest_before"])
-    style = widgets.vector_style(t, palette, font)
+    style = widgets.vector_style(palette, font)
     left, right = st.columns(2)
     with left:
         widgets.chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), "emb")

@@ -26,6 +26,11 @@ BASE_FONT = 14  # chart font size in pixels: readable on a projector
 PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classroom
 
 
+def strings() -> dict[str, str]:
+    """The page's strings in the session's language: how every section gets its words."""
+    return texts(st.session_state.lang)
+
+
 def settings() -> Settings:
     state = st.session_state
     _untranslate(state)
@@ -87,16 +92,17 @@ def keep_upload() -> None:
         st.session_state.upload_kept = (file.name, file.getvalue())
 
 
-def clamp(name: str, size: int, t: dict[str, str] | None = None) -> None:
-    """Fit a 0-based pick to `size` choices. With `t`, a value past the end that came from the
-    link as opened (nothing changed since) gets the notice any refused link value gets: only
-    now, with the model or the sentence known, can it be checked."""
+def clamp(name: str, size: int, *, notice: bool = False) -> None:
+    """Fit a 0-based pick to `size` choices. With `notice`, a value past the end that came from
+    the link as opened (nothing changed since) gets the notice any refused link value gets:
+    only now, with the model or the sentence known, can it be checked."""
     value = st.session_state[name]
     if value < size:
         return
-    from_link = t is not None and settings() == st.session_state.link_settings
+    from_link = notice and settings() == st.session_state.link_settings
     st.session_state[name] = size - 1
     if from_link:
+        t = strings()
         reason = t["reason_range"].format(low=1, high=size)
         st.warning(t["notice_param"].format(param=name, value=value + 1, reason=reason, default=size))
 

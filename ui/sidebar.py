@@ -22,8 +22,9 @@ from viz.state import (
 )
 
 
-def sidebar(t: dict[str, str]) -> bytes | None:
+def sidebar() -> bytes | None:
     """Every setting; returns the uploaded model file's bytes, if one was uploaded."""
+    t = session.strings()
     upload = None
     with st.sidebar:
         st.radio(t["language"], list(LANGUAGES), key="lang", format_func=LANGUAGES.get, horizontal=True)
@@ -38,9 +39,9 @@ def sidebar(t: dict[str, str]) -> bytes | None:
         keep = {"persist_state": "session"}
         model = st.radio(t["model"], CHOICES["model"], key="model", format_func=option_label(t, "model"), **keep)
         if model == "random":
-            random_shape(t, keep)
+            random_shape(keep)
         elif model == "minilm":
-            minilm_shape(t, keep)
+            minilm_shape(keep)
         else:
             st.file_uploader(
                 t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"], on_change=session.keep_upload
@@ -60,8 +61,9 @@ def sidebar(t: dict[str, str]) -> bytes | None:
     return upload
 
 
-def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
+def random_shape(keep: dict[str, str]) -> None:
     """The shape of a randomly initialised encoder, every part of it the user's to choose."""
+    t = session.strings()
     st.select_slider(
         t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=session.fit_heads, help=t["d_model_help"], **keep
     )
@@ -81,8 +83,9 @@ def random_shape(t: dict[str, str], keep: dict[str, str]) -> None:
         st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
 
 
-def minilm_shape(t: dict[str, str], keep: dict[str, str]) -> None:
+def minilm_shape(keep: dict[str, str]) -> None:
     """A checkpoint fixes its shape; only how many of its layers to run is left to choose."""
+    t = session.strings()
     try:
         # On the device the page runs it on: the same model, loaded once.
         full = compute.load_model(compute.ModelKey("minilm"), "cpu" if st.session_state.cpu else "auto")

@@ -24,8 +24,9 @@ def chart(fig, name: str, **events: object) -> None:
     st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img), **events)
 
 
-def vector_style(t: dict[str, str], palette: str, font_size: int = session.BASE_FONT) -> dict[str, object]:
+def vector_style(palette: str, font_size: int = session.BASE_FONT) -> dict[str, object]:
     """The labels and colours every token-vector heatmap on the page shares."""
+    t = session.strings()
     return {
         "token_axis": t["token_axis"],
         "dim_axis": t["dim_axis"],
@@ -42,7 +43,6 @@ def tokens_digest(tokens: list[str]) -> str:
 
 def layer_and_head(
     config: EncoderConfig,
-    t: dict[str, str],
     layer_key: str,
     head_key: str | None = None,
 ) -> tuple[int, int]:
@@ -51,15 +51,16 @@ def layer_and_head(
     persist_state: these widgets vanish (empty text, an experiment closed) and must keep
     their value. Without `head_key`, only the layer is asked and the head is 0.
     """
+    t = session.strings()
     one_based = {"format_func": lambda i: str(i + 1), "horizontal": True, "persist_state": "session"}
     left, right = st.columns(2)
     st.session_state.setdefault(layer_key, 0)
-    session.clamp(layer_key, config.n_layers, t)
+    session.clamp(layer_key, config.n_layers, notice=True)
     layer = left.radio(t["layer"], range(config.n_layers), key=layer_key, **one_based)
     if head_key is None:
         return layer, 0
     st.session_state.setdefault(head_key, 0)
-    session.clamp(head_key, config.n_heads, t)
+    session.clamp(head_key, config.n_heads, notice=True)
     return layer, right.radio(t["head"], range(config.n_heads), key=head_key, **one_based)
 
 
