@@ -197,11 +197,14 @@ def _is_int(value: object) -> bool:
 SAME_WEIGHTS_TOLERANCE = 1e-5
 
 
-def permutation_difference(original: np.ndarray, shuffled_weights: np.ndarray, order: Sequence[int]) -> float:
-    """The largest difference between the original sentence's weights (n, n) and the shuffled
-    sentence's (n, n) put back in the original order: below SAME_WEIGHTS_TOLERANCE when the
+def permutation_difference(
+    original: np.ndarray, shuffled_weights: np.ndarray, order: Sequence[int]
+) -> tuple[np.ndarray, float]:
+    """The shuffled sentence's weights (n, n) put back in the original order, and their largest
+    difference from the original sentence's (n, n): below SAME_WEIGHTS_TOLERANCE when the
     model is blind to word order (no positions, no causal mask)."""
-    return float(np.abs(unshuffle_weights(shuffled_weights, order) - original).max())
+    restored = unshuffle_weights(shuffled_weights, order)  # (n, n)
+    return restored, float(np.abs(restored - original).max())
 
 
 @dataclass(frozen=True)

@@ -132,13 +132,16 @@ def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None =
 
 @st.cache_data(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
 def _small_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
-    model = load_model(key, device, _upload)
-    return TraceArrays.of_run(model, lambda: model.trace_text(text))
+    return _trace_text(key, device, text, _upload)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)  # at most 4 × 146 MiB
 def _large_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
-    model = load_model(key, device, _upload)
+    return _trace_text(key, device, text, _upload)
+
+
+def _trace_text(key: ModelKey, device: str, text: str, upload: bytes | None) -> TraceArrays:
+    model = load_model(key, device, upload)
     return TraceArrays.of_run(model, lambda: model.trace_text(text))
 
 

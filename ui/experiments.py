@@ -24,7 +24,6 @@ from encoder import (
     saturation_config,
     saturation_sweep,
     shuffled,
-    unshuffle_weights,
 )
 from ui import compute, errors, session, widgets
 from viz import (
@@ -288,8 +287,7 @@ def lab_permute(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
             reordered, shuffled_tokens, shuffled_tokens, title=t["perm_shuffled"].format(where=where), **matrix
         )
         widgets.chart(fig, "shuffled")
-    restored = unshuffle_weights(reordered, order)  # (n, n), back in the original order
-    difference = permutation_difference(original, reordered, order)
+    restored, difference = permutation_difference(original, reordered, order)  # (n, n), back in the original order
     fig = difference_figure(
         original,
         restored,

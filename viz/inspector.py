@@ -233,6 +233,14 @@ def figure_templates(
     font = {"palette": style.palette, "font_size": style.font_size}
     vectors = {"token_axis": strings["token_axis"], "dim_axis": strings["dim_axis"], "value_label": strings["value"]}
     matrix = {"query_axis": strings["query_axis"], "key_axis": strings["key_axis"], **font}
+    grid = {
+        "layer_label": strings["layer"],
+        "head_label": strings["head"],
+        "query_label": strings["query_axis"],
+        "key_label": strings["key_axis"],
+        "value_label": strings["weight"],
+        **font,
+    }
     mask = arrays.get("mask")
     figures = {
         "qkv": qkv_figure(one("q"), one("k"), one("v"), tokens, title=f"Q, K, V ({WHERE})", **vectors, **font),
@@ -260,28 +268,10 @@ def figure_templates(
             **matrix,
         ),
         "context": vectors_figure(one("context"), tokens, title=f"Z ({WHERE})", **vectors, **font),
-        "heads": heads_grid_figure(
-            arrays[f"layer{layer}.weights"][None],
-            tokens,
-            layer_label=strings["layer"],
-            head_label=strings["head"],
-            query_label=strings["query_axis"],
-            key_label=strings["key_axis"],
-            value_label=strings["weight"],
-            first_layer=layer,
-            **font,
-        ),
+        "heads": heads_grid_figure(arrays[f"layer{layer}.weights"][None], tokens, first_layer=layer, **grid),
         # Every layer's strip, one under the other; its outline (`shapes`) is around layer 1, head 1.
         "grid": heads_grid_figure(
-            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]),
-            tokens,
-            layer_label=strings["layer"],
-            head_label=strings["head"],
-            query_label=strings["query_axis"],
-            key_label=strings["key_axis"],
-            value_label=strings["weight"],
-            selected=(0, 0),
-            **font,
+            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]), tokens, selected=(0, 0), **grid
         ),
     }
     templates = {}

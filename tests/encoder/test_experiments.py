@@ -345,7 +345,8 @@ def test_the_permutation_difference_tells_an_order_blind_model(positional: str, 
     reordered, order = shuffled(tokens, seed=3)
     original = model.trace_tokens(tokens).layers[1].weights[2].numpy()  # (n, n)
     shuffled_weights = model.trace_tokens(reordered).layers[1].weights[2].numpy()
-    difference = permutation_difference(original, shuffled_weights, order)
+    restored, difference = permutation_difference(original, shuffled_weights, order)
+    np.testing.assert_array_equal(restored, unshuffle_weights(shuffled_weights, order))
     assert (difference < SAME_WEIGHTS_TOLERANCE) == order_blind, difference
 
 
