@@ -28,7 +28,7 @@ def main() -> None:
     heading.summary(settings, view)
     inspector.section(view, run.trace_id)
     if not settings.present:  # a projector shows the step; the rest of the layer waits below
-        rest_of_layer.rest_of_the_layer(view, settings.palette)
+        rest_of_layer.rest_of_the_layer(view)
     experiments.experiments(view, run)
     if not settings.present:
         downloads.downloads(settings, view, run)

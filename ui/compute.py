@@ -27,8 +27,8 @@ from encoder import (
     trace_nbytes,
 )
 from ui import errors, session
+from ui.settings import Settings
 from viz.inspector import DEFAULT_BUDGET_BYTES
-from viz.state import Settings
 
 
 @st.cache_resource

@@ -9,7 +9,7 @@ import streamlit as st
 
 from encoder import TraceArrays
 from ui import compute, session
-from viz.state import (
+from ui.settings import (
     Settings,
     to_query_params,
 )

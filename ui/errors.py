@@ -13,7 +13,7 @@ from typing import Any
 from encoder import EncoderError
 from viz import markdown_literal
 
-# The sentence for each code: a key of viz.i18n's texts.
+# The sentence for each code: a key of ui.i18n's texts.
 MESSAGES: Mapping[str, str] = {
     "config": "err_config",
     "empty_text": "err_empty",

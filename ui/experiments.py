@@ -26,17 +26,8 @@ from encoder import (
     shuffled,
 )
 from ui import compute, errors, session, widgets
-from viz import (
-    MAX_CELLS_PER_AXIS_FOR_VALUES,
-    difference_figure,
-    head_view_figure,
-    head_view_token_at,
-    matrix_figure,
-    saturation_figure,
-    variance_figure,
-)
-from viz.i18n import option_label
-from viz.state import (
+from ui.i18n import option_label
+from ui.settings import (
     CHOICES,
     MAX_PADDING,
     MAX_SEED,
@@ -44,6 +35,16 @@ from viz.state import (
     SATURATION_D_KS,
     TEMPERATURES,
     head_options,
+)
+from viz import (
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
+    ChartStyle,
+    difference_figure,
+    head_view_figure,
+    head_view_token_at,
+    matrix_figure,
+    saturation_figure,
+    variance_figure,
 )
 
 SATURATION_HEADS = 4  # four heads' scores per point: a three-token sentence still gives a steady curve
@@ -78,7 +79,7 @@ def experiments(view: TraceArrays, run: compute.Run) -> None:
         settings = session.settings()
         session.sync_link(settings)
         if lab != "off":
-            LAB_VIEWS[lab](view, run, settings.palette, session.font_size(settings))
+            LAB_VIEWS[lab](view, run, session.chart_style(settings))
 
 
 def lab_pickers(view: TraceArrays, *, head: bool = True) -> tuple[int, int]:
@@ -86,17 +87,17 @@ def lab_pickers(view: TraceArrays, *, head: bool = True) -> tuple[int, int]:
     return widgets.layer_and_head(view.config, "lab_layer", "lab_head" if head else None)
 
 
-def _matrix(palette: str, font: int) -> dict[str, object]:
-    t = session.strings()
-    return {"query_axis": t["query_axis"], "key_axis": t["key_axis"], "palette": palette, "font_size": font}
+def _look(style: ChartStyle) -> dict[str, object]:
+    """The words and the look every chart of the experiments shares."""
+    return {"labels": session.labels(), "style": style}
 
 
-def _weights_difference(palette: str, font: int) -> dict[str, object]:
-    """The style of a difference of two attention maps: rounding stays pale (WEIGHT_DIFFERENCE_RANGE)."""
-    return _matrix(palette, font) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
+def _weights_difference(style: ChartStyle) -> dict[str, object]:
+    """The look of a difference of two attention maps: rounding stays pale (WEIGHT_DIFFERENCE_RANGE)."""
+    return _look(style) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
 
 
-def lab_head_view(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+def lab_head_view(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     t = session.strings()
     layer, _ = lab_pickers(view, head=False)
     tokens = view.tokens
@@ -121,12 +122,7 @@ def lab_head_view(view: TraceArrays, run: compute.Run, palette: str, font: int) 
         tokens,
         selected=selected,
         min_weight=min_weight,
-        head_label=t["head"],
-        query_label=t["query_axis"],
-        key_label=t["key_axis"],
-        value_label=t["weight"],
-        palette=palette,
-        font_size=font,
+        **_look(style),
     )
     events = {"key": diagram, "on_select": lambda: _follow_clicked_token(diagram, picker), "selection_mode": "points"}
     widgets.chart(fig, f"head_view_L{layer + 1}", **events)
@@ -140,7 +136,7 @@ def _follow_clicked_token(diagram: str, picker: str) -> None:
         st.session_state[picker] = clicked[0]
 
 
-def lab_scaling(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+def lab_scaling(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     t = session.strings()
     config, tokens = view.config, tuple(view.tokens)
     st.markdown(f"**{t['sc_title']}**")
@@ -162,30 +158,16 @@ def lab_scaling(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
         column["entropy_unscaled"],
         points[0].uniform_entropy,
         title=t["sc_saturation"],
-        max_weight_label=t["sc_max_weight"],
-        entropy_label=t["sc_entropy"],
-        scaled_label=t["sc_scaled"],
-        unscaled_label=t["sc_unscaled"],
-        uniform_label=t["sc_uniform"],
-        palette=palette,
-        font_size=font,
+        **_look(style),
     )
     widgets.chart(fig, "saturation")
-    fig = variance_figure(
-        d_ks,
-        column["score_variance"],
-        title=t["sc_variance"],
-        variance_label=t["sc_variance_label"],
-        reference_label=t["sc_reference"],
-        palette=palette,
-        font_size=font,
-    )
+    fig = variance_figure(d_ks, column["score_variance"], title=t["sc_variance"], **_look(style))
     widgets.chart(fig, "score_variance")
     d_k = st.select_slider(t["sc_dk"], SATURATION_D_KS, key="lab_dk", persist_state="session")
-    _scaled_and_unscaled(view, run.device, d_k, temperature, palette, font)
+    _scaled_and_unscaled(view, run.device, d_k, temperature, style)
 
 
-def _scaled_and_unscaled(view: TraceArrays, device: str, d_k: int, temperature: float, palette: str, font: int) -> None:
+def _scaled_and_unscaled(view: TraceArrays, device: str, d_k: int, temperature: float, style: ChartStyle) -> None:
     """The softmax of one head at this d_k, with and without the division by √d_k, side by side."""
     t = session.strings()
     config, tokens = view.config, tuple(view.tokens)
@@ -195,20 +177,12 @@ def _scaled_and_unscaled(view: TraceArrays, device: str, d_k: int, temperature: 
     for column, scale, title in ((left, True, "sc_weights_scaled"), (right, False, "sc_weights_unscaled")):
         run = compute.trace_of_tokens(key, device, tokens, scale=scale, temperature=temperature)
         weights = run.layer(0, "weights")[0]  # (n, n): head 1
-        fig = matrix_figure(
-            weights,
-            tokens,
-            tokens,
-            kind="weights",
-            title=t[title].format(d_k=d_k),
-            value_label=t["weight"],
-            **_matrix(palette, font),
-        )
+        fig = matrix_figure(weights, tokens, tokens, kind="weights", title=t[title].format(d_k=d_k), **_look(style))
         with column:
             widgets.chart(fig, f"weights_dk{d_k}_{'scaled' if scale else 'unscaled'}")
 
 
-def lab_padding(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+def lab_padding(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     t = session.strings()
     key, device, upload = run.key, run.device, run.upload
     tokens, n = tuple(view.tokens), len(view.tokens)
@@ -231,8 +205,7 @@ def lab_padding(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
         kind="weights",
         mask=padded.arrays["mask"],
         title=t["pad_weights"].format(pad=padding, where=where),
-        value_label=t["weight"],
-        **_matrix(palette, font),
+        **_look(style),
     )
     widgets.chart(fig, f"padding_{where}")
     effect = padding_effect(view, padded)
@@ -240,7 +213,7 @@ def lab_padding(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
     st.caption(t["pad_rows"])
 
 
-def lab_permute(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+def lab_permute(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     t = session.strings()
     config, tokens = view.config, view.tokens
     st.markdown(f"**{t['perm_title']}**")
@@ -256,19 +229,12 @@ def lab_permute(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
     positions = right.toggle(t["perm_positions"], key="lab_positions", persist_state="session")
     positional = "sinusoidal" if positions else "none"
     # Random weights of the current shape, never causal: a causal mask ties attention to order by itself.
-    model_config = EncoderConfig(
-        d_model=config.d_model,
-        n_heads=config.n_heads,
-        n_layers=config.n_layers,
-        seed=config.seed,
-        positional=positional,
-    )
+    shape = {"d_model": config.d_model, "n_heads": config.n_heads, "n_layers": config.n_layers, "seed": config.seed}
+    model_config = EncoderConfig(**shape, positional=positional)
+    positions_label = option_label(t, "pos")(positional)
     st.caption(
         t["perm_model"].format(
-            d_model=config.d_model,
-            heads=config.n_heads,
-            seed=config.seed,
-            positions=option_label(t, "pos")(positional),
+            d_model=config.d_model, heads=config.n_heads, seed=config.seed, positions=positions_label
         )
     )
     shuffled_tokens, order = shuffled(tokens, seed, keep=keep)
@@ -276,7 +242,7 @@ def lab_permute(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
     original = compute.trace_of_tokens(key, device, tuple(tokens)).layer(layer, "weights")[head]  # (n, n)
     reordered = compute.trace_of_tokens(key, device, tuple(shuffled_tokens)).layer(layer, "weights")[head]  # (n, n)
     where = f"L{layer + 1}H{head + 1}"
-    matrix = _matrix(palette, font) | {"kind": "weights", "value_label": t["weight"]}
+    matrix = _look(style) | {"kind": "weights"}
     left, right = widgets.side_by_side(len(tokens))
     with left:
         widgets.chart(
@@ -297,14 +263,14 @@ def lab_permute(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
         value_label=t["perm_difference"],
         a_label=t["perm_original_short"],
         b_label=t["perm_restored_short"],
-        **_weights_difference(palette, font),
+        **_weights_difference(style),
     )
     widgets.chart(fig, "permutation_difference")
     same = difference < SAME_WEIGHTS_TOLERANCE
     (st.success if same else st.warning)(t["perm_same" if same else "perm_differs"].format(diff=difference))
 
 
-def lab_compare(view: TraceArrays, run: compute.Run, palette: str, font: int) -> None:
+def lab_compare(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     t = session.strings()
     key, device, text, upload = run.key, run.device, run.text, run.upload
     config = view.config
@@ -335,7 +301,7 @@ def lab_compare(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
         return
     a = view.weights[layer].mean(axis=0)  # (n_a, n_a): the heads' average
     b = other.weights[layer].mean(axis=0)  # (n_b, n_b)
-    matrix = _matrix(palette, font) | {"kind": "weights", "value_label": t["mean_weight"]}
+    matrix = _look(style) | {"kind": "weights", "value_label": t["mean_weight"]}
     left, right = widgets.side_by_side(max(len(a), len(b)))
     for column, side, run_view, weights in ((left, "cmp_a", view, a), (right, "cmp_b", other, b)):
         desc = run_view.model_name or t["cmp_desc"].format(  # a checkpoint is its name; random weights, its knobs
@@ -349,9 +315,9 @@ def lab_compare(view: TraceArrays, run: compute.Run, palette: str, font: int) ->
     if a.shape != b.shape:
         st.info(t["cmp_lengths"].format(a=a.shape[0], b=b.shape[0]))
         return
-    labels = [x if x == y else f"{x}/{y}" for x, y in zip(view.tokens, other.tokens, strict=True)]
+    pairs = [x if x == y else f"{x}/{y}" for x, y in zip(view.tokens, other.tokens, strict=True)]
     fig = difference_figure(
-        a, b, labels, labels, title=t["cmp_diff"], value_label=t["cmp_diff"], **_weights_difference(palette, font)
+        a, b, pairs, pairs, title=t["cmp_diff"], value_label=t["cmp_diff"], **_weights_difference(style)
     )
     widgets.chart(fig, f"compare_difference_L{layer + 1}")
 

@@ -8,8 +8,8 @@ import streamlit as st
 
 from encoder import TraceArrays
 from ui import session
+from ui.settings import Settings
 from viz import markdown_literal
-from viz.state import Settings
 
 # Presentation mode's larger type for the page's own text (charts get PRESENTATION_FONT). A
 # fixed stylesheet: no user text is ever placed in HTML.

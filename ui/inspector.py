@@ -21,9 +21,9 @@ from streamlit.components.v1 import declare_component
 
 from encoder import TraceArrays
 from ui import session
-from viz.i18n import texts
+from ui.i18n import chart_labels, texts
+from ui.settings import PRESENTATION_STEPS, Settings
 from viz.inspector import InspectorStyle, InspectorView, inspector_payload, inspector_strings, plan_layers
-from viz.state import PRESENTATION_STEPS, Settings
 
 HERE = Path(__file__).parent
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
@@ -76,6 +76,7 @@ def payload(
         lazy=lazy,
         view=view,
         strings=strings,
+        labels=chart_labels(lang),
         style=style,
         plotly_url=url,
     )
@@ -132,11 +133,10 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> 
     _mount(key="inspector", data=data, on_view_change=_browser_view, on_need_change=_nothing)
 
 
-def view_style(settings: Settings, font_size: int) -> InspectorStyle:
+def view_style(settings: Settings) -> InspectorStyle:
     """The display settings the inspector draws with."""
     return InspectorStyle(
-        palette=settings.palette,
-        font_size=font_size,
+        chart=session.chart_style(settings),
         fit_weights=settings.wscale == "fit",
         present=bool(settings.present),
         image_format=settings.img,
@@ -153,4 +153,4 @@ def section(view: TraceArrays, trace_id: str) -> None:
     session.clamp("step", len(PRESENTATION_STEPS))
     settings = session.settings()
     session.sync_link(settings)
-    show(view, trace_id, settings.lang, view_style(settings, session.font_size(settings)))
+    show(view, trace_id, settings.lang, view_style(settings))

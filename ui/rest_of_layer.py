@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from encoder import TraceArrays
-from encoder.embeddings import sinusoidal_positions
+from encoder import TraceArrays, sinusoidal_positions
 from ui import session, widgets
+from ui.settings import ACTIVATION_NAMES
 from viz import (
     norms_figure,
     position_curves_figure,
     similarity_figure,
     vectors_figure,
 )
-from viz.state import ACTIVATION_NAMES
 
 
 @st.fragment
-def rest_of_the_layer(view: TraceArrays, palette: str) -> None:
+def rest_of_the_layer(view: TraceArrays) -> None:
     """What happens to the context vectors next, and how the layers stack. Off by default and in a
     fragment of its own: seven more charts would slow every other change on the page."""
     t = session.strings()
@@ -29,8 +28,8 @@ def rest_of_the_layer(view: TraceArrays, palette: str) -> None:
         session.sync_link(session.settings())
         if not st.session_state.rest:
             return
-        font = session.font_size(session.settings())
-        embedding_and_positions(view, palette, font)
+        look = {"labels": session.labels(), "style": session.chart_style(session.settings())}
+        embedding_and_positions(view, look)
         layer, _ = widgets.layer_and_head(config, "rest_layer")
         st.subheader(t["rest_title"].format(layer=layer + 1))
         st.markdown(t["rest_text"])
@@ -38,7 +37,6 @@ def rest_of_the_layer(view: TraceArrays, palette: str) -> None:
             st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
         else:
             st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
-        style = widgets.vector_style(palette, font)
         stages = [
             ("input", t["rest_input"]),
             ("attn_output", t["rest_attn_output"]),
@@ -47,33 +45,17 @@ def rest_of_the_layer(view: TraceArrays, palette: str) -> None:
             ("output", t["rest_output"]),
         ]
         for name, title in stages:
-            fig = vectors_figure(view.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **style)
+            fig = vectors_figure(view.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **look)
             widgets.chart(fig, f"{name}_L{layer + 1}")
         left, right = st.columns(2)
         with left:
             title = t["rest_similarity"].format(layer=layer + 1)
-            fig = similarity_figure(
-                view.layer(layer, "output"),
-                tokens,
-                title=title,
-                axis=t["token_axis"],
-                value_label=t["cosine"],
-                palette=palette,
-                font_size=font,
-            )
+            fig = similarity_figure(view.layer(layer, "output"), tokens, title=title, **look)
             widgets.chart(fig, f"similarity_L{layer + 1}")
         with right:
             stream = view.residual_stream()  # (layers + 1, n, d_model)
             stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
-            fig = norms_figure(
-                stream,
-                tokens,
-                title=t["rest_norms"],
-                stage_labels=stage_labels,
-                token_axis=t["token_axis"],
-                palette=palette,
-                font_size=font,
-            )
+            fig = norms_figure(stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, **look)
             widgets.chart(fig, "norms")
 
 
@@ -83,28 +65,19 @@ CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimension
 CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
 
 
-def embedding_and_positions(view: TraceArrays, palette: str, font: int) -> None:
-    """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves."""
+def embedding_and_positions(view: TraceArrays, look: dict[str, object]) -> None:
+    """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves.
+    `look`: the charts' labels and style."""
     t = session.strings()
     config, tokens = view.config, view.tokens
     st.subheader(t["rest_before"])
-    style = widgets.vector_style(palette, font)
     left, right = st.columns(2)
     with left:
-        widgets.chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **style), "emb")
+        widgets.chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **look), "emb")
     with right:
-        widgets.chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **style), "pos")
+        widgets.chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **look), "pos")
     if config.positional == "sinusoidal" and config.source is None:
         table = sinusoidal_positions(max(CURVE_POSITIONS, len(tokens)), config.d_model).numpy()
         dims = [d for d in CURVE_DIMENSIONS if d < config.d_model]
-        fig = position_curves_figure(
-            table,
-            dims,
-            n_tokens=len(tokens),
-            title=t["rest_curves"],
-            position_axis=t["position_axis"],
-            value_label=t["value"],
-            dim_label=t["dim_axis"],
-            font_size=font,
-        )
+        fig = position_curves_figure(table, dims, n_tokens=len(tokens), title=t["rest_curves"], **look)
         widgets.chart(fig, "positional_curves")

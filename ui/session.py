@@ -1,6 +1,6 @@
 """The session: the link that opens it, the settings it holds, and the picks fitted to a model.
 
-Every setting lives in `st.session_state` under its name in the link (`viz.state.Settings`),
+Every setting lives in `st.session_state` under its name in the link (`ui.settings.Settings`),
 so a copied address reopens the same page.
 """
 
@@ -11,14 +11,15 @@ import dataclasses
 import streamlit as st
 
 from encoder import LIMITS
-from viz.i18n import CHOICE_LABELS, LANGUAGES, texts
-from viz.state import (
+from ui.i18n import CHOICE_LABELS, LANGUAGES, chart_labels, texts
+from ui.settings import (
     CHOICES,
     Settings,
     from_query_params,
     head_options,
     to_query_params,
 )
+from viz import ChartLabels, ChartStyle
 
 BASE_FONT = 14  # chart font size in pixels: readable on a projector
 
@@ -29,6 +30,11 @@ PRESENTATION_FONT = 22  # presentation mode: readable from the back of a classro
 def strings() -> dict[str, str]:
     """The page's strings in the session's language: how every section gets its words."""
     return texts(st.session_state.lang)
+
+
+def labels() -> ChartLabels:
+    """The words the charts draw, in the session's language: how every figure gets them."""
+    return chart_labels(st.session_state.lang)
 
 
 def settings() -> Settings:
@@ -109,3 +115,8 @@ def clamp(name: str, size: int, *, notice: bool = False) -> None:
 
 def font_size(settings: Settings) -> int:
     return PRESENTATION_FONT if settings.present else BASE_FONT
+
+
+def chart_style(settings: Settings) -> ChartStyle:
+    """The palette and font size every chart of the page is drawn with."""
+    return ChartStyle(palette=settings.palette, font_size=font_size(settings))

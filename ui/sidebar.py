@@ -9,9 +9,8 @@ from encoder import (
     EncoderError,
 )
 from ui import compute, session
-from viz import markdown_literal
-from viz.i18n import LANGUAGES, option_label
-from viz.state import (
+from ui.i18n import LANGUAGES, option_label
+from ui.settings import (
     ACTIVATION_NAMES,
     CHOICES,
     D_MODEL_OPTIONS,
@@ -20,6 +19,7 @@ from viz.state import (
     MAX_SEED,
     head_options,
 )
+from viz import markdown_literal
 
 
 def sidebar() -> bytes | None:

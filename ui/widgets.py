@@ -1,5 +1,5 @@
-"""Small pieces every section of the page uses: a chart across the column, the token-vector
-style, the layer and head pickers, two columns for two maps.
+"""Small pieces every section of the page uses: a chart across the column, the layer and head
+pickers, two columns for two maps.
 """
 
 from __future__ import annotations
@@ -22,18 +22,6 @@ def chart(fig, name: str, **events: object) -> None:
     `events` go to `st.plotly_chart` (a key and `on_select`, for a chart that can be clicked).
     """
     st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img), **events)
-
-
-def vector_style(palette: str, font_size: int = session.BASE_FONT) -> dict[str, object]:
-    """The labels and colours every token-vector heatmap on the page shares."""
-    t = session.strings()
-    return {
-        "token_axis": t["token_axis"],
-        "dim_axis": t["dim_axis"],
-        "value_label": t["value"],
-        "palette": palette,
-        "font_size": font_size,
-    }
 
 
 def tokens_digest(tokens: list[str]) -> str:

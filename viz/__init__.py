@@ -2,7 +2,8 @@
 
 Knows nothing of Streamlit or torch, so the same figures work in a notebook and can be
 tested without a browser. Every builder checks the shapes it is given against the
-tokens and names the numbers that disagree.
+tokens and names the numbers that disagree, and takes its words as one `ChartLabels`
+(English unless given) and its palette and font size as one `ChartStyle`.
 
 >>> import numpy as np
 >>> from viz import matrix_figure
@@ -22,11 +23,13 @@ from viz.grid import (
 )
 from viz.head_view import head_view_figure, head_view_token_at
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
+from viz.labels import ChartLabels
 from viz.stack import cosine_similarity, norms_figure, position_curves_figure, similarity_figure
 from viz.style import (
     MASK_MARK,
     MAX_CELLS_PER_AXIS_FOR_VALUES,
     PALETTES,
+    ChartStyle,
     Palette,
     chart_config,
     markdown_literal,
@@ -50,6 +53,8 @@ __all__ = [
     "MAX_CELLS_PER_AXIS_FOR_VALUES",
     "PALETTES",
     "WORKED_EXAMPLE_COLUMNS",
+    "ChartLabels",
+    "ChartStyle",
     "Palette",
     "WorkedExample",
     "chart_config",

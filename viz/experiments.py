@@ -20,14 +20,14 @@ from plotly.subplots import make_subplots
 
 from viz.checks import float_array, labels_for
 from viz.heatmaps import cell_texts, text_style, token_pairs
+from viz.labels import ChartLabels
 from viz.style import (
-    DEFAULT_FONT_SIZE,
     DIVERGING_SCALES,
     HOVER_VALUE_FORMAT,
+    ChartStyle,
     Palette,
     axis_with_token_ticks,
     base_layout,
-    check_style,
     colorbar,
     pinned_fonts,
     token_margins,
@@ -37,6 +37,7 @@ from viz.style import (
 ALL_ZERO_RANGE = 1e-9  # colour range of an all-zero difference: a tiny symmetric range keeps every cell pale
 REFERENCE_COLOUR = "rgb(120,120,120)"  # grey: a guide for the eye, not a measurement
 GUIDE_DASH = "dash"
+D_K = "d_k"  # the x axis of the √d_k curves: a symbol, the same in every language
 
 
 def curve_colours(palette: Palette) -> tuple[str, str]:
@@ -120,7 +121,6 @@ def measured_line(
     *,
     name: str,
     value_label: str,
-    d_k_label: str,
     colour: str,
     showlegend: bool = True,
 ) -> go.Scatter:
@@ -134,7 +134,7 @@ def measured_line(
         showlegend=showlegend,
         line={"color": colour},
         marker={"size": 8, "color": colour},
-        hovertemplate=(f"{name}<br>{d_k_label} = %{{x}}<br>{value_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"),
+        hovertemplate=(f"{name}<br>{D_K} = %{{x}}<br>{value_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"),
     )
 
 
@@ -147,14 +147,8 @@ def saturation_figure(
     uniform_entropy: float,  # ln(n): the entropy of a row that attends to all n keys equally
     *,
     title: str = "",
-    d_k_label: str = "d_k",
-    max_weight_label: str = "mean max weight",
-    entropy_label: str = "mean entropy (nats)",
-    scaled_label: str = "÷√d_k",
-    unscaled_label: str = "not scaled",
-    uniform_label: str = "uniform",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
 ) -> go.Figure:
     """Without the division by √d_k, softmax saturates as d_k grows; with it, it does not.
 
@@ -166,7 +160,6 @@ def saturation_figure(
     entry. Two panels through `make_subplots`: this figure is drawn once per experiment,
     not on every change of head, so its cost does not matter.
     """
-    check_style(palette, font_size)
     x = d_k_values(d_ks)  # (n_d_k,)
     max_scaled = curve(max_weight_scaled, "max_weight_scaled", x)  # (n_d_k,)
     max_unscaled = curve(max_weight_unscaled, "max_weight_unscaled", x)  # (n_d_k,)
@@ -179,22 +172,15 @@ def saturation_figure(
         or uniform_entropy < 0
     ):
         raise ValueError(f"uniform_entropy={uniform_entropy!r} is invalid: must be ln(n), a finite number ≥ 0")
-    scaled_colour, unscaled_colour = curve_colours(palette)
+    scaled_colour, unscaled_colour = curve_colours(style.palette)
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
     for column, (scaled, unscaled, value_label) in enumerate(
-        ((max_scaled, max_unscaled, max_weight_label), (ent_scaled, ent_unscaled, entropy_label)), start=1
+        ((max_scaled, max_unscaled, labels.mean_max_weight), (ent_scaled, ent_unscaled, labels.mean_entropy)), start=1
     ):
-        for y, name, colour in ((scaled, scaled_label, scaled_colour), (unscaled, unscaled_label, unscaled_colour)):
-            line = measured_line(
-                x,
-                y,
-                name=name,
-                value_label=value_label,
-                d_k_label=d_k_label,
-                colour=colour,
-                showlegend=column == 1,
-            )
+        curves = ((scaled, labels.scaled, scaled_colour), (unscaled, labels.unscaled, unscaled_colour))
+        for y, name, colour in curves:
+            line = measured_line(x, y, name=name, value_label=value_label, colour=colour, showlegend=column == 1)
             fig.add_trace(line, row=1, col=column)
     uniform = np.full(2, uniform_entropy, dtype=np.float32)  # (2,) a flat line from the first to the last d_k
     fig.add_trace(
@@ -202,17 +188,18 @@ def saturation_figure(
             x=x[[0, -1]],
             y=uniform,
             mode="lines",
-            name=uniform_label,
+            name=labels.uniform,
             line={"color": REFERENCE_COLOUR, "dash": GUIDE_DASH},
-            hovertemplate=f"{uniform_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+            hovertemplate=f"{labels.uniform}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>",
         ),
         row=1,
         col=2,
     )
+    font_size = style.font_size
     fig.update_layout(line_layout(title, font_size))
-    fig.update_xaxes(d_k_axis(d_k_label, x))
-    fig.update_yaxes(title={"text": max_weight_label}, range=[0, 1], row=1, col=1)  # weights live in [0, 1]
-    fig.update_yaxes(title={"text": entropy_label}, rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(d_k_axis(D_K, x))
+    fig.update_yaxes(title={"text": labels.mean_max_weight}, range=[0, 1], row=1, col=1)  # weights live in [0, 1]
+    fig.update_yaxes(title={"text": labels.mean_entropy}, rangemode="tozero", row=1, col=2)
     fig.update_xaxes(tickfont_size=font_size, title_font_size=font_size)  # as pinned_fonts does
     fig.update_yaxes(tickfont_size=font_size, title_font_size=font_size)
     return fig
@@ -223,11 +210,8 @@ def variance_figure(
     score_variance: np.ndarray,  # (n_d_k,) measured variance of the raw scores q·k
     *,
     title: str = "",
-    d_k_label: str = "d_k",
-    variance_label: str = "variance of q·k",
-    reference_label: str = "∝ d_k",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
 ) -> go.Figure:
     """The variance of raw scores grows like d_k: the reason for dividing them by √d_k.
 
@@ -238,7 +222,6 @@ def variance_figure(
     the data shown and assumes nothing about the variance of the entries of q and k: the
     student judges only whether the later points stay on it.
     """
-    check_style(palette, font_size)
     x = d_k_values(d_ks)  # (n_d_k,)
     variance = curve(score_variance, "score_variance", x)  # (n_d_k,)
     for index, value in enumerate(variance.tolist()):
@@ -247,10 +230,9 @@ def variance_figure(
                 f"score_variance[{index}]={value!r} is invalid: a variance on a log axis must be finite and > 0"
             )
     reference = (variance[0] * (x / x[0])).astype(np.float32)  # (n_d_k,): ∝ d_k, equal to variance[0] at d_ks[0]
-    _, unscaled_colour = curve_colours(palette)  # raw scores: the unscaled curve's colour
-    measured = measured_line(
-        x, variance, name=variance_label, value_label=variance_label, d_k_label=d_k_label, colour=unscaled_colour
-    )
+    _, unscaled_colour = curve_colours(style.palette)  # raw scores: the unscaled curve's colour
+    variance_label, reference_label = labels.score_variance, labels.proportional_to_d_k
+    measured = measured_line(x, variance, name=variance_label, value_label=variance_label, colour=unscaled_colour)
     guide = go.Scatter(
         x=x,
         y=reference,
@@ -258,11 +240,11 @@ def variance_figure(
         name=reference_label,
         line={"color": REFERENCE_COLOUR, "dash": GUIDE_DASH},
         hovertemplate=(
-            f"{reference_label}<br>{d_k_label} = %{{x}}<br>{variance_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+            f"{reference_label}<br>{D_K} = %{{x}}<br>{variance_label}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
     )
-    layout = line_layout(title, font_size)
-    layout["xaxis"] = d_k_axis(d_k_label, x)
+    layout = line_layout(title, style.font_size)
+    layout["xaxis"] = d_k_axis(D_K, x)
     ticks = log_ticks(float(min(variance.min(), reference.min())), float(max(variance.max(), reference.max())))
     layout["yaxis"] = {
         "title": {"text": variance_label},
@@ -271,7 +253,7 @@ def variance_figure(
         "tickvals": ticks,
         "ticktext": [f"{tick:g}" for tick in ticks],
     }
-    return go.Figure(data=[guide, measured], layout=pinned_fonts(layout, font_size))
+    return go.Figure(data=[guide, measured], layout=pinned_fonts(layout, style.font_size))
 
 
 def difference_figure(
@@ -281,13 +263,11 @@ def difference_figure(
     column_tokens: Sequence[str],
     *,
     title: str = "",
-    query_axis: str = "Query",
-    key_axis: str = "Key",
-    value_label: str = "B − A",
+    value_label: str = "B − A",  # what the two maps are (content, not an axis): the caller names them
     a_label: str = "A",
     b_label: str = "B",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
     show_values: bool | None = None,
     min_range: float = ALL_ZERO_RANGE,
 ) -> go.Figure:
@@ -302,7 +282,6 @@ def difference_figure(
     A cell where A or B is not finite (a masked score is -inf) has no difference: it is a
     gap that prints `MASK_MARK`, as in `matrix_figure`.
     """
-    check_style(palette, font_size)
     first = float_array(a, "a", "(n_queries, n_keys)")  # (n_q, n_k)
     second = float_array(b, "b", "(n_queries, n_keys)")  # (n_q, n_k)
     if first.shape != second.shape:
@@ -326,13 +305,13 @@ def difference_figure(
     texts = cell_texts(z, ~defined, show_values=values_are_shown(show_values, n_queries, n_keys))
     heatmap = go.Heatmap(
         z=z,
-        colorscale=DIVERGING_SCALES[palette],
+        colorscale=DIVERGING_SCALES[style.palette],
         zmid=0.0,
         zmin=-largest,
         zmax=largest,
         customdata=customdata,
         hovertemplate=(
-            f"{query_axis}: %{{customdata[0]}}<br>{key_axis}: %{{customdata[1]}}<br>"
+            f"{labels.query}: %{{customdata[0]}}<br>{labels.key}: %{{customdata[1]}}<br>"
             f"{a_label}: %{{customdata[2]:{HOVER_VALUE_FORMAT}}}<br>"
             f"{b_label}: %{{customdata[3]:{HOVER_VALUE_FORMAT}}}<br>"
             f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
@@ -341,8 +320,8 @@ def difference_figure(
         **text_style(texts),
         colorbar=colorbar(value_label),
     )
-    layout = base_layout(title, font_size)
-    layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
-    layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
-    token_margins(layout, font_size, query_labels, key_labels)
-    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
+    layout = base_layout(title, style.font_size)
+    layout["xaxis"] = axis_with_token_ticks(labels.key, key_labels)
+    layout["yaxis"] = axis_with_token_ticks(labels.query, query_labels, top_down=True)
+    token_margins(layout, style.font_size, query_labels, key_labels)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, style.font_size))

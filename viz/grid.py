@@ -14,14 +14,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.checks import float_array, labels_for, require_square
+from viz.labels import ChartLabels
 from viz.style import (
-    DEFAULT_FONT_SIZE,
     HOVER_VALUE_FORMAT,
     SEQUENTIAL_SCALES,
-    Palette,
+    ChartStyle,
     base_layout,
     cell_axis,
-    check_style,
     colorbar,
     pinned_fonts,
     token_margins,
@@ -114,14 +113,9 @@ def heads_grid_figure(
     weights: np.ndarray,  # (layers, heads, n, n) softmax weights
     tokens: Sequence[str],
     *,
-    layer_label: str = "Layer",
-    head_label: str = "Head",
-    query_label: str = "Query",
-    key_label: str = "Key",
-    value_label: str = "weight",
     selected: tuple[int, int] | None = None,  # (layer, head), 0-based, to outline
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
     max_tile_cells: int = GRID_MAX_TILE_CELLS,
     first_layer: int = 0,  # the model's layer that weights[0] is: a slice of later layers is named as such
 ) -> go.Figure:
@@ -135,11 +129,11 @@ def heads_grid_figure(
     `grid_block_size(n)` tokens (see `GRID_MAX_TILE_CELLS`); tile coordinates, including
     those `grid_cell_to_layer_head` takes, are then in blocks.
     """
-    check_style(palette, font_size)
+    font_size = style.font_size
     stack = float_array(weights, "weights", "(layers, heads, n_queries, n_keys)")  # (L, H, n, n)
     require_square(stack, "weights")
     n_layers, n_heads, n, _ = stack.shape
-    labels = labels_for(tokens, n, array_name="weights", axis_name="positions", token_kind="tokens")
+    ticks = labels_for(tokens, n, array_name="weights", axis_name="positions", token_kind="tokens")
     block = grid_block_size(n, max_tile_cells)
     stack = pool_blocks(np.where(np.isfinite(stack), stack, np.float32(np.nan)), block)  # (L, H, m, m)
     z = tile_weights(stack)  # (rows, cols)
@@ -149,18 +143,18 @@ def heads_grid_figure(
     n = stack.shape[-1]  # tile side, in cells
     heatmap = go.Heatmap(
         z=z,
-        colorscale=SEQUENTIAL_SCALES[palette],
+        colorscale=SEQUENTIAL_SCALES[style.palette],
         zmin=0.0,
         zmax=1.0,
-        customdata=hover_data(labels, n_layers, n_heads, with_tokens=with_tokens, block=block, first_layer=first_layer),
+        customdata=hover_data(ticks, n_layers, n_heads, with_tokens=with_tokens, block=block, first_layer=first_layer),
         hovertemplate=(
-            f"{layer_label} %{{customdata[0]}} · {head_label} %{{customdata[1]}}<br>"
-            f"{query_label}: {position}%{{customdata[2]}}{block_note}<br>"
-            f"{key_label}: {position}%{{customdata[3]}}{block_note}<br>"
-            f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+            f"{labels.layer} %{{customdata[0]}} · {labels.head} %{{customdata[1]}}<br>"
+            f"{labels.query}: {position}%{{customdata[2]}}{block_note}<br>"
+            f"{labels.key}: {position}%{{customdata[3]}}{block_note}<br>"
+            f"{labels.weight}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
         hoverongaps=False,  # the gaps between tiles are not cells
-        colorbar=colorbar(value_label),
+        colorbar=colorbar(labels.weight),
     )
     stride = tile_stride(n)
     tile_centre = (n - 1) / 2
@@ -169,14 +163,14 @@ def heads_grid_figure(
         "",
         tickmode="array",
         tickvals=[h * stride + tile_centre for h in range(n_heads)],
-        ticktext=[f"{head_label} {h + 1}" for h in range(n_heads)],
+        ticktext=[f"{labels.head} {h + 1}" for h in range(n_heads)],
     )
     layout["yaxis"] = cell_axis(
         "",
         top_down=True,
         tickmode="array",
         tickvals=[layer * stride + tile_centre for layer in range(n_layers)],
-        ticktext=[f"{layer_label} {first_layer + layer + 1}" for layer in range(n_layers)],
+        ticktext=[f"{labels.layer} {first_layer + layer + 1}" for layer in range(n_layers)],
         scaleanchor="x",  # square cells: an attention map is a square, not a bar
         constrain="domain",
     )

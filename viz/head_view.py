@@ -23,12 +23,12 @@ import plotly.graph_objects as go
 from plotly import colors as px_colors
 
 from viz.checks import float_array, labels_for, require_square
+from viz.labels import ChartLabels
 from viz.style import (
-    DEFAULT_FONT_SIZE,
     HOVER_VALUE_FORMAT,
+    ChartStyle,
     Palette,
     base_layout,
-    check_style,
     pinned_fonts,
     text_width,
 )
@@ -139,12 +139,8 @@ def head_view_figure(
     heads: Sequence[int] | None = None,  # 0-based heads to draw; None = all
     selected: int | None = None,  # a token: only its row (where it looks) is drawn strongly
     title: str = "",
-    head_label: str = "Head",
-    query_label: str = "Query",
-    key_label: str = "Key",
-    value_label: str = "weight",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
     # Lines below this weight are not drawn: at 1 % they are invisible anyway, and with 12 heads
     # of 64 tokens there are 49k lines, most of them near 0, that the browser would still lay out.
     min_weight: float = 0.01,
@@ -166,11 +162,10 @@ def head_view_figure(
     to `FADED_OPACITY`: a row sums to 1, so the strong lines are the one token's attention.
     Heads keep their colour when others are left out, and legend entries read "Head 1".. (1-based).
     """
-    check_style(palette, font_size)
     stack = float_array(weights, "weights", "(heads, n_queries, n_keys)")  # (H, n, n)
     require_square(stack, "weights")
     n_heads, n, _ = stack.shape
-    labels = labels_for(tokens, n, array_name="weights", axis_name="keys", token_kind="tokens")
+    ticks = labels_for(tokens, n, array_name="weights", axis_name="keys", token_kind="tokens")
     drawn_heads = check_heads(heads, n_heads)
     if isinstance(min_weight, bool) or not isinstance(min_weight, (int, float)) or not 0 <= min_weight < 1:
         raise ValueError(f"min_weight={min_weight!r} is invalid: must be a number in [0, 1)")
@@ -182,10 +177,10 @@ def head_view_figure(
 
     legend, faded, strong, hover = [], [], [], []
     for rank, head in enumerate(drawn_heads):
-        colour = head_colour(head, palette)
+        colour = head_colour(head, style.palette)
         lane = head_lane(rank, len(drawn_heads))
         group = {"legendgroup": f"head{head}", "showlegend": False}
-        name = f"{head_label} {head + 1}"
+        name = f"{labels.head} {head + 1}"
         legend.append(
             go.Scatter(
                 x=[None],
@@ -232,18 +227,18 @@ def head_view_figure(
                     mode="markers",
                     marker={"color": colour, "size": 10, "opacity": 0},  # hoverable, not drawn
                     customdata=customdata.astype(np.float32),
-                    text=[f"{labels[i]} → {labels[j]}" for i, j in zip(queries.tolist(), keys.tolist(), strict=True)],
+                    text=[f"{ticks[i]} → {ticks[j]}" for i, j in zip(queries.tolist(), keys.tolist(), strict=True)],
                     hovertemplate=(
-                        f"%{{text}}<br>{value_label}: %{{customdata[3]:{HOVER_VALUE_FORMAT}}}<extra>{name}</extra>"
+                        f"%{{text}}<br>{labels.weight}: %{{customdata[3]:{HOVER_VALUE_FORMAT}}}<extra>{name}</extra>"
                     ),
                     name=name,
                     **group,
                 )
             )
 
-    data = [*legend, *faded, *strong, *hover, *token_columns(labels, selected, query_label, key_label)]
-    layout = head_view_layout(labels, title, query_label, key_label, font_size)
-    return go.Figure(data=data, layout=pinned_fonts(layout, font_size))
+    data = [*legend, *faded, *strong, *hover, *token_columns(ticks, selected, labels.query, labels.key)]
+    layout = head_view_layout(ticks, title, labels.query, labels.key, style.font_size)
+    return go.Figure(data=data, layout=pinned_fonts(layout, style.font_size))
 
 
 def token_columns(labels: list[str], selected: int | None, query_label: str, key_label: str) -> list[go.Scatter]:

@@ -15,18 +15,17 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.checks import float_array, labels_for
+from viz.labels import ChartLabels
 from viz.style import (
-    DEFAULT_FONT_SIZE,
     DIVERGING_SCALES,
     HOVER_VALUE_FORMAT,
     MASK_MARK,
     MAX_CELLS_PER_AXIS_FOR_VALUES,
     SEQUENTIAL_SCALES,
-    Palette,
+    ChartStyle,
     axis_with_token_ticks,
     base_layout,
     cell_axis,
-    check_style,
     colorbar,
     number_text,
     pinned_fonts,
@@ -95,11 +94,8 @@ def vectors_figure(
     tokens: Sequence[str],
     *,
     title: str = "",
-    token_axis: str = "Token",
-    dim_axis: str = "Dimension",
-    value_label: str = "value",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
     show_values: bool | None = None,
 ) -> go.Figure:
     """One row per token, one column per dimension: the vectors that attention mixes.
@@ -109,27 +105,26 @@ def vectors_figure(
     code. `show_values=None` prints the numbers only when every row and column is at most
     `MAX_CELLS_PER_AXIS_FOR_VALUES` wide.
     """
-    check_style(palette, font_size)
     z = float_array(values, "values", "(n_tokens, d)")  # (n, d)
     n_tokens, d = z.shape
-    labels = labels_for(tokens, n_tokens, array_name="values", axis_name="rows", token_kind="tokens")
+    ticks = labels_for(tokens, n_tokens, array_name="values", axis_name="rows", token_kind="tokens")
     heatmap = vectors_heatmap(
         z,
-        labels,
-        hover=f"{token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>{value_label}",
+        ticks,
+        hover=f"{labels.token}: %{{customdata}}<br>{labels.dimension}: %{{x}}<br>{labels.value}",
         show_values=values_are_shown(show_values, n_tokens, d),
-        colorscale=DIVERGING_SCALES[palette],
+        colorscale=DIVERGING_SCALES[style.palette],
         zmid=0,
-        colorbar=colorbar(value_label),
+        colorbar=colorbar(labels.value),
     )
     # Up to MAX_CELLS_PER_AXIS_FOR_VALUES dimensions every column gets its tick; beyond, Plotly's
     # automatic ticks are already whole numbers.
     dim_ticks = {"dtick": 1} if d <= MAX_CELLS_PER_AXIS_FOR_VALUES else {}
-    layout = base_layout(title, font_size)
-    layout["xaxis"] = cell_axis(dim_axis, **dim_ticks)
-    layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
-    token_margins(layout, font_size, labels, [str(d - 1)])
-    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
+    layout = base_layout(title, style.font_size)
+    layout["xaxis"] = cell_axis(labels.dimension, **dim_ticks)
+    layout["yaxis"] = axis_with_token_ticks(labels.token, ticks, top_down=True)
+    token_margins(layout, style.font_size, ticks, [str(d - 1)])
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, style.font_size))
 
 
 def qkv_figure(
@@ -140,11 +135,8 @@ def qkv_figure(
     *,
     title: str = "",
     names: tuple[str, str, str] = ("Q", "K", "V"),
-    token_axis: str = "Token",
-    dim_axis: str = "Dimension",
-    value_label: str = "value",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
     show_values: bool | None = None,
 ) -> go.Figure:
     """Q, K and V of one head side by side, sharing the token rows and one colour scale.
@@ -153,22 +145,21 @@ def qkv_figure(
     change of head, and one shared, symmetric colour scale lets the three be compared
     cell by cell. Three heatmaps on three x axes, laid out by domain (no make_subplots).
     """
-    check_style(palette, font_size)
     panels = [float_array(values, name, "(n_tokens, d_head)") for values, name in zip((q, k, v), names, strict=True)]
     if not panels[0].shape == panels[1].shape == panels[2].shape:
         shapes = ", ".join(f"{name} {panel.shape}" for name, panel in zip(names, panels, strict=True))
         raise ValueError(f"Q, K and V must have the same shape, but have {shapes}")
     n_tokens, d = panels[0].shape
-    labels = labels_for(tokens, n_tokens, array_name=names[0], axis_name="rows", token_kind="tokens")
+    ticks = labels_for(tokens, n_tokens, array_name=names[0], axis_name="rows", token_kind="tokens")
     show = values_are_shown(show_values, n_tokens, 3 * d)
     finite = [panel[np.isfinite(panel)] for panel in panels]
     largest = max((float(np.abs(values).max()) for values in finite if values.size), default=1.0) or 1.0
-    layout = base_layout(title, font_size)
+    layout = base_layout(title, style.font_size)
     layout["coloraxis"] = {
-        "colorscale": DIVERGING_SCALES[palette],
+        "colorscale": DIVERGING_SCALES[style.palette],
         "cmin": -largest,  # symmetric around 0, and the same for Q, K and V
         "cmax": largest,
-        "colorbar": colorbar(value_label),
+        "colorbar": colorbar(labels.value),
     }
     gap = 0.05
     width = (1 - 2 * gap) / 3
@@ -176,17 +167,17 @@ def qkv_figure(
     dim_ticks = {"dtick": 1} if d <= MAX_CELLS_PER_AXIS_FOR_VALUES // 2 else {}
     for index, (name, panel) in enumerate(zip(names, panels, strict=True)):
         axis = "" if index == 0 else str(index + 1)
-        hover = f"{name} · {token_axis}: %{{customdata}}<br>{dim_axis}: %{{x}}<br>{value_label}"
+        hover = f"{name} · {labels.token}: %{{customdata}}<br>{labels.dimension}: %{{x}}<br>{labels.value}"
         data.append(
             vectors_heatmap(
-                panel, labels, hover=hover, show_values=show, coloraxis="coloraxis", xaxis=f"x{axis}", yaxis="y"
+                panel, ticks, hover=hover, show_values=show, coloraxis="coloraxis", xaxis=f"x{axis}", yaxis="y"
             )
         )
         start = index * (width + gap)
-        layout[f"xaxis{axis}"] = cell_axis(f"{name} · {dim_axis}", domain=[start, start + width], **dim_ticks)
-    layout["yaxis"] = axis_with_token_ticks(token_axis, labels, top_down=True)
-    token_margins(layout, font_size, labels, [str(d - 1)])
-    return go.Figure(data=data, layout=pinned_fonts(layout, font_size))
+        layout[f"xaxis{axis}"] = cell_axis(f"{name} · {labels.dimension}", domain=[start, start + width], **dim_ticks)
+    layout["yaxis"] = axis_with_token_ticks(labels.token, ticks, top_down=True)
+    token_margins(layout, style.font_size, ticks, [str(d - 1)])
+    return go.Figure(data=data, layout=pinned_fonts(layout, style.font_size))
 
 
 def matrix_figure(
@@ -196,12 +187,10 @@ def matrix_figure(
     *,
     kind: Literal["scores", "weights"],
     title: str = "",
-    query_axis: str = "Query",
-    key_axis: str = "Key",
-    value_label: str = "value",
+    value_label: str | None = None,  # the colour bar's title; default: labels.weight or labels.value
     mask: np.ndarray | None = None,  # (n_queries, n_keys) bool, True = the query may attend to the key
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
     show_values: bool | None = None,
     weights_max: float = 1.0,
 ) -> go.Figure:
@@ -219,7 +208,6 @@ def matrix_figure(
     NaN, which Plotly draws as a gap without hover; finite values are drawn as given, so a
     masked weight still shows its 0 in colour and hover.
     """
-    check_style(palette, font_size)
     if kind not in ("scores", "weights"):
         raise ValueError(f"kind={kind!r} is invalid: must be 'scores' or 'weights'")
     if isinstance(weights_max, bool) or not isinstance(weights_max, (int, float)) or not 0 < weights_max <= 1:
@@ -239,24 +227,26 @@ def matrix_figure(
     z = np.where(np.isfinite(z), z, np.float32(np.nan))  # (n_q, n_k): NaN draws as a gap
 
     if kind == "weights":
-        colour = {"colorscale": SEQUENTIAL_SCALES[palette], "zmin": 0.0, "zmax": float(weights_max)}
+        colour = {"colorscale": SEQUENTIAL_SCALES[style.palette], "zmin": 0.0, "zmax": float(weights_max)}
     else:
-        colour = {"colorscale": DIVERGING_SCALES[palette], "zmid": 0.0}
+        colour = {"colorscale": DIVERGING_SCALES[style.palette], "zmid": 0.0}
+    if value_label is None:
+        value_label = labels.weight if kind == "weights" else labels.value
     texts = cell_texts(z, masked, show_values=values_are_shown(show_values, n_queries, n_keys))
     heatmap = go.Heatmap(
         z=z,
         **colour,
         customdata=token_pairs(query_labels, key_labels),  # (n_q, n_k, 2)
         hovertemplate=(
-            f"{query_axis}: %{{customdata[0]}}<br>{key_axis}: %{{customdata[1]}}<br>"
+            f"{labels.query}: %{{customdata[0]}}<br>{labels.key}: %{{customdata[1]}}<br>"
             f"{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
         hoverongaps=False,  # a gap is a masked cell: Plotly would print its value as "NaN"
         **text_style(texts),
         colorbar=colorbar(value_label),
     )
-    layout = base_layout(title, font_size)
-    layout["xaxis"] = axis_with_token_ticks(key_axis, key_labels)
-    layout["yaxis"] = axis_with_token_ticks(query_axis, query_labels, top_down=True)
-    token_margins(layout, font_size, query_labels, key_labels)
-    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
+    layout = base_layout(title, style.font_size)
+    layout["xaxis"] = axis_with_token_ticks(labels.key, key_labels)
+    layout["yaxis"] = axis_with_token_ticks(labels.query, query_labels, top_down=True)
+    token_margins(layout, style.font_size, query_labels, key_labels)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, style.font_size))

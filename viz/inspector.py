@@ -44,7 +44,8 @@ from viz.grid import (
     tile_weights,
 )
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
-from viz.style import MASK_MARK, chart_config, token_labels, values_are_shown
+from viz.labels import ChartLabels
+from viz.style import MASK_MARK, ChartStyle, chart_config, token_labels, values_are_shown
 from viz.worked_example import MAX_UNSHIFTED_EXPONENT
 
 MAGIC = b"AVI1"
@@ -75,8 +76,7 @@ class InspectorView:
 
 @dataclass(frozen=True)
 class InspectorStyle:
-    palette: str = "default"
-    font_size: int = 14
+    chart: ChartStyle = ChartStyle()  # palette and font size, as every other chart of the page
     fit_weights: bool = False  # colour the softmax map from 0 to its largest weight, not to 1
     present: bool = False  # presentation mode: one step at a time, in large type
     image_format: str = "png"  # the charts' download button
@@ -109,6 +109,7 @@ def inspector_payload(
     lazy: bool = False,
     view: InspectorView = InspectorView(),
     strings: Mapping[str, str],
+    labels: ChartLabels = ChartLabels(),
     style: InspectorStyle = InspectorStyle(),
     plotly_url: str = "",
 ) -> bytes:
@@ -119,7 +120,8 @@ def inspector_payload(
     every layer's weights, the strips of heads and the mask, which a browser that already
     holds this `trace_id` does not need again. `lazy` tells the browser that layers
     missing here are to be asked for. `strings` are the interface's translated strings
-    (`inspector_strings`); `plotly_url` is where the browser loads Plotly.js from.
+    (`inspector_strings`), `labels` the charts' words in the same language; `plotly_url`
+    is where the browser loads Plotly.js from.
     """
     n = len(tokens)
     view_layer = min(view.layer, n_layers - 1)
@@ -183,14 +185,14 @@ def inspector_payload(
         "view": {"layer": view_layer, "head": view_head, "query": min(view.query, n - 1), "step": view.step},
         "revision": view.revision,
         "style": {
-            "palette": style.palette,
-            "font_size": style.font_size,
+            "palette": style.chart.palette,
+            "font_size": style.chart.font_size,
             "fit_weights": style.fit_weights,
             "present": style.present,
         },
         "config": chart_config("attention", style.image_format),
         "strings": dict(strings),
-        "templates": figure_templates(arrays, tokens, view_layer, view_head, n_layers, strings, style),
+        "templates": figure_templates(arrays, tokens, view_layer, view_head, n_layers, labels, style.chart),
         "plotly_template": plotly_template(),
         "arrays": index,
     }
@@ -221,8 +223,8 @@ def figure_templates(
     layer: int,
     head: int,
     n_layers: int,
-    strings: Mapping[str, str],
-    style: InspectorStyle,
+    labels: ChartLabels,
+    style: ChartStyle,
 ) -> dict[str, dict[str, Any]]:
     """Each chart of the step view as Plotly JSON, built for (layer, head) by the page's own
     figure builders and stripped of the fields that change with the head."""
@@ -230,22 +232,12 @@ def figure_templates(
     def one(name: str) -> np.ndarray:
         return arrays[f"layer{layer}.{name}"][head]
 
-    font = {"palette": style.palette, "font_size": style.font_size}
-    vectors = {"token_axis": strings["token_axis"], "dim_axis": strings["dim_axis"], "value_label": strings["value"]}
-    matrix = {"query_axis": strings["query_axis"], "key_axis": strings["key_axis"], **font}
-    grid = {
-        "layer_label": strings["layer"],
-        "head_label": strings["head"],
-        "query_label": strings["query_axis"],
-        "key_label": strings["key_axis"],
-        "value_label": strings["weight"],
-        **font,
-    }
+    chart = {"labels": labels, "style": style}
     mask = arrays.get("mask")
     figures = {
-        "qkv": qkv_figure(one("q"), one("k"), one("v"), tokens, title=f"Q, K, V ({WHERE})", **vectors, **font),
+        "qkv": qkv_figure(one("q"), one("k"), one("v"), tokens, title=f"Q, K, V ({WHERE})", **chart),
         "scores": matrix_figure(
-            one("scores"), tokens, tokens, kind="scores", title=f"Q·Kᵀ ({WHERE})", value_label="q·k", **matrix
+            one("scores"), tokens, tokens, kind="scores", title=f"Q·Kᵀ ({WHERE})", value_label="q·k", **chart
         ),
         "scaled": matrix_figure(
             one("scaled_scores"),
@@ -255,7 +247,7 @@ def figure_templates(
             title=f"Q·Kᵀ/√d_k ({WHERE})",
             value_label="q·k/√d_k",
             mask=mask,
-            **matrix,
+            **chart,
         ),
         "weights": matrix_figure(
             one("weights"),
@@ -263,15 +255,14 @@ def figure_templates(
             tokens,
             kind="weights",
             title=f"softmax ({WHERE})",
-            value_label=strings["weight"],
             mask=mask,
-            **matrix,
+            **chart,
         ),
-        "context": vectors_figure(one("context"), tokens, title=f"Z ({WHERE})", **vectors, **font),
-        "heads": heads_grid_figure(arrays[f"layer{layer}.weights"][None], tokens, first_layer=layer, **grid),
+        "context": vectors_figure(one("context"), tokens, title=f"Z ({WHERE})", **chart),
+        "heads": heads_grid_figure(arrays[f"layer{layer}.weights"][None], tokens, first_layer=layer, **chart),
         # Every layer's strip, one under the other; its outline (`shapes`) is around layer 1, head 1.
         "grid": heads_grid_figure(
-            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]), tokens, selected=(0, 0), **grid
+            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]), tokens, selected=(0, 0), **chart
         ),
     }
     templates = {}
@@ -289,7 +280,7 @@ def plotly_template() -> dict[str, Any]:
     return json.loads(pio.to_json(go.Figure(), validate=False, engine="json"))["layout"]["template"]
 
 
-# The strings the inspector draws, as keys of `viz.i18n.texts`; those with placeholders that do
+# The strings the inspector draws, as keys of `ui.i18n.texts`; those with placeholders that do
 # not change within a run are filled in by `inspector_strings`, the rest by the browser.
 INSPECTOR_STRING_KEYS: tuple[str, ...] = (
     "inspect",
@@ -305,12 +296,6 @@ INSPECTOR_STRING_KEYS: tuple[str, ...] = (
     "step_weights_text",
     "step_context",
     "step_context_text",
-    "query_axis",
-    "key_axis",
-    "token_axis",
-    "dim_axis",
-    "value",
-    "weight",
     "worked_example",
     "worked_query",
     "worked_intro",

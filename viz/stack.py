@@ -14,15 +14,14 @@ from plotly import colors as px_colors
 
 from viz.checks import float_array, labels_for
 from viz.heatmaps import cell_texts, text_style, token_pairs
+from viz.labels import ChartLabels
 from viz.style import (
-    DEFAULT_FONT_SIZE,
     DIVERGING_SCALES,
     HOVER_VALUE_FORMAT,
     SEQUENTIAL_SCALES,
-    Palette,
+    ChartStyle,
     axis_with_token_ticks,
     base_layout,
-    check_style,
     colorbar,
     pinned_fonts,
     token_margins,
@@ -30,6 +29,7 @@ from viz.style import (
 )
 
 CURVE_COLOURS = px_colors.qualitative.Safe  # a colour-blind-safe qualitative set
+NORM = "‖x‖"  # the norms' colour bar: a symbol, the same in every language
 
 
 def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
@@ -45,38 +45,35 @@ def similarity_figure(
     tokens: Sequence[str],
     *,
     title: str = "",
-    axis: str = "Token",
-    value_label: str = "cosine",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
 ) -> go.Figure:
     """Token-to-token cosine similarity on a fixed [-1, 1] scale, so layers can be compared by colour.
 
     As layers stack, representations often grow alike; this is where a student sees it.
     """
-    check_style(palette, font_size)
     rows = float_array(vectors, "vectors", "(n_tokens, d)")
-    labels = labels_for(tokens, rows.shape[0], array_name="vectors", axis_name="rows", token_kind="tokens")
+    ticks = labels_for(tokens, rows.shape[0], array_name="vectors", axis_name="rows", token_kind="tokens")
     z = cosine_similarity(rows)  # (n, n)
-    n = len(labels)
+    n = len(ticks)
     texts = cell_texts(z, None, show_values=values_are_shown(None, n, n))
     heatmap = go.Heatmap(
         z=z,
         zmin=-1.0,
         zmax=1.0,
-        colorscale=DIVERGING_SCALES[palette],
-        customdata=token_pairs(labels, labels),  # (n, n, 2)
+        colorscale=DIVERGING_SCALES[style.palette],
+        customdata=token_pairs(ticks, ticks),  # (n, n, 2)
         hovertemplate=(
-            f"%{{customdata[0]}} · %{{customdata[1]}}<br>{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+            f"%{{customdata[0]}} · %{{customdata[1]}}<br>{labels.cosine}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>"
         ),
         **text_style(texts),
-        colorbar=colorbar(value_label),
+        colorbar=colorbar(labels.cosine),
     )
-    layout = base_layout(title, font_size)
-    layout["xaxis"] = axis_with_token_ticks(axis, labels)
-    layout["yaxis"] = axis_with_token_ticks(axis, labels, top_down=True)
-    token_margins(layout, font_size, labels, labels)
-    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
+    layout = base_layout(title, style.font_size)
+    layout["xaxis"] = axis_with_token_ticks(labels.token, ticks)
+    layout["yaxis"] = axis_with_token_ticks(labels.token, ticks, top_down=True)
+    token_margins(layout, style.font_size, ticks, ticks)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, style.font_size))
 
 
 def norms_figure(
@@ -85,16 +82,13 @@ def norms_figure(
     *,
     title: str = "",
     stage_labels: Sequence[str] | None = None,  # one per row; default "0", "1", ...
-    token_axis: str = "Token",
-    value_label: str = "‖x‖",
-    palette: Palette = "default",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
 ) -> go.Figure:
     """The length of every token's vector after every layer: rows are stages, columns tokens."""
-    check_style(palette, font_size)
     stack = float_array(stream, "stream", "(stages, n_tokens, d)")  # (S, n, d)
     stages, n, _ = stack.shape
-    labels = labels_for(tokens, n, array_name="stream", axis_name="tokens", token_kind="tokens")
+    ticks = labels_for(tokens, n, array_name="stream", axis_name="tokens", token_kind="tokens")
     names = [str(i) for i in range(stages)] if stage_labels is None else [str(s) for s in stage_labels]
     if len(names) != stages:
         raise ValueError(f"stream has {stages} stages but {len(names)} stage labels were given")
@@ -103,16 +97,16 @@ def norms_figure(
     heatmap = go.Heatmap(
         z=z,
         zmin=0.0,
-        colorscale=SEQUENTIAL_SCALES[palette],
-        hovertemplate=f"%{{y}} · #%{{x}}<br>{value_label}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+        colorscale=SEQUENTIAL_SCALES[style.palette],
+        hovertemplate=f"%{{y}} · #%{{x}}<br>{NORM}: %{{z:{HOVER_VALUE_FORMAT}}}<extra></extra>",
         **text_style(texts),
-        colorbar=colorbar(value_label),
+        colorbar=colorbar(NORM),
     )
-    layout = base_layout(title, font_size)
-    layout["xaxis"] = axis_with_token_ticks(token_axis, labels)
+    layout = base_layout(title, style.font_size)
+    layout["xaxis"] = axis_with_token_ticks(labels.token, ticks)
     layout["yaxis"] = axis_with_token_ticks("", names, top_down=True)
-    token_margins(layout, font_size, names, labels)
-    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
+    token_margins(layout, style.font_size, names, ticks)
+    return go.Figure(data=[heatmap], layout=pinned_fonts(layout, style.font_size))
 
 
 def position_curves_figure(
@@ -121,10 +115,8 @@ def position_curves_figure(
     *,
     n_tokens: int,  # the sentence's length: its positions are marked on every curve
     title: str = "",
-    position_axis: str = "Position",
-    value_label: str = "value",
-    dim_label: str = "dim",
-    font_size: float = DEFAULT_FONT_SIZE,
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),  # one colour per curve whatever the palette: only the font applies
 ) -> go.Figure:
     """A few dimensions of the positional encoding as curves over the positions.
 
@@ -132,8 +124,6 @@ def position_curves_figure(
     dimension: low dimensions change from one token to the next, high ones barely move.
     The sentence's own positions are drawn as markers on the curves.
     """
-    if isinstance(font_size, bool) or not 0 < font_size <= 100:
-        raise ValueError(f"font_size={font_size!r} is invalid: must be a number in (0, 100]")
     values = float_array(table, "table", "(positions, d_model)")  # (P, d)
     positions, d_model = values.shape
     if not 1 <= n_tokens <= positions:
@@ -151,8 +141,10 @@ def position_curves_figure(
                 y=values[:, dim],
                 mode="lines",
                 line={"color": colour},
-                name=f"{dim_label} {dim}",
-                hovertemplate=f"{dim_label} {dim} · {position_axis} %{{x}}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>",
+                name=f"{labels.dimension} {dim}",
+                hovertemplate=(
+                    f"{labels.dimension} {dim} · {labels.position} %{{x}}: %{{y:{HOVER_VALUE_FORMAT}}}<extra></extra>"
+                ),
             )
         )
         data.append(
@@ -165,8 +157,9 @@ def position_curves_figure(
                 hoverinfo="skip",
             )
         )
+    font_size = style.font_size
     layout = base_layout(title, font_size)
-    layout["xaxis"] = {"title": {"text": position_axis}, "zeroline": False}
-    layout["yaxis"] = {"title": {"text": value_label}, "zeroline": True}
+    layout["xaxis"] = {"title": {"text": labels.position}, "zeroline": False}
+    layout["yaxis"] = {"title": {"text": labels.value}, "zeroline": True}
     layout["margin"] |= {"l": round(3.5 * font_size), "b": round(3.5 * font_size)}
     return go.Figure(data=data, layout=pinned_fonts(layout, font_size))

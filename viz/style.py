@@ -12,6 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Palette = Literal["default", "colorblind"]
@@ -81,6 +82,18 @@ def check_style(palette: str, font_size: float) -> None:
         raise ValueError(f"palette={palette!r} is invalid: must be one of {PALETTES}")
     if isinstance(font_size, bool) or not isinstance(font_size, (int, float)) or not 0 < font_size <= 100:
         raise ValueError(f"font_size={font_size!r} is invalid: must be a number in (0, 100]")
+
+
+@dataclass(frozen=True)
+class ChartStyle:
+    """How every chart looks: its colour palette and its font size in pixels. One object for
+    all of a page's charts, checked once, so a bad palette fails where it is chosen."""
+
+    palette: Palette = "default"
+    font_size: float = DEFAULT_FONT_SIZE
+
+    def __post_init__(self) -> None:
+        check_style(self.palette, self.font_size)
 
 
 def values_are_shown(show_values: bool | None, n_rows: int, n_columns: int) -> bool:

@@ -17,9 +17,9 @@ import torch
 from encoder import Encoder, EncoderConfig, resolve_device, tokenize
 from tests.app import page
 from tests.app.page import ROOT
+from ui.i18n import texts
+from ui.settings import MINILM_LAYERS
 from viz import markdown_literal
-from viz.i18n import texts
-from viz.state import MINILM_LAYERS
 
 
 def test_default_page_shows_every_step_for_the_classic_sentence():

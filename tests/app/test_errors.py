@@ -28,7 +28,7 @@ from encoder import (
     tokenize,
 )
 from encoder.config import RULES
-from viz.i18n import LANGUAGES, texts
+from ui.i18n import LANGUAGES, texts
 
 
 def _saved(obj: object) -> bytes:

@@ -57,9 +57,9 @@ from playwright.sync_api import Locator, Page, expect
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from encoder import Encoder, EncoderConfig
+from ui.i18n import texts
 from viz import number_text, token_labels
 from viz.heatmaps import cell_texts
-from viz.i18n import texts
 from viz.style import values_are_shown
 
 LOVE = ["我", "爱", "你"]

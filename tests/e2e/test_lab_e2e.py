@@ -44,7 +44,7 @@ from test_app_e2e import (
     trace_arrays,
 )
 
-from viz.i18n import texts
+from ui.i18n import texts
 
 LANGS = ("en", "zh")
 

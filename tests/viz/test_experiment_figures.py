@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from viz import ChartLabels, ChartStyle
 from viz.experiments import difference_figure, log_ticks, saturation_figure, variance_figure
 
 D_KS = [4, 16, 64, 256]
@@ -35,9 +36,8 @@ def saturation(palette: str = "default", **changes: object):
         arrays["entropy_scaled"],
         arrays["entropy_unscaled"],
         float(np.log(4)),
-        scaled_label="scaled",
-        unscaled_label="unscaled",
-        palette=palette,
+        labels=ChartLabels(scaled="scaled", unscaled="unscaled"),
+        style=ChartStyle(palette=palette),
     )
 
 
@@ -108,7 +108,7 @@ def test_saturation_rejects_bad_d_ks_and_uniform_entropy():
 
 def test_variance_reference_is_proportional_to_d_k_through_the_first_point():
     variance = np.array([3.9, 17.0, 61.0, 260.0], dtype=np.float32)
-    fig = variance_figure(D_KS, variance, variance_label="var", reference_label="ref")
+    fig = variance_figure(D_KS, variance, labels=ChartLabels(score_variance="var", proportional_to_d_k="ref"))
     traces = {trace.name: trace for trace in fig.data}
     np.testing.assert_array_equal(np.asarray(traces["var"].y), variance)
     reference = np.asarray(traces["ref"].y, dtype=np.float64)
@@ -214,10 +214,10 @@ def test_difference_rejects_mismatched_shapes_and_tokens():
 def test_difference_palette_changes_the_colourscale():
     a, b = maps()
     default = difference_figure(a, b, TOKENS, TOKENS).data[0].colorscale
-    colorblind = difference_figure(a, b, TOKENS, TOKENS, palette="colorblind").data[0].colorscale
+    colorblind = difference_figure(a, b, TOKENS, TOKENS, style=ChartStyle(palette="colorblind")).data[0].colorscale
     assert default != colorblind
     with pytest.raises(ValueError, match="palette='grey' is invalid"):
-        difference_figure(a, b, TOKENS, TOKENS, palette="grey")
+        difference_figure(a, b, TOKENS, TOKENS, style=ChartStyle(palette="grey"))
 
 
 def test_every_figure_serialises_to_json():

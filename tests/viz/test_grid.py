@@ -7,7 +7,15 @@ import plotly.graph_objects as go
 import pytest
 
 import viz.grid
-from viz import GRID_GAP, GRID_MAX_TILE_CELLS, grid_block_size, grid_cell_to_layer_head, heads_grid_figure
+from viz import (
+    GRID_GAP,
+    GRID_MAX_TILE_CELLS,
+    ChartLabels,
+    ChartStyle,
+    grid_block_size,
+    grid_cell_to_layer_head,
+    heads_grid_figure,
+)
 
 TOKENS = ["the", "cat", "saw", "the", "dog"]
 
@@ -80,7 +88,7 @@ def test_the_click_mapping_refuses_impossible_sizes():
 def test_ticks_name_heads_and_layers_from_one_at_each_tile_centre():
     layers, heads, n = 2, 3, 5
     fig = heads_grid_figure(
-        _stack(np.random.default_rng(0), layers, heads, n), TOKENS, layer_label="层", head_label="头"
+        _stack(np.random.default_rng(0), layers, heads, n), TOKENS, labels=ChartLabels(layer="层", head="头")
     )
     stride = n + GRID_GAP
     assert list(fig.layout.xaxis.ticktext) == ["头 1", "头 2", "头 3"]
@@ -91,7 +99,9 @@ def test_ticks_name_heads_and_layers_from_one_at_each_tile_centre():
 
 
 def test_grid_has_a_fixed_zero_to_one_scale_and_no_hover_in_gaps():
-    heatmap = _heatmap(heads_grid_figure(_stack(np.random.default_rng(0), 1, 2, 5) / 3, TOKENS, palette="colorblind"))
+    heatmap = _heatmap(
+        heads_grid_figure(_stack(np.random.default_rng(0), 1, 2, 5) / 3, TOKENS, style=ChartStyle(palette="colorblind"))
+    )
     assert (heatmap.zmin, heatmap.zmax) == (0, 1)
     assert heatmap.colorscale == go.Heatmap(colorscale="cividis").colorscale
     assert heatmap.hoverongaps is False

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import pytest
 from plotly import colors as px_colors
 
+from viz import ChartLabels, ChartStyle
 from viz.head_view import WEIGHT_LEVELS, head_view_figure, head_view_token_at
 
 TOKENS = ["the", "cat", "saw", "the", "dog", "."]  # "the" twice: must stay two rows
@@ -116,7 +117,7 @@ def test_the_number_of_traces_does_not_grow_with_the_number_of_lines(selected):
 
 def test_one_legend_entry_and_one_colour_per_head():
     weights = _weights(np.random.default_rng(5), 12, 4)
-    fig = head_view_figure(weights, TOKENS[:4], head_label="Kopf")
+    fig = head_view_figure(weights, TOKENS[:4], labels=ChartLabels(head="Kopf"))
     entries = [trace for trace in fig.data if trace.showlegend is not False]
     assert [trace.name for trace in entries] == [f"Kopf {h}" for h in range(1, 13)]
     colours = {}
@@ -127,7 +128,7 @@ def test_one_legend_entry_and_one_colour_per_head():
     assert all(len(found) == 1 for found in colours.values())
     per_head = [colours[trace.legendgroup].pop() for trace in entries]
     assert len(set(per_head[:10])) == 10  # the default set has 10 colours, then it repeats
-    safe = head_view_figure(weights, TOKENS[:4], palette="colorblind")
+    safe = head_view_figure(weights, TOKENS[:4], style=ChartStyle(palette="colorblind"))
     safe_colours = [trace.line.color for trace in safe.data if trace.showlegend is not False]
     assert set(safe_colours) <= set(px_colors.qualitative.Safe)
     assert safe_colours != per_head
@@ -226,7 +227,6 @@ def test_the_figure_is_a_fixed_diagram_and_serialises():
         (np.full((3, 4, 4), 0.25), TOKENS[:4], {"min_weight": -0.1}, "min_weight=-0.1"),
         (np.full((1, 2, 2), 1.5), TOKENS[:2], {}, "from 1.5 to 1.5"),
         (np.full((1, 2, 2), np.nan), TOKENS[:2], {}, "4 NaN or infinite values"),
-        (np.full((1, 2, 2), 0.5), TOKENS[:2], {"palette": "rainbow"}, "palette"),
     ],
 )
 def test_bad_input_is_refused_with_the_numbers_that_disagree(weights, tokens, options, message):

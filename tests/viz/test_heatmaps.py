@@ -7,7 +7,16 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from viz import MASK_MARK, MAX_CELLS_PER_AXIS_FOR_VALUES, matrix_figure, qkv_figure, token_labels, vectors_figure
+from viz import (
+    MASK_MARK,
+    MAX_CELLS_PER_AXIS_FOR_VALUES,
+    ChartLabels,
+    ChartStyle,
+    matrix_figure,
+    qkv_figure,
+    token_labels,
+    vectors_figure,
+)
 
 TOKENS = ["the", "cat", "saw", "the", "dog"]  # "the" twice: must stay two rows
 HOSTILE = ["<br>", "<script>alert(1)</script>", "a&b", "<b>bold</b>", '"quoted"']
@@ -57,7 +66,7 @@ def test_float64_input_is_drawn_as_float32():
 def test_rows_are_queries_top_down_and_columns_are_keys():
     queries, keys = ["q0", "q1", "q2"], ["k0", "k1", "k2", "k3"]
     values = _weights(np.random.default_rng(0), 3, 4)
-    fig = matrix_figure(values, queries, keys, kind="weights", query_axis="Abfrage", key_axis="Schlüssel")
+    fig = matrix_figure(values, queries, keys, kind="weights", labels=ChartLabels(query="Abfrage", key="Schlüssel"))
     assert np.asarray(_heatmap(fig).z).shape == (3, 4)
     assert fig.layout.yaxis.autorange == "reversed"  # row 0, the first query, at the top
     assert fig.layout.yaxis.title.text == "Abfrage"
@@ -119,15 +128,26 @@ def test_scores_are_diverging_around_zero():
 
 def test_colorblind_palette_changes_both_scales():
     rng = np.random.default_rng(0)
-    weights = _heatmap(matrix_figure(_weights(rng, 5, 5), TOKENS, TOKENS, kind="weights", palette="colorblind"))
-    scores = _heatmap(matrix_figure(rng.standard_normal((5, 5)), TOKENS, TOKENS, kind="scores", palette="colorblind"))
+    weights = _heatmap(
+        matrix_figure(_weights(rng, 5, 5), TOKENS, TOKENS, kind="weights", style=ChartStyle(palette="colorblind"))
+    )
+    scores = _heatmap(
+        matrix_figure(
+            rng.standard_normal((5, 5)), TOKENS, TOKENS, kind="scores", style=ChartStyle(palette="colorblind")
+        )
+    )
     assert weights.colorscale == go.Heatmap(colorscale="cividis").colorscale
     assert scores.colorscale == go.Heatmap(colorscale="PuOr_r").colorscale
 
 
 def test_font_size_and_title_reach_the_layout():
     fig = matrix_figure(
-        _weights(np.random.default_rng(0), 5, 5), TOKENS, TOKENS, kind="weights", title="softmax", font_size=22
+        _weights(np.random.default_rng(0), 5, 5),
+        TOKENS,
+        TOKENS,
+        kind="weights",
+        title="softmax",
+        style=ChartStyle(font_size=22),
     )
     assert fig.layout.font.size == 22
     assert fig.layout.title.text == "softmax"
@@ -285,17 +305,22 @@ def test_bad_masks_are_refused():
         matrix_figure(values, TOKENS, TOKENS, kind="scores", mask=np.zeros((5, 5)))  # additive masks mean the opposite
 
 
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="kind='logits' is invalid"):
+        matrix_figure(np.zeros((5, 5)), TOKENS, TOKENS, kind="logits")
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"kind": "logits"}, "kind='logits' is invalid"),
-        ({"kind": "weights", "palette": "rainbow"}, "palette='rainbow' is invalid"),
-        ({"kind": "weights", "font_size": 0}, "font_size=0 is invalid"),
+        ({"palette": "rainbow"}, "palette='rainbow' is invalid"),
+        ({"font_size": 0}, "font_size=0 is invalid"),
+        ({"font_size": True}, "font_size=True is invalid"),
     ],
 )
-def test_bad_options_are_refused(options, message):
+def test_bad_styles_are_refused_where_they_are_made(options, message):
     with pytest.raises(ValueError, match=message):
-        matrix_figure(np.zeros((5, 5)), TOKENS, TOKENS, **options)
+        ChartStyle(**options)
 
 
 def test_a_sentence_passed_as_tokens_is_refused():
@@ -308,7 +333,7 @@ def test_a_sentence_passed_as_tokens_is_refused():
 
 def test_vectors_z_is_the_input_with_tokens_as_rows_and_dimensions_as_columns():
     values = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)  # (n, d_head)
-    fig = vectors_figure(values, TOKENS, token_axis="Wort", dim_axis="Dim")
+    fig = vectors_figure(values, TOKENS, labels=ChartLabels(token="Wort", dimension="Dim"))
     heatmap = _heatmap(fig)
     assert np.array_equal(np.asarray(heatmap.z), values)
     assert list(fig.layout.yaxis.tickvals) == [0, 1, 2, 3, 4]
@@ -321,14 +346,14 @@ def test_vectors_z_is_the_input_with_tokens_as_rows_and_dimensions_as_columns():
 
 def test_vectors_are_diverging_around_zero():
     values = np.random.default_rng(0).standard_normal((5, 8)) + 2
-    heatmap = _heatmap(vectors_figure(values, TOKENS, palette="colorblind"))
+    heatmap = _heatmap(vectors_figure(values, TOKENS, style=ChartStyle(palette="colorblind")))
     assert heatmap.zmid == 0
     assert heatmap.colorscale == go.Heatmap(colorscale="PuOr_r").colorscale
 
 
 def test_vectors_hover_names_the_token_of_each_row():
     values = np.random.default_rng(0).standard_normal((5, 3))
-    heatmap = _heatmap(vectors_figure(values, HOSTILE, value_label="Wert"))
+    heatmap = _heatmap(vectors_figure(values, HOSTILE, labels=ChartLabels(value="Wert")))
     customdata = np.asarray(heatmap.customdata)
     assert customdata.shape == (5, 3)
     for i, label in enumerate(_escaped(HOSTILE)):

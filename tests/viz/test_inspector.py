@@ -11,9 +11,9 @@ import plotly.io as pio
 import pytest
 
 from encoder import Encoder, EncoderConfig
-from viz import heads_grid_figure, token_labels
+from ui.i18n import texts
+from viz import ChartStyle, heads_grid_figure, token_labels
 from viz.grid import tile_stride
-from viz.i18n import texts
 from viz.inspector import (
     DEFAULT_BUDGET_BYTES,
     INSPECTOR_STRING_KEYS,
@@ -162,7 +162,9 @@ def test_strings_are_the_pages_language_with_the_runs_constants_filled_in(lang: 
 
 def test_style_and_cell_numbers_follow_the_display_settings():
     config, trace = _trace("我爱你")
-    style = InspectorStyle(palette="colorblind", font_size=22, fit_weights=True, present=True, image_format="svg")
+    style = InspectorStyle(
+        ChartStyle(palette="colorblind", font_size=22), fit_weights=True, present=True, image_format="svg"
+    )
     header, _ = decode_payload(_payload(config, trace, style=style))
     assert header["style"] == {"palette": "colorblind", "font_size": 22, "fit_weights": True, "present": True}
     assert header["config"]["toImageButtonOptions"]["format"] == "svg"

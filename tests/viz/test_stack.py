@@ -44,7 +44,7 @@ def test_position_curves_carry_the_table_and_mark_the_sentence():
     fig = position_curves_figure(table, [0, 1], n_tokens=5)
     lines = [trace for trace in fig.data if trace.mode == "lines"]
     markers = [trace for trace in fig.data if trace.mode == "markers"]
-    assert [line.name for line in lines] == ["dim 0", "dim 1"]
+    assert [line.name for line in lines] == ["Dimension 0", "Dimension 1"]
     for line, marker, dim in zip(lines, markers, (0, 1), strict=True):
         np.testing.assert_array_equal(np.asarray(line.y), table[:, dim])
         np.testing.assert_array_equal(np.asarray(marker.x), np.arange(5))

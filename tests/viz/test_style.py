@@ -90,17 +90,18 @@ def test_every_figure_pins_its_tick_and_title_sizes_against_a_hosts_theme():
     """Streamlit's theme draws ticks at 12 px unless the axis says otherwise (tokens must stay large)."""
     import numpy as np
 
-    from viz import heads_grid_figure, matrix_figure, qkv_figure, similarity_figure, vectors_figure
+    from viz import ChartStyle, heads_grid_figure, matrix_figure, qkv_figure, similarity_figure, vectors_figure
 
     tokens = ["我", "爱", "你"]
     weights = np.full((3, 3), 1 / 3, dtype=np.float32)
     vectors = np.ones((3, 4), dtype=np.float32)
+    large = ChartStyle(font_size=22)
     figures = [
-        matrix_figure(weights, tokens, tokens, kind="weights", title="w", font_size=22),
-        vectors_figure(vectors, tokens, title="v", font_size=22),
-        qkv_figure(vectors, vectors, vectors, tokens, title="qkv", font_size=22),
-        similarity_figure(vectors, tokens, title="s", font_size=22),
-        heads_grid_figure(weights[None, None], tokens, font_size=22),
+        matrix_figure(weights, tokens, tokens, kind="weights", title="w", style=large),
+        vectors_figure(vectors, tokens, title="v", style=large),
+        qkv_figure(vectors, vectors, vectors, tokens, title="qkv", style=large),
+        similarity_figure(vectors, tokens, title="s", style=large),
+        heads_grid_figure(weights[None, None], tokens, style=large),
     ]
     for fig in figures:
         layout = fig.to_plotly_json()["layout"]

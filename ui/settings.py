@@ -8,7 +8,7 @@ user's language. Pure Python: testable without Streamlit.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,9 +104,12 @@ class Notice:
 
     param: str
     value: str
-    reason: str  # a key of the string tables in viz.i18n ("reason_range", ...)
+    reason: str  # a key of the string tables in ui.i18n ("reason_range", ...)
     reason_args: dict[str, Any] = field(default_factory=dict)
     default: Any = None  # None when the value was kept in part ("reason_cut": a text's beginning)
+
+
+FLAGS = ("causal", "cpu", "rest", "present", "lab_positions", "cmp_scale")  # "0" or "1" in links
 
 
 def _int(raw: str) -> int | None:
@@ -116,6 +119,75 @@ def _int(raw: str) -> int | None:
         return None
 
 
+def _float(raw: str) -> float | None:
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+class _LinkReader:
+    """A link's values, read one by one: each kept in `values` (0-based where the link counts
+    from 1) or refused with a `Notice` that says why and what is used instead."""
+
+    def __init__(self, params: Mapping[str, str]) -> None:
+        self.params = params
+        self.values: dict[str, Any] = {}
+        self.notices: list[Notice] = []
+
+    def refuse(self, name: str, reason: str, default: Any, **args: Any) -> None:
+        self.notices.append(Notice(name, str(self.params[name])[:80], reason, args, default))
+
+    def text(self, name: str) -> None:
+        """A sentence: its beginning when too long, as a paste of the same text would be tokenized."""
+        if name not in self.params:
+            return
+        text = str(self.params[name])
+        if len(text) > MAX_TEXT_CHARS:
+            self.notices.append(Notice(name, text[:80], "reason_cut", {"max": MAX_TEXT_CHARS}))
+            text = text[:MAX_TEXT_CHARS]
+        self.values[name] = text
+
+    def one_of(
+        self, name: str, allowed: Sequence[Any], default: Any, parse: Callable[[str], Any] | None = None
+    ) -> None:
+        """One of `allowed`: as written (`parse` None), or parsed first (`_int`, `_float`)."""
+        if name not in self.params:
+            return
+        value = self.params[name] if parse is None else parse(str(self.params[name]))
+        if value is None and parse is _int:
+            self.refuse(name, "reason_not_int", default)
+        elif value in allowed:
+            self.values[name] = value
+        else:
+            self.refuse(name, "reason_choice", default, choices=", ".join(map(str, allowed)))
+
+    def flag(self, name: str) -> None:
+        if name not in self.params:
+            return
+        if self.params[name] in ("0", "1"):
+            self.values[name] = self.params[name] == "1"
+        else:
+            self.refuse(name, "reason_choice", "0", choices="0, 1")
+
+    def integer(
+        self, name: str, valid: Callable[[int], bool], reason: str, default: Any, offset: int = 0, **args: Any
+    ) -> None:
+        """A whole number that `valid` accepts; `offset` 1 for a value the link counts from 1."""
+        if name not in self.params:
+            return
+        number = _int(str(self.params[name]))
+        if number is None:
+            self.refuse(name, "reason_not_int", default + offset)
+        elif not valid(number):
+            self.refuse(name, reason, default + offset, **args)
+        else:
+            self.values[name] = number - offset
+
+    def within(self, name: str, low: int, high: int, default: int, offset: int = 0) -> None:
+        self.integer(name, lambda n: low <= n <= high, "reason_range", default, offset, low=low, high=high)
+
+
 def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int) -> tuple[Settings, list[Notice]]:
     """Settings from a link's query string; refused values fall back to defaults, with notices.
 
@@ -123,101 +195,37 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     heads. `query` is checked later by the app, once the text is tokenized.
     """
     defaults = Settings()
-    values: dict[str, Any] = {}
-    notices: list[Notice] = []
-
-    def refuse(name: str, reason: str, default: Any, **args: Any) -> None:
-        notices.append(Notice(name, str(params[name])[:80], reason, args, default))
-
-    def integer(name: str, valid: Callable[[int], bool], reason: str, default: Any, offset: int = 0, **args: Any):
-        if name not in params:
-            return
-        number = _int(str(params[name]))
-        if number is None:
-            refuse(name, "reason_not_int", default + offset)
-        elif not valid(number):
-            refuse(name, reason, default + offset, **args)
-        else:
-            values[name] = number - offset
-
+    link = _LinkReader(params)
     for name in ("text", "cmp_text"):
-        if name in params:
-            text = str(params[name])
-            if len(text) > MAX_TEXT_CHARS:  # its beginning, as a paste of the same text would be tokenized
-                notices.append(Notice(name, text[:80], "reason_cut", {"max": MAX_TEXT_CHARS}))
-                text = text[:MAX_TEXT_CHARS]
-            values[name] = text
+        link.text(name)
     for name, allowed in CHOICES.items():
-        if name in params:
-            if params[name] in allowed:
-                values[name] = params[name]
-            else:
-                refuse(name, "reason_choice", getattr(defaults, name), choices=", ".join(allowed))
-
-    choices = ", ".join(map(str, D_MODEL_OPTIONS))
-    integer("d_model", D_MODEL_OPTIONS.__contains__, "reason_choice", defaults.d_model, choices=choices)
-    d_model = values.get("d_model", defaults.d_model)
-    integer("heads", head_options(d_model, max_heads).__contains__, "reason_divisor", defaults.heads, d_model=d_model)
-    integer("layers", lambda n: 1 <= n <= max_layers, "reason_range", defaults.layers, low=1, high=max_layers)
-    integer(
-        "minilm_layers",
-        lambda n: 1 <= n <= MINILM_LAYERS,
-        "reason_range",
-        defaults.minilm_layers,
-        low=1,
-        high=MINILM_LAYERS,
-    )
-    ff_choices = ", ".join(map(str, FF_MULTIPLIERS))
-    integer("ff", FF_MULTIPLIERS.__contains__, "reason_choice", defaults.ff, choices=ff_choices)
-    integer("seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.seed, low=0, high=MAX_SEED)
-    for flag in ("causal", "cpu", "rest", "present", "lab_positions", "cmp_scale"):
-        if flag in params:
-            if params[flag] in ("0", "1"):
-                values[flag] = params[flag] == "1"
-            else:
-                refuse(flag, "reason_choice", "0", choices="0, 1")
-    if values.get("model", defaults.model) == "random":
-        layers, heads = values.get("layers", defaults.layers), values.get("heads", defaults.heads)
+        link.one_of(name, allowed, getattr(defaults, name))
+    link.one_of("d_model", D_MODEL_OPTIONS, defaults.d_model, _int)
+    d_model = link.values.get("d_model", defaults.d_model)
+    divisors = head_options(d_model, max_heads).__contains__
+    link.integer("heads", divisors, "reason_divisor", defaults.heads, d_model=d_model)
+    link.within("layers", 1, max_layers, defaults.layers)
+    link.within("minilm_layers", 1, MINILM_LAYERS, defaults.minilm_layers)
+    link.one_of("ff", FF_MULTIPLIERS, defaults.ff, _int)
+    link.within("seed", 0, MAX_SEED, defaults.seed)
+    for name in FLAGS:
+        link.flag(name)
+    if link.values.get("model", defaults.model) == "random":
+        layers, heads = link.values.get("layers", defaults.layers), link.values.get("heads", defaults.heads)
     else:  # a trained or uploaded model's shape is known once it is loaded: the app fits these to it
         layers, heads = max_layers, max_heads
-    integer("layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
-    integer("head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
+    for name, count in (("layer", layers), ("head", heads), ("lab_layer", layers), ("lab_head", heads)):
+        link.within(name, 1, count, 0, offset=1)
     # The sentence is not tokenized yet: the app fits a query past its last token, with a notice.
-    integer("query", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)
-    integer("lab_layer", lambda n: 1 <= n <= layers, "reason_range", 0, offset=1, low=1, high=layers)
-    integer("lab_head", lambda n: 1 <= n <= heads, "reason_range", 0, offset=1, low=1, high=heads)
-    if "lab_temperature" in params:
-        try:
-            temperature = float(str(params["lab_temperature"]))
-        except ValueError:
-            temperature = None
-        if temperature in TEMPERATURES:
-            values["lab_temperature"] = temperature
-        else:
-            choices = ", ".join(map(str, TEMPERATURES))
-            refuse("lab_temperature", "reason_choice", defaults.lab_temperature, choices=choices)
-    integer(
-        "lab_dk",
-        SATURATION_D_KS.__contains__,
-        "reason_choice",
-        defaults.lab_dk,
-        choices=", ".join(map(str, SATURATION_D_KS)),
-    )
-    integer("lab_pad", lambda n: 1 <= n <= MAX_PADDING, "reason_range", defaults.lab_pad, low=1, high=MAX_PADDING)
-    integer(
-        "lab_shuffle", lambda n: 0 <= n <= MAX_SHUFFLE, "reason_range", defaults.lab_shuffle, low=0, high=MAX_SHUFFLE
-    )
-    integer(
-        "cmp_heads",
-        head_options(d_model, max_heads).__contains__,
-        "reason_divisor",
-        defaults.cmp_heads,
-        d_model=d_model,
-    )
-    integer("cmp_seed", lambda n: 0 <= n <= MAX_SEED, "reason_range", defaults.cmp_seed, low=0, high=MAX_SEED)
-    steps = len(PRESENTATION_STEPS)
-    integer("step", lambda n: 1 <= n <= steps, "reason_range", 0, offset=1, low=1, high=steps)
-    return dataclasses.replace(defaults, **values), notices
+    link.integer("query", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)
+    link.one_of("lab_temperature", TEMPERATURES, defaults.lab_temperature, _float)
+    link.one_of("lab_dk", SATURATION_D_KS, defaults.lab_dk, _int)
+    link.within("lab_pad", 1, MAX_PADDING, defaults.lab_pad)
+    link.within("lab_shuffle", 0, MAX_SHUFFLE, defaults.lab_shuffle)
+    link.integer("cmp_heads", divisors, "reason_divisor", defaults.cmp_heads, d_model=d_model)
+    link.within("cmp_seed", 0, MAX_SEED, defaults.cmp_seed)
+    link.within("step", 1, len(PRESENTATION_STEPS), 0, offset=1)
+    return dataclasses.replace(defaults, **link.values), link.notices
 
 
 def to_query_params(settings: Settings) -> dict[str, str]:

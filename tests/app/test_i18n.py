@@ -1,12 +1,14 @@
 """Both languages carry every string, with the same placeholders."""
 
+import dataclasses
 import re
 import string
 from pathlib import Path
 
 import pytest
 
-from viz.i18n import CHOICE_LABELS, LANGUAGES, STRINGS, texts
+from ui.i18n import CHART_LABELS, CHOICE_LABELS, LANGUAGES, STRINGS, chart_labels, texts
+from viz import ChartLabels
 from viz.inspector import INSPECTOR_STRING_KEYS
 
 
@@ -51,17 +53,28 @@ def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
     source = "\n".join(path.read_text(encoding="utf-8") for path in python if path.name != "i18n.py")
     script = (root / "ui" / "inspector.js").read_text(encoding="utf-8")
     keys = set(texts("en"))
-    in_python = set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source)) | {
-        key for labels in CHOICE_LABELS.values() for key in labels.values()
-    }
+    in_python = (
+        set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source))
+        | {key for labels in CHOICE_LABELS.values() for key in labels.values()}
+        | set(CHART_LABELS.values())
+    )
     in_script = set(re.findall(r"\b(?:t|strings)\.([a-z][a-z0-9_]*)", script))
     unused = sorted(keys - in_python - in_script)
     assert not unused, f"keys no code uses: {unused}"
-    # Each string the step view is sent is drawn by its script or used for its charts' figures.
-    for_figures = set(re.findall(r"strings\[\"([a-z_]+)\"\]", (root / "viz" / "inspector.py").read_text()))
-    sent_unused = set(INSPECTOR_STRING_KEYS) - in_script - for_figures
+    # Each string the step view is sent is drawn by its script (its charts' words come as ChartLabels).
+    sent_unused = set(INSPECTOR_STRING_KEYS) - in_script
     assert not sent_unused, sorted(sent_unused)
     # Every t["key"] the Python asks for exists (in both languages: see the test of their parity).
     asked = set(re.findall(r"\bt\[\"([a-z][a-z0-9_]*)\"\]", source))
     assert asked <= keys, sorted(asked - keys)
     assert in_script <= keys | {"length"}, sorted(in_script - keys)
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_every_word_a_chart_draws_comes_from_the_language(language):
+    """Each field of viz's ChartLabels has its key, so no chart keeps an English default on the
+    中文 page; and the object carries exactly that language's strings."""
+    assert set(CHART_LABELS) == {field.name for field in dataclasses.fields(ChartLabels)}
+    labels = chart_labels(language)
+    for field, key in CHART_LABELS.items():
+        assert getattr(labels, field) == texts(language)[key]

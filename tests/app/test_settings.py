@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from encoder import LIMITS, EncoderConfig
-from viz.state import D_MODEL_OPTIONS, MAX_TEXT_CHARS, Settings, from_query_params, head_options, to_query_params
+from ui.settings import D_MODEL_OPTIONS, MAX_TEXT_CHARS, Settings, from_query_params, head_options, to_query_params
 
 
 def _parse(params):

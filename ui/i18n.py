@@ -3,13 +3,17 @@
 One table per language with the same keys (a test checks that they match, placeholders
 included), so a label cannot be translated in one language and forgotten in the other.
 Strings with `{placeholders}` are filled with `str.format`; the app never formats user
-text into Markdown or HTML, so nothing here needs escaping.
+text into Markdown or HTML, so nothing here needs escaping. The words the charts draw go to
+viz's figure builders as one `ChartLabels` (`chart_labels`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Literal
+
+from viz import ChartLabels
 
 Language = Literal["en", "zh"]
 LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文"}
@@ -550,3 +554,32 @@ def option_label(t: Mapping[str, str], name: str) -> Callable[[str], str]:
     """The label, in `t`'s language, of each option of the radio `name` (a `format_func`)."""
     labels = CHOICE_LABELS[name]
     return lambda option: t[labels[option]]
+
+
+# The key of `texts` for each field of viz's ChartLabels, the words every chart draws.
+CHART_LABELS: dict[str, str] = {
+    "token": "token_axis",
+    "dimension": "dim_axis",
+    "query": "query_axis",
+    "key": "key_axis",
+    "value": "value",
+    "weight": "weight",
+    "layer": "layer",
+    "head": "head",
+    "position": "position_axis",
+    "cosine": "cosine",
+    "mean_max_weight": "sc_max_weight",
+    "mean_entropy": "sc_entropy",
+    "scaled": "sc_scaled",
+    "unscaled": "sc_unscaled",
+    "uniform": "sc_uniform",
+    "score_variance": "sc_variance_label",
+    "proportional_to_d_k": "sc_reference",
+}
+
+
+@functools.cache
+def chart_labels(language: str) -> ChartLabels:
+    """The charts' words in `language` (English for anything unknown): one object for every figure."""
+    t = texts(language)
+    return ChartLabels(**{field: t[key] for field, key in CHART_LABELS.items()})
