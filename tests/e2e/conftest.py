@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from e2e_harness import (
+
+from tests.e2e.e2e_harness import (
     CHROMIUM_ARGS,
     INSTALL_HINT,
     ROOT,

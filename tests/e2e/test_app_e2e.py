@@ -27,7 +27,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from e2e_harness import (
+from playwright.sync_api import Locator, Page, expect
+from plotly.colors import sample_colorscale, unlabel_rgb
+
+from encoder import Encoder, EncoderConfig
+from tests.e2e.e2e_harness import (
     ALERT,
     CELL_TEXTS,
     CHART,
@@ -53,10 +57,6 @@ from e2e_harness import (
     wait_for_report,
     watch_runs,
 )
-from playwright.sync_api import Locator, Page, expect
-from plotly.colors import sample_colorscale, unlabel_rgb
-
-from encoder import Encoder, EncoderConfig
 from ui.i18n import texts
 from viz import number_text, token_labels
 from viz.heatmaps import cell_texts

@@ -6,7 +6,25 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_harness import (
+from playwright.sync_api import Browser, Page, expect
+from test_app_e2e import (
+    LOVE,
+    charts_in,
+    choose,
+    expect_link,
+    expect_no_exception,
+    expect_ticks,
+    expect_titles,
+    expect_worked_example,
+    inspector,
+    open_page,
+    pick,
+    picker,
+    select_option,
+    trace_arrays,
+)
+
+from tests.e2e.e2e_harness import (
     ALERT,
     CELL_TEXTS,
     CHART,
@@ -26,24 +44,6 @@ from e2e_harness import (
     wait_for_report,
     watch_runs,
 )
-from playwright.sync_api import Browser, Page, expect
-from test_app_e2e import (
-    LOVE,
-    charts_in,
-    choose,
-    expect_link,
-    expect_no_exception,
-    expect_ticks,
-    expect_titles,
-    expect_worked_example,
-    inspector,
-    open_page,
-    pick,
-    picker,
-    select_option,
-    trace_arrays,
-)
-
 from ui.i18n import texts
 
 LANGS = ("en", "zh")
