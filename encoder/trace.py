@@ -161,9 +161,10 @@ def trace_nbytes(config: EncoderConfig, tokens: Sequence[str]) -> int:
 class TraceArrays:
     """A trace as numpy arrays on the CPU, with what computed it and how long it took.
 
-    What an interface keeps between redraws: no tensors and no device, and a class that
-    lives in an importable module, so a cache can pickle it (Streamlit's `cache_data`
-    copies what it returns, and cannot pickle a class defined in the app's own script).
+    What an interface keeps between redraws: no tensors and no device. Every array is
+    read-only, so one copy can be shared by every session of a server that shows the same
+    run (a class of thirty on the largest model would otherwise hold thirty copies); each
+    layer's `weights` array is a view of the stacked `weights`, not a second copy.
     """
 
     config: EncoderConfig
@@ -186,7 +187,10 @@ class TraceArrays:
             torch.cuda.synchronize()
         milliseconds = (time.perf_counter() - start) * 1000
         arrays = trace.to_numpy()
-        weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])
+        weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])  # (L, H, n, n)
+        for array in (*arrays.values(), weights):
+            array.flags.writeable = False
+        arrays |= {f"layer{i}.weights": weights[i] for i in range(model.config.n_layers)}  # read-only views
         return cls(
             config=model.config,
             model_name=model.name,

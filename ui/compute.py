@@ -1,5 +1,6 @@
-"""The cached compute layer: one model per configuration and device, shared by every session,
-and one trace per (model, device, sentence), kept as numpy arrays for the page.
+"""The cached compute layer: one model per configuration and device, and one trace per (model,
+device, sentence) as read-only numpy arrays, each shared by every session of the server
+(`st.cache_resource`: `st.cache_data` would hand each session a copy of its own).
 """
 
 from __future__ import annotations
@@ -130,12 +131,12 @@ def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None =
     return (_large_trace if large else _small_trace)(key, device, text, _upload)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
+@st.cache_resource(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
 def _small_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
     return _trace_text(key, device, text, _upload)
 
 
-@st.cache_data(max_entries=4, show_spinner=False)  # at most 4 × 146 MiB
+@st.cache_resource(max_entries=4, show_spinner=False)  # at most 4 × 146 MiB
 def _large_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
     return _trace_text(key, device, text, _upload)
 
@@ -181,21 +182,21 @@ def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], options: 
     return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens, **scaling))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)  # at most 32 × 8 MiB
+@st.cache_resource(max_entries=32, show_spinner=False)  # at most 32 × 8 MiB
 def _small_tokens_trace(
     key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, _upload: bytes | None = None
 ) -> TraceArrays:
     return _trace_tokens(key, device, tokens, options, _upload)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)  # at most 2 × 146 MiB
+@st.cache_resource(max_entries=2, show_spinner=False)  # at most 2 × 146 MiB
 def _large_tokens_trace(
     key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, _upload: bytes | None = None
 ) -> TraceArrays:
     return _trace_tokens(key, device, tokens, options, _upload)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)  # a download, rarely asked twice: at most 2 × 146 MiB
+@st.cache_resource(max_entries=2, show_spinner=False)  # a download, rarely asked twice: at most 2 × 146 MiB
 def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> bytes:
     """The trace as a compressed .npz, built only when someone downloads it."""
     buffer = io.BytesIO()

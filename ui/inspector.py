@@ -48,7 +48,7 @@ def plotly_url() -> str:
     return f"{'/' + base if base else ''}/component/{folder.name}/plotly.min.js"
 
 
-@st.cache_data(max_entries=8, show_spinner=False)  # at most 8 MB each, or about 17 MB for the largest runs
+@st.cache_resource(max_entries=8, show_spinner=False)  # at most 8 MB each, or about 17 MB for the largest runs
 def payload(
     _view: TraceArrays,
     trace_id: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from encoder import Encoder, EncoderConfig, TraceArrays, trace_nbytes
@@ -17,6 +18,18 @@ def test_a_run_kept_as_arrays_holds_the_traces_numbers_and_what_computed_them():
     expected = torch.stack([layer.weights for layer in trace.layers]).numpy()  # (layers, heads, n, n)
     np.testing.assert_array_equal(kept.weights, expected)
     np.testing.assert_array_equal(kept.layer(2, "context"), trace.layers[2].context.numpy())
+
+
+def test_a_kept_run_is_read_only_so_every_session_can_share_one_copy():
+    model = Encoder(EncoderConfig(d_model=32, n_heads=4, n_layers=3), device="cpu")
+    kept = TraceArrays.of_run(model, lambda: model.trace_text("我爱你"))
+    for name, array in [*kept.arrays.items(), ("weights", kept.weights)]:
+        assert not array.flags.writeable, name
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0
+    for layer in range(3):  # a layer's weights are the stack's, not a second copy
+        assert np.shares_memory(kept.layer(layer, "weights"), kept.weights)
+        np.testing.assert_array_equal(kept.layer(layer, "weights"), kept.weights[layer])
 
 
 def test_the_residual_stream_is_the_input_then_every_layers_output():

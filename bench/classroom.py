@@ -1,0 +1,447 @@
+"""A classroom against one server: N students at once, each a session of Streamlit's own websocket
+protocol, playing a lesson. No browser: the students' browsers are their own machines; the server
+is what they share, and what this measures.
+
+Each student (a) opens the teacher's shared link, (b) changes the head five times in the step
+view, (c) types a sentence of their own (the encoder runs) and (d) opens a link with a new shape
+(a new model), with a think time of 0-300 ms before each. A student speaks as the browser does
+(tests/e2e/test_classroom.py checks that against real Chromium): a link is a `rerun_script` with
+its query string; a head change is the step view's report of its view, a rerun of the step view's
+fragment; a sentence is a rerun with the sentence's widget state; and every message the browser
+already holds is named in `cached_message_hashes`, so the server sends a reference instead.
+
+It reports, per phase, p50 / p95 / max from sending the message to the run's `script_finished`;
+errors (an exception on the page, a step view that shows another sentence or shape than asked,
+a link that does not follow a head change, a disconnect, a run over 30 s); and the server's
+RSS before, at its peak and after.
+
+    python -m bench.classroom --students 30
+    python -m bench.classroom --soak 1000     # one session, 1,000 reruns over 50 sentences and shapes
+    python -m bench.classroom --largest 30    # the largest allowed shape open in 30 sessions at once
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from encoder import tokenize
+from tests.e2e.e2e_harness import ROOT, streamlit_server
+from viz.inspector import decode_payload
+
+RUN_TIMEOUT_S = 30.0  # a run longer than this counts as an error
+THINK_S = (0.0, 0.3)  # a student's pause before each action
+HEAD_CHANGES = 5
+INSPECTOR_KEY = "inspector"  # the step view's element key (ui/inspector.py)
+TEXT_KEY = "text"  # the sentence's widget key (ui/sidebar.py)
+TEACHER_LINK = {"text": "the cat sat on the mat because the cat was tired", "layers": 2, "heads": 4}
+PHASES = ("open", "head", "sentence", "new shape")
+SENTENCES = tuple(
+    f"{subject} {verb} the {thing}"
+    for subject in ("the cat", "a dog", "my teacher", "我们", "she", "the model", "our class", "you", "they", "he")
+    for verb, thing in (("saw", "mat"), ("likes", "sun"), ("reads", "book"), ("爱", "猫"), ("wants", "tea"))
+)  # 50 distinct sentences
+LARGEST_LINK = {  # the largest shape a link may ask for: 128 tokens, d_model 1024, 16 heads, 12 layers
+    "text": " ".join(f"w{i}" for i in range(128)),
+    "d_model": 1024,
+    "heads": 16,
+    "layers": 12,
+    "ff": 4,
+}
+SHAPES = tuple(  # (d_model, heads, layers): 50 distinct shapes with the seed, each a new model
+    (d_model, heads, layers) for d_model, heads in ((32, 2), (48, 4), (64, 8), (96, 4), (128, 8)) for layers in (1, 2)
+)
+
+
+def link_query(params: dict[str, object]) -> str:
+    return urlencode({key: str(value) for key, value in params.items()}, quote_via=quote)
+
+
+@dataclass
+class Run:
+    """One run of the script, as the client saw it."""
+
+    seconds: float
+    messages: list[ForwardMsg]
+    status: int | None  # ScriptFinishedStatus; None when the run never finished
+
+    @property
+    def exceptions(self) -> list[str]:
+        return [
+            message.delta.new_element.exception.message
+            for message in self.messages
+            if message.WhichOneof("type") == "delta"
+            and message.delta.WhichOneof("type") == "new_element"
+            and message.delta.new_element.WhichOneof("type") == "exception"
+        ]
+
+    def elements(self) -> list[str]:
+        """The element types the run drew, in order ("block" for a container)."""
+        kinds = []
+        for message in self.messages:
+            if message.WhichOneof("type") != "delta":
+                continue
+            delta = message.delta
+            if delta.WhichOneof("type") == "new_element":
+                kinds.append(delta.new_element.WhichOneof("type"))
+            elif delta.WhichOneof("type") == "add_block":
+                kinds.append("block")
+        return kinds
+
+    def query_string(self) -> str | None:
+        """The link the run set last (`st.query_params`), if it set one."""
+        found = None
+        for message in self.messages:
+            if message.WhichOneof("type") == "page_info_changed":
+                found = message.page_info_changed.query_string
+        return found
+
+
+@dataclass
+class Student:
+    """One browser tab's session: the websocket, and what the browser would remember."""
+
+    websocket: websockets.ClientConnection
+    query: str
+    page_script_hash: str = ""
+    cache: dict[str, ForwardMsg] = field(default_factory=dict)  # cacheable messages received, by hash
+    widget_ids: dict[str, str] = field(default_factory=dict)  # user key -> widget id
+    fragment_of: dict[str, str] = field(default_factory=dict)  # user key -> the fragment that drew it
+    payloads: list[bytes] = field(default_factory=list)  # the step view's payloads received
+
+    @classmethod
+    async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, Run]:
+        """A new tab on the link `params`: connect, and run the script as the browser's first message asks."""
+        ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
+        websocket = await websockets.connect(
+            ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None, open_timeout=RUN_TIMEOUT_S
+        )
+        student = cls(websocket, link_query(params))
+        run = await student.rerun(BackMsg())
+        return student, run
+
+    async def close(self) -> None:
+        await self.websocket.close()
+
+    def _back_message(self, message: BackMsg) -> bytes:
+        state = message.rerun_script
+        state.query_string = self.query
+        state.page_script_hash = self.page_script_hash
+        state.cached_message_hashes.extend(sorted(self.cache))
+        state.context_info.timezone = "UTC"
+        state.context_info.locale = "en-US"
+        return message.SerializeToString()
+
+    async def rerun(self, message: BackMsg) -> Run:
+        """Send a rerun request and read every message until the run has finished."""
+        start = time.perf_counter()
+        await self.websocket.send(self._back_message(message))
+        messages: list[ForwardMsg] = []
+        status = None
+        async with asyncio.timeout(RUN_TIMEOUT_S):
+            while status is None:
+                frame = await self.websocket.recv()
+                if isinstance(frame, str):
+                    continue
+                forward = ForwardMsg()
+                forward.ParseFromString(frame)
+                if forward.WhichOneof("type") == "ref_hash":  # a message this tab holds: the browser reuses it
+                    forward = self.cache[forward.ref_hash]
+                messages.append(forward)
+                self._remember(forward)
+                if forward.WhichOneof("type") == "script_finished":
+                    status = forward.script_finished
+        return Run(time.perf_counter() - start, messages, status)
+
+    def _remember(self, message: ForwardMsg) -> None:
+        kind = message.WhichOneof("type")
+        if message.metadata.cacheable and message.hash:
+            self.cache[message.hash] = message
+        if kind == "new_session":
+            self.page_script_hash = message.new_session.page_script_hash
+        elif kind == "page_info_changed":
+            self.query = message.page_info_changed.query_string
+        elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+            element = message.delta.new_element
+            widget = getattr(element, element.WhichOneof("type"))
+            widget_id = getattr(widget, "id", "")
+            if widget_id.startswith("$$ID-"):
+                key = widget_id.split("-", 2)[2]
+                self.widget_ids[key] = widget_id
+                self.fragment_of[key] = message.delta.fragment_id
+            if element.WhichOneof("type") == "bidi_component":
+                self.payloads.append(element.bidi_component.bytes)
+
+    async def change_head(self, head: int, layer: int = 0) -> Run:
+        """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
+        message = BackMsg()
+        state = message.rerun_script
+        widget = state.widget_states.widgets.add()
+        widget.id = self.widget_ids[INSPECTOR_KEY]
+        widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
+        state.fragment_id = self.fragment_of[INSPECTOR_KEY]
+        return await self.rerun(message)
+
+    async def type_sentence(self, text: str) -> Run:
+        """What the sidebar's text box sends on Enter: a rerun with the sentence's new value."""
+        message = BackMsg()
+        widget = message.rerun_script.widget_states.widgets.add()
+        widget.id = self.widget_ids[TEXT_KEY]
+        widget.string_value = text
+        return await self.rerun(message)
+
+
+def server_pid(base_url: str) -> int:
+    """The pid of the `streamlit run` serving `base_url` (the harness starts it in a new session)."""
+    port = base_url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"streamlit" in b" ".join(command) and port.encode() in command:
+                return int(entry.name)
+    raise RuntimeError(f"no streamlit process serves {base_url}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@contextmanager
+def rss_peak(pid: int, every_s: float = 0.05) -> Iterator[list[float]]:
+    """Sample the server's RSS in a thread; the list holds [peak] when the block ends."""
+    peak = [rss_mb(pid)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            peak[0] = max(peak[0], rss_mb(pid))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        thread.join()
+
+
+@dataclass
+class Report:
+    """Every student's runs, by phase, and what went wrong."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, phase: str, run: Run, who: str, wrong: str | None = None) -> Run:
+        """Count `run`; an exception on the page, or `wrong` (what the page got wrong), is an error."""
+        self.seconds[phase].append(run.seconds)
+        if run.exceptions:
+            self.errors.append(f"{who} {phase}: exception on the page: {run.exceptions[0][:200]}")
+        elif wrong:
+            self.errors.append(f"{who} {phase}: {wrong}")
+        return run
+
+
+def wrong_view(student: Student, tokens: list[str], shape: tuple[int, int, int]) -> str | None:
+    """What the step view's latest payload gets wrong about the run asked for, if anything."""
+    if not student.payloads:
+        return "no step view"
+    header, _ = decode_payload(student.payloads[-1])
+    got = (header["tokens"], (header["d_model"], header["n_heads"], header["n_layers"]))
+    return None if got == (tokens, shape) else f"the step view shows {got}, not {(tokens, shape)}"
+
+
+async def think(rng: random.Random) -> None:
+    await asyncio.sleep(rng.uniform(*THINK_S))
+
+
+async def lesson(base_url: str, index: int, report: Report, rng: random.Random) -> None:
+    """One student's lesson; whatever breaks is an error of this student, and the others go on."""
+    who = f"student {index}"
+    try:
+        await think(rng)
+        student, run = await Student.open(base_url, TEACHER_LINK)
+        teacher_shape = (64, int(TEACHER_LINK["heads"]), int(TEACHER_LINK["layers"]))
+        report.add("open", run, who, wrong_view(student, tokenize(str(TEACHER_LINK["text"])), teacher_shape))
+        for change in range(HEAD_CHANGES):
+            await think(rng)
+            head = (change + 1 + index) % teacher_shape[1]
+            run = await student.change_head(head)
+            link = parse_qs(student.query)  # the link as the server last set it
+            wrong = None if link.get("head") == [str(head + 1)] else f"the link says head {link.get('head')}"
+            report.add("head", run, who, wrong)
+        await think(rng)
+        sentence = SENTENCES[index % len(SENTENCES)]
+        run = await student.type_sentence(sentence)
+        report.add("sentence", run, who, wrong_view(student, tokenize(sentence), teacher_shape))
+        await student.close()
+        d_model, heads, layers = SHAPES[index % len(SHAPES)]
+        link = {"text": sentence, "d_model": d_model, "heads": heads, "layers": layers, "seed": 1000 + index}
+        await think(rng)
+        other, run = await Student.open(base_url, link)
+        report.add("new shape", run, who, wrong_view(other, tokenize(sentence), (d_model, heads, layers)))
+        await other.close()
+    except TimeoutError:
+        report.errors.append(f"{who}: a run took over {RUN_TIMEOUT_S:.0f} s")
+    except websockets.ConnectionClosed as closed:
+        report.errors.append(f"{who}: disconnected ({closed})")
+    except OSError as error:
+        report.errors.append(f"{who}: {error}")
+
+
+async def classroom(base_url: str, students: int, seed: int = 0) -> Report:
+    report = Report()
+    rngs = [random.Random(seed * 1000 + index) for index in range(students)]
+    await asyncio.gather(*(lesson(base_url, index, report, rngs[index]) for index in range(students)))
+    return report
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def summary_line(phase: str, values: Sequence[float]) -> str:
+    if not values:
+        return f"  {phase:<10} no runs"
+    p50, p95 = statistics.median(values), percentile(values, 0.95)
+    times = f"p50 {p50 * 1000:7.0f} ms   p95 {p95 * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms"
+    return f"  {phase:<10} n={len(values):<4} {times}"
+
+
+def warm_up(base_url: str) -> None:
+    """One student plays the lesson first: the models and traces every later student shares are built."""
+    report = asyncio.run(classroom(base_url, 1, seed=99))
+    if report.errors:
+        raise RuntimeError(f"the warm-up lesson failed: {report.errors}")
+
+
+def run_classroom(base_url: str, students: int) -> Report:
+    pid = server_pid(base_url)
+    warm_up(base_url)
+    before, cpu_before = rss_mb(pid), cpu_seconds(pid)
+    start = time.perf_counter()
+    with rss_peak(pid) as peak:
+        report = asyncio.run(classroom(base_url, students))
+    wall = time.perf_counter() - start
+    print(f"N = {students}: {wall:.1f} s wall, server CPU {cpu_seconds(pid) - cpu_before:.1f} s")
+    for phase in PHASES:
+        print(summary_line(phase, report.seconds[phase]))
+    print(f"  errors     {len(report.errors)}" + "".join(f"\n    {error}" for error in report.errors[:10]))
+    print(f"  server RSS before {before:.0f} MB, peak {peak[0]:.0f} MB, after {rss_mb(pid):.0f} MB")
+    return report
+
+
+async def soak(base_url: str, reruns: int, pid: int, every: int = 100) -> list[float]:
+    """One session, `reruns` runs over 50 sentences and 50 shapes; RSS after every `every`."""
+    student, _ = await Student.open(base_url, TEACHER_LINK)
+    samples = []
+    try:
+        for index in range(reruns):
+            if index % 2:
+                run = await student.type_sentence(SENTENCES[index // 2 % len(SENTENCES)])
+            else:
+                await student.close()
+                d_model, heads, layers = SHAPES[index // 2 % len(SHAPES)]
+                seed = index // 2 // len(SHAPES) % 5  # 10 shapes x 5 seeds: 50 models
+                link = {
+                    "text": SENTENCES[index % 7],
+                    "d_model": d_model,
+                    "heads": heads,
+                    "layers": layers,
+                    "seed": seed,
+                }
+                student, run = await Student.open(base_url, link)
+            if run.exceptions:
+                raise RuntimeError(f"rerun {index}: {run.exceptions[0]}")
+            if (index + 1) % every == 0:
+                samples.append(rss_mb(pid))
+                print(f"  after {index + 1:>5} reruns: RSS {samples[-1]:.0f} MB", flush=True)
+    finally:
+        await student.close()
+    return samples
+
+
+async def crowd(base_url: str, students: int, link: dict[str, object]) -> tuple[list[Student], list[Run]]:
+    """`students` tabs open on one link at once, and left open (as a class leaves its tabs)."""
+    opened = await asyncio.gather(*(Student.open(base_url, link) for _ in range(students)))
+    return [student for student, _ in opened], [run for _, run in opened]
+
+
+def run_largest(base_url: str, students: int) -> None:
+    """The largest allowed shape open in `students` sessions at once: the server's RSS, held."""
+    pid = server_pid(base_url)
+    before = rss_mb(pid)
+
+    async def hold() -> list[Run]:
+        first, runs = await crowd(base_url, 1, LARGEST_LINK)  # the model and trace are built once
+        rest, more = await crowd(base_url, students - 1, LARGEST_LINK)
+        for student in first + rest:
+            await student.close()
+        return runs + more
+
+    with rss_peak(pid) as peak:
+        runs = asyncio.run(hold())
+    errors = [error for run in runs for error in run.exceptions]
+    seconds = [run.seconds for run in runs[1:]]
+    print(f"largest shape open in {students} sessions: {len(errors)} errors")
+    print(summary_line("open", seconds) + f"   (the first, which builds the model: {runs[0].seconds:.1f} s)")
+    print(f"  server RSS before {before:.0f} MB, peak {peak[0]:.0f} MB, after {rss_mb(pid):.0f} MB")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, nargs="+", default=[1, 10, 30], help="class sizes to play in turn")
+    parser.add_argument("--soak", type=int, default=0, help="instead: one session, this many reruns")
+    parser.add_argument("--largest", type=int, default=0, help="instead: the largest shape open in this many sessions")
+    parser.add_argument("--url", help="a running server to use (default: start one)")
+    args = parser.parse_args(argv)
+    with streamlit_server(ROOT / "app.py") if args.url is None else _given(args.url) as base_url:
+        if args.largest:
+            run_largest(base_url, args.largest)
+            return
+        if args.soak:
+            pid = server_pid(base_url)
+            warm_up(base_url)
+            print(f"soak: {args.soak} reruns; RSS at start {rss_mb(pid):.0f} MB")
+            samples = asyncio.run(soak(base_url, args.soak, pid))
+            first, last = samples[0], samples[-1]
+            print(f"RSS growth after the first {100} reruns: {100 * (last - first) / first:+.1f} %")
+            return
+        for students in args.students:
+            run_classroom(base_url, students)
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url.rstrip("/")
+
+
+if __name__ == "__main__":
+    main()
