@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import compute, downloads, experiments, heading, inspector, rest_of_layer, session, sidebar
+from ui import classroom, compute, downloads, experiments, heading, inspector, rest_of_layer, session, sidebar
 
 
 def main() -> None:
     compute.configure_torch()
     session.start()
+    classroom.join()
     st.set_page_config(page_title=session.strings()["page_title"], page_icon="🔍", layout="wide")
     upload = sidebar.sidebar()
     settings = session.settings()
     session.sync_link(settings)
 
     heading.title(settings)
+    classroom.join_box()
     result = compute.trace_or_message(settings, upload)
     if result is None:
         return

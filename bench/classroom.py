@@ -18,6 +18,7 @@ RSS before, at its peak and after.
     python -m bench.classroom --students 30
     python -m bench.classroom --soak 1000     # one session, 1,000 reruns over 50 sentences and shapes
     python -m bench.classroom --largest 30    # the largest allowed shape open in 30 sessions at once
+    python -m bench.classroom --processes 2   # two app processes behind nginx (bench/cluster.py)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from bench.cluster import cluster
 from encoder import tokenize
 from tests.e2e.e2e_harness import ROOT, streamlit_server
 from viz.inspector import decode_payload
@@ -233,14 +235,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def rss_peak(pid: int, every_s: float = 0.05) -> Iterator[list[float]]:
-    """Sample the server's RSS in a thread; the list holds [peak] when the block ends."""
-    peak = [rss_mb(pid)]
+def rss_peak(pids: Sequence[int], every_s: float = 0.05) -> Iterator[list[float]]:
+    """Sample the app processes' RSS (summed) in a thread; the list holds [peak] when the block ends."""
+    peak = [total(rss_mb, pids)]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(every_s):
-            peak[0] = max(peak[0], rss_mb(pid))
+            peak[0] = max(peak[0], total(rss_mb, pids))
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -335,26 +337,33 @@ def summary_line(phase: str, values: Sequence[float]) -> str:
     return f"  {phase:<10} n={len(values):<4} {times}"
 
 
-def warm_up(base_url: str) -> None:
-    """One student plays the lesson first: the models and traces every later student shares are built."""
-    report = asyncio.run(classroom(base_url, 1, seed=99))
-    if report.errors:
-        raise RuntimeError(f"the warm-up lesson failed: {report.errors}")
+def warm_up(app_urls: Sequence[str]) -> None:
+    """One student plays the lesson on each app process first: the models and traces later students share are built."""
+    for url in app_urls:
+        report = asyncio.run(classroom(url, 1, seed=99))
+        if report.errors:
+            raise RuntimeError(f"the warm-up lesson on {url} failed: {report.errors}")
 
 
-def run_classroom(base_url: str, students: int) -> Report:
-    pid = server_pid(base_url)
-    warm_up(base_url)
-    before, cpu_before = rss_mb(pid), cpu_seconds(pid)
+def total(measure, pids: Sequence[int]) -> float:
+    return sum(measure(pid) for pid in pids)
+
+
+def run_classroom(base_url: str, students: int, app_urls: Sequence[str]) -> Report:
+    """A class of `students` against `base_url` (one app, or nginx in front of `app_urls`)."""
+    pids = [server_pid(url) for url in app_urls]
+    warm_up(app_urls)
+    before, cpu_before = total(rss_mb, pids), total(cpu_seconds, pids)
     start = time.perf_counter()
-    with rss_peak(pid) as peak:
+    with rss_peak(pids) as peak:
         report = asyncio.run(classroom(base_url, students))
     wall = time.perf_counter() - start
-    print(f"N = {students}: {wall:.1f} s wall, server CPU {cpu_seconds(pid) - cpu_before:.1f} s")
+    processes = f" on {len(pids)} app processes" if len(pids) > 1 else ""
+    print(f"N = {students}{processes}: {wall:.1f} s wall, server CPU {total(cpu_seconds, pids) - cpu_before:.1f} s")
     for phase in PHASES:
         print(summary_line(phase, report.seconds[phase]))
     print(f"  errors     {len(report.errors)}" + "".join(f"\n    {error}" for error in report.errors[:10]))
-    print(f"  server RSS before {before:.0f} MB, peak {peak[0]:.0f} MB, after {rss_mb(pid):.0f} MB")
+    print(f"  server RSS before {before:.0f} MB, peak {peak[0]:.0f} MB, after {total(rss_mb, pids):.0f} MB")
     return report
 
 
@@ -406,7 +415,7 @@ def run_largest(base_url: str, students: int) -> None:
             await student.close()
         return runs + more
 
-    with rss_peak(pid) as peak:
+    with rss_peak([pid]) as peak:
         runs = asyncio.run(hold())
     errors = [error for run in runs for error in run.exceptions]
     seconds = [run.seconds for run in runs[1:]]
@@ -418,29 +427,29 @@ def run_largest(base_url: str, students: int) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 10, 30], help="class sizes to play in turn")
+    parser.add_argument("--processes", type=int, default=1, help="app processes behind nginx (bench/cluster.py)")
     parser.add_argument("--soak", type=int, default=0, help="instead: one session, this many reruns")
     parser.add_argument("--largest", type=int, default=0, help="instead: the largest shape open in this many sessions")
-    parser.add_argument("--url", help="a running server to use (default: start one)")
     args = parser.parse_args(argv)
-    with streamlit_server(ROOT / "app.py") if args.url is None else _given(args.url) as base_url:
+    if args.processes > 1:
+        with cluster(args.processes) as (base_url, apps):
+            for students in args.students:
+                run_classroom(base_url, students, apps)
+        return
+    with streamlit_server(ROOT / "app.py") as base_url:
         if args.largest:
             run_largest(base_url, args.largest)
             return
         if args.soak:
             pid = server_pid(base_url)
-            warm_up(base_url)
+            warm_up([base_url])
             print(f"soak: {args.soak} reruns; RSS at start {rss_mb(pid):.0f} MB")
             samples = asyncio.run(soak(base_url, args.soak, pid))
             first, last = samples[0], samples[-1]
             print(f"RSS growth after the first {100} reruns: {100 * (last - first) / first:+.1f} %")
             return
         for students in args.students:
-            run_classroom(base_url, students)
-
-
-@contextmanager
-def _given(url: str) -> Iterator[str]:
-    yield url.rstrip("/")
+            run_classroom(base_url, students, [base_url])
 
 
 if __name__ == "__main__":

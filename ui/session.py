@@ -7,10 +7,12 @@ so a copied address reopens the same page.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import streamlit as st
 
 from encoder import LIMITS
+from ui.classes import ClassStore, class_store_for
 from ui.i18n import CHOICE_LABELS, LANGUAGES, chart_labels, texts
 from ui.settings import (
     CHOICES,
@@ -70,8 +72,23 @@ def start() -> None:
     st.session_state.link_notices = notices
 
 
+@st.cache_resource
+def class_store() -> ClassStore:
+    """The classes every session sees (ui.classes): in Redis when `REDIS_URL` is set, so that every
+    app process behind a load balancer sees them, else in this process's memory."""
+    return class_store_for(os.environ.get("REDIS_URL"))
+
+
 def sync_link(settings: Settings) -> None:
+    """Write the settings into the link, once they have settled in a run; in a class, keep its
+    code there, and on the teacher's page publish them to the students."""
     params = to_query_params(settings)
+    state = st.session_state
+    code = state.get("class_code")
+    if code is not None:
+        if state.get("class_secret"):
+            class_store().publish(code, state.class_secret, params)
+        params = params | {"class": code}
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 

@@ -8,7 +8,7 @@ from encoder import (
     LIMITS,
     EncoderError,
 )
-from ui import compute, session
+from ui import classroom, compute, session
 from ui.i18n import LANGUAGES, option_label
 from ui.settings import (
     ACTIVATION_NAMES,
@@ -58,6 +58,7 @@ def sidebar() -> bytes | None:
             st.radio(t["wscale"], CHOICES["wscale"], key="wscale", format_func=option_label(t, "wscale"))
             st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
         st.caption(t["share_hint"])
+        classroom.sidebar_section()
     return upload
 
 

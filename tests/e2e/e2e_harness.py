@@ -104,11 +104,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def streamlit_server(
-    script: Path, *, cwd: Path = ROOT, start_timeout: float = 90.0, log_path: Path | None = None
+    script: Path,
+    *,
+    cwd: Path = ROOT,
+    start_timeout: float = 90.0,
+    log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Serve `script` on a free loopback port and yield its base URL; stop it on exit, even on failure.
 
-    The server's output (tracebacks included) goes to `log_path`, or to a temporary file.
+    The server's output (tracebacks included) goes to `log_path`, or to a temporary file. `env`
+    adds to the environment it runs in (REDIS_URL, say).
     """
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +129,14 @@ def streamlit_server(
             "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none",
         ]  # fmt: skip
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
         try:
             deadline = time.monotonic() + start_timeout
             while not _healthy(url):

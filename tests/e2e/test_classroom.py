@@ -5,17 +5,31 @@ the lesson: no errors and the right content, never timings (those are the bench'
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import os
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
-from playwright.sync_api import Page, WebSocket
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.classroom import HEAD_CHANGES, INSPECTOR_KEY, PHASES, TEACHER_LINK, Report, Run, Student, classroom
-from tests.e2e.e2e_harness import no_rerun, open_app, wait_for_report
+from bench.cluster import cluster, require
+from tests.e2e.e2e_harness import (
+    app_context,
+    inspector_view,
+    no_rerun,
+    open_app,
+    rerun,
+    view_text,
+    wait_for_app,
+    wait_for_report,
+    watch_runs,
+)
+from ui.i18n import texts
 
 STUDENTS = 5
 T = TypeVar("T")
@@ -94,3 +108,155 @@ def test_a_small_class_plays_the_lesson_without_an_error(app_url: str):
     assert report.errors == []
     expected = {"open": STUDENTS, "head": STUDENTS * HEAD_CHANGES, "sentence": STUDENTS, "new shape": STUDENTS}
     assert {phase: len(report.seconds[phase]) for phase in PHASES} == expected
+
+
+# --- follow the teacher -----------------------------------------------------------------------
+
+
+def _head_picker(page: Page, label: str = "Head"):
+    return page.get_by_test_id("attention-inspector").get_by_role("radiogroup", name=label, exact=True)
+
+
+def _teacher_shows_head(teacher: Page, t: dict[str, str], head: int) -> None:
+    """Click a head on the teacher's page and wait until its report has reached the server (the
+    teacher's link then names the head). Not `no_rerun`: the follower count's timer runs anyway."""
+    _head_picker(teacher, t["head"]).get_by_role("radio", name=str(head), exact=True).click()
+    teacher.wait_for_function(
+        "head => new URLSearchParams(location.search).get('head') === head", arg=str(head), timeout=10_000
+    )
+
+
+def _start_class(teacher: Page, t: dict[str, str]) -> str:
+    """Start a class on the teacher's page; the students' link, as the page shows it."""
+    with rerun(teacher):
+        teacher.get_by_role("button", name=t["class_start"], exact=True).click()
+    link = teacher.get_by_test_id("stExpander").filter(has_text=t["class_join"]).locator("code").first.inner_text()
+    assert "class=" in link and "teach=" not in link
+    return link
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_student_follows_the_teacher_breaks_away_and_rejoins(browser_context: BrowserContext, lang: str):
+    t = texts(lang)
+    teacher, student = browser_context.new_page(), browser_context.new_page()
+    try:
+        open_app(teacher, {"lang": lang, "text": "the cat sat on the mat", "heads": 4}, inspector=True)
+        link = _start_class(teacher, t)
+        watch_runs(student)
+        student.goto(link + f"&lang={lang}")
+        wait_for_app(student, inspector=True)
+        # The student's page shows the teacher's sentence and shape, in the student's own language.
+        code = parse_qs(link.split("?", 1)[1])["class"][0]
+        expect(student.get_by_text(t["class_banner"].format(code=code))).to_be_visible()
+        expect(student.get_by_test_id("attention-inspector")).to_have_attribute("data-ready", view_text(1, 1, 1, 1))
+        assert "the" in student.get_by_test_id("stCode").first.inner_text()
+
+        # The teacher changes the head: the student's step view follows within a couple of seconds.
+        _teacher_shows_head(teacher, t, 3)
+        expect(student.get_by_test_id("attention-inspector")).to_have_attribute(
+            "data-ready", view_text(1, 3, 1, 1), timeout=5_000
+        )
+        # ... and the teacher's count says one student follows.
+        expect(teacher.get_by_text(t["class_teaching"].split("·")[1].strip().replace("{n}", "1"))).to_be_visible(
+            timeout=5_000
+        )
+
+        # The student explores on their own: the teacher's next change no longer moves their page.
+        with rerun(student):
+            student.get_by_role("button", name=t["class_explore"], exact=True).click()
+        _teacher_shows_head(teacher, t, 4)
+        student.wait_for_timeout(2_000)
+        assert inspector_view(student) == view_text(1, 3, 1, 1)
+
+        # Following again takes the teacher's page as it is now.
+        student.get_by_role("button", name=t["class_follow"], exact=True).click()
+        expect(student.get_by_test_id("attention-inspector")).to_have_attribute(
+            "data-ready", view_text(1, 4, 1, 1), timeout=5_000
+        )
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_a_students_page_cannot_drive_the_class(browser_context: BrowserContext):
+    t = texts("en")
+    teacher, student = browser_context.new_page(), browser_context.new_page()
+    try:
+        open_app(teacher, {"text": "我爱你", "heads": 4}, inspector=True)
+        link = _start_class(teacher, t)
+        watch_runs(student)
+        student.goto(link)
+        wait_for_app(student, inspector=True)
+        # The student explores and changes the head: the teacher's page does not move.
+        with rerun(student):
+            student.get_by_role("button", name=t["class_explore"], exact=True).click()
+        with no_rerun(student) as mark:
+            _head_picker(student).get_by_role("radio", name="2", exact=True).click()
+        wait_for_report(student, mark)
+        teacher.wait_for_timeout(1_500)
+        assert inspector_view(teacher) == view_text(1, 1, 1, 1)
+        # A made-up teacher secret in a link makes a student, not a teacher.
+        forged = browser_context.new_page()
+        watch_runs(forged)
+        forged.goto(link + "&teach=guessed")
+        wait_for_app(forged, inspector=True)
+        expect(forged.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
+        forged.close()
+    finally:
+        teacher.close()
+        student.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_unknown_class_code_gets_a_message_and_the_page_works(page: Page, lang: str):
+    t = texts(lang)
+    open_app(page, {"class": "NOSUCH99", "lang": lang}, inspector=True)
+    expect(page.get_by_text(t["class_unknown"].format(code="NOSUCH99"))).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+# --- several app processes -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def processes() -> Iterator[tuple[str, list[str]]]:
+    """Redis, two app processes sharing it and nginx in front (bench/cluster.py), as the README sets up."""
+    for program in ("redis-server", "nginx"):
+        try:
+            require(program)
+        except FileNotFoundError as missing:
+            if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+                pytest.fail(f"{missing} (CI is set)", pytrace=False)
+            pytest.skip(str(missing))
+    with cluster(2) as (proxy, apps):
+        yield proxy, apps
+
+
+def test_a_class_started_on_one_process_is_followed_on_another(browser: Browser, processes):
+    proxy, (first, second) = processes
+    t = texts("en")
+    teacher_context, student_context = app_context(browser, first), app_context(browser, second)
+    try:
+        teacher, student = teacher_context.new_page(), student_context.new_page()
+        open_app(teacher, {"text": "the cat sat", "heads": 4}, inspector=True)
+        code = parse_qs(_start_class(teacher, t).split("?", 1)[1])["class"][0]
+        watch_runs(student)
+        student.goto(f"/?class={code}")  # the other process: the class is known there through Redis
+        wait_for_app(student, inspector=True)
+        expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
+        assert "cat" in student.get_by_test_id("stCode").first.inner_text()
+        _teacher_shows_head(teacher, t, 2)
+        expect(student.get_by_test_id("attention-inspector")).to_have_attribute(
+            "data-ready", view_text(1, 2, 1, 1), timeout=5_000
+        )
+        # Through nginx (a cookie keeps the browser on one process, which ever it is): the same class.
+        proxied = browser.new_context(viewport=student.viewport_size, base_url=proxy).new_page()
+        watch_runs(proxied)
+        proxied.goto(f"/?class={code}")
+        wait_for_app(proxied, inspector=True)
+        expect(proxied.get_by_test_id("attention-inspector")).to_have_attribute("data-ready", view_text(1, 2, 1, 1))
+        assert "avi_route" in {cookie["name"] for cookie in proxied.context.cookies()}
+        proxied.context.close()
+    finally:
+        teacher_context.close()
+        student_context.close()

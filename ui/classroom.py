@@ -1,0 +1,174 @@
+"""Follow the teacher: "Start a class" makes a class whose students' link (and QR code) the page
+shows large; a student who opens it follows the teacher's page live (sentence, model and shape,
+layer, head, query, step, experiment) until they choose to explore on their own.
+
+The teacher's page publishes its settings whenever they settle (`session.sync_link`); a
+student's page checks the class every `POLL_S` in a fragment of its own and, when the teacher
+changed something, reruns with the teacher's settings. The step view is moved by the server's
+command (`InspectorView.revision`), as a link moves it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import secrets
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
+
+import segno
+import streamlit as st
+
+from encoder import LIMITS
+from ui import session
+from ui.classes import CODE_PATTERN, normal_code
+from ui.settings import Settings, from_query_params
+from viz.inspector import InspectorView
+
+POLL_S = 0.5  # a student's page sees a change of the teacher's within this (plus a run)
+TEACHER_POLL_S = 2.0  # how often the teacher's count of followers is refreshed
+# What each student keeps for themselves: their language, their display, their device.
+OWN = ("lang", "palette", "wscale", "img", "present", "cpu")
+FOLLOWED = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in OWN)
+VIEW = ("layer", "head", "query", "step")
+
+
+def join() -> None:
+    """On a session's first run, a link's `class=` makes it a student of that class (`teach=`, the
+    teacher's secret, makes it the teacher again). Then, while following, apply the teacher's latest."""
+    state = st.session_state
+    if "class_code" not in state:
+        state.class_code, state.class_secret, state.class_following = None, None, False
+        raw = st.query_params.get("class")
+        if raw:
+            code = normal_code(raw)
+            snapshot = session.class_store().peek(code) if CODE_PATTERN.fullmatch(code) else None
+            if snapshot is None:
+                state.class_refused = raw[:40]
+            elif session.class_store().is_teacher(code, st.query_params.get("teach", "")):
+                state.class_code, state.class_secret = code, st.query_params["teach"]
+            else:
+                state.class_code, state.class_following = code, True
+    if state.class_following:
+        snapshot = session.class_store().follow(state.class_code, _session_id())
+        if snapshot is None:
+            state.class_following, state.class_refused, state.class_code = False, state.class_code, None
+        elif snapshot.revision != state.get("class_applied"):
+            apply(snapshot.params)
+            state.class_applied = snapshot.revision
+
+
+def apply(params: Mapping[str, str]) -> None:
+    """The teacher's settings into this session, but for what each student keeps (`OWN`)."""
+    state = st.session_state
+    settings, _ = from_query_params(params, LIMITS.max_layers, LIMITS.max_heads)
+    for name in FOLLOWED:
+        state[name] = getattr(settings, name)
+    # The step view follows as it follows a link: a new revision makes the browser give up its own view.
+    old = state.get("inspector_view", InspectorView())
+    state.inspector_view = InspectorView(*(getattr(settings, name) for name in VIEW), revision=old.revision + 1)
+
+
+def _session_id() -> str:
+    """This page's name among the class's followers (counted, never shown)."""
+    state = st.session_state
+    if "class_follower" not in state:
+        state.class_follower = secrets.token_hex(8)
+    return state.class_follower
+
+
+def students_link(code: str) -> str:
+    return f"{_base_url()}/?{urlencode({'class': code}, quote_via=quote)}"
+
+
+def teacher_link(code: str, secret: str) -> str:
+    return f"{_base_url()}/?{urlencode({'class': code, 'teach': secret}, quote_via=quote)}"
+
+
+def _base_url() -> str:
+    url = st.context.url or ""
+    return url.split("?", 1)[0].rstrip("/")
+
+
+def start_class() -> None:
+    code, secret = session.class_store().create()
+    state = st.session_state
+    state.class_code, state.class_secret, state.class_following = code, secret, False
+    state.pop("class_refused", None)
+
+
+def toggle_following() -> None:
+    state = st.session_state
+    state.class_following = not state.class_following
+    state.class_applied = None  # following again: take the teacher's settings at once
+    if not state.class_following:
+        session.class_store().leave(state.class_code, _session_id())
+
+
+def sidebar_section() -> None:
+    """The sidebar's class controls: start one, or, in one, the follower count or the follow switch."""
+    t = session.strings()
+    state = st.session_state
+    st.subheader(t["class"])
+    if state.get("class_refused"):
+        st.warning(t["class_unknown"].format(code=state.class_refused))
+    if state.class_code is None:
+        st.button(t["class_start"], on_click=start_class, width="stretch")
+        st.caption(t["class_start_help"])
+    elif state.class_secret:
+        teacher_status()
+        with st.expander(t["class_teacher_link"]):
+            st.caption(t["class_teacher_link_help"])
+            st.code(teacher_link(state.class_code, state.class_secret), language=None, wrap_lines=True)
+    elif state.class_following:
+        student_status()  # checks the class every POLL_S, only while following
+        st.button(t["class_explore"], on_click=toggle_following, width="stretch", key="class_toggle")
+    else:
+        st.markdown(t["class_exploring"].format(code=state.class_code))
+        st.button(t["class_follow"], on_click=toggle_following, width="stretch", key="class_toggle")
+
+
+@st.fragment(run_every=TEACHER_POLL_S)
+def teacher_status() -> None:
+    t = session.strings()
+    snapshot = session.class_store().peek(st.session_state.class_code)
+    followers = 0 if snapshot is None else snapshot.followers
+    st.markdown(t["class_teaching"].format(code=st.session_state.class_code, n=followers))
+
+
+@st.fragment(run_every=POLL_S)
+def student_status() -> None:
+    """While following, check the class; when the teacher changed something, rerun the page with it."""
+    t = session.strings()
+    state = st.session_state
+    if not state.class_following:  # the button to explore was pressed: the page reruns without this
+        return
+    snapshot = session.class_store().follow(state.class_code, _session_id())
+    if snapshot is None or snapshot.revision != state.get("class_applied"):
+        st.rerun(scope="app")
+    st.markdown(t["class_following"].format(code=state.class_code, n=snapshot.followers))
+
+
+def join_box() -> None:
+    """On the teacher's page, the students' link in type a class can read off the projector, and its QR
+    code; on a following student's, a line that says so."""
+    state = st.session_state
+    t = session.strings()
+    if state.get("class_following"):
+        st.info(t["class_banner"].format(code=state.class_code), icon="👩‍🏫")
+    if not state.get("class_secret"):
+        return
+    link = students_link(state.class_code)
+    with st.expander(t["class_join"], expanded=True):
+        left, right = st.columns([3, 1])
+        left.markdown(t["class_join_text"])
+        left.markdown(f"## `{link}`")
+        left.markdown(t["class_code"].format(code=state.class_code))
+        right.image(_qr_png(link), caption=t["class_qr"], width=220)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _qr_png(link: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(buffer, kind="png", scale=8, border=2)
+    return buffer.getvalue()
