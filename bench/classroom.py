@@ -19,6 +19,7 @@ RSS before, at its peak and after.
     python -m bench.classroom --soak 1000     # one session, 1,000 reruns over 50 sentences and shapes
     python -m bench.classroom --largest 30    # the largest allowed shape open in 30 sessions at once
     python -m bench.classroom --processes 2   # two app processes behind nginx (bench/cluster.py)
+    python -m bench.classroom --follow 30     # 30 students follow a teacher who changes the head
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class Student:
     widget_ids: dict[str, str] = field(default_factory=dict)  # user key -> widget id
     fragment_of: dict[str, str] = field(default_factory=dict)  # user key -> the fragment that drew it
     payloads: list[bytes] = field(default_factory=list)  # the step view's payloads received
+    auto_reruns: dict[str, float] = field(default_factory=dict)  # fragment -> seconds: what the browser's timers run
 
     @classmethod
     async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, Run]:
@@ -166,7 +168,10 @@ class Student:
                     forward = self.cache[forward.ref_hash]
                 messages.append(forward)
                 self._remember(forward)
-                if forward.WhichOneof("type") == "script_finished":
+                # A run that ends early for another (st.rerun) is not the end: the other run follows.
+                if forward.WhichOneof("type") == "script_finished" and (
+                    forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+                ):
                     status = forward.script_finished
         return Run(time.perf_counter() - start, messages, status)
 
@@ -174,7 +179,11 @@ class Student:
         kind = message.WhichOneof("type")
         if message.metadata.cacheable and message.hash:
             self.cache[message.hash] = message
-        if kind == "new_session":
+        if kind == "auto_rerun":
+            self.auto_reruns[message.auto_rerun.fragment_id] = message.auto_rerun.interval
+        elif kind == "stop_auto_rerun":
+            self.auto_reruns.pop(message.stop_auto_rerun.fragment_id, None)
+        elif kind == "new_session":
             self.page_script_hash = message.new_session.page_script_hash
         elif kind == "page_info_changed":
             self.query = message.page_info_changed.query_string
@@ -197,6 +206,20 @@ class Student:
         widget.id = self.widget_ids[INSPECTOR_KEY]
         widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
         state.fragment_id = self.fragment_of[INSPECTOR_KEY]
+        return await self.rerun(message)
+
+    async def press(self, key: str) -> Run:
+        """A click on the button with user key `key`."""
+        message = BackMsg()
+        widget = message.rerun_script.widget_states.widgets.add()
+        widget.id = self.widget_ids[key]
+        widget.trigger_value = True
+        return await self.rerun(message)
+
+    async def auto_rerun(self, fragment: str) -> Run:
+        """What the browser's timer sends for a fragment with `run_every` (a class's check-ins)."""
+        message = BackMsg()
+        message.rerun_script.fragment_id = fragment
         return await self.rerun(message)
 
     async def type_sentence(self, text: str) -> Run:
@@ -397,6 +420,82 @@ async def soak(base_url: str, reruns: int, pid: int, every: int = 100) -> list[f
     return samples
 
 
+@dataclass
+class Follow:
+    """A class following its teacher: how long each student took to show each change, and the
+    server's CPU while the class only waits."""
+
+    latencies: list[float] = field(default_factory=list)  # teacher's change published -> student's page shows it
+    errors: list[str] = field(default_factory=list)
+    idle_cpu: float = 0.0  # server CPU seconds per second while every student only checks in
+
+
+async def follow_class(base_url: str, students: int, pid: int, changes: int = 5, every_s: float = 2.0) -> Follow:
+    """A teacher starts a class and `students` follow it; the teacher changes the head `changes`
+    times, `every_s` apart. Each student's page checks in as its browser would (the fragment's
+    `run_every` timer), and the latency is from the teacher's run that published the change to
+    the end of the student's run that shows it."""
+    result = Follow()
+    teacher, _ = await Student.open(base_url, TEACHER_LINK)
+    await teacher.press("class_start")
+    code = parse_qs(teacher.query)["class"][0]
+    opened = await asyncio.gather(*(Student.open(base_url, {"class": code}) for _ in range(students)))
+    followers = [student for student, _ in opened]
+    published: dict[tuple[int, int], float] = {}  # (layer, head) -> when the teacher's run that published it ended
+    stop = asyncio.Event()
+
+    async def check_in(index: int, student: Student) -> None:
+        seen: set[tuple[int, int]] = set()
+        due = {fragment: time.perf_counter() + every for fragment, every in student.auto_reruns.items()}
+        while not stop.is_set():  # as the browser's timers do: each fragment on its own interval
+            fragment = min(due, key=due.get)
+            await asyncio.sleep(max(0.0, due[fragment] - time.perf_counter()))
+            due[fragment] += student.auto_reruns[fragment]
+            try:
+                run = await student.auto_rerun(fragment)
+            except (TimeoutError, ValueError) as error:
+                result.errors.append(f"student {index}: {error!r}")
+                return
+            if run.exceptions:
+                result.errors.append(f"student {index}: {run.exceptions[0][:200]}")
+            link = parse_qs(student.query)
+            view = (int(link.get("layer", ["1"])[0]) - 1, int(link.get("head", ["1"])[0]) - 1)
+            if view in published and view not in seen:
+                seen.add(view)
+                result.latencies.append(time.perf_counter() - published[view])
+
+    tasks = [asyncio.create_task(check_in(index, student)) for index, student in enumerate(followers)]
+    await asyncio.sleep(every_s)
+    cpu = cpu_seconds(pid)
+    await asyncio.sleep(every_s)
+    result.idle_cpu = (cpu_seconds(pid) - cpu) / every_s
+    n_heads = int(TEACHER_LINK["heads"])
+    for change in range(changes):  # every change a new (layer, head): the first is (0, 1)
+        view = divmod(change + 1, n_heads)
+        await teacher.change_head(view[1], layer=view[0])
+        published[view] = time.perf_counter()
+        await asyncio.sleep(every_s)
+    stop.set()
+    await asyncio.gather(*tasks)
+    missing = students * changes - len(result.latencies)
+    if missing:
+        result.errors.append(f"{missing} of {students * changes} changes never reached a student")
+    for student in (teacher, *followers):
+        await student.close()
+    return result
+
+
+def run_follow(base_url: str, students: int) -> None:
+    pid = server_pid(base_url)
+    warm_up([base_url])
+    result = asyncio.run(follow_class(base_url, students, pid))
+    print(f"a class of {students} following its teacher: {len(result.errors)} errors")
+    print(summary_line("follow", result.latencies))
+    print(f"  server CPU while the class waits: {result.idle_cpu:.2f} s per second")
+    for error in result.errors[:10]:
+        print(f"    {error}")
+
+
 async def crowd(base_url: str, students: int, link: dict[str, object]) -> tuple[list[Student], list[Run]]:
     """`students` tabs open on one link at once, and left open (as a class leaves its tabs)."""
     opened = await asyncio.gather(*(Student.open(base_url, link) for _ in range(students)))
@@ -430,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=1, help="app processes behind nginx (bench/cluster.py)")
     parser.add_argument("--soak", type=int, default=0, help="instead: one session, this many reruns")
     parser.add_argument("--largest", type=int, default=0, help="instead: the largest shape open in this many sessions")
+    parser.add_argument("--follow", type=int, default=0, help="instead: a class of this many following its teacher")
     args = parser.parse_args(argv)
     if args.processes > 1:
         with cluster(args.processes) as (base_url, apps):
@@ -439,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     with streamlit_server(ROOT / "app.py") as base_url:
         if args.largest:
             run_largest(base_url, args.largest)
+            return
+        if args.follow:
+            run_follow(base_url, args.follow)
             return
         if args.soak:
             pid = server_pid(base_url)

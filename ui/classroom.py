@@ -2,10 +2,11 @@
 shows large; a student who opens it follows the teacher's page live (sentence, model and shape,
 layer, head, query, step, experiment) until they choose to explore on their own.
 
-The teacher's page publishes its settings whenever they settle (`session.sync_link`); a
-student's page checks the class every `POLL_S` in a fragment of its own and, when the teacher
-changed something, reruns with the teacher's settings. The step view is moved by the server's
-command (`InspectorView.revision`), as a link moves it.
+The teacher's page publishes its settings whenever they settle (`session.sync_link`). A
+following student's step view checks the class every `POLL_S` (its fragment's `run_every`): a
+change of layer, head, query or step moves it there, by the server's command
+(`InspectorView.revision`, as a link moves it), in a run of that fragment alone; any other
+change reruns the page with the teacher's settings.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from ui.classes import CODE_PATTERN, normal_code
 from ui.settings import Settings, from_query_params
 from viz.inspector import InspectorView
 
-POLL_S = 0.5  # a student's page sees a change of the teacher's within this (plus a run)
-TEACHER_POLL_S = 2.0  # how often the teacher's count of followers is refreshed
+POLL_S = 0.6  # a following student's step view checks the class this often (ui.inspector)
+STATUS_POLL_S = 5.0  # the sidebar's status (and the teacher's count of followers) this often
 # What each student keeps for themselves: their language, their display, their device.
 OWN = ("lang", "palette", "wscale", "img", "present", "cpu")
 FOLLOWED = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in OWN)
@@ -56,6 +57,33 @@ def join() -> None:
         elif snapshot.revision != state.get("class_applied"):
             apply(snapshot.params)
             state.class_applied = snapshot.revision
+
+
+def following() -> bool:
+    return bool(st.session_state.get("class_following"))
+
+
+def check_in(*, in_step_view: bool) -> None:
+    """A following student's look at the class. A change of the teacher's layer, head, query or
+    step moves this page's step view from within the step view's own fragment (`in_step_view`),
+    which is all a head change costs; any other change reruns the page with the teacher's settings."""
+    state = st.session_state
+    if not following():
+        return
+    snapshot = session.class_store().follow(state.class_code, _session_id())
+    if snapshot is None:  # the class has ended: the page's run says so (join)
+        st.rerun(scope="app")
+    if snapshot.revision == state.get("class_applied"):
+        return
+    settings, _ = from_query_params(snapshot.params, LIMITS.max_layers, LIMITS.max_heads)
+    current = session.settings()
+    changed = {name for name in FOLLOWED if getattr(current, name) != getattr(settings, name)}
+    if changed - set(VIEW):
+        st.rerun(scope="app")
+    if changed and not in_step_view:
+        return  # the step view's own check-in moves it
+    apply(snapshot.params)
+    state.class_applied = snapshot.revision
 
 
 def apply(params: Mapping[str, str]) -> None:
@@ -113,7 +141,7 @@ def sidebar_section() -> None:
     if state.get("class_refused"):
         st.warning(t["class_unknown"].format(code=state.class_refused))
     if state.class_code is None:
-        st.button(t["class_start"], on_click=start_class, width="stretch")
+        st.button(t["class_start"], on_click=start_class, width="stretch", key="class_start")
         st.caption(t["class_start_help"])
     elif state.class_secret:
         teacher_status()
@@ -128,7 +156,7 @@ def sidebar_section() -> None:
         st.button(t["class_follow"], on_click=toggle_following, width="stretch", key="class_toggle")
 
 
-@st.fragment(run_every=TEACHER_POLL_S)
+@st.fragment(run_every=STATUS_POLL_S)
 def teacher_status() -> None:
     t = session.strings()
     snapshot = session.class_store().peek(st.session_state.class_code)
@@ -136,17 +164,18 @@ def teacher_status() -> None:
     st.markdown(t["class_teaching"].format(code=st.session_state.class_code, n=followers))
 
 
-@st.fragment(run_every=POLL_S)
+@st.fragment(run_every=STATUS_POLL_S)
 def student_status() -> None:
-    """While following, check the class; when the teacher changed something, rerun the page with it."""
+    """While following: how many follow, and a check-in for what the step view does not follow itself
+    (a new sentence or model when the page has no step view, say)."""
     t = session.strings()
     state = st.session_state
-    if not state.class_following:  # the button to explore was pressed: the page reruns without this
+    if not following():  # the button to explore was pressed: the page reruns without this
         return
-    snapshot = session.class_store().follow(state.class_code, _session_id())
-    if snapshot is None or snapshot.revision != state.get("class_applied"):
-        st.rerun(scope="app")
-    st.markdown(t["class_following"].format(code=state.class_code, n=snapshot.followers))
+    check_in(in_step_view=False)
+    snapshot = session.class_store().peek(state.class_code)
+    followers = 0 if snapshot is None else snapshot.followers
+    st.markdown(t["class_following"].format(code=state.class_code, n=followers))
 
 
 def join_box() -> None:

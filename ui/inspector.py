@@ -20,7 +20,7 @@ from streamlit import config
 from streamlit.components.v1 import declare_component
 
 from encoder import TraceArrays
-from ui import session
+from ui import classroom, session
 from ui.i18n import chart_labels, texts
 from ui.settings import PRESENTATION_STEPS, Settings
 from viz.inspector import InspectorStyle, InspectorView, inspector_payload, inspector_strings, plan_layers
@@ -143,10 +143,17 @@ def view_style(settings: Settings) -> InspectorStyle:
     )
 
 
-@st.fragment
 def section(view: TraceArrays, trace_id: str) -> None:
     """The step view, drawn in the browser (ui.inspector): a change of layer, head, query or step
-    never comes back here but to report the view for the link, which reruns this fragment alone."""
+    never comes back here but to report the view for the link, which reruns this fragment alone.
+    On a page that follows a class, the fragment also runs every `classroom.POLL_S` to follow
+    the teacher's view."""
+    every = classroom.POLL_S if classroom.following() else None
+    st.fragment(_section, run_every=every)(view, trace_id)
+
+
+def _section(view: TraceArrays, trace_id: str) -> None:
+    classroom.check_in(in_step_view=True)
     config = view.config
     for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
         session.clamp(name, size, notice=True)

@@ -29,6 +29,7 @@ from tests.e2e.e2e_harness import (
     wait_for_report,
     watch_runs,
 )
+from ui.classroom import STATUS_POLL_S
 from ui.i18n import texts
 
 STUDENTS = 5
@@ -157,9 +158,8 @@ def test_a_student_follows_the_teacher_breaks_away_and_rejoins(browser_context: 
             "data-ready", view_text(1, 3, 1, 1), timeout=5_000
         )
         # ... and the teacher's count says one student follows.
-        expect(teacher.get_by_text(t["class_teaching"].split("·")[1].strip().replace("{n}", "1"))).to_be_visible(
-            timeout=5_000
-        )
+        count = t["class_teaching"].split("·")[1].strip().replace("{n}", "1")
+        expect(teacher.get_by_text(count)).to_be_visible(timeout=3_000 + 2_000 * STATUS_POLL_S)
 
         # The student explores on their own: the teacher's next change no longer moves their page.
         with rerun(student):
