@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,11 +96,30 @@ SMALL_TRACE_BYTES = DEFAULT_BUDGET_BYTES  # 8 MiB: the largest allowed trace is 
 SMALL_MODEL_BYTES = 64 * 2**20  # the largest allowed model is 577 MiB
 
 
+# One large model or trace is built at a time, server-wide: torch runs one thread per build, so
+# a second one at once would take the other core too, and every other session would wait behind
+# both. Whoever comes second waits here, with a message, and the small runs of a class go on.
+LARGE_WORK = threading.RLock()  # reentrant: a large trace loads its large model under it
+
+
+@contextmanager
+def one_large_at_a_time() -> Iterator[None]:
+    if not LARGE_WORK.acquire(blocking=False):
+        with st.spinner(session.strings()["large_queue"]):
+            LARGE_WORK.acquire()
+    try:
+        yield
+    finally:
+        LARGE_WORK.release()
+
+
 def built_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
     """A model of random weights (its seed and shape) or an uploaded one, per key and device."""
     size = len(_upload) if key.kind == "upload" else model_nbytes(key.config)
-    cached = _small_model if size <= SMALL_MODEL_BYTES else _large_model
-    return cached(key, device, _upload)
+    if size <= SMALL_MODEL_BYTES:
+        return _small_model(key, device, _upload)
+    with one_large_at_a_time():
+        return _large_model(key, device, _upload)
 
 
 def _build(key: ModelKey, device: str, upload: bytes | None) -> Encoder:
@@ -127,8 +149,10 @@ def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None =
     EmptyTextError or TooManyTokensError for a sentence the model cannot take."""
     model = load_model(key, device, _upload)
     tokens = model.text_embedding.tokenize(text, model.config.limits.max_tokens)
-    large = trace_nbytes(model.config, tokens) > SMALL_TRACE_BYTES
-    return (_large_trace if large else _small_trace)(key, device, text, _upload)
+    if trace_nbytes(model.config, tokens) <= SMALL_TRACE_BYTES:
+        return _small_trace(key, device, text, _upload)
+    with one_large_at_a_time():
+        return _large_trace(key, device, text, _upload)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
@@ -169,9 +193,11 @@ def trace_of_tokens(
     """The experiments' runs: tokens already split (a shuffle of the sentence, say), optionally
     padded, or traced with or without the division by √d_k (one model either way)."""
     config = load_model(key, device, _upload).config
-    large = trace_nbytes(config, [*tokens, *["[PAD]"] * padding]) > SMALL_TRACE_BYTES
     options = TraceOptions(padding, scale, temperature)
-    return (_large_tokens_trace if large else _small_tokens_trace)(key, device, tokens, options, _upload)
+    if trace_nbytes(config, [*tokens, *["[PAD]"] * padding]) <= SMALL_TRACE_BYTES:
+        return _small_tokens_trace(key, device, tokens, options, _upload)
+    with one_large_at_a_time():
+        return _large_tokens_trace(key, device, tokens, options, _upload)
 
 
 def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, upload: bytes | None):

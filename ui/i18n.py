@@ -273,6 +273,7 @@ _EN: dict[str, str] = {
     "class_join_text": "Open this link, or scan the code, to follow this page on your own screen:",
     "class_code": "Class code: **{code}**",
     "class_qr": "Scan to join",
+    "large_queue": "Another large model is being computed on this server; yours comes next.",
     "class_banner": "You are following the teacher's page (class {code}). To try things yourself, press "
     "“Explore on my own” in the sidebar.",
     "err_empty": "Type a sentence to begin: the text has no words or characters yet.",
@@ -533,6 +534,7 @@ _ZH: dict[str, str] = {
     "class_join_text": "打开这个链接或扫描二维码，就能在自己的屏幕上跟随本页面：",
     "class_code": "课堂代码：**{code}**",
     "class_qr": "扫码加入",
+    "large_queue": "服务器正在计算另一个大模型；接下来就轮到你的。",
     "class_banner": "你正在跟随老师的页面（课堂 {code}）。想自己动手试试，请点侧边栏中的“自己探索”。",
     "err_empty": "请输入一句话：文本中还没有任何单词或字符。",
     "err_too_many": "文本有 {n} 个词元，最多允许 {max} 个。",

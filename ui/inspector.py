@@ -10,6 +10,7 @@ run over the payload's budget sends one layer's step arrays at a time, when the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ _mount = st.components.v2.component(
 )
 
 
+@functools.cache  # the folder and the server's base path are fixed for the process
 def plotly_url() -> str:
     """Where the browser loads Plotly.js: the copy inside the installed `plotly` package,
     served by Streamlit's static route for component folders (offline; cached by the browser)."""
@@ -129,8 +131,14 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> 
         if isinstance(need, Mapping) and need.get("trace") == trace_id and isinstance(need.get("layer"), int):
             layers = (min(max(need["layer"], 0), n_layers - 1),)
             include_base = bool(need.get("base"))
-    data = payload(view, trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url())
-    _mount(key="inspector", data=data, on_view_change=_browser_view, on_need_change=_nothing)
+    key = (trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url())
+    # Most runs here (a view report, a class's check-in) ask for the payload the session already
+    # holds: compared as a tuple, without the cache's hashing of its arguments.
+    held = st.session_state.get("inspector_payload")
+    if held is None or held[0] != key:
+        held = (key, payload(view, *key))
+        st.session_state.inspector_payload = held
+    _mount(key="inspector", data=held[1], on_view_change=_browser_view, on_need_change=_nothing)
 
 
 def view_style(settings: Settings) -> InspectorStyle:
