@@ -13,7 +13,7 @@
 const STEPS = ["qkv", "scores", "scaled", "weights", "context", "worked", "heads"];
 const MATRICES = ["scores", "scaled", "weights"];
 const SCROLL_ABOVE_ROWS = 16; // longer worked-example tables scroll, with the sums kept in view
-const REPORT_DELAY_MS = 400; // the server hears of a view once the clicks stop
+const REPORT_DELAY_MS = 400; // the server hears of a view once the clicks stop (header.report_ms)
 const MATHML = "http://www.w3.org/1998/Math/MathML";
 
 let plotlyLoading = null;
@@ -477,7 +477,8 @@ class Inspector {
       );
     }
     clearTimeout(this.reportTimer);
-    this.reportTimer = setTimeout(() => this.setStateValue("view", v), REPORT_DELAY_MS);
+    const delay = this.trace?.header?.report_ms ?? REPORT_DELAY_MS;
+    this.reportTimer = setTimeout(() => this.setStateValue("view", v), delay);
   }
 
   writeAddress(v) {

@@ -24,7 +24,14 @@ from encoder import TraceArrays
 from ui import classroom, session
 from ui.i18n import chart_labels, texts
 from ui.settings import PRESENTATION_STEPS, Settings
-from viz.inspector import InspectorStyle, InspectorView, inspector_payload, inspector_strings, plan_layers
+from viz.inspector import (
+    REPORT_DELAY_MS,
+    InspectorStyle,
+    InspectorView,
+    inspector_payload,
+    inspector_strings,
+    plan_layers,
+)
 
 HERE = Path(__file__).parent
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
@@ -61,6 +68,7 @@ def payload(
     view: InspectorView,
     style: InspectorStyle,
     url: str,
+    report_ms: int,
 ) -> bytes:
     """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
     is (Streamlit then sends the browser a reference to the message it already holds)."""
@@ -81,6 +89,7 @@ def payload(
         labels=chart_labels(lang),
         style=style,
         plotly_url=url,
+        report_ms=report_ms,
     )
 
 
@@ -131,7 +140,8 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> 
         if isinstance(need, Mapping) and need.get("trace") == trace_id and isinstance(need.get("layer"), int):
             layers = (min(max(need["layer"], 0), n_layers - 1),)
             include_base = bool(need.get("base"))
-    key = (trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url())
+    report_ms = classroom.TEACHER_REPORT_MS if classroom.teaching() else REPORT_DELAY_MS
+    key = (trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url(), report_ms)
     # Most runs here (a view report, a class's check-in) ask for the payload the session already
     # holds: compared as a tuple, without the cache's hashing of its arguments.
     held = st.session_state.get("inspector_payload")

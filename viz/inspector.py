@@ -60,6 +60,9 @@ WHERE = "{where}"  # in chart titles: the browser writes the layer and head ther
 # The figure fields that change with the head: left out of the templates, filled in by the browser.
 PER_HEAD_FIELDS: tuple[str, ...] = ("z", "text", "customdata")
 WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table: enough to check the sum by eye
+# How long the browser waits after the last click before it tells the server its view: the
+# clicks of a quick run through the heads make one report, not one each.
+REPORT_DELAY_MS = 400
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def inspector_payload(
     labels: ChartLabels = ChartLabels(),
     style: InspectorStyle = InspectorStyle(),
     plotly_url: str = "",
+    report_ms: int = REPORT_DELAY_MS,
 ) -> bytes:
     """The payload for one run (see the module's docstring).
 
@@ -121,7 +125,8 @@ def inspector_payload(
     holds this `trace_id` does not need again. `lazy` tells the browser that layers
     missing here are to be asked for. `strings` are the interface's translated strings
     (`inspector_strings`), `labels` the charts' words in the same language; `plotly_url`
-    is where the browser loads Plotly.js from.
+    is where the browser loads Plotly.js from; `report_ms` how long after the last click it
+    reports its view (a class's teacher reports sooner: the students wait on it).
     """
     n = len(tokens)
     view_layer = min(view.layer, n_layers - 1)
@@ -174,6 +179,7 @@ def inspector_payload(
             "context": values_are_shown(None, n, d_head),
         },
         "plotly_url": plotly_url,
+        "report_ms": report_ms,
         # The worked example's rules, which the browser follows as viz.worked_example does.
         "worked_dimensions": WORKED_DIMENSIONS,
         "max_unshifted_exponent": MAX_UNSHIFTED_EXPONENT,
