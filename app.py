@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import classroom, compute, downloads, experiments, heading, inspector, rest_of_layer, session, sidebar
+from ui import classroom, compute, downloads, experiments, heading, inspector, rest_of_layer, session, sidebar, trainer
 
 
 def main() -> None:
@@ -25,6 +25,7 @@ def main() -> None:
     classroom.join_box()
     result = compute.trace_or_message(settings, upload)
     if result is None:
+        trainer.section()  # a model still to train: the section that trains it stays on the page
         return
     view, run = result
     heading.summary(settings, view)
@@ -33,6 +34,7 @@ def main() -> None:
         rest_of_layer.rest_of_the_layer(view)
     experiments.experiments(view, run)
     if not settings.present:
+        trainer.section()
         downloads.downloads(settings, view, run)
 
 

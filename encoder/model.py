@@ -426,6 +426,12 @@ class Encoder(nn.Module):
             mask=allowed,
         )
 
+    def to_torch(self) -> nn.TransformerEncoder:
+        """These layers as a `torch.nn.TransformerEncoder` on the CPU (see `encoder.torch_import.to_torch`)."""
+        from encoder.torch_import import to_torch
+
+        return to_torch(self)
+
     @classmethod
     def from_torch(cls, module: nn.Module, device: str | torch.device | None = None) -> Encoder:
         """An Encoder holding the weights of a `torch.nn.TransformerEncoder` or one layer of it."""

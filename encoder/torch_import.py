@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,9 @@ from torch import nn
 
 from encoder.config import EncoderConfig
 from encoder.errors import EncoderError
+
+if TYPE_CHECKING:
+    from encoder.model import Encoder
 
 
 class UnsupportedModelError(EncoderError, ValueError):
@@ -184,3 +188,38 @@ def config_and_state_from_torch(module: nn.Module) -> tuple[EncoderConfig, dict[
     if final_norm is not None:
         state.update(_layer_norm_state(final_norm, "final_norm"))
     return config, {name: t.detach().to("cpu", torch.float32) for name, t in state.items()}
+
+
+def to_torch(model: Encoder) -> nn.TransformerEncoder:
+    """A `torch.nn.TransformerEncoder` (batch_first, eval mode) holding `model`'s layers' weights:
+    what a trained model saves as (`torch.save`), so that `load_torch_file` and `Encoder.from_torch`
+    read it back. The front end (embeddings, positions) is not part of torch's module."""
+    config = model.config
+    layer = nn.TransformerEncoderLayer(
+        config.d_model,
+        config.n_heads,
+        dim_feedforward=config.d_ff,
+        dropout=0.0,
+        activation=config.activation,
+        layer_norm_eps=config.layer_norm_eps,
+        batch_first=True,
+        norm_first=config.norm_first,
+    )
+    final = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if model.final_norm is not None else None
+    module = nn.TransformerEncoder(layer, config.n_layers, norm=final, enable_nested_tensor=False)
+    state = {}
+    for index, ours in enumerate(model.layers):
+        prefix = f"layers.{index}"
+        state |= {
+            f"{prefix}.self_attn.in_proj_weight": ours.qkv_proj.weight,
+            f"{prefix}.self_attn.in_proj_bias": ours.qkv_proj.bias,
+            f"{prefix}.self_attn.out_proj.weight": ours.out_proj.weight,
+            f"{prefix}.self_attn.out_proj.bias": ours.out_proj.bias,
+        }
+        for theirs, mine in (("linear1", "ffn_in"), ("linear2", "ffn_out"), ("norm1", "norm1"), ("norm2", "norm2")):
+            state[f"{prefix}.{theirs}.weight"] = getattr(ours, mine).weight
+            state[f"{prefix}.{theirs}.bias"] = getattr(ours, mine).bias
+    if final is not None:
+        state |= {"norm.weight": model.final_norm.weight, "norm.bias": model.final_norm.bias}
+    module.load_state_dict({name: tensor.detach().cpu() for name, tensor in state.items()})
+    return module.eval()

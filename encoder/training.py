@@ -292,20 +292,24 @@ def train(
     log_every: int = 25,
     snapshot_every: int = 100,
     callback: Callable[[LoggedStep, Snapshot | None], bool | None] | None = None,
+    on_start: Callable[[TrainingResult], None] | None = None,
 ) -> TrainingResult:
     """Train a new encoder of shape `config` on `task` for `steps` steps of AdamW (one batch of
     `batch` random sequences each) and return it with its history and probe snapshots.
 
     Deterministic for a seed on the CPU: the weights come from `config.seed`, the batches and the
     probe from `seed`. `callback(logged, snapshot)` runs every `log_every` steps (with the
-    snapshot when one was taken); returning False stops the training there.
+    snapshot when one was taken); returning False stops the training there. `on_start` gets
+    the result before the first step: its `history` and `snapshots` grow as training goes, so
+    another thread (a page) can show them live.
     """
     task = TASKS[task] if isinstance(task, str) else task
     if steps < 1:
         raise ValueError(f"steps={steps!r} is invalid: train for at least one step")
     target = resolve_device(device)
     generator = torch.Generator().manual_seed(seed)
-    model = Encoder(config, device="cpu", text_embedding=DigitEmbedding(config, task.vocabulary))
+    embedding = DigitEmbedding(config, task.vocabulary)
+    model = Encoder(config, device="cpu", text_embedding=embedding, name=f"trained on {task.name}")
     readout = nn.Linear(config.d_model, len(task.vocabulary))
     with torch.no_grad():  # the token table and the readout from the seed too (Encoder zeroes what it does not know)
         weights_generator = torch.Generator().manual_seed(config.seed + 1)
@@ -327,6 +331,8 @@ def train(
         return Snapshot(step, torch.stack([layer.weights for layer in trace.layers]).cpu().numpy())
 
     result.snapshots.append(snapshot(0))
+    if on_start is not None:
+        on_start(result)
     start = time.perf_counter()
     step = 0
     for step in range(1, steps + 1):

@@ -30,7 +30,7 @@ from encoder import (
     resolve_device,
     trace_nbytes,
 )
-from ui import errors, session
+from ui import errors, session, trainer
 from ui.settings import Settings
 from viz.inspector import DEFAULT_BUDGET_BYTES
 
@@ -50,10 +50,10 @@ def configure_torch() -> None:
 class ModelKey:
     """What identifies a model in the caches (an upload's bytes travel beside it, unhashed)."""
 
-    kind: str  # "random", "minilm" or "upload", as in the link's `model`
+    kind: str  # "random", "minilm", "upload" or "trained", as in the link's `model`
     config: EncoderConfig | None = None  # random weights: the whole shape and seed
     layers: int | None = None  # minilm: keep the first N layers (None: all)
-    digest: str | None = None  # upload: SHA-256 of the file
+    digest: str | None = None  # upload: SHA-256 of the file; trained: the training and its last step
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ def load_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Enco
     if key.kind == "minilm":
         full = trained_model(str(resolve_device(device)))
         return full if key.layers is None else full.first_layers(min(key.layers, full.config.n_layers))
+    if key.kind == "trained":  # trained on this page: it lives with its training (ui.trainer)
+        return trainer.model_of(key.digest)
     return built_model(key, device, _upload)
 
 
@@ -236,6 +238,8 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
         return ModelKey("minilm", layers=settings.minilm_layers)
     if settings.model == "upload":
         return ModelKey("upload", digest=hashlib.sha256(upload).hexdigest())
+    if settings.model == "trained":
+        return ModelKey("trained", digest=trainer.model_digest(settings))
     config = EncoderConfig(
         d_model=settings.d_model,
         n_heads=settings.heads,
@@ -255,6 +259,9 @@ def trace_or_message(settings: Settings, upload: bytes | None) -> tuple[TraceArr
     t = session.strings()
     if settings.model == "upload" and upload is None:
         st.info(t["upload_needed"])
+        return None
+    if settings.model == "trained" and trainer.model_digest(settings) is None:
+        st.info(t["trained_needed"])
         return None
     try:
         key = model_key(settings, upload)

@@ -70,11 +70,19 @@ class Settings:
     palette: str = "default"
     wscale: str = "fixed"  # the softmax map's colour scale: 0 to 1, or 0 to its own largest weight
     img: str = "png"
+    trainer: bool = False  # the "Train a model" section is open
+    train_task: str = "previous"  # encoder.training.TASKS
+    train_d_model: int = 32
+    train_heads: int = 2
+    train_layers: int = 2
+    train_steps: int = 3000
+    train_seed: int = 0
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "lang": ("en", "zh"),
-    "model": ("random", "minilm", "upload"),
+    "model": ("random", "minilm", "upload", "trained"),
+    "train_task": ("previous", "reverse", "sort", "induction"),
     "pos": ("sinusoidal", "learned", "none"),
     "norm": ("post", "pre"),
     "act": ("relu", "gelu"),
@@ -89,6 +97,11 @@ TEMPERATURES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 SATURATION_D_KS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # with 4 heads, d_model stays within 1024
 MAX_PADDING = 8  # enough [PAD] tokens to see the mask; more only repeats it
 MAX_SHUFFLE = 999
+# Training's small caps: a model a 2-core machine trains in well under a minute.
+TRAIN_D_MODELS: tuple[int, ...] = (16, 32, 64)
+TRAIN_HEADS: tuple[int, ...] = (1, 2, 4)
+MAX_TRAIN_LAYERS = 3
+TRAIN_STEPS: tuple[int, ...] = (300, 1000, 3000, 5000)
 
 # What presentation mode steps through, in order: the five steps of attention, then the
 # worked example and the heads of the layer.
@@ -109,7 +122,7 @@ class Notice:
     default: Any = None  # None when the value was kept in part ("reason_cut": a text's beginning)
 
 
-FLAGS = ("causal", "cpu", "rest", "present", "lab_positions", "cmp_scale")  # "0" or "1" in links
+FLAGS = ("causal", "cpu", "rest", "present", "lab_positions", "cmp_scale", "trainer")  # "0" or "1" in links
 
 
 def _int(raw: str) -> int | None:
@@ -220,6 +233,11 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     link.integer("query", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)
     link.one_of("lab_temperature", TEMPERATURES, defaults.lab_temperature, _float)
     link.one_of("lab_dk", SATURATION_D_KS, defaults.lab_dk, _int)
+    link.one_of("train_d_model", TRAIN_D_MODELS, defaults.train_d_model, _int)
+    link.one_of("train_heads", TRAIN_HEADS, defaults.train_heads, _int)
+    link.within("train_layers", 1, MAX_TRAIN_LAYERS, defaults.train_layers)
+    link.one_of("train_steps", TRAIN_STEPS, defaults.train_steps, _int)
+    link.within("train_seed", 0, MAX_SEED, defaults.train_seed)
     link.within("lab_pad", 1, MAX_PADDING, defaults.lab_pad)
     link.within("lab_shuffle", 0, MAX_SHUFFLE, defaults.lab_shuffle)
     link.integer("cmp_heads", divisors, "reason_divisor", defaults.cmp_heads, d_model=d_model)

@@ -42,6 +42,8 @@ def sidebar() -> bytes | None:
             random_shape(keep)
         elif model == "minilm":
             minilm_shape(keep)
+        elif model == "trained":
+            st.caption(t["trained_caption"])
         else:
             st.file_uploader(
                 t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"], on_change=session.keep_upload

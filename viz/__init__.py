@@ -36,6 +36,7 @@ from viz.style import (
     number_text,
     token_labels,
 )
+from viz.training import training_curves_figure
 from viz.worked_example import (
     WORKED_EXAMPLE_COLUMNS,
     WorkedExample,
@@ -75,6 +76,7 @@ __all__ = [
     "similarity_figure",
     "softmax_latex",
     "token_labels",
+    "training_curves_figure",
     "variance_figure",
     "vectors_figure",
     "weighted_sum_rows",

@@ -33,3 +33,7 @@ class ChartLabels:
     uniform: str = "uniform"
     score_variance: str = "variance of q·k"
     proportional_to_d_k: str = "∝ d_k"
+    # Training's curves.
+    step: str = "step"
+    loss: str = "loss"
+    accuracy: str = "accuracy"

@@ -53,6 +53,13 @@ def test_every_setting_round_trips_through_a_link():
         cmp_scale=False,
         present=True,
         step=5,
+        trainer=True,
+        train_task="induction",
+        train_d_model=64,
+        train_heads=4,
+        train_layers=3,
+        train_steps=5000,
+        train_seed=9,
     )
     untouched = [
         f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) == getattr(Settings(), f.name)

@@ -4,12 +4,14 @@ how the heads formed."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from encoder import EncoderConfig
+from encoder import Encoder, EncoderConfig, load_torch_file
 from encoder.training import IGNORE, SEQUENCE_LENGTH, TASKS, fused_forward, train
 
 SMALL = EncoderConfig(d_model=32, n_heads=2, n_layers=2, seed=0)
@@ -36,35 +38,8 @@ def test_previous_is_learned_with_a_head_on_the_previous_token(previous):
 
 def test_the_trained_models_trace_is_torch_nns_forward_on_the_same_weights(previous):
     model = previous.model
-    config = model.config
-    reference = nn.TransformerEncoder(
-        nn.TransformerEncoderLayer(
-            config.d_model,
-            config.n_heads,
-            dim_feedforward=config.d_ff,
-            dropout=0.0,
-            activation=config.activation,
-            layer_norm_eps=config.layer_norm_eps,
-            batch_first=True,
-            norm_first=config.norm_first,
-        ),
-        config.n_layers,
-        enable_nested_tensor=False,
-    ).eval()
-    with torch.no_grad():
-        for ours, theirs in zip(model.layers, reference.layers, strict=True):
-            theirs.self_attn.in_proj_weight.copy_(ours.qkv_proj.weight)
-            theirs.self_attn.in_proj_bias.copy_(ours.qkv_proj.bias)
-            theirs.self_attn.out_proj.weight.copy_(ours.out_proj.weight)
-            theirs.self_attn.out_proj.bias.copy_(ours.out_proj.bias)
-            for name_ours, name_theirs in (
-                ("ffn_in", "linear1"),
-                ("ffn_out", "linear2"),
-                ("norm1", "norm1"),
-                ("norm2", "norm2"),
-            ):
-                getattr(theirs, name_theirs).weight.copy_(getattr(ours, name_ours).weight)
-                getattr(theirs, name_theirs).bias.copy_(getattr(ours, name_ours).bias)
+    reference = model.to_torch()  # torch's own module, holding the trained weights
+    assert isinstance(reference, nn.TransformerEncoder)
     tokens = list("31415926")
     trace = model.trace_tokens(tokens)
     with torch.no_grad():
@@ -72,6 +47,11 @@ def test_the_trained_models_trace_is_torch_nns_forward_on_the_same_weights(previ
         fused, _ = fused_forward(model, model.text_embedding.ids(tokens)[None])
     torch.testing.assert_close(trace.output, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fused[0], trace.output, atol=1e-5, rtol=1e-5)
+    # Saved as torch saves it, the upload reads it back: the same layers, the same numbers.
+    buffer = io.BytesIO()
+    torch.save(reference, buffer)
+    again = Encoder.from_torch(load_torch_file(buffer.getvalue()), device="cpu")
+    torch.testing.assert_close(again.trace(trace.input).output, trace.output, atol=1e-6, rtol=1e-6)
 
 
 def test_snapshots_replay_the_probe_at_the_steps_they_were_taken(previous):
