@@ -108,3 +108,17 @@ def test_training_runs_off_the_script_thread_and_its_result_grows_live():
     assert job.running and len(job.result.history) >= 2  # visible to the page while it trains
     job.stop.set()
     assert job.done.wait(60) and job.error is None and job.result.stopped
+
+
+@pytest.mark.parametrize("lab", ["heads", "scaling", "padding", "permute", "compare"])
+def test_every_view_runs_on_a_trained_model(lab):
+    """The trained model is a model like any other: the rest of the layer and every experiment run on it."""
+    _trained("en", task="previous", seed=12)
+    at = page.run(
+        model="trained", train_task="previous", train_seed="12", train_steps=str(STEPS), text="3 1 4 1 5 9 2 6"
+    )
+    assert page.inspector(at)[0]["tokens"] == list("31415926")
+    at = page.after(at.toggle(key="rest").set_value(True))
+    at = page.after(at.radio(key="lab").set_value(lab))
+    assert not at.exception
+    assert page.charts(at), "no chart drawn"
