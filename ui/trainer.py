@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from encoder import Encoder, EncoderConfig
-from encoder.training import SEQUENCE_LENGTH, TASKS, TrainingResult, train
+from encoder.training import TASKS, TrainingResult, train
 from ui import session, widgets
 from ui.i18n import option_label
 from ui.settings import CHOICES, MAX_SEED, MAX_TRAIN_LAYERS, TRAIN_D_MODELS, TRAIN_HEADS, TRAIN_STEPS, Settings
@@ -289,27 +289,24 @@ def live(job: Job) -> None:
         chosen = st.select_slider(t["train_scrub"], steps, value=steps[-1], key=f"train_scrub_{job.key.file_name}")
         shown = snapshots[steps.index(chosen)]
     probe = result.probe
-    left, right = widgets.side_by_side(SEQUENCE_LENGTH)
+    st.markdown(f"**{t['train_heads_title'].format(probe=' '.join(probe), step=shown.step)}**")
+    widgets.chart(heads_grid_figure(shown.weights, probe, **look), f"training_heads_{shown.step}")
+    ids = torch.tensor([[result.task.vocabulary.index(token) for token in probe]])
+    ideal = result.task.ideal(ids)[0].numpy()  # (n, n)
+    match = (shown.weights * ideal).sum(axis=-1)  # (layers, heads, n): weight on the ideal keys per query
+    scores = match[..., ideal.sum(axis=-1) > 0].mean(axis=-1)  # (layers, heads), over the answered queries
+    left, right = st.columns(2)
     with left:
-        title = t["train_heads_title"].format(probe=" ".join(probe), step=shown.step)
-        fig = heads_grid_figure(shown.weights, probe, **look)
-        fig.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, margin_t=2 * look["style"].font_size + 16)
-        widgets.chart(fig, f"training_heads_{shown.step}")
-    with right:
-        ids = torch.tensor([[result.task.vocabulary.index(token) for token in probe]])
-        ideal = result.task.ideal(ids)[0].numpy()  # (n, n)
         fig = matrix_figure(ideal, probe, probe, kind="weights", title=t["train_ideal"], **look)
         widgets.chart(fig, "training_ideal")
-    match = (shown.weights * ideal).sum(axis=-1)  # (layers, heads, n): weight on the ideal keys per query
-    rows = ideal.sum(axis=-1) > 0
-    scores = match[..., rows].mean(axis=-1)  # (layers, heads)
-    st.caption(t["train_match"])
-    st.dataframe(
-        {t["layer"]: [i + 1 for i in range(scores.shape[0]) for _ in range(scores.shape[1])],
-         t["head"]: [h + 1 for _ in range(scores.shape[0]) for h in range(scores.shape[1])],
-         t["train_match"]: [round(float(s), 3) for s in scores.flatten()]},
-        hide_index=True,
-    )  # fmt: skip
+    with right:
+        st.caption(t["train_match"])
+        st.dataframe(
+            {t["layer"]: [i + 1 for i in range(scores.shape[0]) for _ in range(scores.shape[1])],
+             t["head"]: [h + 1 for _ in range(scores.shape[0]) for h in range(scores.shape[1])],
+             t["train_match"]: [round(float(s), 3) for s in scores.flatten()]},
+            hide_index=True,
+        )  # fmt: skip
     if job.finished:
         left, right = st.columns(2)
         left.button(t["train_inspect"], on_click=inspect, args=(job.key,), key="train_inspect")

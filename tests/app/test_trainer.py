@@ -60,8 +60,9 @@ def test_training_shows_its_curves_heads_and_ideal_and_opens_in_the_step_view(la
     scrubber = at.select_slider(key=f"train_scrub_{key.file_name}")
     assert list(scrubber.options) == ["0", "100", "200", str(STEPS)]
     at = page.after(scrubber.set_value(0))
-    start = page.chart(at, "training_heads_0")
-    assert start["layout"]["title"]["text"] == t["train_heads_title"].format(probe=" ".join(result.probe), step=0)
+    page.chart(at, "training_heads_0")
+    title = t["train_heads_title"].format(probe=" ".join(result.probe), step=0)
+    assert f"**{title}**" in [markdown.value for markdown in at.markdown]
 
     # Inspect this model: the step view shows the trained model on its probe.
     at = page.after(at.button(key="train_inspect").click())
