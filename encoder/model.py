@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -153,9 +153,12 @@ class EncoderLayer(nn.Module):
         *,
         scale: bool | None = None,
         temperature: float | None = None,
+        ablate: Collection[int] = (),
     ) -> LayerTrace:
         """Run the layer on x (n, d_model) and keep every intermediate. `scale` (divide by √d_k)
-        and `temperature` default to the config's: they change the softmax's input, no weight."""
+        and `temperature` default to the config's: they change the softmax's input, no weight.
+        The heads in `ablate` are knocked out: their context vectors are set to zero before W_O
+        (the trace's `context` shows the zeros; their scores and weights are as computed)."""
         scale = self.scale_scores if scale is None else scale
         temperature = self.temperature if temperature is None else temperature
         n, d_model = x.shape
@@ -166,7 +169,11 @@ class EncoderLayer(nn.Module):
         # the matrix products read without copying again (torch's fast path does the same).
         q, k, v = qkv.view(n, 3, heads, d_model // heads).permute(1, 2, 0, 3).contiguous()  # 3 x (heads, n, d_head)
         steps = scaled_dot_product_attention(q, k, v, allowed, scale=scale, temperature=temperature)
-        concat = steps.context.transpose(0, 1).reshape(n, d_model)  # (n, d_model), not kept
+        context = steps.context  # (heads, n, d_head)
+        if ablate:
+            context = context.clone()
+            context[list(ablate)] = 0.0
+        concat = context.transpose(0, 1).reshape(n, d_model)  # (n, d_model), not kept
         attn_output = self.out_proj(concat)  # (n, d_model)
         attn_residual = x + attn_output  # (n, d_model)
         if self.norm_first:
@@ -187,7 +194,7 @@ class EncoderLayer(nn.Module):
             scores=steps.scores,
             scaled_scores=steps.scaled_scores,
             weights=steps.weights,
-            context=steps.context,
+            context=context,
             attn_output=attn_output,
             attn_residual=attn_residual,
             ffn_input=ffn_input,
@@ -315,14 +322,21 @@ class Encoder(nn.Module):
         return self._run(labels, [False] * n_tokens, x, no_positions, x, key_padding_mask)
 
     @torch.inference_mode()
-    def trace_text(self, text: str, *, scale: bool | None = None, temperature: float | None = None) -> Trace:
+    def trace_text(
+        self,
+        text: str,
+        *,
+        scale: bool | None = None,
+        temperature: float | None = None,
+        ablate: Collection[tuple[int, int]] = (),
+    ) -> Trace:
         """Tokenize, embed, add positions and run the stack, with this model's own tokenizer.
 
         Random weights split text with `encoder.tokenize`; a checkpoint uses its own word
-        pieces, `[CLS]` and `[SEP]` included.
+        pieces, `[CLS]` and `[SEP]` included. `ablate`: see `trace_tokens`.
         """
         tokens = self.text_embedding.tokenize(text, self.config.limits.max_tokens)
-        return self.trace_tokens(tokens, scale=scale, temperature=temperature)
+        return self.trace_tokens(tokens, scale=scale, temperature=temperature, ablate=ablate)
 
     @torch.inference_mode()
     def trace_tokens(
@@ -332,6 +346,7 @@ class Encoder(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         scale: bool | None = None,
         temperature: float | None = None,
+        ablate: Collection[tuple[int, int]] = (),
     ) -> Trace:
         """Embed, add positions and run the stack on tokens that are already split.
 
@@ -340,13 +355,17 @@ class Encoder(nn.Module):
         `key_padding_mask` (n,) marks padded keys with True (see `encoder.padded_trace`).
         `scale` and `temperature` override the config's for this trace only (one model serves
         the √d_k experiment's scaled and unscaled runs); the trace's config says what ran.
+        `ablate` lists (layer, head) pairs, 0-based, to knock out: their context vectors are set
+        to zero before W_O, so every later layer and the output run without them.
         """
         tokens = check_token_count(list(tokens), self.config.limits.max_tokens)
         embeddings = self.embed(tokens)  # (n, d_model)
         positions = self.positional_encoding(len(tokens))  # (n, d_model)
         layer_input = self.text_embedding.layer_input(embeddings, positions)  # (n, d_model)
         unknown = self.text_embedding.unknown(tokens)
-        return self._run(tokens, unknown, embeddings, positions, layer_input, key_padding_mask, scale, temperature)
+        return self._run(
+            tokens, unknown, embeddings, positions, layer_input, key_padding_mask, scale, temperature, ablate
+        )
 
     def longest_prefix(self, text: str) -> str:
         """The longest start of `text` whose tokens fit the cap, cut at a space where there is one.
@@ -395,8 +414,10 @@ class Encoder(nn.Module):
         key_padding_mask: torch.Tensor | None,
         scale: bool | None = None,
         temperature: float | None = None,
+        ablate: Collection[tuple[int, int]] = (),
     ) -> Trace:
         """Run every layer on layer_input (n, d_model); the other tensors only go into the trace."""
+        knocked_out = self._check_ablate(ablate)
         config = self.config
         if scale is not None or temperature is not None:  # the trace says how its scores were scaled
             config = dataclasses.replace(
@@ -409,8 +430,11 @@ class Encoder(nn.Module):
         )
         layers = []
         hidden = layer_input
-        for layer in self.layers:
-            layer_trace = layer.trace(hidden, allowed, scale=config.scale_scores, temperature=config.temperature)
+        for index, layer in enumerate(self.layers):
+            heads = [head for at, head in knocked_out if at == index]
+            layer_trace = layer.trace(
+                hidden, allowed, scale=config.scale_scores, temperature=config.temperature, ablate=heads
+            )
             layers.append(layer_trace)
             hidden = layer_trace.output
         output = self.final_norm(hidden) if self.final_norm is not None else hidden
@@ -424,7 +448,21 @@ class Encoder(nn.Module):
             layers=layers,
             output=output,
             mask=allowed,
+            ablated=knocked_out,
         )
+
+    def _check_ablate(self, ablate: Collection[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+        """The (layer, head) pairs to knock out, checked and sorted; every head of every layer may go."""
+        pairs = []
+        for pair in ablate:
+            layer, head = pair
+            if not (0 <= layer < self.config.n_layers and 0 <= head < self.config.n_heads):
+                raise ValueError(
+                    f"ablate={pair!r} is out of range: layers are 0..{self.config.n_layers - 1} "
+                    f"and heads 0..{self.config.n_heads - 1}"
+                )
+            pairs.append((int(layer), int(head)))
+        return tuple(sorted(set(pairs)))
 
     def to_torch(self) -> nn.TransformerEncoder:
         """These layers as a `torch.nn.TransformerEncoder` on the CPU (see `encoder.torch_import.to_torch`)."""

@@ -95,6 +95,7 @@ class Trace:
     layers: list[LayerTrace]
     output: torch.Tensor  # (n, d_model)  the last layer's output, after the final norm if any
     mask: torch.Tensor | None  # (n, n) bool: query i may attend to key j; None = all
+    ablated: tuple[tuple[int, int], ...] = ()  # (layer, head) pairs whose context was set to zero before W_O
 
     @property
     def n_tokens(self) -> int:
@@ -122,7 +123,15 @@ class Trace:
             layers=layers,
             output=move(self.output),
             mask=move(self.mask),
+            ablated=self.ablated,
         )
+
+    def rollout(self, residual: bool = True) -> np.ndarray:
+        """(layers, n, n) attention rollout (Abnar & Zuidema 2020): how much each token's
+        representation after layer l draws on each input token (see `encoder.analysis`)."""
+        from encoder.analysis import attention_rollout
+
+        return attention_rollout(torch.stack([layer.weights for layer in self.layers]).cpu().numpy(), residual)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """Every tensor as a numpy array under a flat name such as `layer0.weights`.
