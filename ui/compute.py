@@ -175,11 +175,13 @@ def _trace_text(key: ModelKey, device: str, text: str, upload: bytes | None) -> 
 @dataclass(frozen=True)
 class TraceOptions:
     """How the experiments trace tokens that are already split: `padding` [PAD] tokens masked
-    out at the end, and the scaling of the scores (`scale`, `temperature`; None: the model's)."""
+    out at the end, the scaling of the scores (`scale`, `temperature`; None: the model's), and
+    the (layer, head) pairs knocked out (`ablate`)."""
 
     padding: int = 0
     scale: bool | None = None
     temperature: float | None = None
+    ablate: tuple[tuple[int, int], ...] = ()
 
 
 def trace_of_tokens(
@@ -191,11 +193,12 @@ def trace_of_tokens(
     *,
     scale: bool | None = None,
     temperature: float | None = None,
+    ablate: tuple[tuple[int, int], ...] = (),
 ) -> TraceArrays:
     """The experiments' runs: tokens already split (a shuffle of the sentence, say), optionally
     padded, or traced with or without the division by √d_k (one model either way)."""
     config = load_model(key, device, _upload).config
-    options = TraceOptions(padding, scale, temperature)
+    options = TraceOptions(padding, scale, temperature, tuple(ablate))
     if trace_nbytes(config, [*tokens, *["[PAD]"] * padding]) <= SMALL_TRACE_BYTES:
         return _small_tokens_trace(key, device, tokens, options, _upload)
     with one_large_at_a_time():
@@ -206,7 +209,7 @@ def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], options: 
     model = load_model(key, device, upload)
     if options.padding:
         return TraceArrays.of_run(model, lambda: padded_trace(model, tokens, options.padding))
-    scaling = {"scale": options.scale, "temperature": options.temperature}
+    scaling = {"scale": options.scale, "temperature": options.temperature, "ablate": options.ablate}
     return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens, **scaling))
 
 

@@ -25,7 +25,7 @@ from encoder import (
     saturation_sweep,
     shuffled,
 )
-from ui import compute, errors, session, widgets
+from ui import analyses, compute, errors, session, widgets
 from ui.i18n import option_label
 from ui.settings import (
     CHOICES,
@@ -328,4 +328,8 @@ LAB_VIEWS: dict[str, Callable[..., None]] = {
     "padding": lab_padding,
     "permute": lab_permute,
     "compare": lab_compare,
+    "knockout": analyses.lab_knockout,
+    "rollout": analyses.lab_rollout,
+    "qk": analyses.lab_query_keys,
+    "habits": analyses.lab_habits,
 }

@@ -179,6 +179,47 @@ _EN: dict[str, str] = {
     "lab_padding": "Padding mask",
     "lab_permute": "Position matters",
     "lab_compare": "Compare",
+    "lab_knockout": "Knock heads out",
+    "lab_rollout": "Rollout",
+    "lab_qk": "Queries and keys",
+    "lab_habits": "Head habits",
+    "ko_title": "Knock heads out",
+    "ko_text": "A knocked-out head's context vectors are set to zero before W_O: the layers after it run "
+    "without what it found. The maps show how each later layer's attention (the mean of its heads) "
+    "changes, and the table how far each token's output moves.",
+    "ko_heads": "Heads to knock out",
+    "ko_none": "Pick one or more heads to knock out.",
+    "ko_layer_diff": "Layer {layer}: attention with the heads out − as it was (head mean)",
+    "ko_before": "as it was",
+    "ko_after": "heads out",
+    "ko_change": "change",
+    "ko_output": "How far each token's output moves",
+    "ko_col_token": "token",
+    "ko_col_change": "‖Δ output‖",
+    "ko_col_cosine": "cosine to the output as it was",
+    "ro_title": "Attention rollout",
+    "ro_text": "Attention rollout (Abnar & Zuidema, 2020) follows attention through the stack: each layer's "
+    "head mean, half of it kept for the residual connection (½·A + ½·I, rows summing to 1), multiplied "
+    "layer after layer. Row i: how much token i after the last layer draws on each input token.",
+    "ro_raw": "The last layer's attention (head mean)",
+    "ro_rolled": "Rollout through all {layers} layers",
+    "qk_title": "Queries and keys as points",
+    "qk_text": "Every token's query and key of this head on one plane: the first two principal components "
+    "of all of them together ({explained:.0%} of their variance). Lines join each query to its strongest "
+    "keys: a key wins where it lies near the query in the direction that counts.",
+    "qk_chart": "Queries and keys, L{layer}H{head}",
+    "hb_title": "Head habits",
+    "hb_text": "For every head, how strongly it follows each usual pattern: the mean weight its queries put "
+    "on the previous token, the next one, themselves, the first token ([CLS]), the [SEP] tokens, and how "
+    "broad its rows are (entropy over ln n: 1 is uniform). Click a column to sort.",
+    "hb_habit": "habit",
+    "hb_mixed": "mixed",
+    "habit_previous": "previous",
+    "habit_next": "next",
+    "habit_self": "self",
+    "habit_first": "first",
+    "habit_sep": "[SEP]",
+    "habit_broad": "broad",
     "hv_title": "Head view: every head of layer {layer} at once",
     "hv_text": "Each line joins a query token (left) to a key token (right); the thicker and darker the line, the "
     "more attention. One colour per head: click a head in the legend to hide it, and click a token on the left "
@@ -483,6 +524,43 @@ _ZH: dict[str, str] = {
     "lab_padding": "填充掩码",
     "lab_permute": "位置很重要",
     "lab_compare": "对比",
+    "lab_knockout": "去掉头",
+    "lab_rollout": "注意力累积",
+    "lab_qk": "查询和键",
+    "lab_habits": "头的习惯",
+    "ko_title": "去掉一些头",
+    "ko_text": "被去掉的头在乘以 W_O 之前，其上下文向量被置为零：后面的层就得不到它找到的信息。"
+    "热力图显示之后每一层的注意力（各头平均）如何变化，表格显示每个词元的输出移动了多少。",
+    "ko_heads": "要去掉的头",
+    "ko_none": "请选择一个或多个要去掉的头。",
+    "ko_layer_diff": "第 {layer} 层：去掉这些头后的注意力 − 原来的注意力（各头平均）",
+    "ko_before": "原来",
+    "ko_after": "去掉后",
+    "ko_change": "变化",
+    "ko_output": "每个词元的输出移动了多少",
+    "ko_col_token": "词元",
+    "ko_col_change": "‖Δ 输出‖",
+    "ko_col_cosine": "与原来输出的余弦",
+    "ro_title": "注意力累积（rollout）",
+    "ro_text": "注意力累积（Abnar & Zuidema，2020）沿着层堆叠追踪注意力：每层取各头平均，其中一半留给残差连接"
+    "（½·A + ½·I，每行和为 1），再逐层相乘。第 i 行：最后一层之后的词元 i 从每个输入词元中取了多少。",
+    "ro_raw": "最后一层的注意力（各头平均）",
+    "ro_rolled": "经过全部 {layers} 层的累积",
+    "qk_title": "把查询和键画成点",
+    "qk_text": "这个头中每个词元的查询和键画在同一个平面上：所有这些向量一起的前两个主成分"
+    "（占方差的 {explained:.0%}）。线把每个查询连到它最强的键：一个键胜出，是因为它在关键方向上靠近这个查询。",
+    "qk_chart": "查询和键，L{layer}H{head}",
+    "hb_title": "头的习惯",
+    "hb_text": "对每个头，看它多大程度上遵循常见的模式：查询放在前一个词元、后一个词元、自己、第一个词元（[CLS]）、"
+    "[SEP] 词元上的平均权重，以及每行有多分散（熵除以 ln n：1 表示均匀）。点击列名即可排序。",
+    "hb_habit": "习惯",
+    "hb_mixed": "混合",
+    "habit_previous": "前一个",
+    "habit_next": "后一个",
+    "habit_self": "自己",
+    "habit_first": "第一个",
+    "habit_sep": "[SEP]",
+    "habit_broad": "分散",
     "hv_title": "头视图：第 {layer} 层的所有头",
     "hv_text": "每条线把左边的查询词元连到右边的键词元；线越粗越深，注意力越大。每个头一种颜色："
     "点击图例中的头可以隐藏它；点击左边的词元（或在下方选择）可以只看它的连线。",
@@ -654,6 +732,10 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
         "padding": "lab_padding",
         "permute": "lab_permute",
         "compare": "lab_compare",
+        "knockout": "lab_knockout",
+        "rollout": "lab_rollout",
+        "qk": "lab_qk",
+        "habits": "lab_habits",
     },
 }
 

@@ -89,7 +89,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "palette": ("default", "colorblind"),
     "wscale": ("fixed", "fit"),
     "img": ("png", "svg"),
-    "lab": ("off", "heads", "scaling", "padding", "permute", "compare"),
+    "lab": ("off", "heads", "scaling", "padding", "permute", "compare", "knockout", "rollout", "qk", "habits"),
 }
 ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU"}  # as the literature writes them
 

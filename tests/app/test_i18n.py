@@ -37,6 +37,7 @@ def test_chinese_is_actually_translated():
         "cmp_diff",
         "sc_reference",
         "sc_scaled",
+        "habit_sep",
     }
 
 

@@ -14,6 +14,7 @@ import torch
 
 from encoder import Encoder, EncoderConfig, tokenize
 from tests.app import page
+from ui.i18n import texts
 
 SENTENCE = "the cat sat on the mat"
 TOKENS = ["the", "cat", "sat", "on", "the", "mat"]
@@ -271,3 +272,54 @@ def test_a_link_reopens_an_experiment_with_its_own_settings():
     np.testing.assert_allclose(page.decode(page.chart(at, "compare_b_L1")["data"][0]["z"]), b.numpy(), atol=1e-6)
     page.after(at.checkbox(key="cmp_scale").check())
     assert (at.query_params["cmp_scale"], at.query_params["cmp_heads"]) == ("1", "2")
+
+
+# --- what heads are for ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_knocking_heads_out_shows_every_later_layers_change_and_the_outputs(lang):
+    t = texts(lang)
+    at = page.run(lab="knockout", lang=lang, text="the cat sat on the mat", layers="3", heads="4")
+    assert t["ko_none"] in page.alerts(at)
+    at = page.after(at.multiselect(key="lab_ablate").set_value([(0, 1)]))
+    shown = page.charts(at)
+    assert {"knockout_L2", "knockout_L3"} <= set(shown)
+    model = Encoder(EncoderConfig(d_model=64, n_heads=4, n_layers=3), device="cpu")
+    plain, knocked = (
+        model.trace_text("the cat sat on the mat"),
+        model.trace_text("the cat sat on the mat", ablate=[(0, 1)]),
+    )
+    expected = knocked.layers[2].weights.mean(0).numpy() - plain.layers[2].weights.mean(0).numpy()
+    np.testing.assert_allclose(page.decode(shown["knockout_L3"]["data"][0]["z"]), expected, atol=1e-5)
+    [table] = at.dataframe
+    moved = np.linalg.norm((knocked.output - plain.output).numpy(), axis=-1)
+    np.testing.assert_allclose(table.value[t["ko_col_change"]].to_numpy(), moved.round(4), atol=2e-4)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_rollout_beside_the_last_layers_attention(lang):
+    t = texts(lang)
+    at = page.run(lab="rollout", lang=lang, text="the cat sat on the mat", layers="3")
+    model = Encoder(EncoderConfig(d_model=64, n_heads=4, n_layers=3), device="cpu")
+    trace = model.trace_text("the cat sat on the mat")
+    np.testing.assert_allclose(page.decode(page.chart(at, "rollout")["data"][0]["z"]), trace.rollout()[-1], atol=1e-5)
+    raw = page.chart(at, "rollout_raw")
+    assert raw["layout"]["title"]["text"] == t["ro_raw"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_queries_and_keys_as_points_and_the_habits_table(lang):
+    t = texts(lang)
+    at = page.run(lab="qk", lang=lang, text="我爱你", lab_layer="1", lab_head="2")
+    fig = page.chart(at, "query_keys_L1H2")
+    points = [trace for trace in fig["data"] if trace.get("mode") == "markers+text"]
+    assert [trace["name"] for trace in points] == [t["query_axis"], t["key_axis"]]
+    assert list(points[0]["text"]) == ["我", "爱", "你"]
+    at = page.after(at.radio(key="lab").set_value("habits"))
+    [table] = at.dataframe
+    assert len(table.value) == 2 * 4  # every head of every layer
+    assert set(table.value[t["hb_habit"]]) <= {
+        t[key]
+        for key in ("habit_previous", "habit_next", "habit_self", "habit_first", "habit_sep", "habit_broad", "hb_mixed")
+    }

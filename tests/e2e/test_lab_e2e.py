@@ -292,3 +292,24 @@ def _luminance(css_colour: str) -> float:
     else:
         red, green, blue = (float(part) for part in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3])
     return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("lab", "charts"), [("rollout", 2), ("qk", 1)])
+def test_rollout_and_queries_and_keys_draw_in_the_browser(page: Page, lang: str, lab: str, charts: int) -> None:
+    open_experiment(page, lang, lab, text="the cat sat on the mat")
+    expect(charts_in(page, "experiments")).to_have_count(charts)
+    expect(charts_in(page, "experiments").first.locator("svg.main-svg").first).to_be_visible()
+    expect_no_exception(page)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_head_habits_and_knock_out_open_from_a_link(page: Page, lang: str) -> None:
+    t = texts(lang)
+    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "habits"})
+    table = page.get_by_test_id("stDataFrame")
+    expect(table).to_be_visible()
+    expect(table).to_contain_text(t["hb_habit"])
+    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "knockout"})
+    expect(page.get_by_text(t["ko_none"])).to_be_visible()
+    expect_no_exception(page)
