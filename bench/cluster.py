@@ -40,6 +40,7 @@ from tests.e2e.e2e_harness import ROOT, free_port, streamlit_server
 STATIC = Path(streamlit.__file__).parent / "static"
 
 NGINX_CONF = """\
+{user}
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -136,7 +137,16 @@ def nginx(folder: Path, upstreams: list[str]) -> Iterator[str]:
     servers = "\n".join(f"        server {url.removeprefix('http://')};" for url in upstreams)
     conf = folder / "nginx.conf"
     conf.write_text(
-        NGINX_CONF.format(dir=folder, port=port, servers=servers, static=STATIC, mime_types="/etc/nginx/mime.types")
+        NGINX_CONF.format(
+            # Started as root, nginx would run its workers as `nobody`, who may not read the
+            # checkout's static files; they run as whoever started it, like the app processes.
+            user="user root;" if os.geteuid() == 0 else "",
+            dir=folder,
+            port=port,
+            servers=servers,
+            static=STATIC,
+            mime_types="/etc/nginx/mime.types",
+        )
     )
     url = f"http://127.0.0.1:{port}"
     with _process([require("nginx"), "-c", str(conf), "-p", str(folder)], folder / "nginx.log") as process:
