@@ -41,7 +41,10 @@ INSTALL_HINT = 'pip install -e ".[pretrained]"'
 
 # BERT proper. Look-alikes differ where it matters: RoBERTa offsets its position ids,
 # DistilBERT has no token types, ELECTRA may project a narrower embedding.
-MODEL_TYPES: tuple[str, ...] = ("bert",)
+# BERT, and ELECTRA's discriminator, which is a BERT (the same layers and embeddings, under
+# `electra.` in a task model) when its embeddings are as wide as its layers.
+MODEL_TYPES: tuple[str, ...] = ("bert", "electra")
+TASK_PREFIXES: tuple[str, ...] = ("bert.", "electra.")
 # The files a checkpoint may hold, and all that a hub download needs to fetch.
 _CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "modules.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # in order of preference
@@ -305,6 +308,12 @@ def _read_bert_config(folder: Path) -> dict[str, Any]:
         )
     if config["is_decoder"]:
         raise UnsupportedCheckpointError(f"{folder}/config.json describes a decoder (is_decoder=true)")
+    width, embedding_size = config.get("hidden_size"), config.get("embedding_size", config.get("hidden_size"))
+    if model_type == "electra" and embedding_size != width:
+        raise UnsupportedCheckpointError(
+            f"{folder}/config.json has embedding_size={embedding_size!r} and hidden_size={width!r}: "
+            "ELECTRA's projection between them is not reproduced; supported: equal sizes"
+        )
     for key in ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size",
                 "vocab_size", "max_position_embeddings", "type_vocab_size"):  # fmt: skip
         value = config.get(key)
@@ -437,14 +446,15 @@ _EMBEDDING_NAMES = {
 
 
 def _bert_names(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """BertModel's names: without the `bert.` of task models (BertForMaskedLM, ...), and with
-    `weight`/`bias` for the `gamma`/`beta` of checkpoints converted from TensorFlow."""
-    prefixed = any(name.startswith("bert.") for name in weights)
+    """BertModel's names: without the `bert.` (or `electra.`) of task models (BertForMaskedLM,
+    ElectraForPreTraining, ...), and with `weight`/`bias` for the `gamma`/`beta` of checkpoints
+    converted from TensorFlow."""
+    prefix = next((p for p in TASK_PREFIXES if any(name.startswith(p) for name in weights)), None)
     renamed = {}
     for name, tensor in weights.items():
-        if prefixed and not name.startswith("bert."):
-            continue  # a task head (cls., qa_outputs., ...): not part of the encoder
-        name = name.removeprefix("bert.") if prefixed else name
+        if prefix is not None and not name.startswith(prefix):
+            continue  # a task head (cls., qa_outputs., discriminator_predictions., ...): not part of the encoder
+        name = name.removeprefix(prefix) if prefix is not None else name
         if "LayerNorm." in name:
             name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
         renamed[name] = tensor

@@ -317,7 +317,8 @@ def test_a_hub_id_offline_and_not_cached_is_refused_without_the_network():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model_type": "roberta"}, r"model_type='roberta'; supported: \['bert'\]"),
+        ({"model_type": "roberta"}, r"model_type='roberta'; supported: \['bert', 'electra'\]"),
+        ({"model_type": "electra", "embedding_size": 128}, "embedding_size=128 and hidden_size=384"),
         ({"model_type": None}, "model_type=None"),
         ({"hidden_act": "gelu_new"}, "hidden_act='gelu_new'"),
         ({"position_embedding_type": "relative_key"}, "position_embedding_type='relative_key'"),
@@ -405,3 +406,38 @@ def test_the_first_layers_of_a_loaded_checkpoint_are_the_checkpoint_loaded_with_
     for refused in (0, 7, True):
         with pytest.raises(ConfigError):
             full.first_layers(refused)
+
+
+@pytest.mark.parametrize("task_model", [False, True])
+def test_an_electra_discriminator_is_traced_as_transformers_runs_it(minilm, tmp_path, task_model):
+    """ELECTRA's discriminator, a small random one built and saved here (no download): the same
+    hidden states and attention as transformers' ElectraModel, to MiniLM's tolerances; a task
+    model (ElectraForPreTraining, its layers under `electra.`) loads the same."""
+    from transformers import ElectraConfig, ElectraForPreTraining, ElectraModel
+
+    torch.manual_seed(0)
+    config = ElectraConfig(
+        vocab_size=minilm.tokenizer.vocab_size,
+        embedding_size=64,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
+    saved = (ElectraForPreTraining if task_model else ElectraModel)(config).eval()
+    saved.save_pretrained(tmp_path, safe_serialization=True)
+    _link(minilm.folder, tmp_path, ["vocab.txt", "tokenizer_config.json", "tokenizer.json"])
+    kind = ElectraForPreTraining if task_model else ElectraModel
+    loaded = kind.from_pretrained(tmp_path, local_files_only=True, attn_implementation="eager").eval()
+    reference = loaded.electra if task_model else loaded
+    ours = load_pretrained(tmp_path, device="cpu")
+    assert ours.config.d_model == 64 and ours.config.n_layers == 2
+    text = SENTENCES[0]
+    trace = ours.trace_text(text)
+    ids = torch.tensor([minilm.tokenizer(text)["input_ids"]])
+    with torch.inference_mode():
+        outputs = reference(ids, output_attentions=True, output_hidden_states=True)
+    torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
+    for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
+        torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
