@@ -43,8 +43,17 @@ INSTALL_HINT = 'pip install -e ".[pretrained]"'
 # DistilBERT has no token types, ELECTRA may project a narrower embedding.
 # BERT, and ELECTRA's discriminator, which is a BERT (the same layers and embeddings, under
 # `electra.` in a task model) when its embeddings are as wide as its layers.
-MODEL_TYPES: tuple[str, ...] = ("bert", "electra")
-TASK_PREFIXES: tuple[str, ...] = ("bert.", "electra.")
+# DistilBERT is a BERT with its names changed and no token types.
+MODEL_TYPES: tuple[str, ...] = ("bert", "electra", "distilbert")
+TASK_PREFIXES: tuple[str, ...] = ("bert.", "electra.", "distilbert.")
+# DistilBERT's config keys, as BERT names them (its LayerNorms use BERT's epsilon, fixed in code).
+DISTILBERT_KEYS = {
+    "dim": "hidden_size",
+    "n_heads": "num_attention_heads",
+    "n_layers": "num_hidden_layers",
+    "hidden_dim": "intermediate_size",
+    "activation": "hidden_act",
+}
 # The files a checkpoint may hold, and all that a hub download needs to fetch.
 _CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "modules.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # in order of preference
@@ -122,7 +131,7 @@ def load_pretrained(
         d_model=config.d_model,
         layer_norm_eps=config.layer_norm_eps,
     )
-    weights = _encoder_weights(_read_weights(folder), config.n_layers, folder)
+    weights = _encoder_weights(_read_weights(folder), config.n_layers, folder, bert["model_type"])
     try:
         return Encoder(config, device, text_embedding=text_embedding, weights=weights, name=name)
     except RuntimeError as error:  # load_state_dict: a tensor's shape disagrees with config.json
@@ -154,7 +163,9 @@ class BertTextEmbedding(TextEmbedding):
         # the global RNG) would be wasted, and on the meta device it costs seconds of imports.
         self.word_embeddings = nn.Embedding.from_pretrained(torch.empty(vocab_size, d_model))
         self.position_embeddings = nn.Embedding.from_pretrained(torch.empty(max_positions, d_model))
-        self.token_type_embeddings = nn.Embedding.from_pretrained(torch.empty(type_vocab_size, d_model))
+        self.token_type_embeddings = (  # DistilBERT has none (type_vocab_size 0)
+            nn.Embedding.from_pretrained(torch.empty(type_vocab_size, d_model)) if type_vocab_size else None
+        )
         self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
 
     def tokenize(self, text: str, max_tokens: int | None) -> list[str]:
@@ -182,6 +193,8 @@ class BertTextEmbedding(TextEmbedding):
     def positional_encoding(self, n_tokens: int) -> torch.Tensor:
         # n_tokens <= config.limits.max_tokens <= the table's rows (see _encoder_config).
         positions = self.position_embeddings.weight[:n_tokens]  # (n, d_model)
+        if self.token_type_embeddings is None:
+            return positions
         return positions + self.token_type_embeddings.weight[0]  # (n, d_model): every token is in segment A
 
     @property
@@ -284,6 +297,8 @@ def _read_bert_config(folder: Path) -> dict[str, Any]:
     raw = _read_json(folder / "config.json")
     if not isinstance(raw, dict):
         raise CheckpointError(f"{folder}/config.json holds {type(raw).__name__}, not an object")
+    if raw.get("model_type") == "distilbert":  # BERT's names for its keys, and no token types
+        raw = {DISTILBERT_KEYS.get(key, key): value for key, value in raw.items()} | {"type_vocab_size": 0}
     config = {
         "hidden_act": "gelu",
         "position_embedding_type": "absolute",
@@ -317,7 +332,8 @@ def _read_bert_config(folder: Path) -> dict[str, Any]:
     for key in ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size",
                 "vocab_size", "max_position_embeddings", "type_vocab_size"):  # fmt: skip
         value = config.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        least = 0 if key == "type_vocab_size" and model_type == "distilbert" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise CheckpointError(f"{folder}/config.json has {key}={value!r}; expected a positive integer")
     return config
 
@@ -436,6 +452,15 @@ _LAYER_NAMES = {
     "ffn_out": "output.dense",
     "norm2": "output.LayerNorm",
 }
+BERT_QKV = ("attention.self.query", "attention.self.key", "attention.self.value")
+DISTILBERT_QKV = ("attention.q_lin", "attention.k_lin", "attention.v_lin")
+_DISTILBERT_LAYER_NAMES = {
+    "out_proj": "attention.out_lin",
+    "norm1": "sa_layer_norm",
+    "ffn_in": "ffn.lin1",
+    "ffn_out": "ffn.lin2",
+    "norm2": "output_layer_norm",
+}
 _EMBEDDING_NAMES = {
     "word_embeddings.weight": "word_embeddings.weight",
     "position_embeddings.weight": "position_embeddings.weight",
@@ -461,7 +486,9 @@ def _bert_names(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return renamed
 
 
-def _encoder_weights(weights: Mapping[str, torch.Tensor], n_layers: int, folder: Path) -> dict[str, torch.Tensor]:
+def _encoder_weights(
+    weights: Mapping[str, torch.Tensor], n_layers: int, folder: Path, model_type: str = "bert"
+) -> dict[str, torch.Tensor]:
     """A state dict for `Encoder`, float32: BERT's embeddings and its first n_layers layers."""
     bert = _bert_names(weights)
 
@@ -470,14 +497,21 @@ def _encoder_weights(weights: Mapping[str, torch.Tensor], n_layers: int, folder:
             raise CheckpointError(f"the weights in {folder} have no {name!r}: not a BERT checkpoint")
         return bert[name].float()
 
-    state = {f"text_embedding.{ours}": tensor(f"embeddings.{theirs}") for ours, theirs in _EMBEDDING_NAMES.items()}
+    distil = model_type == "distilbert"
+    embeddings = {ours: theirs for ours, theirs in _EMBEDDING_NAMES.items() if not (distil and "token_type" in ours)}
+    state = {f"text_embedding.{ours}": tensor(f"embeddings.{theirs}") for ours, theirs in embeddings.items()}
+    layer_names, parts, block = (
+        (_DISTILBERT_LAYER_NAMES, DISTILBERT_QKV, "transformer.layer")
+        if distil
+        else (_LAYER_NAMES, BERT_QKV, "encoder.layer")
+    )
     for i in range(n_layers):
-        theirs, ours = f"encoder.layer.{i}.", f"layers.{i}."
+        theirs, ours = f"{block}.{i}.", f"layers.{i}."
         for kind in ("weight", "bias"):
             # BERT keeps W_Q, W_K, W_V apart; our fused projection stacks them as rows [W_Q; W_K; W_V].
             state[f"{ours}qkv_proj.{kind}"] = torch.cat(
-                [tensor(f"{theirs}attention.self.{part}.{kind}") for part in ("query", "key", "value")]
+                [tensor(f"{theirs}{part}.{kind}") for part in parts]
             )  # (3 * d_model, d_model) or (3 * d_model,)
-            for our_name, their_name in _LAYER_NAMES.items():
+            for our_name, their_name in layer_names.items():
                 state[f"{ours}{our_name}.{kind}"] = tensor(f"{theirs}{their_name}.{kind}")
     return state

@@ -317,7 +317,7 @@ def test_a_hub_id_offline_and_not_cached_is_refused_without_the_network():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model_type": "roberta"}, r"model_type='roberta'; supported: \['bert', 'electra'\]"),
+        ({"model_type": "roberta"}, r"model_type='roberta'; supported: \['bert', 'electra', 'distilbert'\]"),
         ({"model_type": "electra", "embedding_size": 128}, "embedding_size=128 and hidden_size=384"),
         ({"model_type": None}, "model_type=None"),
         ({"hidden_act": "gelu_new"}, "hidden_act='gelu_new'"),
@@ -434,6 +434,37 @@ def test_an_electra_discriminator_is_traced_as_transformers_runs_it(minilm, tmp_
     ours = load_pretrained(tmp_path, device="cpu")
     assert ours.config.d_model == 64 and ours.config.n_layers == 2
     text = SENTENCES[0]
+    trace = ours.trace_text(text)
+    ids = torch.tensor([minilm.tokenizer(text)["input_ids"]])
+    with torch.inference_mode():
+        outputs = reference(ids, output_attentions=True, output_hidden_states=True)
+    torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
+    for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
+        torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("sinusoidal", [False, True])
+def test_a_distilbert_is_traced_as_transformers_runs_it(minilm, tmp_path, sinusoidal):
+    """DistilBERT, small and random, built and saved here: BERT's layers under other names, no
+    token types; with sinusoidal positions too (stored in the checkpoint like learned ones)."""
+    from transformers import DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(1)
+    config = DistilBertConfig(
+        vocab_size=minilm.tokenizer.vocab_size,
+        dim=64,
+        n_layers=2,
+        n_heads=4,
+        hidden_dim=128,
+        max_position_embeddings=128,
+        sinusoidal_pos_embds=sinusoidal,
+    )
+    DistilBertModel(config).save_pretrained(tmp_path, safe_serialization=True)
+    _link(minilm.folder, tmp_path, ["vocab.txt", "tokenizer_config.json", "tokenizer.json"])
+    reference = DistilBertModel.from_pretrained(tmp_path, local_files_only=True, attn_implementation="eager").eval()
+    ours = load_pretrained(tmp_path, device="cpu")
+    assert (ours.config.d_model, ours.config.n_heads, ours.config.n_layers, ours.config.d_ff) == (64, 4, 2, 128)
+    text = SENTENCES[2]
     trace = ours.trace_text(text)
     ids = torch.tensor([minilm.tokenizer(text)["input_ids"]])
     with torch.inference_mode():
