@@ -5,6 +5,8 @@ of the experiments section (ui.experiments.LAB_VIEWS); the numbers come from enc
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
@@ -130,3 +132,42 @@ def lab_habits(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     for index, habit in enumerate(HABITS):
         table[t[HABIT_LABELS[habit]]] = [round(float(x), 3) for x in scores[..., index].flatten()]
     st.dataframe(table, hide_index=True)
+
+
+def lab_tokens(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
+    """Several tokens at once, in every head of every layer: where they look together, or who looks at them."""
+    t = session.strings()
+    tokens = view.tokens
+    st.markdown(f"**{t['tk_title']}**")
+    st.markdown(t["tk_text"])
+    digest = widgets.tokens_digest(tokens)
+    chosen = st.multiselect(
+        t["tk_tokens"], range(len(tokens)), key=f"lab_tokens_{digest}", format_func=lambda i: f"{i + 1} · {tokens[i]}"
+    )
+    as_keys = st.toggle(t["tk_as_keys"], key="lab_tokens_as_keys")
+    if not chosen:
+        st.info(t["tk_none"])
+        return
+    picked = sorted(chosen)
+    weights = view.weights  # (layers, heads, n, n)
+    # As keys: per query, the weight it puts on the chosen keys, summed (a row sums to 1, so ≤ 1).
+    # As queries: the chosen rows, averaged (each sums to 1, so their mean does too).
+    looked_at = weights[..., picked].sum(axis=-1)  # (layers, heads, n queries)
+    looking = weights[..., picked, :].mean(axis=-2)  # (layers, heads, n keys)
+    values = looked_at if as_keys else looking
+    layers, heads = values.shape[:2]
+    rows = [f"L{layer + 1} H{head + 1}" for layer in range(layers) for head in range(heads)]
+    names = " ".join(tokens[i] for i in picked)
+    title = t["tk_chart_keys" if as_keys else "tk_chart_queries"].format(tokens=names)
+    labels = dataclasses.replace(session.labels(), query=t["tk_rows"])
+    axis = {"key": session.labels().query} if as_keys else {}  # the columns are queries when the tokens are keys
+    fig = matrix_figure(
+        values.reshape(layers * heads, -1),
+        rows,
+        tokens,
+        kind="weights",
+        title=title,
+        labels=dataclasses.replace(labels, **axis),
+        style=style,
+    )
+    widgets.chart(fig, "tokens_as_keys" if as_keys else "tokens_as_queries")

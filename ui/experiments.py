@@ -332,4 +332,5 @@ LAB_VIEWS: dict[str, Callable[..., None]] = {
     "rollout": analyses.lab_rollout,
     "qk": analyses.lab_query_keys,
     "habits": analyses.lab_habits,
+    "tokens": analyses.lab_tokens,
 }

@@ -183,6 +183,17 @@ _EN: dict[str, str] = {
     "lab_rollout": "Rollout",
     "lab_qk": "Queries and keys",
     "lab_habits": "Head habits",
+    "lab_tokens": "Several tokens",
+    "tk_title": "Several tokens at once",
+    "tk_text": "Choose tokens, and see in every head of every layer where they look together (the mean of "
+    "their rows: each row sums to 1, so this does too), or which queries look at them (for each query, "
+    "the weight it puts on the chosen keys, summed).",
+    "tk_tokens": "Tokens",
+    "tk_as_keys": "Show who looks at them (the tokens as keys)",
+    "tk_none": "Choose one or more tokens.",
+    "tk_chart_queries": "Where {tokens} look, every head",
+    "tk_chart_keys": "Who looks at {tokens}, every head",
+    "tk_rows": "Layer · head",
     "ko_title": "Knock heads out",
     "ko_text": "A knocked-out head's context vectors are set to zero before W_O: the layers after it run "
     "without what it found. The maps show how each later layer's attention (the mean of its heads) "
@@ -528,6 +539,16 @@ _ZH: dict[str, str] = {
     "lab_rollout": "注意力累积",
     "lab_qk": "查询和键",
     "lab_habits": "头的习惯",
+    "lab_tokens": "多个词元",
+    "tk_title": "同时看多个词元",
+    "tk_text": "选择一些词元，看每一层每个头中它们一起看向哪里（它们各行的平均：每行和为 1，平均后也是），"
+    "或者哪些查询在看它们（每个查询放在所选键上的权重之和）。",
+    "tk_tokens": "词元",
+    "tk_as_keys": "显示谁在看它们（把这些词元当作键）",
+    "tk_none": "请选择一个或多个词元。",
+    "tk_chart_queries": "{tokens} 看向哪里，所有头",
+    "tk_chart_keys": "谁在看 {tokens}，所有头",
+    "tk_rows": "层 · 头",
     "ko_title": "去掉一些头",
     "ko_text": "被去掉的头在乘以 W_O 之前，其上下文向量被置为零：后面的层就得不到它找到的信息。"
     "热力图显示之后每一层的注意力（各头平均）如何变化，表格显示每个词元的输出移动了多少。",
@@ -736,6 +757,7 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
         "rollout": "lab_rollout",
         "qk": "lab_qk",
         "habits": "lab_habits",
+        "tokens": "lab_tokens",
     },
 }
 

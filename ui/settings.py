@@ -89,7 +89,19 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "palette": ("default", "colorblind"),
     "wscale": ("fixed", "fit"),
     "img": ("png", "svg"),
-    "lab": ("off", "heads", "scaling", "padding", "permute", "compare", "knockout", "rollout", "qk", "habits"),
+    "lab": (
+        "off",
+        "heads",
+        "scaling",
+        "padding",
+        "permute",
+        "compare",
+        "knockout",
+        "rollout",
+        "qk",
+        "habits",
+        "tokens",
+    ),
 }
 ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU"}  # as the literature writes them
 

@@ -323,3 +323,26 @@ def test_queries_and_keys_as_points_and_the_habits_table(lang):
         t[key]
         for key in ("habit_previous", "habit_next", "habit_self", "habit_first", "habit_sep", "habit_broad", "hb_mixed")
     }
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_several_tokens_as_queries_and_as_keys_in_every_head(lang):
+    t = texts(lang)
+    at = page.run(lab="tokens", lang=lang, text="the cat sat on the mat", layers="2", heads="4")
+    assert t["tk_none"] in page.alerts(at)
+    [picker] = [m for m in at.multiselect if m.label == t["tk_tokens"]]
+    at = page.after(picker.set_value([1, 4]))  # "cat" and the second "the"
+    weights = np.stack(
+        [
+            layer.weights.numpy()
+            for layer in Encoder(EncoderConfig(n_layers=2), device="cpu").trace_text(SENTENCE).layers
+        ]
+    )  # (2, 4, 6, 6)
+    shown = page.chart(at, "tokens_as_queries")
+    expected = (weights[:, :, 1] + weights[:, :, 4]) / 2  # (layers, heads, keys): the two rows' mean
+    np.testing.assert_allclose(page.decode(shown["data"][0]["z"]), expected.reshape(8, 6), atol=1e-6)
+    assert page.ticks(shown, "yaxis")[:2] == ["L1 H1", "L1 H2"]
+    at = page.after(at.toggle(key="lab_tokens_as_keys").set_value(True))
+    shown = page.chart(at, "tokens_as_keys")
+    expected = weights[..., 1] + weights[..., 4]  # (layers, heads, queries): weight on the two keys
+    np.testing.assert_allclose(page.decode(shown["data"][0]["z"]), expected.reshape(8, 6), atol=1e-6)

@@ -304,7 +304,7 @@ def test_rollout_and_queries_and_keys_draw_in_the_browser(page: Page, lang: str,
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_head_habits_and_knock_out_open_from_a_link(page: Page, lang: str) -> None:
+def test_head_habits_knock_out_and_several_tokens_open_from_a_link(page: Page, lang: str) -> None:
     t = texts(lang)
     open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "habits"})
     table = page.get_by_test_id("stDataFrame")
@@ -312,4 +312,6 @@ def test_head_habits_and_knock_out_open_from_a_link(page: Page, lang: str) -> No
     expect(table).to_contain_text(t["hb_habit"])
     open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "knockout"})
     expect(page.get_by_text(t["ko_none"])).to_be_visible()
+    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "tokens"})
+    expect(page.get_by_text(t["tk_none"])).to_be_visible()
     expect_no_exception(page)
