@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 import websockets
@@ -198,21 +199,23 @@ class Student:
             if element.WhichOneof("type") == "bidi_component":
                 self.payloads.append(element.bidi_component.bytes)
 
+    def _widget_change(self, key: str) -> tuple[BackMsg, Any]:
+        """A rerun request carrying the state of the widget with user key `key` (the caller sets its value)."""
+        message = BackMsg()
+        widget = message.rerun_script.widget_states.widgets.add()
+        widget.id = self.widget_ids[key]
+        return message, widget
+
     async def change_head(self, head: int, layer: int = 0) -> Run:
         """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
-        message = BackMsg()
-        state = message.rerun_script
-        widget = state.widget_states.widgets.add()
-        widget.id = self.widget_ids[INSPECTOR_KEY]
+        message, widget = self._widget_change(INSPECTOR_KEY)
         widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
-        state.fragment_id = self.fragment_of[INSPECTOR_KEY]
+        message.rerun_script.fragment_id = self.fragment_of[INSPECTOR_KEY]
         return await self.rerun(message)
 
     async def press(self, key: str) -> Run:
         """A click on the button with user key `key`."""
-        message = BackMsg()
-        widget = message.rerun_script.widget_states.widgets.add()
-        widget.id = self.widget_ids[key]
+        message, widget = self._widget_change(key)
         widget.trigger_value = True
         return await self.rerun(message)
 
@@ -224,9 +227,7 @@ class Student:
 
     async def type_sentence(self, text: str) -> Run:
         """What the sidebar's text box sends on Enter: a rerun with the sentence's new value."""
-        message = BackMsg()
-        widget = message.rerun_script.widget_states.widgets.add()
-        widget.id = self.widget_ids[TEXT_KEY]
+        message, widget = self._widget_change(TEXT_KEY)
         widget.string_value = text
         return await self.rerun(message)
 

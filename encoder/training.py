@@ -272,12 +272,27 @@ def evaluate(
     answered = targets != IGNORE
     accuracy = float((predictions == targets)[answered].float().mean())
     ideal = task.ideal(inputs.cpu()).to(model.device)  # (batch, n, n)
+    return accuracy, weight_on_ideal(torch.stack(weights, dim=1), ideal).cpu().numpy()  # (layers, heads)
+
+
+def weight_on_ideal(weights: torch.Tensor, ideal: torch.Tensor) -> torch.Tensor:
+    """(layers, heads) the mean weight each head's queries put on the ideal keys, over the queries
+    the task answers: weights (batch, layers, heads, n, n), ideal (batch, n, n)."""
     rows = ideal.sum(dim=-1) > 0  # (batch, n): queries the task has an answer for
-    scores = []
-    for layer_weights in weights:  # (batch, heads, n, n)
-        on_ideal = (layer_weights * ideal[:, None]).sum(dim=-1)  # (batch, heads, n)
-        scores.append((on_ideal * rows[:, None]).sum(dim=(0, 2)) / rows.sum())
-    return accuracy, torch.stack(scores).cpu().numpy()  # (layers, heads)
+    on_ideal = (weights * ideal[:, None, None]).sum(dim=-1)  # (batch, layers, heads, n)
+    return (on_ideal * rows[:, None, None]).sum(dim=(0, 3)) / rows.sum()
+
+
+def probe_ideal(result: TrainingResult) -> np.ndarray:
+    """(n, n) the task's ideal pattern on the result's probe."""
+    ids = torch.tensor([[result.task.vocabulary.index(token) for token in result.probe]])
+    return result.task.ideal(ids)[0].numpy()
+
+
+def probe_scores(result: TrainingResult, snapshot: Snapshot) -> np.ndarray:
+    """(layers, heads) each head's weight on the ideal keys of the probe, at a snapshot."""
+    ideal = torch.from_numpy(probe_ideal(result))[None]
+    return weight_on_ideal(torch.from_numpy(snapshot.weights)[None], ideal).numpy()
 
 
 def train(

@@ -122,16 +122,9 @@ def lab_habits(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     st.markdown(f"**{t['hb_title']}**")
     st.markdown(t["hb_text"])
     scores = head_habits(view.weights, view.tokens)  # (layers, heads, habits)
-    names = habit_names(scores)
-    layers, heads = scores.shape[:2]
-    table: dict[str, list] = {
-        t["layer"]: [layer + 1 for layer in range(layers) for _ in range(heads)],
-        t["head"]: [head + 1 for _ in range(layers) for head in range(heads)],
-        t["hb_habit"]: [t[HABIT_LABELS[name]] for name in names.flatten()],
-    }
-    for index, habit in enumerate(HABITS):
-        table[t[HABIT_LABELS[habit]]] = [round(float(x), 3) for x in scores[..., index].flatten()]
-    st.dataframe(table, hide_index=True)
+    names = np.vectorize(lambda name: t[HABIT_LABELS[name]], otypes=[object])(habit_names(scores))
+    columns = {t[HABIT_LABELS[habit]]: scores[..., index] for index, habit in enumerate(HABITS)}
+    widgets.per_head_table({t["hb_habit"]: names, **columns})
 
 
 def lab_tokens(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:

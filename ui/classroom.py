@@ -56,7 +56,7 @@ def join() -> None:
         if snapshot is None:
             state.class_following, state.class_refused, state.class_code = False, state.class_code, None
         elif snapshot.revision != state.get("class_applied"):
-            apply(snapshot.params)
+            apply(teacher_settings(snapshot.params))
             state.class_applied = snapshot.revision
 
 
@@ -80,21 +80,25 @@ def check_in(*, in_step_view: bool) -> None:
         st.rerun(scope="app")
     if snapshot.revision == state.get("class_applied"):
         return
-    settings, _ = from_query_params(snapshot.params, LIMITS.max_layers, LIMITS.max_heads)
+    settings = teacher_settings(snapshot.params)
     current = session.settings()
     changed = {name for name in FOLLOWED if getattr(current, name) != getattr(settings, name)}
     if changed - set(VIEW):
         st.rerun(scope="app")
     if changed and not in_step_view:
         return  # the step view's own check-in moves it
-    apply(snapshot.params)
+    apply(settings)
     state.class_applied = snapshot.revision
 
 
-def apply(params: Mapping[str, str]) -> None:
+def teacher_settings(params: Mapping[str, str]) -> Settings:
+    """The teacher's published link, read as any link is."""
+    return from_query_params(params, LIMITS.max_layers, LIMITS.max_heads)[0]
+
+
+def apply(settings: Settings) -> None:
     """The teacher's settings into this session, but for what each student keeps (`OWN`)."""
     state = st.session_state
-    settings, _ = from_query_params(params, LIMITS.max_layers, LIMITS.max_heads)
     for name in FOLLOWED:
         state[name] = getattr(settings, name)
     # The step view follows as it follows a link: a new revision makes the browser give up its own view.

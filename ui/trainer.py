@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from encoder import Encoder, EncoderConfig
-from encoder.training import TASKS, TrainingResult, train
+from encoder.training import TASKS, TrainingResult, probe_ideal, probe_scores, train
 from ui import session, widgets
 from ui.i18n import option_label
 from ui.settings import CHOICES, MAX_SEED, MAX_TRAIN_LAYERS, TRAIN_D_MODELS, TRAIN_HEADS, TRAIN_STEPS, Settings
@@ -291,22 +291,13 @@ def live(job: Job) -> None:
     probe = result.probe
     st.markdown(f"**{t['train_heads_title'].format(probe=' '.join(probe), step=shown.step)}**")
     widgets.chart(heads_grid_figure(shown.weights, probe, **look), f"training_heads_{shown.step}")
-    ids = torch.tensor([[result.task.vocabulary.index(token) for token in probe]])
-    ideal = result.task.ideal(ids)[0].numpy()  # (n, n)
-    match = (shown.weights * ideal).sum(axis=-1)  # (layers, heads, n): weight on the ideal keys per query
-    scores = match[..., ideal.sum(axis=-1) > 0].mean(axis=-1)  # (layers, heads), over the answered queries
     left, right = st.columns(2)
     with left:
-        fig = matrix_figure(ideal, probe, probe, kind="weights", title=t["train_ideal"], **look)
+        fig = matrix_figure(probe_ideal(result), probe, probe, kind="weights", title=t["train_ideal"], **look)
         widgets.chart(fig, "training_ideal")
     with right:
         st.caption(t["train_match"])
-        st.dataframe(
-            {t["layer"]: [i + 1 for i in range(scores.shape[0]) for _ in range(scores.shape[1])],
-             t["head"]: [h + 1 for _ in range(scores.shape[0]) for h in range(scores.shape[1])],
-             t["train_match"]: [round(float(s), 3) for s in scores.flatten()]},
-            hide_index=True,
-        )  # fmt: skip
+        widgets.per_head_table({t["train_match"]: probe_scores(result, shown)})
     if job.finished:
         left, right = st.columns(2)
         left.button(t["train_inspect"], on_click=inspect, args=(job.key,), key="train_inspect")

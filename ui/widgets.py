@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import streamlit as st
 
 from encoder import EncoderConfig
@@ -50,6 +51,20 @@ def layer_and_head(
     st.session_state.setdefault(head_key, 0)
     session.clamp(head_key, config.n_heads, notice=True)
     return layer, right.radio(t["head"], range(config.n_heads), key=head_key, **one_based)
+
+
+def per_head_table(columns: dict[str, np.ndarray]) -> None:
+    """A sortable table, one row per head of every layer (1-based), one column per (layers, heads)
+    array: numbers rounded to 3 decimals, anything else as it is."""
+    t = session.strings()
+    layers, heads = next(iter(columns.values())).shape
+    table: dict[str, list] = {
+        t["layer"]: [layer + 1 for layer in range(layers) for _ in range(heads)],
+        t["head"]: [head + 1 for _ in range(layers) for head in range(heads)],
+    }
+    for name, values in columns.items():
+        table[name] = [round(x, 3) if isinstance(x, float) else x for x in values.flatten().tolist()]
+    st.dataframe(table, hide_index=True)
 
 
 def side_by_side(n_tokens: int) -> tuple[st.delta_generator.DeltaGenerator, st.delta_generator.DeltaGenerator]:

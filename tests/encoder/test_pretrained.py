@@ -411,6 +411,16 @@ def test_the_first_layers_of_a_loaded_checkpoint_are_the_checkpoint_loaded_with_
             full.first_layers(refused)
 
 
+def _assert_traced_as(trace, reference, ids: list[int]) -> None:
+    """Our trace against a transformers model run on the same ids: the last hidden states within
+    1e-4 and every head's weights within 1e-5, MiniLM's tolerances."""
+    with torch.inference_mode():
+        outputs = reference(torch.tensor([ids]), output_attentions=True)
+    torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
+    for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
+        torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("task_model", [False, True])
 def test_an_electra_discriminator_is_traced_as_transformers_runs_it(minilm, tmp_path, task_model):
     """ELECTRA's discriminator, a small random one built and saved here (no download): the same
@@ -428,22 +438,14 @@ def test_an_electra_discriminator_is_traced_as_transformers_runs_it(minilm, tmp_
         intermediate_size=128,
         max_position_embeddings=128,
     )
-    saved = (ElectraForPreTraining if task_model else ElectraModel)(config).eval()
-    saved.save_pretrained(tmp_path, safe_serialization=True)
-    _link(minilm.folder, tmp_path, ["vocab.txt", "tokenizer_config.json", "tokenizer.json"])
     kind = ElectraForPreTraining if task_model else ElectraModel
+    kind(config).save_pretrained(tmp_path, safe_serialization=True)
+    _link(minilm.folder, tmp_path, ["vocab.txt", "tokenizer_config.json", "tokenizer.json"])
     loaded = kind.from_pretrained(tmp_path, local_files_only=True, attn_implementation="eager").eval()
     reference = loaded.electra if task_model else loaded
     ours = load_pretrained(tmp_path, device="cpu")
     assert ours.config.d_model == 64 and ours.config.n_layers == 2
-    text = SENTENCES[0]
-    trace = ours.trace_text(text)
-    ids = torch.tensor([minilm.tokenizer(text)["input_ids"]])
-    with torch.inference_mode():
-        outputs = reference(ids, output_attentions=True, output_hidden_states=True)
-    torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
-    for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
-        torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+    _assert_traced_as(ours.trace_text(SENTENCES[0]), reference, minilm.tokenizer(SENTENCES[0])["input_ids"])
 
 
 @pytest.mark.parametrize("sinusoidal", [False, True])
@@ -467,14 +469,7 @@ def test_a_distilbert_is_traced_as_transformers_runs_it(minilm, tmp_path, sinuso
     reference = DistilBertModel.from_pretrained(tmp_path, local_files_only=True, attn_implementation="eager").eval()
     ours = load_pretrained(tmp_path, device="cpu")
     assert (ours.config.d_model, ours.config.n_heads, ours.config.n_layers, ours.config.d_ff) == (64, 4, 2, 128)
-    text = SENTENCES[2]
-    trace = ours.trace_text(text)
-    ids = torch.tensor([minilm.tokenizer(text)["input_ids"]])
-    with torch.inference_mode():
-        outputs = reference(ids, output_attentions=True, output_hidden_states=True)
-    torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
-    for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
-        torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+    _assert_traced_as(ours.trace_text(SENTENCES[2]), reference, minilm.tokenizer(SENTENCES[2])["input_ids"])
 
 
 def _trained_tokenizer(kind: str):
@@ -532,11 +527,7 @@ def test_roberta_and_xlm_roberta_are_traced_as_transformers_runs_them(tmp_path, 
     for text in ("我爱你", SENTENCES[0]):
         trace = ours.trace_text(text)
         assert trace.tokens[0] == "<s>" and trace.tokens[-1] == "</s>" and not any(trace.unknown)
-        ids = torch.tensor([ours.text_embedding.token_ids(trace.tokens)])
-        assert ids[0].tolist() == tokenizer.encode(text).ids
-        with torch.inference_mode():
-            outputs = reference(ids, output_attentions=True)
-        torch.testing.assert_close(trace.output, outputs.last_hidden_state[0], atol=1e-4, rtol=0)
-        for layer, attentions in zip(trace.layers, outputs.attentions, strict=True):
-            torch.testing.assert_close(layer.weights, attentions[0], atol=1e-5, rtol=0)
+        ids = ours.text_embedding.token_ids(trace.tokens)
+        assert ids == tokenizer.encode(text).ids
+        _assert_traced_as(trace, reference, ids)
     assert len(ours.trace_text("我爱你").tokens) > 2  # real pieces between <s> and </s>
