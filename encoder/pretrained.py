@@ -360,7 +360,7 @@ def _encoder_config(bert: Mapping[str, Any], n_layers: int | None, source: str) 
         n_heads=bert["num_attention_heads"],
         n_layers=depth if n_layers is None else n_layers,
         d_ff=bert["intermediate_size"],
-        norm_first=False,
+        layer_norm="post",
         activation="gelu",
         positional="learned",
         layer_norm_eps=bert["layer_norm_eps"],

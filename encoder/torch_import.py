@@ -1,8 +1,23 @@
-"""Read a `torch.nn.TransformerEncoder` (or one `TransformerEncoderLayer`) into our layout.
+"""Read a torch encoder, or its weights alone, into our layout.
 
-This is what lets a user inspect the model the classic tutorial code builds: the
-configuration is read off the modules and the weights are copied unchanged, so the
-imported encoder computes the same function, with every intermediate kept.
+This is what lets a user inspect the model the classic tutorial code builds. Two kinds of
+encoder are recognised, each as a whole stack or one layer of it:
+
+- `torch.nn.TransformerEncoder` / `TransformerEncoderLayer`, post-LN or pre-LN;
+- the source article's encoder: a layer of `nn.MultiheadAttention` (`self_attn`), `linear1`
+  and `linear2` with a residual sum around each and no LayerNorm at all, whatever its class
+  is called; its stack holds the layers in a `nn.ModuleList`.
+
+A module is recognised by its submodules, not its class name. Its forward is then the one
+thing not read off the modules: for any class but torch's own, the imported encoder is run
+beside the module's own forward on a test input, and the import is refused unless the two
+agree, so a look-alike that computes something else never shows made-up numbers.
+
+A `state_dict` (weights without the model) is recognised by its parameter names, which are
+torch's for both kinds (the article's lack `norm1` and `norm2`). It does not say how many heads
+the model has, nor (for torch's layer) whether it is post-LN or pre-LN, nor the activation:
+`state_dict_layout` reads what the names and shapes say, and the caller chooses the rest
+(`Encoder.from_state_dict`).
 """
 
 from __future__ import annotations
@@ -10,13 +25,17 @@ from __future__ import annotations
 import io
 import pickle
 import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import product
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoder.config import EncoderConfig
+from encoder.config import ACTIVATIONS, EncoderConfig
 from encoder.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -27,9 +46,10 @@ class UnsupportedModelError(EncoderError, ValueError):
     """The module is not a variant of the torch encoder this project can reproduce.
 
     `code` names the common refusals of a file ("empty", "foreign_class", "unreadable",
-    "state_dict", "not_module"), with `details` to fill in; any other refusal is
-    "unsupported", its English message in `details["reason"]` (it names torch's own classes
-    and arguments, which read the same in every language).
+    "state_dict", "not_module", "state_dict_names", "state_dict_shape", "forward_differs",
+    "forward_failed"), with `details` to fill in; any other refusal is "unsupported", its
+    English message in `details["reason"]` (it names torch's own classes and arguments,
+    which read the same in every language).
     """
 
     def __init__(self, message: str, code: str = "unsupported", **details: str) -> None:
@@ -40,7 +60,7 @@ class UnsupportedModelError(EncoderError, ValueError):
 
 # Everything a pickled nn.TransformerEncoder refers to, and nothing else: `torch.load` with
 # weights_only=True and this allowlist cannot run code from the file, unlike a plain
-# `torch.load`, which would execute whatever the pickle says.
+# `torch.load`, which would execute whatever the pickle says. A state_dict needs none of them.
 SAFE_TORCH_GLOBALS = (
     nn.TransformerEncoder,
     nn.TransformerEncoderLayer,
@@ -57,8 +77,9 @@ SAFE_TORCH_GLOBALS = (
 )
 
 
-def load_torch_file(data: bytes) -> nn.Module:
-    """A `torch.save`d TransformerEncoder (or layer) from a file's bytes, without trusting the file.
+def read_torch_file(data: bytes) -> nn.Module | dict[str, torch.Tensor]:
+    """What a `torch.save` file holds, without trusting the file: a TransformerEncoder (or
+    layer), or a state_dict (names to tensors).
 
     Only tensors and the classes in SAFE_TORCH_GLOBALS may appear in it; anything else
     (a custom class, arbitrary code) is refused with `UnsupportedModelError`.
@@ -67,23 +88,33 @@ def load_torch_file(data: bytes) -> nn.Module:
         raise UnsupportedModelError("the file is empty", "empty")
     try:
         with torch.serialization.safe_globals(list(SAFE_TORCH_GLOBALS)):
-            module = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # a user's file can fail to parse in any way: each is a refusal
         raise _refusal(error) from error
-    if isinstance(module, dict):
+    if isinstance(loaded, nn.Module):
+        return loaded
+    if isinstance(loaded, dict) and loaded and all(isinstance(t, torch.Tensor) for t in loaded.values()):
+        return dict(loaded)
+    kind = type(loaded).__name__
+    raise UnsupportedModelError(
+        f"the file holds an object of type {kind}, not a model: save the model with torch.save(model, f) "
+        "or its weights with torch.save(model.state_dict(), f)",
+        "not_module",
+        kind=kind,
+    )
+
+
+def load_torch_file(data: bytes) -> nn.Module:
+    """A `torch.save`d TransformerEncoder (or layer) from a file's bytes (see `read_torch_file`);
+    a state_dict is refused here: it goes to `Encoder.from_state_dict`, with the head count."""
+    loaded = read_torch_file(data)
+    if isinstance(loaded, dict):
         raise UnsupportedModelError(
-            "the file holds a state_dict (the weights without the model): save the whole model with "
-            "torch.save(model, f)",
+            "the file holds a state_dict (the weights without the model): read it with read_torch_file "
+            "and Encoder.from_state_dict, which asks for the head count",
             "state_dict",
         )
-    if not isinstance(module, nn.Module):
-        kind = type(module).__name__
-        raise UnsupportedModelError(
-            f"the file holds an object of type {kind}, not a model: save the whole model with torch.save(model, f)",
-            "not_module",
-            kind=kind,
-        )
-    return module
+    return loaded
 
 
 # PyTorch's weights-only unpickler names the first class it refused to load.
@@ -98,8 +129,8 @@ def _refusal(error: Exception) -> UnsupportedModelError:
         name = foreign.group(1)
         return UnsupportedModelError(
             f"the file contains {name}, which is not one of the torch.nn modules a TransformerEncoder is made of: "
-            "save the encoder itself, for example torch.save(model.encoder, f) where model.encoder is the "
-            "nn.TransformerEncoder",
+            "save the encoder's weights instead, torch.save(model.state_dict(), f), or torch's encoder itself, "
+            "torch.save(model.encoder, f) where model.encoder is the nn.TransformerEncoder",
             "foreign_class",
             name=name,
         )
@@ -108,93 +139,398 @@ def _refusal(error: Exception) -> UnsupportedModelError:
     )
 
 
-def _activation_name(layer: nn.TransformerEncoderLayer) -> str:
+# --- a state_dict: what its names and shapes say ---------------------------------------------------
+
+# One layer's parameters under torch's names, which the article's layer shares (its submodules are
+# called as torch's are); the article's has no norm1 and norm2. Biases may be absent (bias=False).
+ATTENTION_NAMES = ("self_attn.in_proj_weight", "self_attn.out_proj.weight")
+FFN_NAMES = ("linear1.weight", "linear2.weight")
+NORM_NAMES = ("norm1.weight", "norm2.weight")
+BIAS_OF = {
+    "self_attn.in_proj_weight": "self_attn.in_proj_bias",
+    "self_attn.out_proj.weight": "self_attn.out_proj.bias",
+    "linear1.weight": "linear1.bias",
+    "linear2.weight": "linear2.bias",
+    "norm1.weight": "norm1.bias",
+    "norm2.weight": "norm2.bias",
+}
+# Each of torch's weights and the module of ours that holds it (`Encoder`'s layer, as `EncoderLayer`).
+OURS = {
+    "self_attn.in_proj_weight": "qkv_proj",
+    "self_attn.out_proj.weight": "out_proj",
+    "linear1.weight": "ffn_in",
+    "linear2.weight": "ffn_out",
+    "norm1.weight": "norm1",
+    "norm2.weight": "norm2",
+}
+FINAL_NORM_NAMES = ("norm.weight", "norm.bias")
+# What a refusal lists as the names that were expected.
+EXPECTED_NAMES = (
+    "layers.0.self_attn.in_proj_weight, layers.0.self_attn.out_proj.weight, layers.0.linear1.weight, "
+    "layers.0.linear2.weight (with their .bias), layers.0.norm1.weight and layers.0.norm2.weight for "
+    "torch.nn's layer (none for the article's), the same for layers.1, ..., and norm.weight for a final "
+    "LayerNorm; one layer alone without the layers.N. prefix"
+)
+ARCHITECTURES = ("torch", "article")
+_LAYER_KEY = re.compile(r"layers\.(\d+)\.(.+)")
+MAX_NAMES_SHOWN = 4  # a refusal names this many of the names it did not expect
+
+
+@dataclass(frozen=True)
+class StateDictLayout:
+    """What a state_dict's names and shapes say of the encoder that saved it."""
+
+    architecture: str  # "torch" (norm1 and norm2 in every layer) or "article" (no LayerNorm)
+    d_model: int
+    d_ff: int
+    n_layers: int
+    final_norm: bool  # a LayerNorm after the last layer (`norm.weight`)
+    single_layer: bool  # one layer's names, without the `layers.N.` prefix
+
+    @property
+    def layer_norms(self) -> tuple[str, ...]:
+        """The placements the names allow: post- or pre-LN for torch's layer, none for the article's."""
+        return ("post", "pre") if self.architecture == "torch" else ("none",)
+
+
+def _names_refusal(names: list[str]) -> UnsupportedModelError:
+    shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (", …" if len(names) > MAX_NAMES_SHOWN else "")
+    return UnsupportedModelError(
+        f"its parameter names are not those of a torch.nn.TransformerEncoder or of the article's encoder "
+        f"({shown}); expected {EXPECTED_NAMES}",
+        "state_dict_names",
+        names=shown,
+        expected=EXPECTED_NAMES,
+    )
+
+
+def _layer_groups(state: Mapping[str, torch.Tensor]) -> tuple[list[dict[str, torch.Tensor]], bool, bool]:
+    """The state split into layers (their names without `layers.N.`), whether it is one layer
+    alone, and whether it has a final norm; names of neither are refused."""
+    if not any(name.startswith("layers.") for name in state):
+        return [dict(state)], True, False
+    groups: dict[int, dict[str, torch.Tensor]] = {}
+    unexpected = []
+    for name, tensor in state.items():
+        match = _LAYER_KEY.fullmatch(name)
+        if match:
+            groups.setdefault(int(match.group(1)), {})[match.group(2)] = tensor
+        elif name not in FINAL_NORM_NAMES:
+            unexpected.append(name)
+    if unexpected:
+        raise _names_refusal(unexpected)
+    if sorted(groups) != list(range(len(groups))):
+        missing = [f"layers.{i}." for i in range(max(groups) + 1) if i not in groups]
+        raise _names_refusal(missing)
+    final = "norm.weight" in state
+    if "norm.bias" in state and not final:
+        raise _names_refusal(["norm.bias"])
+    return [groups[i] for i in range(len(groups))], False, final
+
+
+def _check_shape(name: str, tensor: torch.Tensor, expected: tuple[int, ...]) -> None:
+    if tuple(tensor.shape) != expected:
+        raise UnsupportedModelError(
+            f"{name} has shape {tuple(tensor.shape)}, but the other weights make it {expected}",
+            "state_dict_shape",
+            name=name,
+            shape=str(tuple(tensor.shape)),
+            expected=str(expected),
+        )
+
+
+def state_dict_layout(state: Mapping[str, torch.Tensor]) -> StateDictLayout:
+    """Which encoder a state_dict is, by its names (see the module docstring), with the shape its
+    tensors give; refused with the names that were expected when it is neither kind."""
+    layers, single, final = _layer_groups(state)
+    architectures = set()
+    prefix = "" if single else "layers.{i}."
+    for i, layer in enumerate(layers):
+        architecture = "torch" if any(name in layer for name in NORM_NAMES) else "article"
+        required = ATTENTION_NAMES + FFN_NAMES + (NORM_NAMES if architecture == "torch" else ())
+        allowed = {*required, *(BIAS_OF[name] for name in required)}
+        # What is wrong: the names that should not be there, else those missing.
+        wrong = [name for name in layer if name not in allowed] or [name for name in required if name not in layer]
+        if wrong:
+            raise _names_refusal([prefix.format(i=i) + name for name in wrong])
+        architectures.add(architecture)
+    if len(architectures) > 1:
+        raise UnsupportedModelError("some layers have LayerNorms and others not: all layers must be of one kind")
+    d_model = layers[0]["self_attn.out_proj.weight"].shape[0]
+    d_ff = layers[0]["linear1.weight"].shape[0]
+    vector = (d_model,)
+    shapes = {
+        "self_attn.in_proj_weight": (3 * d_model, d_model),
+        "self_attn.in_proj_bias": (3 * d_model,),
+        "self_attn.out_proj.weight": (d_model, d_model),
+        "self_attn.out_proj.bias": vector,
+        "linear1.weight": (d_ff, d_model),
+        "linear1.bias": (d_ff,),
+        "linear2.weight": (d_model, d_ff),
+        "linear2.bias": vector,
+        "norm1.weight": vector,
+        "norm1.bias": vector,
+        "norm2.weight": vector,
+        "norm2.bias": vector,
+    }
+    for i, layer in enumerate(layers):
+        for name, tensor in layer.items():
+            _check_shape(prefix.format(i=i) + name, tensor, shapes[name])
+    for name in FINAL_NORM_NAMES:
+        if name in state:
+            _check_shape(name, state[name], vector)
+    return StateDictLayout(architectures.pop(), d_model, d_ff, len(layers), final, single)
+
+
+def _tensor_or(state: Mapping[str, torch.Tensor], name: str, fill: float, size: int) -> torch.Tensor:
+    # bias=False leaves a bias out: a zero shift.
+    return state[name] if name in state else torch.full((size,), fill)
+
+
+def config_and_state_from_state_dict(
+    state: Mapping[str, torch.Tensor],
+    *,
+    n_heads: int,
+    layer_norm: str | None = None,
+    activation: str = "relu",
+    layer_norm_eps: float = 1e-5,
+) -> tuple[EncoderConfig, dict[str, torch.Tensor]]:
+    """The EncoderConfig and an `Encoder` state dict for a torch-named state_dict. What the names
+    cannot say is given: `n_heads`, `layer_norm` ("post" or "pre" for torch's layer, whose default is
+    post; "none", the default, for the article's), `activation` and the LayerNorms' epsilon."""
+    layout = state_dict_layout(state)
+    layer_norm = layer_norm or layout.layer_norms[0]
+    if layer_norm not in layout.layer_norms:
+        raise UnsupportedModelError(
+            f"layer_norm={layer_norm!r} does not fit these weights: "
+            f"{'their layers have LayerNorms' if layout.architecture == 'torch' else 'their layers have no LayerNorm'}"
+            f", so it is one of {', '.join(layout.layer_norms)}"
+        )
+    if activation not in ACTIVATIONS:
+        raise UnsupportedModelError(f"activation {activation!r} is not supported: use relu or (exact) gelu")
+    config = EncoderConfig(
+        d_model=layout.d_model,
+        n_heads=n_heads,
+        n_layers=layout.n_layers,
+        d_ff=layout.d_ff,
+        layer_norm=layer_norm,
+        activation=activation,
+        layer_norm_eps=layer_norm_eps,
+        final_norm=layout.final_norm,
+    )
+    weights = ATTENTION_NAMES + FFN_NAMES + (NORM_NAMES if layout.architecture == "torch" else ())
+    ours: dict[str, torch.Tensor] = {}
+    for i in range(layout.n_layers):
+        theirs = "" if layout.single_layer else f"layers.{i}."
+        for name in weights:
+            weight = state[theirs + name]
+            ours[f"layers.{i}.{OURS[name]}.weight"] = weight
+            ours[f"layers.{i}.{OURS[name]}.bias"] = _tensor_or(state, theirs + BIAS_OF[name], 0.0, weight.shape[0])
+    if layout.final_norm:
+        ours["final_norm.weight"] = state["norm.weight"]
+        ours["final_norm.bias"] = _tensor_or(state, "norm.bias", 0.0, layout.d_model)
+    return config, {name: t.detach().to("cpu", torch.float32) for name, t in ours.items()}
+
+
+# --- a module: recognised by its submodules, checked against its own forward ------------------------
+
+
+@dataclass(frozen=True)
+class _LayerSettings:
+    """What one layer's modules say; a tuple holds every value still possible."""
+
+    n_heads: int
+    layer_norms: tuple[str, ...]
+    activations: tuple[str, ...]
+    layer_norm_eps: float
+    batch_first: bool
+
+
+def _activation_names(layer: nn.Module) -> tuple[str, ...]:
+    """The activation a layer names (`activation`), or both when it names none (the article's
+    calls F.relu in its forward, which no attribute shows: the forward check settles it)."""
+    if not hasattr(layer, "activation"):
+        return ACTIVATIONS
     activation = layer.activation
     if activation is F.relu or isinstance(activation, nn.ReLU):
-        return "relu"
+        return ("relu",)
     if activation is F.gelu or (isinstance(activation, nn.GELU) and activation.approximate == "none"):
-        return "gelu"
+        return ("gelu",)
     raise UnsupportedModelError(f"activation {activation!r} is not supported: use relu or (exact) gelu")
 
 
-def _layer_settings(layer: nn.TransformerEncoderLayer) -> dict[str, object]:
+def _is_layer(module: nn.Module) -> bool:
+    """Torch's layer or the article's: self-attention and the feed-forward's two linears."""
+    return (
+        isinstance(getattr(module, "self_attn", None), nn.MultiheadAttention)
+        and isinstance(getattr(module, "linear1", None), nn.Linear)
+        and isinstance(getattr(module, "linear2", None), nn.Linear)
+    )
+
+
+def _layer_settings(layer: nn.Module) -> _LayerSettings:
     attention = layer.self_attn
     if not attention._qkv_same_embed_dim or attention.bias_k is not None or attention.add_zero_attn:
         raise UnsupportedModelError(
             "self-attention with separate kdim/vdim, add_bias_kv or add_zero_attn is not supported"
         )
-    for norm in (layer.norm1, layer.norm2):
-        if not isinstance(norm, nn.LayerNorm):
+    norms = [getattr(layer, name, None) for name in ("norm1", "norm2")]
+    for norm in norms:
+        if norm is not None and not isinstance(norm, nn.LayerNorm):
             raise UnsupportedModelError(f"norm {type(norm).__name__} is not supported: use nn.LayerNorm")
-    return {
-        "d_model": attention.embed_dim,
-        "n_heads": attention.num_heads,
-        "d_ff": layer.linear1.out_features,
-        "norm_first": bool(layer.norm_first),
-        "activation": _activation_name(layer),
-        "layer_norm_eps": float(layer.norm1.eps),
-    }
-
-
-def _layer_norm_state(norm: nn.LayerNorm, prefix: str) -> dict[str, torch.Tensor]:
-    # elementwise_affine=False or bias=False leave None: the identity scale / zero shift.
-    d = norm.normalized_shape[0]
-    weight = norm.weight if norm.weight is not None else torch.ones(d)
-    bias = norm.bias if norm.bias is not None else torch.zeros(d)
-    return {f"{prefix}.weight": weight, f"{prefix}.bias": bias}
-
-
-def _linear_state(weight: torch.Tensor, bias: torch.Tensor | None, prefix: str) -> dict[str, torch.Tensor]:
-    return {
-        f"{prefix}.weight": weight,
-        f"{prefix}.bias": bias if bias is not None else torch.zeros(weight.shape[0]),
-    }
-
-
-def _layer_state(layer: nn.TransformerEncoderLayer, prefix: str) -> dict[str, torch.Tensor]:
-    attention = layer.self_attn
-    return {
-        **_linear_state(attention.in_proj_weight, attention.in_proj_bias, f"{prefix}.qkv_proj"),
-        **_linear_state(attention.out_proj.weight, attention.out_proj.bias, f"{prefix}.out_proj"),
-        **_linear_state(layer.linear1.weight, layer.linear1.bias, f"{prefix}.ffn_in"),
-        **_linear_state(layer.linear2.weight, layer.linear2.bias, f"{prefix}.ffn_out"),
-        **_layer_norm_state(layer.norm1, f"{prefix}.norm1"),
-        **_layer_norm_state(layer.norm2, f"{prefix}.norm2"),
-    }
-
-
-def config_and_state_from_torch(module: nn.Module) -> tuple[EncoderConfig, dict[str, torch.Tensor]]:
-    """The EncoderConfig and an `Encoder` state dict equivalent to `module`."""
-    if isinstance(module, nn.TransformerEncoderLayer):
-        layers, final_norm = [module], None
-    elif isinstance(module, nn.TransformerEncoder):
-        layers, final_norm = list(module.layers), module.norm
+    if all(norm is None for norm in norms):
+        layer_norms, eps = ("none",), 1e-5
+    elif any(norm is None for norm in norms):
+        raise UnsupportedModelError("a layer with norm1 must have norm2 too, and the other way round")
     else:
+        first = getattr(layer, "norm_first", None)
+        layer_norms = ("post", "pre") if not isinstance(first, bool) else ("pre",) if first else ("post",)
+        eps = float(norms[0].eps)
+    return _LayerSettings(attention.num_heads, layer_norms, _activation_names(layer), eps, attention.batch_first)
+
+
+def _stack_parts(module: nn.Module) -> tuple[list[nn.Module], nn.Module | None]:
+    """The layers and the final norm (or None) of a stack, or of one layer alone."""
+    if _is_layer(module):
+        return [module], None
+    lists = [child for child in module.children() if isinstance(child, nn.ModuleList)]
+    if len(lists) == 1 and len(lists[0]) and all(_is_layer(layer) for layer in lists[0]):
+        norm = getattr(module, "norm", None)
+        if norm is not None and not isinstance(norm, nn.LayerNorm):
+            raise UnsupportedModelError(f"final norm {type(norm).__name__} is not supported: use nn.LayerNorm")
+        return list(lists[0]), norm
+    raise UnsupportedModelError(
+        f"expected torch.nn.TransformerEncoder or TransformerEncoderLayer, or a module of the same parts "
+        f"(self_attn, linear1, linear2; its layers in a ModuleList), got {type(module).__name__}"
+    )
+
+
+def _torch_named_state(layers: list[nn.Module], norm: nn.Module | None, whole: nn.Module) -> dict[str, torch.Tensor]:
+    """The stack's weights under torch's names (`layers.N.` and `norm.`); refused when the module
+    holds parameters in other places (an embedding, a classifier), which this import would drop."""
+    state: dict[str, torch.Tensor] = OrderedDict()
+    for i, layer in enumerate(layers):
+        state |= {f"layers.{i}.{name}": tensor for name, tensor in layer.state_dict().items()}
+        for name in ("norm1", "norm2"):
+            state |= _affine_free(getattr(layer, name, None), f"layers.{i}.{name}")
+    if norm is not None:
+        state |= {f"norm.{name}": tensor for name, tensor in norm.state_dict().items()}
+        state |= _affine_free(norm, "norm")
+    counted = sum(t.numel() for t in state.values())
+    total = sum(p.numel() for p in whole.parameters())
+    if counted != total:
+        covered = {id(p) for part in [*layers, *([norm] if norm is not None else [])] for p in part.parameters()}
+        extra = [name for name, p in whole.named_parameters() if id(p) not in covered]
         raise UnsupportedModelError(
-            f"expected torch.nn.TransformerEncoder or TransformerEncoderLayer, got {type(module).__name__}"
+            f"the module holds parameters outside its layers ({', '.join(extra[:MAX_NAMES_SHOWN])}): pass the "
+            "encoder alone"
         )
-    if not all(isinstance(layer, nn.TransformerEncoderLayer) for layer in layers):
-        raise UnsupportedModelError("every layer must be a torch.nn.TransformerEncoderLayer")
+    if len(layers) == 1 and whole is layers[0]:
+        state = OrderedDict((name.removeprefix("layers.0."), t) for name, t in state.items())
+    return state
+
+
+def _affine_free(norm: nn.Module | None, prefix: str) -> dict[str, torch.Tensor]:
+    """A LayerNorm(elementwise_affine=False) has no weight to save: a unit scale stands in."""
+    if isinstance(norm, nn.LayerNorm) and norm.weight is None:
+        return {f"{prefix}.weight": torch.ones(norm.normalized_shape)}
+    return {}
+
+
+def _is_torch_own(module: nn.Module, layers: list[nn.Module]) -> bool:
+    """torch's own classes, whose forward this encoder is known to reproduce (tests/encoder)."""
+    own_stack = module is layers[0] or type(module) is nn.TransformerEncoder
+    return own_stack and all(type(layer) is nn.TransformerEncoderLayer for layer in layers)
+
+
+PROBE_TOKENS = 5  # the forward check's test input: a few tokens, every query sees several keys
+FORWARD_TOLERANCE = 1e-4  # relative: float32 rounding is far below it, any other function far above
+
+
+def _probe_output(module: nn.Module, d_model: int, batch_first: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, module(x)) for a fixed random x (n, d_model), run as one batch in the module's own layout,
+    in eval mode (dropout off), without touching the module's training flags for good."""
+    x = torch.randn(PROBE_TOKENS, d_model, generator=torch.Generator().manual_seed(0))  # (n, d_model)
+    parameter = next(module.parameters())
+    batched = (x[None] if batch_first else x[:, None]).to(parameter)  # (1, n, d) or (n, 1, d)
+    modes = {part: part.training for part in module.modules()}
+    try:
+        module.eval()
+        with torch.no_grad():
+            out = module(batched)
+    except Exception as error:  # the user's forward may fail in any way: a refusal that names it
+        raise UnsupportedModelError(
+            f"its forward could not be run on a test input ({type(error).__name__}: {error})",
+            "forward_failed",
+            error=f"{type(error).__name__}: {error}",
+        ) from error
+    finally:
+        for part, training in modes.items():
+            part.training = training
+    if not isinstance(out, torch.Tensor) or out.shape != batched.shape:
+        kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"a tensor of shape {tuple(out.shape)}"
+        raise UnsupportedModelError(
+            f"its forward returned {kind}, not the sequence of shape {tuple(batched.shape)}: import the encoder alone",
+            "forward_failed",
+            error=f"{kind} ≠ {tuple(batched.shape)}",
+        )
+    return x, (out[0] if batch_first else out[:, 0]).to("cpu", torch.float32)
+
+
+def import_module(module: nn.Module, device: str | torch.device | None = None) -> Encoder:
+    """An Encoder computing what `module` computes: torch's encoder or the article's (see the
+    module docstring), every weight copied unchanged."""
+    from encoder.model import Encoder
+
+    layers, norm = _stack_parts(module)
     settings = [_layer_settings(layer) for layer in layers]
     if any(s != settings[0] for s in settings[1:]):
         raise UnsupportedModelError("all layers must share d_model, heads, d_ff, norm order, activation and eps")
-    if final_norm is not None and not isinstance(final_norm, nn.LayerNorm):
-        raise UnsupportedModelError(f"final norm {type(final_norm).__name__} is not supported: use nn.LayerNorm")
+    first = settings[0]
+    state = _torch_named_state(layers, norm, module)
+    state_dict_layout(state)  # parts beyond torch's layer or the article's (a decoder's cross-attention) are refused
+    candidates = list(product(first.layer_norms, first.activations))
 
-    config = EncoderConfig(n_layers=len(layers), final_norm=final_norm is not None, **settings[0])
-    state: dict[str, torch.Tensor] = {}
-    for i, layer in enumerate(layers):
-        state.update(_layer_state(layer, f"layers.{i}"))
-    if final_norm is not None:
-        state.update(_layer_norm_state(final_norm, "final_norm"))
-    return config, {name: t.detach().to("cpu", torch.float32) for name, t in state.items()}
+    def build(layer_norm: str, activation: str) -> Encoder:
+        config, weights = config_and_state_from_state_dict(
+            state,
+            n_heads=first.n_heads,
+            layer_norm=layer_norm,
+            activation=activation,
+            layer_norm_eps=first.layer_norm_eps,
+        )
+        return Encoder(config, device=device, weights=weights)
+
+    if _is_torch_own(module, layers):
+        return build(*candidates[0])  # one reading: torch's own layer names its norm order and activation
+    x, expected = _probe_output(module, layers[0].self_attn.embed_dim, first.batch_first)
+    nearest = float("inf")
+    for candidate in candidates:
+        encoder = build(*candidate)
+        got = encoder.trace(x).output.to("cpu")  # (n, d_model)
+        difference = float((got - expected).abs().max() / expected.abs().max().clamp_min(1.0))
+        if difference <= FORWARD_TOLERANCE:
+            return encoder
+        nearest = min(nearest, difference)
+    raise UnsupportedModelError(
+        f"its forward computes something other than torch's layer or the article's (residual sums "
+        f"{'with LayerNorms' if first.layer_norms != ('none',) else 'without LayerNorm'}): on a test input the "
+        f"nearest reading differs by {nearest:.3g} (relative)",
+        "forward_differs",
+        difference=f"{nearest:.3g}",
+    )
 
 
 def to_torch(model: Encoder) -> nn.TransformerEncoder:
     """A `torch.nn.TransformerEncoder` (batch_first, eval mode) holding `model`'s layers' weights:
     what a trained model saves as (`torch.save`), so that `load_torch_file` and `Encoder.from_torch`
-    read it back. The front end (embeddings, positions) is not part of torch's module."""
+    read it back. The front end (embeddings, positions) is not part of torch's module; a model
+    without LayerNorm has no torch module to be (its state_dict is the article's)."""
     config = model.config
+    if config.layer_norm == "none":
+        raise UnsupportedModelError(
+            "a model without LayerNorm is not a torch.nn.TransformerEncoder: save its state_dict instead"
+        )
     layer = nn.TransformerEncoderLayer(
         config.d_model,
         config.n_heads,
@@ -203,22 +539,15 @@ def to_torch(model: Encoder) -> nn.TransformerEncoder:
         activation=config.activation,
         layer_norm_eps=config.layer_norm_eps,
         batch_first=True,
-        norm_first=config.norm_first,
+        norm_first=config.layer_norm == "pre",
     )
     final = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if model.final_norm is not None else None
     module = nn.TransformerEncoder(layer, config.n_layers, norm=final, enable_nested_tensor=False)
     state = {}
     for index, ours in enumerate(model.layers):
-        prefix = f"layers.{index}"
-        state |= {
-            f"{prefix}.self_attn.in_proj_weight": ours.qkv_proj.weight,
-            f"{prefix}.self_attn.in_proj_bias": ours.qkv_proj.bias,
-            f"{prefix}.self_attn.out_proj.weight": ours.out_proj.weight,
-            f"{prefix}.self_attn.out_proj.bias": ours.out_proj.bias,
-        }
-        for theirs, mine in (("linear1", "ffn_in"), ("linear2", "ffn_out"), ("norm1", "norm1"), ("norm2", "norm2")):
-            state[f"{prefix}.{theirs}.weight"] = getattr(ours, mine).weight
-            state[f"{prefix}.{theirs}.bias"] = getattr(ours, mine).bias
+        for name, mine in OURS.items():
+            state[f"layers.{index}.{name}"] = getattr(ours, mine).weight
+            state[f"layers.{index}.{BIAS_OF[name]}"] = getattr(ours, mine).bias
     if final is not None:
         state |= {"norm.weight": model.final_norm.weight, "norm.bias": model.final_norm.bias}
     module.load_state_dict({name: tensor.detach().cpu() for name, tensor in state.items()})

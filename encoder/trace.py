@@ -25,16 +25,18 @@ if TYPE_CHECKING:  # model.py imports this module
 class LayerTrace:
     """One encoder layer, step by step.
 
-    Post-LN (`norm_first=False`, the original Transformer):
+    Post-LN (`layer_norm="post"`, the original Transformer):
         ffn_input = LayerNorm1(input + attn_output)
         output    = LayerNorm2(ffn_input + ffn_output)
-    Pre-LN (`norm_first=True`):
+    Pre-LN (`layer_norm="pre"`):
         attn_input = LayerNorm1(input),  ffn_input = LayerNorm2(input + attn_output)
         output     = input + attn_output + ffn_output
+    No LayerNorm (`layer_norm="none"`, the source article's layer):
+        ffn_input = input + attn_output,  output = ffn_input + ffn_output
     """
 
     input: torch.Tensor  # (n, d_model)  the residual stream entering the layer
-    attn_input: torch.Tensor  # (n, d_model)  what Q, K, V are projected from
+    attn_input: torch.Tensor  # (n, d_model)  what Q, K, V are projected from: input, or LayerNorm1(input) in pre-LN
     q: torch.Tensor  # (heads, n, d_head)  X·W_Q, split into heads
     k: torch.Tensor  # (heads, n, d_head)  X·W_K
     v: torch.Tensor  # (heads, n, d_head)  X·W_V
@@ -44,11 +46,11 @@ class LayerTrace:
     context: torch.Tensor  # (heads, n, d_head)  weights·V
     attn_output: torch.Tensor  # (n, d_model)  concat·W_O + b_O
     attn_residual: torch.Tensor  # (n, d_model)  input + attn_output
-    ffn_input: torch.Tensor  # (n, d_model)  LayerNorm1 (post-LN) or LayerNorm2 (pre-LN)
+    ffn_input: torch.Tensor  # (n, d_model)  LayerNorm1 (post-LN), LayerNorm2 (pre-LN) or attn_residual (none)
     ffn_hidden: torch.Tensor  # (n, d_ff)  ReLU or GELU of ffn_input·W_1 + b_1
     ffn_output: torch.Tensor  # (n, d_model)  ffn_hidden·W_2 + b_2
     ffn_residual: torch.Tensor  # (n, d_model)  the stream around the FFN + ffn_output
-    output: torch.Tensor  # (n, d_model)  LayerNorm2(ffn_residual) (post-LN) or ffn_residual
+    output: torch.Tensor  # (n, d_model)  LayerNorm2(ffn_residual) (post-LN), else ffn_residual
 
     @property
     def concat(self) -> torch.Tensor:

@@ -190,7 +190,7 @@ def _fused_layer(layer: EncoderLayer, x: torch.Tensor, causal: bool, need_weight
     batch, n, d_model = x.shape
     heads = layer.n_heads
     d_head = d_model // heads
-    attn_input = layer.norm1(x) if layer.norm_first else x
+    attn_input = layer.attention_input(x)
     q, k, v = layer.qkv_proj(attn_input).view(batch, n, 3, heads, d_head).permute(2, 0, 3, 1, 4)  # 3 × (b, h, n, dh)
     scale = (1 / math.sqrt(d_head) if layer.scale_scores else 1.0) / layer.temperature
     weights = None
@@ -203,12 +203,9 @@ def _fused_layer(layer: EncoderLayer, x: torch.Tensor, causal: bool, need_weight
     else:
         context = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)  # (batch, heads, n, dh)
     attn_residual = x + layer.out_proj(context.transpose(1, 2).reshape(batch, n, d_model))
-    if layer.norm_first:
-        stream, ffn_input = attn_residual, layer.norm2(attn_residual)
-    else:
-        stream = ffn_input = layer.norm1(attn_residual)
+    stream, ffn_input = layer.around_ffn(attn_residual)
     output = stream + layer.ffn_out(layer.activation(layer.ffn_in(ffn_input)))
-    return (output if layer.norm_first else layer.norm2(output)), weights
+    return layer.layer_output(output), weights
 
 
 def fused_forward(

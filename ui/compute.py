@@ -22,12 +22,14 @@ from encoder import (
     Encoder,
     EncoderConfig,
     EncoderError,
+    StateDictLayout,
     TooManyTokensError,
     TraceArrays,
     load_pretrained,
-    load_torch_file,
     padded_trace,
+    read_torch_file,
     resolve_device,
+    state_dict_layout,
     trace_nbytes,
 )
 from ui import errors, session, trainer
@@ -47,6 +49,23 @@ def configure_torch() -> None:
 
 
 @dataclass(frozen=True)
+class StateDictChoices:
+    """What an uploaded state_dict's names cannot say, as the user chose it (the sidebar)."""
+
+    n_heads: int
+    layer_norm: str  # one of the layout's `layer_norms`
+    activation: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file's bytes and, for a state_dict, the choices its names leave open."""
+
+    data: bytes = field(repr=False)
+    choices: StateDictChoices | None = None
+
+
+@dataclass(frozen=True)
 class ModelKey:
     """What identifies a model in the caches (an upload's bytes travel beside it, unhashed)."""
 
@@ -54,6 +73,7 @@ class ModelKey:
     config: EncoderConfig | None = None  # random weights: the whole shape and seed
     layers: int | None = None  # minilm: keep the first N layers (None: all)
     digest: str | None = None  # upload: SHA-256 of the file; trained: the training and its last step
+    choices: StateDictChoices | None = None  # an uploaded state_dict: the head count and the rest
 
 
 @dataclass(frozen=True)
@@ -125,9 +145,26 @@ def built_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Enc
 
 
 def _build(key: ModelKey, device: str, upload: bytes | None) -> Encoder:
-    if key.kind == "upload":
-        return Encoder.from_torch(load_torch_file(upload), device=device)
-    return Encoder(key.config, device=device)
+    if key.kind != "upload":
+        return Encoder(key.config, device=device)
+    loaded = read_torch_file(upload)
+    if not isinstance(loaded, dict):
+        return Encoder.from_torch(loaded, device=device)
+    if key.choices is None:  # the sidebar asks once the names are understood: a refusal says why not
+        state_dict_layout(loaded)
+        raise AssertionError("a state_dict the sidebar understood came without the choices it asks for")
+    choices = key.choices
+    return Encoder.from_state_dict(
+        loaded, n_heads=choices.n_heads, layer_norm=choices.layer_norm, activation=choices.activation, device=device
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def upload_layout(digest: str, _data: bytes) -> StateDictLayout | None:
+    """What an uploaded file's names say when it is a state_dict (None: a whole module, whose
+    modules say everything); refused files raise their EncoderError. Read once per file."""
+    loaded = read_torch_file(_data)
+    return state_dict_layout(loaded) if isinstance(loaded, dict) else None
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)  # at most 16 × 64 MiB
@@ -235,12 +272,16 @@ def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = Non
     return buffer.getvalue()
 
 
-def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
+def upload_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def model_key(settings: Settings, upload: Upload | None) -> ModelKey:
     """The cache key of the model the settings choose; raises ConfigError for a bad shape."""
     if settings.model == "minilm":
         return ModelKey("minilm", layers=settings.minilm_layers)
     if settings.model == "upload":
-        return ModelKey("upload", digest=hashlib.sha256(upload).hexdigest())
+        return ModelKey("upload", digest=upload_digest(upload.data), choices=upload.choices)
     if settings.model == "trained":
         return ModelKey("trained", digest=trainer.model_digest(settings))
     config = EncoderConfig(
@@ -249,7 +290,7 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
         n_layers=settings.layers,
         d_ff=settings.ff * settings.d_model,
         seed=settings.seed,
-        norm_first=settings.norm == "pre",
+        layer_norm=settings.norm,
         activation=settings.act,
         positional=settings.pos,
         causal=settings.causal,
@@ -257,7 +298,7 @@ def model_key(settings: Settings, upload: bytes | None) -> ModelKey:
     return ModelKey("random", config=config)
 
 
-def trace_or_message(settings: Settings, upload: bytes | None) -> tuple[TraceArrays, Run] | None:
+def trace_or_message(settings: Settings, upload: Upload | None) -> tuple[TraceArrays, Run] | None:
     """The trace the settings ask for, or None after telling the user, in their language, why not."""
     t = session.strings()
     if settings.model == "upload" and upload is None:
@@ -271,14 +312,14 @@ def trace_or_message(settings: Settings, upload: bytes | None) -> tuple[TraceArr
     except ConfigError as error:
         st.error(errors.explain(t, error))
         return None
-    run = Run(key, "cpu" if settings.cpu else "auto", settings.text, upload)
+    run = Run(key, "cpu" if settings.cpu else "auto", settings.text, upload.data if upload is not None else None)
     try:
         return compute_trace(run.key, run.device, run.text, run.upload), run
     except EmptyTextError as error:
         st.info(errors.explain(t, error))
     except TooManyTokensError as error:
         st.warning(errors.explain(t, error))
-        prefix = load_model(run.key, run.device, upload).longest_prefix(settings.text)
+        prefix = load_model(run.key, run.device, run.upload).longest_prefix(settings.text)
         st.button(t["truncate"].format(max=error.max_tokens), on_click=session.set_text, args=(prefix,), key="truncate")
     except EncoderError as error:  # a broken install, a refused upload (its shape included)
         st.error(errors.explain(t, error, upload=settings.model == "upload"))

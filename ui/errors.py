@@ -24,12 +24,15 @@ MESSAGES: Mapping[str, str] = {
     # A refused upload: said inside "err_upload" ("This file cannot be inspected: ...").
     "empty": "upload_empty",
     "unreadable": "upload_unreadable",
-    "state_dict": "upload_state_dict",
+    "state_dict_names": "upload_state_dict_names",
+    "state_dict_shape": "upload_state_dict_shape",
     "not_module": "upload_not_module",
     "foreign_class": "upload_foreign_class",
     "unsupported": "upload_unsupported",
 }
-UPLOAD_CODES = frozenset({"empty", "unreadable", "state_dict", "not_module", "foreign_class", "unsupported"})
+UPLOAD_CODES = frozenset(
+    {"empty", "unreadable", "not_module", "foreign_class", "unsupported", "state_dict_names", "state_dict_shape"}
+)
 # What a configuration value must be (encoder.config.RULES), in words of the page's language.
 RULES: Mapping[str, str] = {
     "integer_range": "rule_integer_range",

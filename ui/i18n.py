@@ -34,8 +34,18 @@ _EN: dict[str, str] = {
     "model_upload": "Your own torch model",
     "fixed_shape": "Fixed by the checkpoint: d_model = {d_model}, {heads} heads, {layers} layers.",
     "first_layers": "Run the first N layers",
-    "upload": "A torch.nn.TransformerEncoder saved with torch.save(model, file)",
-    "upload_help": "The whole model, not a state dict: its shape is read from the modules.",
+    "upload": "A torch.nn.TransformerEncoder, or the weights of one (or of the article's encoder), saved with "
+    "torch.save",
+    "upload_help": "torch.save(model, file) of a torch.nn.TransformerEncoder: its shape is read from the modules. "
+    "torch.save(model.state_dict(), file) of one, or of the article's encoder (its own class cannot be loaded "
+    "safely): the names give the shape, and you choose the head count.",
+    "upload_weights_only": "{file} holds weights only (a state_dict) of {architecture}: d_model = {d_model}, "
+    "{layers} layers, d_ff = {d_ff}. The names do not say the rest: choose it below.",
+    "arch_torch": "a torch.nn.TransformerEncoder",
+    "arch_article": "the article's encoder (no LayerNorm)",
+    "upload_heads": "Heads (the weights do not say)",
+    "upload_heads_help": "Q, K and V are split into this many heads. The weights are the same whatever you choose, "
+    "the attention maps are not: pick the number the model was built with.",
     "upload_trust": "The file is loaded with weights_only=True: only tensors and torch.nn's own encoder modules "
     "are accepted, so a file cannot run code here. Sentences are embedded as in random mode.",
     "upload_needed": "Upload a model file in the sidebar to inspect it.",
@@ -50,12 +60,14 @@ _EN: dict[str, str] = {
     "err_upload": "This file cannot be inspected: {error}",
     "upload_empty": "the file is empty.",
     "upload_unreadable": "it is not a model saved with torch.save(model, f); PyTorch cannot read it.",
-    "upload_state_dict": "it holds a state_dict (the weights without the model). Save the whole model: "
-    "torch.save(model, f).",
-    "upload_not_module": "it holds an object of type {kind}, not a model. Save the whole model: torch.save(model, f).",
+    "upload_state_dict_names": "its parameter names are not those of a torch.nn.TransformerEncoder or of the "
+    "article's encoder ({names}). Expected: {expected}.",
+    "upload_state_dict_shape": "{name} has shape {shape}, but the other weights make it {expected}.",
+    "upload_not_module": "it holds an object of type {kind}, not a model. Save the model, torch.save(model, f), "
+    "or its weights, torch.save(model.state_dict(), f).",
     "upload_foreign_class": "it contains {name}, which is not one of the torch.nn modules a TransformerEncoder "
-    "is made of. Save the encoder itself, for example torch.save(model.encoder, f), where model.encoder is "
-    "the nn.TransformerEncoder.",
+    "is made of. Save the encoder's weights instead, torch.save(model.state_dict(), f), or torch's encoder "
+    "itself, for example torch.save(model.encoder, f), where model.encoder is the nn.TransformerEncoder.",
     "upload_unsupported": "it is not a TransformerEncoder this page can reproduce: {reason}.",
     "d_model": "d_model",
     "d_model_help": "Width of every token vector.",
@@ -74,6 +86,7 @@ _EN: dict[str, str] = {
     "norm": "LayerNorm placement",
     "norm_post": "Post-LN (original Transformer)",
     "norm_pre": "Pre-LN",
+    "norm_none": "No LayerNorm (the article's encoder)",
     "activation": "Activation",
     "causal": "Causal mask",
     "causal_help": "Decoder-style: no token attends to a later one. Hidden keys get -∞ before the softmax "
@@ -145,6 +158,9 @@ _EN: dict[str, str] = {
     "rest_title": "After attention: the rest of layer {layer}, and the stack",
     "rest_text": "The heads' context vectors are concatenated and multiplied by W_O; a residual connection "
     "and LayerNorm follow, then the feed-forward network, another residual and LayerNorm.",
+    "rest_text_none": "The heads' context vectors are concatenated and multiplied by W_O and added to the layer's "
+    "input (the residual connection); the feed-forward network follows, with another residual sum. There is no "
+    "LayerNorm, as in the article's encoder: see how each token's vector grows from layer to layer.",
     "rest_before": "Before layer 1: token embeddings + positional encodings",
     "rest_embeddings": "Token embeddings",
     "rest_positions": "Positional encodings",
@@ -153,6 +169,7 @@ _EN: dict[str, str] = {
     "rest_input": "x: what enters the layer",
     "rest_attn_output": "Concat(heads)·W_O",
     "rest_ffn_input": "After residual + LayerNorm",
+    "rest_ffn_input_sum": "After the residual sum (no LayerNorm)",
     "rest_ffn_hidden": "Feed-forward hidden layer ({activation})",
     "rest_output": "Layer output",
     "rest_similarity": "Cosine similarity between tokens after layer {layer}",
@@ -400,8 +417,17 @@ _ZH: dict[str, str] = {
     "model_upload": "你自己的 torch 模型",
     "fixed_shape": "由检查点固定：d_model = {d_model}，{heads} 个头，{layers} 层。",
     "first_layers": "只运行前 N 层",
-    "upload": "用 torch.save(model, file) 保存的 torch.nn.TransformerEncoder",
-    "upload_help": "需要完整模型而不是 state dict：形状从模块中读取。",
+    "upload": "用 torch.save 保存的 torch.nn.TransformerEncoder，或它（或原文编码器）的权重",
+    "upload_help": "torch.nn.TransformerEncoder 的 torch.save(model, file)：形状从模块中读取。"
+    "它或原文编码器的 torch.save(model.state_dict(), file)（原文自定义的类无法安全加载）："
+    "形状由参数名给出，头数由你选择。",
+    "upload_weights_only": "{file} 只含权重（state_dict），属于{architecture}：d_model = {d_model}，{layers} 层，"
+    "d_ff = {d_ff}。参数名无法说明其余设置：请在下面选择。",
+    "arch_torch": " torch.nn.TransformerEncoder",
+    "arch_article": "原文的编码器（没有 LayerNorm）",
+    "upload_heads": "头数（权重中没有记录）",
+    "upload_heads_help": "Q、K、V 被分成这么多个头。无论选择多少，权重都一样，但注意力图不同："
+    "请选择模型构建时使用的头数。",
     "upload_trust": "文件以 weights_only=True 方式加载：只接受张量和 torch.nn 自带的编码器模块，"
     "因此文件无法在此执行代码。句子的嵌入方式与随机权重模式相同。",
     "upload_needed": "请在侧边栏上传模型文件以查看。",
@@ -414,10 +440,14 @@ _ZH: dict[str, str] = {
     "err_upload": "无法查看此文件：{error}",
     "upload_empty": "文件是空的。",
     "upload_unreadable": "它不是用 torch.save(model, f) 保存的模型，PyTorch 无法读取。",
-    "upload_state_dict": "它保存的是 state_dict（只有权重，没有模型）。请保存整个模型：torch.save(model, f)。",
-    "upload_not_module": "它保存的是 {kind} 类型的对象，而不是模型。请保存整个模型：torch.save(model, f)。",
+    "upload_state_dict_names": "它的参数名既不是 torch.nn.TransformerEncoder 的，也不是原文编码器的（{names}）。"
+    "应为：{expected}。",
+    "upload_state_dict_shape": "{name} 的形状是 {shape}，但按其他权重应为 {expected}。",
+    "upload_not_module": "它保存的是 {kind} 类型的对象，而不是模型。请保存模型 torch.save(model, f)，"
+    "或其权重 torch.save(model.state_dict(), f)。",
     "upload_foreign_class": "它包含 {name}，这不是组成 TransformerEncoder 的 torch.nn 模块。"
-    "请只保存编码器本身，例如 torch.save(model.encoder, f)，其中 model.encoder 是 nn.TransformerEncoder。",
+    "请改为保存编码器的权重 torch.save(model.state_dict(), f)，或只保存 torch 的编码器本身，"
+    "例如 torch.save(model.encoder, f)，其中 model.encoder 是 nn.TransformerEncoder。",
     "upload_unsupported": "它不是本页面能够复现的 TransformerEncoder：{reason}。",
     "d_model": "d_model",
     "d_model_help": "每个词元向量的维度。",
@@ -436,6 +466,7 @@ _ZH: dict[str, str] = {
     "norm": "LayerNorm 位置",
     "norm_post": "Post-LN（原始 Transformer）",
     "norm_pre": "Pre-LN",
+    "norm_none": "不使用 LayerNorm（原文的编码器）",
     "activation": "激活函数",
     "causal": "因果掩码",
     "causal_help": "解码器式：任何词元都不关注其后的词元。被遮蔽的键在 softmax 前设为 -∞（标记为 ×），权重为 0。",
@@ -502,6 +533,8 @@ _ZH: dict[str, str] = {
     "rest_title": "注意力之后：第 {layer} 层的其余部分，以及层的堆叠",
     "rest_text": "各个头的上下文向量拼接后乘以 W_O；随后是残差连接和 LayerNorm，"
     "接着是前馈网络，再一次残差连接和 LayerNorm。",
+    "rest_text_none": "各个头的上下文向量拼接后乘以 W_O，再加上该层的输入（残差连接）；接着是前馈网络，"
+    "再一次残差相加。这里没有 LayerNorm，和原文的编码器一样：请看每个词元的向量如何逐层变长。",
     "rest_before": "第 1 层之前：词元嵌入 + 位置编码",
     "rest_embeddings": "词元嵌入",
     "rest_positions": "位置编码",
@@ -510,6 +543,7 @@ _ZH: dict[str, str] = {
     "rest_input": "x：进入该层的向量",
     "rest_attn_output": "Concat(各头)·W_O",
     "rest_ffn_input": "残差 + LayerNorm 之后",
+    "rest_ffn_input_sum": "残差相加之后（没有 LayerNorm）",
     "rest_ffn_hidden": "前馈网络隐藏层（{activation}）",
     "rest_output": "该层输出",
     "rest_similarity": "第 {layer} 层之后词元之间的余弦相似度",
@@ -743,7 +777,7 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
         "induction": "task_induction",
     },
     "pos": {"sinusoidal": "positional_sinusoidal", "learned": "positional_learned", "none": "positional_none"},
-    "norm": {"post": "norm_post", "pre": "norm_pre"},
+    "norm": {"post": "norm_post", "pre": "norm_pre", "none": "norm_none"},
     "palette": {"default": "palette_default", "colorblind": "palette_colorblind"},
     "wscale": {"fixed": "wscale_fixed", "fit": "wscale_fit"},
     "lab": {

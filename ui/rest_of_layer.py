@@ -16,6 +16,13 @@ from viz import (
     vectors_figure,
 )
 
+# The layer's formula for each placement of its LayerNorms (encoder.LAYER_NORMS).
+LAYER_FORMULAS = {
+    "post": r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))",
+    "pre": r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))",
+    "none": r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(h)",
+}
+
 
 @st.fragment
 def rest_of_the_layer(view: TraceArrays) -> None:
@@ -32,15 +39,12 @@ def rest_of_the_layer(view: TraceArrays) -> None:
         embedding_and_positions(view, look)
         layer, _ = widgets.layer_and_head(config, "rest_layer")
         st.subheader(t["rest_title"].format(layer=layer + 1))
-        st.markdown(t["rest_text"])
-        if config.norm_first:
-            st.latex(r"h = x + \mathrm{Concat}(z)\,W_O,\qquad y = h + \mathrm{FFN}(\mathrm{LN}_2(h))")
-        else:
-            st.latex(r"h = \mathrm{LN}_1(x + \mathrm{Concat}(z)\,W_O),\qquad y = \mathrm{LN}_2(h + \mathrm{FFN}(h))")
+        st.markdown(t["rest_text_none" if config.layer_norm == "none" else "rest_text"])
+        st.latex(LAYER_FORMULAS[config.layer_norm])
         stages = [
             ("input", t["rest_input"]),
             ("attn_output", t["rest_attn_output"]),
-            ("ffn_input", t["rest_ffn_input"]),
+            ("ffn_input", t["rest_ffn_input_sum" if config.layer_norm == "none" else "rest_ffn_input"]),
             ("ffn_hidden", t["rest_ffn_hidden"].format(activation=ACTIVATION_NAMES[config.activation])),
             ("output", t["rest_output"]),
         ]

@@ -84,7 +84,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model": ("random", "minilm", "upload", "trained"),
     "train_task": ("previous", "reverse", "sort", "induction"),
     "pos": ("sinusoidal", "learned", "none"),
-    "norm": ("post", "pre"),
+    "norm": ("post", "pre", "none"),  # encoder.LAYER_NORMS: none is the source article's encoder
     "act": ("relu", "gelu"),
     "palette": ("default", "colorblind"),
     "wscale": ("fixed", "fit"),

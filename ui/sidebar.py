@@ -22,8 +22,8 @@ from ui.settings import (
 from viz import markdown_literal
 
 
-def sidebar() -> bytes | None:
-    """Every setting; returns the uploaded model file's bytes, if one was uploaded."""
+def sidebar() -> compute.Upload | None:
+    """Every setting; returns the uploaded model file, if one was uploaded."""
     t = session.strings()
     upload = None
     with st.sidebar:
@@ -52,7 +52,7 @@ def sidebar() -> bytes | None:
             if kept is not None and st.session_state.upload_file is None:  # the uploader was away: a model switch
                 st.caption(t["upload_kept"].format(file=markdown_literal(kept[0])))
             st.caption(t["upload_trust"])
-            upload = kept[1] if kept is not None else None
+            upload = upload_choices(*kept) if kept is not None else None
         st.checkbox(t["force_cpu"], key="cpu", help=t["force_cpu_help"])
         st.toggle(t["present"], key="present", help=t["present_help"])
         with st.expander(t["display"]):
@@ -84,6 +84,49 @@ def random_shape(keep: dict[str, str]) -> None:
         st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=option_label(t, "norm"), **keep)
         st.radio(t["activation"], CHOICES["act"], key="act", format_func=ACTIVATION_NAMES.get, horizontal=True, **keep)
         st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
+
+
+def default_heads(d_model: int, options: list[int]) -> int:
+    """A state_dict's likeliest head count: 64 dimensions a head, as BERT and the original
+    Transformer have, where that divides d_model; else the most heads up to 8 (torch's tutorial)."""
+    if d_model % 64 == 0 and d_model // 64 in options:
+        return d_model // 64
+    return max(h for h in options if h <= 8)
+
+
+def upload_choices(name: str, data: bytes) -> compute.Upload:
+    """The uploaded file, and for a state_dict the questions its names leave open: the head count,
+    post- or pre-LN for torch's layer, the activation. A file that cannot be read asks nothing (the
+    page says why in place of the trace)."""
+    t = session.strings()
+    digest = compute.upload_digest(data)
+    try:
+        layout = compute.upload_layout(digest, data)
+    except EncoderError:
+        return compute.Upload(data)
+    if layout is None:  # a whole module: its modules say everything
+        return compute.Upload(data)
+    architecture = t["arch_torch" if layout.architecture == "torch" else "arch_article"]
+    st.caption(
+        t["upload_weights_only"].format(
+            file=markdown_literal(name),
+            architecture=architecture,
+            d_model=layout.d_model,
+            layers=layout.n_layers,
+            d_ff=layout.d_ff,
+        )
+    )
+    heads = head_options(layout.d_model, LIMITS.max_heads)
+    key = f"upload_{digest[:16]}"  # another file has other options: its own widgets
+    st.session_state.setdefault(f"{key}_heads", default_heads(layout.d_model, heads))
+    n_heads = st.select_slider(t["upload_heads"], heads, key=f"{key}_heads", help=t["upload_heads_help"])
+    layer_norm = layout.layer_norms[0]
+    if len(layout.layer_norms) > 1:
+        layer_norm = st.radio(t["norm"], layout.layer_norms, key=f"{key}_norm", format_func=option_label(t, "norm"))
+    activation = st.radio(
+        t["activation"], CHOICES["act"], key=f"{key}_act", format_func=ACTIVATION_NAMES.get, horizontal=True
+    )
+    return compute.Upload(data, compute.StateDictChoices(n_heads, layer_norm, activation))
 
 
 def minilm_shape(keep: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ import streamlit as st
 import torch
 
 from encoder import Encoder, EncoderConfig, resolve_device, tokenize
+from encoder.torch_import import EXPECTED_NAMES
 from tests.app import page
 from tests.app.page import ROOT
 from ui.i18n import texts
@@ -383,10 +384,10 @@ UPLOADS = {  # a file, and the refusal the page must give in each language
     "empty": (b"", "upload_empty", {}),
     "text-renamed-pt": (b"hello world\n" * 20, "upload_unreadable", {}),
     "not-a-pickle": (b"\x80\x04not a pickle", "upload_unreadable", {}),
-    "state-dict": (
-        _saved(torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(16, 2), 1).state_dict()),
-        "upload_state_dict",
-        {},
+    "state-dict-of-something-else": (
+        _saved(torch.nn.Linear(16, 16).state_dict()),
+        "upload_state_dict_names",
+        {"names": markdown_literal("weight, bias"), "expected": markdown_literal(EXPECTED_NAMES)},
     ),
     "model-class": (_saved(_Wrapper()), "upload_foreign_class", {"name": markdown_literal(f"{__name__}._Wrapper")}),
 }
@@ -412,6 +413,76 @@ def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_la
     reason = t["err_config"].format(field=markdown_literal("n_heads"), value=32, allowed=allowed)
     assert t["err_upload"].format(error=reason) in [e.value for e in at.error]
     assert not page.has_inspector(at)
+
+
+def _article_state(d_model: int, n_layers: int, d_ff: int) -> dict[str, torch.Tensor]:
+    """The weights of an encoder shaped as the source article builds it (nn.MultiheadAttention,
+    linear1, linear2, no LayerNorm), under the names its state_dict() gives them."""
+    generator = torch.Generator().manual_seed(1)
+    shapes = {
+        "self_attn.in_proj_weight": (3 * d_model, d_model),
+        "self_attn.in_proj_bias": (3 * d_model,),
+        "self_attn.out_proj.weight": (d_model, d_model),
+        "self_attn.out_proj.bias": (d_model,),
+        "linear1.weight": (d_ff, d_model),
+        "linear1.bias": (d_ff,),
+        "linear2.weight": (d_model, d_ff),
+        "linear2.bias": (d_model,),
+    }
+    return {
+        f"layers.{i}.{name}": 0.3 * torch.randn(shape, generator=generator)
+        for i in range(n_layers)
+        for name, shape in shapes.items()
+    }
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_uploaded_state_dict_asks_for_the_head_count_and_shows_those_heads(lang: str):
+    t = texts(lang)
+    reference = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, norm_first=True), 2, enable_nested_tensor=False
+    ).eval()
+    at = page.run(model="upload", lang=lang)
+    page.after(at.get("file_uploader")[0].upload("weights.pt", _saved(reference.state_dict())))
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert (
+        t["upload_weights_only"].format(
+            file="weights\\.pt", architecture=t["arch_torch"], d_model=32, layers=2, d_ff=64
+        )
+        in said
+    )
+    [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
+    assert heads.options == ["1", "2", "4", "8", "16"] and heads.value == 8  # d_model 32: 8 heads or fewer
+    page.after(heads.set_value(4))
+    [norm] = [r for r in at.radio if r.label == t["norm"]]
+    page.after(norm.set_value("pre"))  # the names cannot say pre-LN: the user does
+    header, arrays = page.inspector(at)
+    assert (header["n_heads"], header["n_layers"], header["d_model"]) == (4, 2, 32)
+    x = Encoder.from_torch(reference).trace_text("我爱你").input[None]  # (1, n, d): text embedded as random mode does
+    with torch.no_grad():  # torch's own per-head weights, layer by layer
+        for index, layer in enumerate(reference.layers):
+            normed = layer.norm1(x)
+            _, per_head = layer.self_attn(normed, normed, normed, need_weights=True, average_attn_weights=False)
+            np.testing.assert_allclose(arrays[f"layer{index}.weights"], per_head[0].numpy(), atol=1e-6)
+            x = layer(x)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_uploaded_state_dict_of_the_articles_encoder_runs_without_layer_norm(lang: str):
+    t = texts(lang)
+    state = _article_state(16, 2, 32)
+    at = page.run(model="upload", lang=lang, rest="1")
+    page.after(at.get("file_uploader")[0].upload("article.pt", _saved(state)))
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert t["arch_article"] in said
+    assert not [r for r in at.radio if r.label == t["norm"]]  # no LayerNorm: nothing to place
+    [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
+    page.after(heads.set_value(2))
+    header, arrays = page.inspector(at)
+    expected = Encoder.from_state_dict(state, n_heads=2).trace_text("我爱你")
+    assert expected.config.layer_norm == "none" and header["n_heads"] == 2
+    np.testing.assert_array_equal(arrays["layer1.context"], expected.layers[1].context.numpy())
+    assert t["rest_text_none"] in [m.value for m in at.markdown]  # the rest of the layer says there is no LayerNorm
 
 
 def test_a_causal_mask_hides_later_tokens():
@@ -450,6 +521,24 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     np.testing.assert_allclose(norms[0], trace.input.norm(dim=-1).numpy(), rtol=1e-5)
     np.testing.assert_allclose(norms[2], trace.layers[1].output.norm(dim=-1).numpy(), rtol=1e-5)
     assert at.query_params["rest"] == "1"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
+    t = texts(lang)
+    at = page.run(text="the cat sat", norm="none", rest="1", lang=lang)
+    assert at.radio(key="norm").value == "none"
+    assert t["norm_none"] in at.radio(key="norm").options
+    trace = Encoder(EncoderConfig(layer_norm="none")).trace_text("the cat sat")
+    _, arrays = page.inspector(at)
+    np.testing.assert_array_equal(arrays["layer1.context"], trace.layers[1].context.numpy())
+    assert t["rest_text_none"] in [m.value for m in at.markdown]
+    assert r"y = h + \mathrm{FFN}(h)" in at.latex[0].value and "LN" not in at.latex[0].value
+    stages = {chart["layout"]["title"]["text"] for chart in page.charts(at).values() if "title" in chart["layout"]}
+    assert f"{t['rest_ffn_input_sum']} (L1)" in " ".join(stages)
+    shown = page.decode(page.chart(at, "output_L1")["data"][0]["z"])
+    np.testing.assert_allclose(shown, trace.layers[0].ffn_residual.numpy(), atol=1e-6)  # no LayerNorm at the end
+    assert at.query_params["norm"] == "none"
 
 
 def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences():

@@ -25,6 +25,7 @@ from encoder import (
     PretrainedUnavailableError,
     load_pretrained,
     load_torch_file,
+    read_torch_file,
     tokenize,
 )
 from encoder.config import RULES
@@ -41,6 +42,17 @@ class _Wrapper(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, batch_first=True), 1)
+
+
+def read_and_import(data: bytes) -> Encoder:
+    """What the page does with a state_dict file: read it, then read its names."""
+    return Encoder.from_state_dict(read_torch_file(data), n_heads=1)
+
+
+def _bad_shape() -> dict[str, torch.Tensor]:
+    state = nn.TransformerEncoderLayer(8, 2).state_dict()
+    state["linear2.weight"] = torch.zeros(8, 5)  # linear1 makes d_ff 2048
+    return state
 
 
 def _missing_folder() -> None:
@@ -72,7 +84,8 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "checkpoint_unsupported": _not_bert,
     "empty": lambda: load_torch_file(b""),
     "unreadable": lambda: load_torch_file(b"hello world\n" * 20),
-    "state_dict": lambda: load_torch_file(_saved({"weight": torch.zeros(2)})),
+    "state_dict_names": lambda: read_and_import(_saved(nn.Linear(4, 4).state_dict())),
+    "state_dict_shape": lambda: read_and_import(_saved(_bad_shape())),
     "not_module": lambda: load_torch_file(_saved([torch.zeros(2)])),
     "foreign_class": lambda: load_torch_file(_saved(_Wrapper())),
     "unsupported": lambda: Encoder.from_torch(

@@ -176,11 +176,11 @@ def _assert_padding_changes_nothing(model: Encoder, tokens: list[str], n_padding
     torch.testing.assert_close(padded.output[:n], plain.output, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("layer_norm", ["post", "pre", "none"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("n_padding", [1, 5])
-def test_padding_leaves_the_real_tokens_of_a_random_model_unchanged(norm_first, causal, n_padding):
-    config = EncoderConfig(d_model=32, n_heads=4, n_layers=2, norm_first=norm_first, causal=causal, final_norm=True)
+def test_padding_leaves_the_real_tokens_of_a_random_model_unchanged(layer_norm, causal, n_padding):
+    config = EncoderConfig(d_model=32, n_heads=4, n_layers=2, layer_norm=layer_norm, causal=causal, final_norm=True)
     _assert_padding_changes_nothing(Encoder(config), tokenize(SENTENCE), n_padding, "[PAD]")
 
 
@@ -303,13 +303,13 @@ def test_unshuffle_weights_refuses_a_mismatched_order_or_shape(weights, order, m
 
 
 @pytest.mark.parametrize(
-    ("seed", "n_heads", "n_layers", "norm_first"), [(0, 4, 2, False), (1, 1, 1, True), (2, 8, 3, False)]
+    ("seed", "n_heads", "n_layers", "layer_norm"), [(0, 4, 2, "post"), (1, 1, 1, "pre"), (2, 8, 3, "none")]
 )
-def test_without_positions_shuffling_the_words_only_shuffles_the_attention(seed, n_heads, n_layers, norm_first):
+def test_without_positions_shuffling_the_words_only_shuffles_the_attention(seed, n_heads, n_layers, layer_norm):
     tokens = tokenize(SENTENCE)
     words, order = shuffled(tokens, seed)
     config = EncoderConfig(
-        d_model=32, n_heads=n_heads, n_layers=n_layers, seed=seed, norm_first=norm_first, positional="none"
+        d_model=32, n_heads=n_heads, n_layers=n_layers, seed=seed, layer_norm=layer_norm, positional="none"
     )
     model = Encoder(config)
     original, permuted = model.trace_tokens(tokens), model.trace_tokens(words)

@@ -86,7 +86,8 @@ def test_output_matches_torch_transformer_encoder(
     )
     x = torch.randn(n, d_model)
     ours = Encoder.from_torch(reference)
-    assert (ours.config.n_layers, ours.config.norm_first, ours.config.activation) == (layers, norm_first, activation)
+    expected = (layers, "pre" if norm_first else "post", activation)
+    assert (ours.config.n_layers, ours.config.layer_norm, ours.config.activation) == expected
     assert ours.config.final_norm == final_norm
     trace = ours.trace(x)
     torch.testing.assert_close(trace.output, _run_reference(reference, x, batch_first), atol=1e-5, rtol=0)
@@ -293,7 +294,7 @@ def test_post_ln_and_pre_ln_wiring():
     torch.testing.assert_close(post.attn_residual, post.input + post.attn_output, atol=0, rtol=0)
     torch.testing.assert_close(post.ffn_residual, post.ffn_input + post.ffn_output, atol=0, rtol=0)
     assert float(post.output.mean(-1).abs().max()) < 1e-5  # the last step is a LayerNorm
-    pre = Encoder(EncoderConfig(d_model=16, n_heads=2, n_layers=1, norm_first=True)).trace(x).layers[0]
+    pre = Encoder(EncoderConfig(d_model=16, n_heads=2, n_layers=1, layer_norm="pre")).trace(x).layers[0]
     torch.testing.assert_close(pre.ffn_residual, pre.attn_residual + pre.ffn_output, atol=0, rtol=0)
     assert torch.equal(pre.output, pre.ffn_residual)
     assert (post.ffn_hidden >= 0).all()  # ReLU
@@ -383,7 +384,7 @@ def test_a_saved_torch_encoder_loads_without_trusting_the_file(norm_first):
         (b"not a torch file", "unreadable"),
         (b"", "empty"),
         (b"hello world\n" * 20, "unreadable"),  # a text file renamed .pt: torch.load raised a KeyError
-        (_saved({"weight": torch.zeros(2)}), "state_dict"),
+        (_saved(torch.nn.Linear(2, 2).state_dict()), "state_dict"),  # load_torch_file wants a module
         (_saved([torch.zeros(2)]), "not_module"),
     ],
     ids=["custom class", "code", "garbage", "empty", "text", "state dict", "list"],

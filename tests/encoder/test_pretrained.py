@@ -154,7 +154,7 @@ def test_n_layers_keeps_the_first_layers(minilm):
 def test_config_name_and_cache_identity(minilm):
     config = minilm.ours.config
     assert (config.d_model, config.n_heads, config.n_layers, config.d_ff) == (384, 12, 6, 1536)
-    assert (config.activation, config.norm_first, config.positional) == ("gelu", False, "learned")
+    assert (config.activation, config.layer_norm, config.positional) == ("gelu", "post", "learned")
     assert config.layer_norm_eps == 1e-12
     assert config.source == "minilm" and minilm.ours.name == "all-MiniLM-L6-v2"
     assert Encoder().name is None

@@ -1,0 +1,62 @@
+"""Uploading a state_dict in real Chromium, in English and 中文: the source article's encoder, saved
+as its weights (its own class cannot be loaded safely), opened with the head count the user picks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from playwright.sync_api import Page, expect
+from test_app_e2e import (
+    LOVE,
+    expect_no_exception,
+    expect_worked_example,
+    inspector,
+    open_app,
+    pick,
+    picker,
+    slider,
+)
+
+from encoder import Encoder
+from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_inspector
+from tests.encoder.test_torch_import import ArticleEncoder, ArticleEncoderLayer
+from ui.i18n import texts
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chosen(
+    page: Page, lang: str, tmp_path: Path
+) -> None:
+    t = texts(lang)
+    torch.manual_seed(0)
+    article = ArticleEncoder(ArticleEncoderLayer(16, 2, 32), 2).eval()
+    path = tmp_path / "article.pt"
+    torch.save(article.state_dict(), path)
+
+    open_app(page, {"model": "upload", "lang": lang})
+    expect(page.get_by_text(t["upload_needed"])).to_be_visible()
+    with rerun(page):
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
+    wait_for_inspector(page, complete=True)
+    sidebar = page.get_by_test_id("stSidebar")
+    said = t["upload_weights_only"].format(
+        file="article.pt", architecture=t["arch_article"], d_model=16, layers=2, d_ff=32
+    )
+    expect(sidebar.get_by_text(said)).to_be_visible()  # the file name as typed, not Markdown-escaped
+    expect(picker(page, t["head"]).get_by_role("radio")).to_have_count(8)  # d_model 16: 8 heads at most, first
+
+    with rerun(page):
+        slider(page, t["upload_heads"]).press("ArrowLeft")  # 8 -> 4
+    with rerun(page):
+        slider(page, t["upload_heads"]).press("ArrowLeft")  # 4 -> 2, the heads the model was built with
+    expect(picker(page, t["head"]).get_by_role("radio")).to_have_count(2)
+    wait_for_inspector(page, complete=True)
+    trace = Encoder.from_state_dict(article.state_dict(), n_heads=2).trace_text("我爱你")
+    pick(page, t["layer"], 2)
+    pick(page, t["head"], 2)
+    expect_worked_example(page, trace.to_numpy(), LOVE, 2, 2, 1, lang)
+    screenshot_of(sidebar, f"upload-{lang}-state-dict")
+    screenshot_of(inspector(page).locator("section[data-step=worked]"), f"upload-{lang}-worked")
+    expect_no_exception(page)
