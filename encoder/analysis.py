@@ -71,6 +71,20 @@ def query_key_points(q: np.ndarray, k: np.ndarray) -> QueryKeyPoints:
     return QueryKeyPoints(projected[:n], projected[n:], explained)
 
 
+def selected_attention(weights: np.ndarray, picked: Sequence[int], *, as_keys: bool = False) -> np.ndarray:
+    """(layers, heads, n) what several tokens do together in every head of weights (layers, heads,
+    n, n): as queries, the mean of their rows, over the keys (each row sums to 1, so the mean does
+    too: where they look together); as keys, each query's weight on them, summed (≤ 1: who looks at
+    them). The step view's strip and grid caption each head with the largest of these."""
+    stack = np.asarray(weights, dtype=np.float64)  # (L, H, n, n)
+    chosen = sorted(set(picked))
+    if not chosen or not all(0 <= i < stack.shape[-1] for i in chosen):
+        raise ValueError(f"picked={list(picked)!r}: choose at least one position from 0 to {stack.shape[-1] - 1}")
+    if as_keys:
+        return stack[..., chosen].sum(axis=-1)  # (L, H, n queries)
+    return stack[..., chosen, :].mean(axis=-2)  # (L, H, n keys)
+
+
 def head_habits(weights: np.ndarray, tokens: Sequence[str]) -> np.ndarray:
     """(layers, heads, len(HABITS)) how strongly each head follows each usual pattern, in [0, 1]:
     the mean weight its queries put on the previous token, the next one, themselves, the first

@@ -171,9 +171,9 @@ EXPECTED_NAMES = (
     "torch.nn's layer (none for the article's), the same for layers.1, ..., and norm.weight for a final "
     "LayerNorm; one layer alone without the layers.N. prefix"
 )
-ARCHITECTURES = ("torch", "article")
 _LAYER_KEY = re.compile(r"layers\.(\d+)\.(.+)")
 MAX_NAMES_SHOWN = 4  # a refusal names this many of the names it did not expect
+MAX_NAME_CHARS = 80  # and each at most this long: the names are the file's, of any length
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ class StateDictLayout:
 
 
 def _names_refusal(names: list[str]) -> UnsupportedModelError:
-    shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (", …" if len(names) > MAX_NAMES_SHOWN else "")
+    cut = [name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…" for name in names]
+    shown = ", ".join(cut[:MAX_NAMES_SHOWN]) + (", …" if len(names) > MAX_NAMES_SHOWN else "")
     return UnsupportedModelError(
         f"its parameter names are not those of a torch.nn.TransformerEncoder or of the article's encoder "
         f"({shown}); expected {EXPECTED_NAMES}",
@@ -228,7 +229,7 @@ def _layer_groups(state: Mapping[str, torch.Tensor]) -> tuple[list[dict[str, tor
     return [groups[i] for i in range(len(groups))], False, final
 
 
-def _check_shape(name: str, tensor: torch.Tensor, expected: tuple[int, ...]) -> None:
+def _check_shape(name: str, tensor: torch.Tensor, expected: tuple[int | str, ...]) -> None:
     if tuple(tensor.shape) != expected:
         raise UnsupportedModelError(
             f"{name} has shape {tuple(tensor.shape)}, but the other weights make it {expected}",
@@ -256,6 +257,9 @@ def state_dict_layout(state: Mapping[str, torch.Tensor]) -> StateDictLayout:
         architectures.add(architecture)
     if len(architectures) > 1:
         raise UnsupportedModelError("some layers have LayerNorms and others not: all layers must be of one kind")
+    for name in ("self_attn.out_proj.weight", "linear1.weight"):  # the two that give the shape
+        if layers[0][name].ndim != 2:
+            _check_shape(prefix.format(i=0) + name, layers[0][name], ("d_out", "d_in"))
     d_model = layers[0]["self_attn.out_proj.weight"].shape[0]
     d_ff = layers[0]["linear1.weight"].shape[0]
     vector = (d_model,)
@@ -282,9 +286,9 @@ def state_dict_layout(state: Mapping[str, torch.Tensor]) -> StateDictLayout:
     return StateDictLayout(architectures.pop(), d_model, d_ff, len(layers), final, single)
 
 
-def _tensor_or(state: Mapping[str, torch.Tensor], name: str, fill: float, size: int) -> torch.Tensor:
+def _bias_or_zero(state: Mapping[str, torch.Tensor], name: str, size: int) -> torch.Tensor:
     # bias=False leaves a bias out: a zero shift.
-    return state[name] if name in state else torch.full((size,), fill)
+    return state[name] if name in state else torch.zeros(size)
 
 
 def config_and_state_from_state_dict(
@@ -325,10 +329,10 @@ def config_and_state_from_state_dict(
         for name in weights:
             weight = state[theirs + name]
             ours[f"layers.{i}.{OURS[name]}.weight"] = weight
-            ours[f"layers.{i}.{OURS[name]}.bias"] = _tensor_or(state, theirs + BIAS_OF[name], 0.0, weight.shape[0])
+            ours[f"layers.{i}.{OURS[name]}.bias"] = _bias_or_zero(state, theirs + BIAS_OF[name], weight.shape[0])
     if layout.final_norm:
         ours["final_norm.weight"] = state["norm.weight"]
-        ours["final_norm.bias"] = _tensor_or(state, "norm.bias", 0.0, layout.d_model)
+        ours["final_norm.bias"] = _bias_or_zero(state, "norm.bias", layout.d_model)
     return config, {name: t.detach().to("cpu", torch.float32) for name, t in ours.items()}
 
 

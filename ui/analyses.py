@@ -11,9 +11,16 @@ import numpy as np
 import streamlit as st
 
 from encoder import TraceArrays
-from encoder.analysis import HABITS, attention_rollout, habit_names, head_habits, query_key_points
+from encoder.analysis import (
+    HABITS,
+    attention_rollout,
+    habit_names,
+    head_habits,
+    query_key_points,
+    selected_attention,
+)
 from ui import compute, session, widgets
-from viz import ChartStyle, difference_figure, matrix_figure, query_key_figure
+from viz import ChartStyle, difference_figure, matrix_figure, number_text, query_key_figure
 
 # The label of each habit, as literal keys of the string tables.
 HABIT_LABELS: dict[str, str] = {
@@ -26,6 +33,21 @@ HABIT_LABELS: dict[str, str] = {
     "mixed": "hb_mixed",
 }
 WEIGHT_DIFFERENCE_RANGE = 0.01  # as the other experiments: rounding stays pale
+
+
+def habit_captions(weights: np.ndarray, tokens: list[str], t: dict[str, str]) -> list[list[str]]:
+    """(layers, heads) each head's habit with its score, as the step view's thumbnails caption
+    them ("previous 0.93"); a head with no single habit is "mixed", without a score."""
+    scores = head_habits(weights, tokens)  # (layers, heads, habits)
+    names = habit_names(scores)  # (layers, heads)
+    best = scores.max(axis=-1)  # (layers, heads)
+    return [
+        [
+            t[HABIT_LABELS[name]] if name == "mixed" else f"{t[HABIT_LABELS[name]]} {number_text(float(score), 2)}"
+            for name, score in zip(layer_names, layer_best, strict=True)
+        ]
+        for layer_names, layer_best in zip(names, best, strict=True)
+    ]
 
 
 def _look(style: ChartStyle) -> dict[str, object]:
@@ -142,12 +164,7 @@ def lab_tokens(view: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
         st.info(t["tk_none"])
         return
     picked = sorted(chosen)
-    weights = view.weights  # (layers, heads, n, n)
-    # As keys: per query, the weight it puts on the chosen keys, summed (a row sums to 1, so ≤ 1).
-    # As queries: the chosen rows, averaged (each sums to 1, so their mean does too).
-    looked_at = weights[..., picked].sum(axis=-1)  # (layers, heads, n queries)
-    looking = weights[..., picked, :].mean(axis=-2)  # (layers, heads, n keys)
-    values = looked_at if as_keys else looking
+    values = selected_attention(view.weights, picked, as_keys=as_keys)  # (layers, heads, n)
     layers, heads = values.shape[:2]
     rows = [f"L{layer + 1} H{head + 1}" for layer in range(layers) for head in range(heads)]
     names = " ".join(tokens[i] for i in picked)

@@ -13,13 +13,15 @@
 // text with texttemplate "%{text}", customdata, hovertemplate, hoverongaps, colorscale with zmin,
 // zmax or zmid, or a shared coloraxis), axes with a domain, tickvals/ticktext or automatic ticks,
 // tickangle, a title and autorange "reversed", square cells (scaleanchor), the title, margins,
-// font size and rectangle shapes. Text is set with textContent only: tokens are user text.
+// font size, rectangle shapes and text annotations (x, y in cells, xanchor, yanchor, font, bgcolor).
+// Text is set with textContent only: tokens are user text.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const DEFAULT_HEIGHT = 450; // Plotly's own default: a figure without a height of its own gets this
 const COLORBAR_PAD = 10; // between the cells and the colour bar, as Plotly's colorbar.xpad
 const TICK_GAP = 4; // between a tick label and what it labels
 const MIN_CELL_FONT = 7; // px: cell numbers smaller than this are not drawn (the hover still has them)
+const ANNOTATION_PAD = 2; // px between an annotation's text and the edge of its box
 
 // Token labels come HTML-escaped for Plotly (viz.style.token_labels: &, < and > only).
 export function plainText(text) {
@@ -181,7 +183,7 @@ export class HeatmapChart {
       labelled.add(panel.yRef);
     }
     if (scale.shown) this.drawColourBar(text, scale, plot);
-    this.chrome.append(text, this.outlines);
+    this.chrome.append(text, this.drawAnnotations(layout.annotations || []), this.outlines);
     this.outline(layout.shapes || []);
     return true;
   }
@@ -378,6 +380,35 @@ export class HeatmapChart {
       const y = bottom - ((value - scale.lo) / (scale.hi - scale.lo || 1)) * (bottom - top);
       group.append(svg("text", { class: "avi-bartick", x: left + scale.thickness + TICK_GAP, y: y + 0.35 * font }, scale.label(value)));
     }
+  }
+
+  // Text boxes in data coordinates (Plotly's layout.annotations without arrows), such as the captions
+  // of the grid's tiles. A text wider than the room before the next annotation on its line is set
+  // smaller to fit it, and left out below MIN_CELL_FONT, so that captions never run into each other.
+  drawAnnotations(annotations) {
+    const group = svg("g", { class: "avi-annotations", "font-family": this.theme.family || "sans-serif" });
+    const placed = annotations.map((a) => {
+      const panel = this.panels.find((p) => p.xRef === (a.xref || "x")) || this.panels[0];
+      return { a, panel, x: panel.x(a.x), y: panel.y(a.y) };
+    });
+    for (const { a, panel, x, y } of placed) {
+      const text = plainText(a.text);
+      const next = placed.filter((o) => o.panel === panel && o.y === y && o.x > x).reduce((m, o) => Math.min(m, o.x), panel.right);
+      let size = (a.font && a.font.size) || this.font;
+      const width = this.measure(size)(text);
+      const room = next - x - 2 * ANNOTATION_PAD - 1;
+      if (width > room) size *= room / width;
+      if (size < MIN_CELL_FONT || !text) continue;
+      const boxWidth = this.measure(size)(text) + 2 * ANNOTATION_PAD;
+      const boxHeight = 1.25 * size + 2 * ANNOTATION_PAD;
+      const left = x - { left: 0, right: boxWidth, center: boxWidth / 2 }[a.xanchor || "center"];
+      const top = y - { top: 0, bottom: boxHeight, middle: boxHeight / 2 }[a.yanchor || "middle"];
+      group.append(
+        svg("rect", { class: "avi-annotation-box", x: left, y: top, width: boxWidth, height: boxHeight, fill: a.bgcolor || "none" }),
+        svg("text", { class: "avi-annotation", x: left + ANNOTATION_PAD, y: top + ANNOTATION_PAD + 0.95 * size, "font-size": size.toFixed(1), fill: (a.font && a.font.color) || this.theme.color }, text),
+      );
+    }
+    return group;
   }
 
   // Rectangles in data coordinates (Plotly's layout.shapes, xref "x", "x2", ...): the linked hover.

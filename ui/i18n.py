@@ -149,7 +149,16 @@ _EN: dict[str, str] = {
     "worked_masked": "−∞ marks a key the causal mask hides from this query (a later position): its q·k is "
     "computed as usual, then set to −∞ before the softmax, so e^−∞ = 0 and its weight is 0.",
     "heads_layer": "All heads of layer {layer}",
-    "heads_layer_text": "The softmax weights of every head side by side, on the same 0 to 1 colour scale.",
+    "heads_layer_text": "The softmax weights of every head side by side, on the same 0 to 1 colour scale. "
+    "Each caption names the head's habit and its score (see Head habits below).",
+    "pick_tokens": "Several tokens at once",
+    "pick_as_queries": "where they look",
+    "pick_as_keys": "who looks at them",
+    "pick_clear": "Clear",
+    "pick_queries_hint": "Each thumbnail keeps only the rows of the chosen tokens: where they look. Its caption "
+    "names the key they look at most together, with their mean weight on it.",
+    "pick_keys_hint": "Each thumbnail keeps only the columns of the chosen tokens: who looks at them. Its caption "
+    "names the query that looks at them most, with the weight it puts on them together.",
     "heads_grid": "Every layer and head",
     "heads_grid_text": "Attention weights of all {layers} × {heads} heads. Click one to open it in the step view.",
     "heads_grid_pooled": "Long sentence: each cell of these thumbnails averages {block} × {block} weights. "
@@ -524,7 +533,16 @@ _ZH: dict[str, str] = {
     "worked_masked": "−∞ 表示因果掩码对该查询隐藏的键（位于其后的位置）：q·k 照常计算，"
     "在 softmax 之前被设为 −∞，于是 e^−∞ = 0，权重为 0。",
     "heads_layer": "第 {layer} 层的所有头",
-    "heads_layer_text": "并排显示每个头的 softmax 权重，使用同一个 0 到 1 的色标。",
+    "heads_layer_text": "并排显示每个头的 softmax 权重，使用同一个 0 到 1 的色标。"
+    "每个标签写出该头的习惯及其得分（见下方“头的习惯”）。",
+    "pick_tokens": "同时看几个词元",
+    "pick_as_queries": "它们看向哪里",
+    "pick_as_keys": "谁在看它们",
+    "pick_clear": "清除",
+    "pick_queries_hint": "每个缩略图只保留所选词元的行：它们看向哪里。"
+    "标签写出它们合起来最关注的键，以及它们在该键上的平均权重。",
+    "pick_keys_hint": "每个缩略图只保留所选词元的列：谁在看它们。"
+    "标签写出最关注它们的查询，以及它放在这些词元上的权重之和。",
     "heads_grid": "所有层和头",
     "heads_grid_text": "全部 {layers} × {heads} 个头的注意力权重。点击一个即可在分步视图中打开。",
     "heads_grid_pooled": "句子较长：缩略图中的每个格子是 {block} × {block} 个权重的平均值。"

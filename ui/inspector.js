@@ -227,6 +227,9 @@ class Inspector {
     this.asked = new Set(); // layers asked of the server for this trace
     this.pendingHover = null;
     this.cell = null; // the (query, key) cell that the hover links across the steps
+    this.picked = new Set(); // tokens chosen in the strip and the grid (positions, 0-based)
+    this.pickMode = "queries"; // the chosen tokens as queries (where they look) or as keys (who looks at them)
+    this.pickBars = []; // the strip's and the grid's token pickers, kept alike
     this.onKey = (event) => this.key(event);
   }
 
@@ -328,6 +331,7 @@ class Inspector {
     this.root.append(this.status);
 
     this.sections = {};
+    this.pickBars = [];
     this.charts = {};
     this.heatmaps = {};
     this.formulas = {};
@@ -355,7 +359,7 @@ class Inspector {
       } else {
         this.heading = el("h4");
         const chart = this.chart("heads", t);
-        section.append(this.heading, el("p", { text: t.heads_layer_text }), chart);
+        section.append(this.heading, el("p", { text: t.heads_layer_text }), this.tokenBar(t), chart);
       }
     }
     // Below the steps (not in presentation mode): every layer and head at once, to pick from.
@@ -364,7 +368,7 @@ class Inspector {
       this.gridNote = el("p", { class: "avi-hint" });
       const text = el("p", { text: fill(t.heads_grid_text, { layers: h.n_layers, heads: h.n_heads }) });
       const section = el("section", { class: "avi-section avi-overview", "data-part": "grid" });
-      section.append(el("h4", { text: t.heads_grid }), text, this.gridNote, this.chart("grid", t));
+      section.append(el("h4", { text: t.heads_grid }), text, this.gridNote, this.tokenBar(t), this.chart("grid", t));
       this.root.append(section);
     }
     this.tokens = null;
@@ -377,9 +381,126 @@ class Inspector {
     for (const [step, holder] of Object.entries(this.formulas)) holder.replaceChildren(formula(step, h));
     if (this.gridNote) this.gridNote.textContent = h.grid_block > 1 ? fill(h.strings.heads_grid_pooled, { block: h.grid_block }) : "";
     const tokens = JSON.stringify(h.tokens);
-    if (tokens === this.tokens) return;
+    if (tokens === this.tokens) return this.syncPicks();
     this.tokens = tokens;
     this.querySelect.replaceChildren(...h.tokens.map((token, i) => el("option", { value: String(i), text: `${i + 1} · ${token}` })));
+    this.picked = new Set(); // positions of another sentence
+    for (const { chips } of this.pickBars) {
+      chips.replaceChildren(
+        ...h.tokens.map((token, i) => {
+          const chip = el("button", { type: "button", class: "avi-chip", "aria-pressed": "false", "data-token": String(i), text: `${i + 1} · ${token}` });
+          chip.addEventListener("click", () => this.togglePick(i));
+          return chip;
+        }),
+      );
+    }
+    this.syncPicks();
+  }
+
+  // --- several tokens at once, in the strip and the grid --------------------------------------------
+
+  // A picker of tokens for the strip or the grid: a chip per token, whether they are the queries or
+  // the keys, and Clear. Both pickers show one choice.
+  tokenBar(t) {
+    const chips = el("div", { class: "avi-chips", role: "group", "aria-label": t.pick_tokens });
+    const mode = el("div", { class: "avi-radios", role: "radiogroup", "aria-label": `${t.pick_tokens}: ${t.pick_as_queries} / ${t.pick_as_keys}` });
+    const name = `avi-pick-${Math.random().toString(36).slice(2)}`;
+    for (const [value, label] of [
+      ["queries", t.pick_as_queries],
+      ["keys", t.pick_as_keys],
+    ]) {
+      const input = el("input", { type: "radio", name, value });
+      input.addEventListener("change", () => input.checked && this.setPicks(this.picked, value));
+      mode.append(el("label", { class: "avi-radio" }, input, el("span", { text: label })));
+    }
+    const clear = el("button", { type: "button", class: "avi-button avi-pick-clear", text: t.pick_clear });
+    clear.addEventListener("click", () => this.setPicks(new Set(), this.pickMode));
+    const hint = el("p", { class: "avi-hint" });
+    const bar = el("div", { class: "avi-pick" }, el("span", { class: "avi-label", text: t.pick_tokens }), chips, el("div", { class: "avi-pick-row" }, mode, clear), hint);
+    this.pickBars.push({ chips, mode, clear, hint });
+    return bar;
+  }
+
+  togglePick(position) {
+    const picked = new Set(this.picked);
+    if (!picked.delete(position)) picked.add(position);
+    this.setPicks(picked, this.pickMode);
+  }
+
+  setPicks(picked, mode) {
+    this.picked = picked;
+    this.pickMode = mode;
+    this.syncPicks();
+    this.draw();
+  }
+
+  syncPicks() {
+    const t = this.trace.header.strings;
+    for (const { chips, mode, clear, hint } of this.pickBars) {
+      chips.querySelectorAll(".avi-chip").forEach((chip) => chip.setAttribute("aria-pressed", String(this.picked.has(Number(chip.dataset.token)))));
+      mode.querySelectorAll("input").forEach((input) => (input.checked = input.value === this.pickMode));
+      clear.disabled = this.picked.size === 0;
+      const said = this.pickMode === "queries" ? t.pick_queries_hint : t.pick_keys_hint;
+      hint.textContent = this.picked.size ? said : "";
+    }
+    this.root.dataset.picked = this.pickKey();
+  }
+
+  // The choice as text ("queries:0,2"), or "" with nothing chosen: what a strip or grid drawn shows.
+  pickKey() {
+    return this.picked.size ? `${this.pickMode}:${[...this.picked].sort((a, b) => a - b).join(",")}` : "";
+  }
+
+  // One layer's tiles with only the chosen tokens' rows (queries) or columns (keys), pooled into the
+  // grid's blocks as viz.grid.pool_blocks pools (the mean of the cells kept): shaped as a strip.
+  pickedStrip(layer) {
+    const h = this.trace.header;
+    const weights = this.trace.weights[layer];
+    const [heads, n] = weights.shape;
+    const block = h.grid_block;
+    const m = Math.ceil(n / block);
+    const stride = m + h.grid_gap;
+    const width = heads * stride - h.grid_gap;
+    const sums = new Float64Array(m * width);
+    const counts = new Uint32Array(m * width);
+    const queries = this.pickMode === "queries";
+    for (let head = 0; head < heads; head++) {
+      const rows = rowsOf(weights, head);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          if (!this.picked.has(queries ? i : j)) continue;
+          const at = Math.floor(i / block) * width + head * stride + Math.floor(j / block);
+          sums[at] += rows[i][j];
+          counts[at] += 1;
+        }
+      }
+    }
+    const data = Float32Array.from(sums, (sum, at) => (counts[at] ? sum / counts[at] : NaN));
+    return { data, shape: [m, width] };
+  }
+
+  // Per head of `layer`, the caption of its tile for the tokens chosen: the key they look at most
+  // together and their mean weight on it ("→ cat 0.61"), or the query that looks at them most and its
+  // weight on them together ("sat → 0.45"), as encoder.analysis.selected_attention computes them.
+  pickedCaptions(layer) {
+    const h = this.trace.header;
+    const weights = this.trace.weights[layer];
+    const [heads, n] = weights.shape;
+    const picked = [...this.picked];
+    const queries = this.pickMode === "queries";
+    return Array.from({ length: heads }, (_, head) => {
+      const rows = rowsOf(weights, head);
+      let best = 0;
+      let top = -Infinity;
+      for (let other = 0; other < n; other++) {
+        let value = 0;
+        for (const p of picked) value += queries ? rows[p][other] : rows[other][p];
+        if (queries) value /= picked.length;
+        if (value > top) [best, top] = [other, value];
+      }
+      const token = h.labels[best];
+      return queries ? `→ ${token} ${numberText(top, 2)}` : `${token} → ${numberText(top, 2)}`;
+    });
   }
 
   // One chart's box and its HeatmapChart: hovering a cell of any chart but the strip outlines the
@@ -565,7 +686,8 @@ class Inspector {
   drawCharts(layer) {
     const v = this.view;
     const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}`;
-    const keys = { grid: look, heads: `${look}|${v.layer}` };
+    const picks = this.pickKey();
+    const keys = { grid: `${look}|${picks}`, heads: `${look}|${v.layer}|${picks}` };
     for (const name of Object.keys(this.charts)) {
       if (!(name in keys) && !layer) continue;
       if (this.trace.header.style.present && this.sections[name].hidden) continue;
@@ -670,10 +792,25 @@ class Inspector {
     const h = this.trace.header;
     const v = this.view;
     const trace = figure.data[0];
-    trace.z = rowsOf(this.trace.strips[v.layer], 0); // (m, heads·(m+gap)-gap)
+    trace.z = rowsOf(this.tileStrip(v.layer), 0); // (m, heads·(m+gap)-gap)
     trace.customdata = this.tileHover(trace.z, v.layer, h.strip_tokens);
     figure.layout.yaxis = { ...figure.layout.yaxis, ticktext: [`${h.strings.layer} ${v.layer + 1}`] };
+    // The template captions its own layer's heads: this layer's captions in the same places.
+    const captions = this.tileCaptions(v.layer);
+    figure.layout.annotations = (figure.layout.annotations || []).map((a, head) => ({ ...a, text: captions[head] }));
     return figure;
+  }
+
+  // A layer's tiles as the strip and the grid show them: every weight, or the tokens chosen.
+  tileStrip(layer) {
+    return this.picked.size ? this.pickedStrip(layer) : this.trace.strips[layer];
+  }
+
+  // A layer's captions: each head's habit (the server's), or what the tokens chosen do in it.
+  tileCaptions(layer) {
+    if (this.picked.size) return this.pickedCaptions(layer);
+    const captions = this.trace.header.tile_labels;
+    return captions ? captions[layer] : [];
   }
 
   // Every layer's strip, one under the other, `grid_gap` empty rows between.
@@ -681,13 +818,16 @@ class Inspector {
     const figure = this.template("grid");
     const h = this.trace.header;
     const z = [];
+    const captions = [];
     this.trace.strips.forEach((strip, layer) => {
       if (layer) for (let g = 0; g < h.grid_gap; g++) z.push(new Float32Array(strip.shape[1]).fill(NaN));
-      z.push(...rowsOf(strip, 0));
+      z.push(...rowsOf(this.tileStrip(layer), 0));
+      captions.push(...this.tileCaptions(layer));
     });
     const trace = figure.data[0];
     trace.z = z;
     trace.customdata = this.tileHover(z, 0, h.grid_tokens);
+    figure.layout.annotations = (figure.layout.annotations || []).map((a, k) => ({ ...a, text: captions[k] })); // layer by layer
     return figure;
   }
 

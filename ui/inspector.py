@@ -22,6 +22,7 @@ from streamlit.components.v1 import declare_component
 
 from encoder import TraceArrays
 from ui import classroom, session
+from ui.analyses import habit_captions
 from ui.i18n import chart_labels, texts
 from ui.settings import PRESENTATION_STEPS, Settings
 from viz.inspector import (
@@ -73,7 +74,8 @@ def payload(
     """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
     is (Streamlit then sends the browser a reference to the message it already holds)."""
     config_ = _view.config
-    strings = inspector_strings(texts(lang), config_.d_model, config_.d_head)
+    t = texts(lang)
+    strings = inspector_strings(t, config_.d_model, config_.d_head)
     return inspector_payload(
         trace_id=trace_id,
         tokens=_view.tokens,
@@ -90,6 +92,7 @@ def payload(
         style=style,
         plotly_url=url,
         report_ms=report_ms,
+        tile_labels=habit_captions(_view.weights, _view.tokens, t),
     )
 
 

@@ -42,6 +42,8 @@ GRID_TOKEN_HOVER_MAX_CELLS = 15_000
 # here, so a typical chart width stands in (a wide Streamlit page, minus the colour bar).
 TYPICAL_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1000, 160, 900
 OUTLINE_COLOURS = ("black", "white")  # a white line on a black one: visible on any colour
+TILE_LABEL_SCALE = 0.75  # a tile's label is this much of the figure's font: a thumbnail's caption
+TILE_LABEL_BACKGROUND = "rgba(255,255,255,0.85)"  # dark text on a light box reads on any weight's colour
 
 
 def grid_block_size(n_tokens: int, max_tile_cells: int = GRID_MAX_TILE_CELLS) -> int:
@@ -118,6 +120,7 @@ def heads_grid_figure(
     style: ChartStyle = ChartStyle(),
     max_tile_cells: int = GRID_MAX_TILE_CELLS,
     first_layer: int = 0,  # the model's layer that weights[0] is: a slice of later layers is named as such
+    tile_labels: Sequence[Sequence[str]] | None = None,  # (layers, heads) a caption per tile, e.g. its habit
 ) -> go.Figure:
     """All attention maps side by side, so that heads with a pattern stand out.
 
@@ -127,7 +130,8 @@ def heads_grid_figure(
     names layer, head, query and key token, and the weight (see `GRID_TOKEN_HOVER_MAX_CELLS`
     for very large grids). Above `max_tile_cells` tokens, each tile averages blocks of
     `grid_block_size(n)` tokens (see `GRID_MAX_TILE_CELLS`); tile coordinates, including
-    those `grid_cell_to_layer_head` takes, are then in blocks.
+    those `grid_cell_to_layer_head` takes, are then in blocks. `tile_labels` caption each
+    tile in its top-left corner (`tile_label_annotations`).
     """
     font_size = style.font_size
     stack = float_array(weights, "weights", "(layers, heads, n_queries, n_keys)")  # (L, H, n, n)
@@ -179,7 +183,36 @@ def heads_grid_figure(
     layout["height"] = round(min(MAX_HEIGHT, max(MIN_HEIGHT, TYPICAL_WIDTH * rows / columns + 4 * font_size)))
     if selected is not None:
         layout["shapes"] = selection_outline(selected, n, n_layers, n_heads)
+    if tile_labels is not None:
+        layout["annotations"] = tile_label_annotations(tile_labels, n, n_layers, n_heads, font_size)
     return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
+
+
+def tile_label_annotations(
+    labels: Sequence[Sequence[str]], n_cells: int, n_layers: int, n_heads: int, font_size: float
+) -> list[dict[str, object]]:
+    """One caption per tile, inside its top-left corner on a light box, in the grid's cell
+    coordinates (`tile_stride`): annotation k is layer k // heads, head k % heads."""
+    if len(labels) != n_layers or any(len(row) != n_heads for row in labels):
+        shape = (len(labels), *{len(row) for row in labels})
+        raise ValueError(f"tile_labels has shape {shape}; expected one label per tile, ({n_layers}, {n_heads})")
+    stride = tile_stride(n_cells)
+    return [
+        {
+            "x": head * stride - 0.5,
+            "y": layer * stride - 0.5,
+            "xref": "x",
+            "yref": "y",
+            "xanchor": "left",
+            "yanchor": "top",
+            "text": text,
+            "showarrow": False,
+            "font": {"size": round(TILE_LABEL_SCALE * font_size, 1), "color": "black"},
+            "bgcolor": TILE_LABEL_BACKGROUND,
+        }
+        for layer, row in enumerate(labels)
+        for head, text in enumerate(row)
+    ]
 
 
 def selection_outline(selected: tuple[int, int], n_tokens: int, n_layers: int, n_heads: int) -> list[dict[str, object]]:

@@ -116,6 +116,7 @@ def inspector_payload(
     style: InspectorStyle = InspectorStyle(),
     plotly_url: str = "",
     report_ms: int = REPORT_DELAY_MS,
+    tile_labels: Sequence[Sequence[str]] | None = None,
 ) -> bytes:
     """The payload for one run (see the module's docstring).
 
@@ -127,6 +128,8 @@ def inspector_payload(
     (`inspector_strings`), `labels` the charts' words in the same language; `plotly_url`
     is where the browser loads Plotly.js from; `report_ms` how long after the last click it
     reports its view (a class's teacher reports sooner: the students wait on it).
+    `tile_labels` (layers, heads) caption each head's thumbnail in the strip and the grid (the
+    page gives each head's habit).
     """
     n = len(tokens)
     view_layer = min(view.layer, n_layers - 1)
@@ -179,6 +182,8 @@ def inspector_payload(
             "context": values_are_shown(None, n, d_head),
         },
         "plotly_url": plotly_url,
+        # Per layer, per head: the caption of its thumbnail; the strip's template has its view layer's.
+        "tile_labels": [list(row) for row in tile_labels] if tile_labels is not None else None,
         "report_ms": report_ms,
         # The worked example's rules, which the browser follows as viz.worked_example does.
         "worked_dimensions": WORKED_DIMENSIONS,
@@ -198,7 +203,9 @@ def inspector_payload(
         },
         "config": chart_config("attention", style.image_format),
         "strings": dict(strings),
-        "templates": figure_templates(arrays, tokens, view_layer, view_head, n_layers, labels, style.chart),
+        "templates": figure_templates(
+            arrays, tokens, view_layer, view_head, n_layers, labels, style.chart, tile_labels
+        ),
         "plotly_template": plotly_template(),
         "arrays": index,
     }
@@ -231,6 +238,7 @@ def figure_templates(
     n_layers: int,
     labels: ChartLabels,
     style: ChartStyle,
+    tile_labels: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each chart of the step view as Plotly JSON, built for (layer, head) by the page's own
     figure builders and stripped of the fields that change with the head."""
@@ -265,10 +273,20 @@ def figure_templates(
             **chart,
         ),
         "context": vectors_figure(one("context"), tokens, title=f"Z ({WHERE})", **chart),
-        "heads": heads_grid_figure(arrays[f"layer{layer}.weights"][None], tokens, first_layer=layer, **chart),
+        "heads": heads_grid_figure(
+            arrays[f"layer{layer}.weights"][None],
+            tokens,
+            first_layer=layer,
+            tile_labels=None if tile_labels is None else tile_labels[layer : layer + 1],
+            **chart,
+        ),
         # Every layer's strip, one under the other; its outline (`shapes`) is around layer 1, head 1.
         "grid": heads_grid_figure(
-            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]), tokens, selected=(0, 0), **chart
+            np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]),
+            tokens,
+            selected=(0, 0),
+            tile_labels=tile_labels,
+            **chart,
         ),
     }
     templates = {}
@@ -323,6 +341,12 @@ INSPECTOR_STRING_KEYS: tuple[str, ...] = (
     "worked_masked",
     "heads_layer",
     "heads_layer_text",
+    "pick_tokens",
+    "pick_as_queries",
+    "pick_as_keys",
+    "pick_clear",
+    "pick_queries_hint",
+    "pick_keys_hint",
     "heads_grid",
     "heads_grid_text",
     "heads_grid_pooled",

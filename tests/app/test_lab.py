@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from encoder import Encoder, EncoderConfig, tokenize
+from encoder.analysis import habit_names, head_habits
 from tests.app import page
 from ui.i18n import texts
 
@@ -323,6 +324,27 @@ def test_queries_and_keys_as_points_and_the_habits_table(lang):
         t[key]
         for key in ("habit_previous", "habit_next", "habit_self", "habit_first", "habit_sep", "habit_broad", "hb_mixed")
     }
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_step_views_thumbnails_are_captioned_with_each_heads_habit(lang):
+    t = texts(lang)
+    at = page.run(lang=lang, text=SENTENCE, layers="2", heads="4")
+    header, arrays = page.inspector(at)
+    weights = np.stack([arrays["layer0.weights"], arrays["layer1.weights"]])
+    scores = head_habits(weights, header["tokens"])
+    expected = []
+    for layer in range(2):
+        row = []
+        for head in range(4):
+            name = habit_names(scores)[layer, head]
+            score = scores[layer, head].max()
+            row.append(t["hb_mixed"] if name == "mixed" else f"{t['habit_' + name]} {score:.2f}")
+        expected.append(row)
+    assert header["tile_labels"] == expected
+    grid = header["templates"]["grid"]["layout"]["annotations"]
+    assert [a["text"] for a in grid] == [label for row in expected for label in row]
+    assert [a["text"] for a in header["templates"]["heads"]["layout"]["annotations"]] == expected[0]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from encoder import Encoder, EncoderConfig
-from encoder.analysis import HABITS, habit_names, head_habits, query_key_points
+from encoder.analysis import HABITS, habit_names, head_habits, query_key_points, selected_attention
 
 CONFIG = EncoderConfig(d_model=32, n_heads=4, n_layers=3, seed=5)
 SENTENCE = "the cat sat on the mat"
@@ -97,3 +97,14 @@ def test_habits_of_heads_written_by_hand():
     assert list(habit_names(scores)[0]) == ["previous", "self", "broad", "next"]
     single = head_habits(np.ones((1, 1, 1, 1)), ["我"])  # one token: nothing before or after it
     assert single[0, 0, by["previous"]] == 0.0 and single[0, 0, by["self"]] == 1.0
+
+
+def test_several_tokens_together_as_queries_and_as_keys():
+    weights = np.zeros((1, 1, 3, 3))
+    weights[0, 0] = [[0.5, 0.5, 0.0], [0.0, 0.2, 0.8], [1.0, 0.0, 0.0]]
+    np.testing.assert_allclose(selected_attention(weights, [0, 1])[0, 0], [0.25, 0.35, 0.4])  # rows' mean
+    np.testing.assert_allclose(selected_attention(weights, [1, 2], as_keys=True)[0, 0], [0.5, 1.0, 0.0])  # sums
+    np.testing.assert_allclose(selected_attention(weights, [2, 2, 0])[0, 0], [0.75, 0.25, 0.0])  # each once
+    for bad in ([], [3], [-1]):
+        with pytest.raises(ValueError, match="from 0 to 2"):
+            selected_attention(weights, bad)

@@ -251,6 +251,11 @@ def test_a_state_dict_of_something_else_is_refused_with_the_names_that_were_expe
         "shape": "(8, 5)",
         "expected": "(8, 16)",
     }
+    flat = nn.TransformerEncoderLayer(8, 2, 16).state_dict()
+    flat["self_attn.out_proj.weight"] = torch.zeros(64)  # no rows and columns to read d_model from
+    assert _names(flat).details["name"] == "self_attn.out_proj.weight"
+    long = {"x" * 500: torch.zeros(1)}
+    assert len(_names(long).details["names"]) == 80  # a file's names are cut, not shown whole
 
 
 def test_what_a_state_dict_leaves_open_is_checked():

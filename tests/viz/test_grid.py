@@ -173,6 +173,22 @@ def test_no_selection_draws_no_outline():
     assert not fig.layout.shapes
 
 
+def test_each_tile_is_captioned_inside_its_top_left_corner():
+    layers, heads, n = 2, 3, 5
+    labels = [[f"L{layer}H{head}" for head in range(heads)] for layer in range(layers)]
+    fig = heads_grid_figure(_stack(np.random.default_rng(0), layers, heads, n), TOKENS, tile_labels=labels)
+    stride = n + GRID_GAP
+    assert [a.text for a in fig.layout.annotations] == [label for row in labels for label in row]
+    for a in fig.layout.annotations:
+        layer, head = int(a.text[1]), int(a.text[3])
+        assert (a.x, a.y, a.xanchor, a.yanchor) == (head * stride - 0.5, layer * stride - 0.5, "left", "top")
+        assert grid_cell_to_layer_head(a.x + 0.5, a.y + 0.5, n, layers, heads) == (layer, head)  # its own tile
+        assert a.showarrow is False and a.bgcolor
+    assert not heads_grid_figure(_stack(np.random.default_rng(0), 1, 1, 5), TOKENS).layout.annotations
+    with pytest.raises(ValueError, match=r"expected one label per tile, \(2, 3\)"):
+        heads_grid_figure(_stack(np.random.default_rng(0), layers, heads, n), TOKENS, tile_labels=labels[:1])
+
+
 @pytest.mark.parametrize("selected", [(2, 0), (0, 3), (-1, 0)])
 def test_a_selection_outside_the_grid_is_refused(selected):
     with pytest.raises(
