@@ -7,6 +7,7 @@ the rounds against its target and against a reference timed in the same run:
     head, layer or query change (defaults)       <= 100 ms and <= 0.35 x the reference's pick
     the same head change in presentation mode     the same
     head change, 64 tokens x 12 layers x 12 heads, d_model 768           <= 150 ms
+    a token chosen above the grid (defaults; and 64 tokens x 12 x 12)    <= 100 ms; <= 150 ms
     layer change there, to a layer the browser does not hold yet      no target (a round trip)
     new sentence, d_model change                  <= 1.5 x the reference's new sentence
     browser memory after 100 head changes         within 10 % of after 10
@@ -119,6 +120,8 @@ BENCH_JS = """
     // a view the browser draws by itself: the element names it
     ready: (b) => inspector()?.dataset.ready === b.target,
     complete: (b) => inspector()?.dataset.complete === b.target,
+    // tokens chosen above the strip and the grid: both redrawn for them
+    picked: (b) => inspector()?.dataset.picked === b.target,
     // a new run from the server: a new payload, its charts on screen drawn
     runReady: (b) => {
       const root = inspector();
@@ -225,6 +228,7 @@ STATE_JS = f"""
 """
 
 VIEW_MARKS = {"ready": "ready", "complete": "complete"}
+PICKED_MARKS = {"ready": "picked", "complete": "picked"}
 RUN_MARKS = {"ready": "runReady", "complete": "runComplete"}
 PAGE_MARKS = {"complete": "page"}
 
@@ -343,6 +347,14 @@ def _pick_query(page: Page, round_: int) -> None:
     select.scroll_into_view_if_needed()
     _arm(page, VIEW_MARKS, _target({**view, "query": value}))
     select.select_option(str(value))
+
+
+def _toggle_token(page: Page, round_: int) -> None:
+    """Choose the second token above the grid, then let it go again: the strip and the grid redraw."""
+    chip = _inspector(page).locator('section[data-part="grid"] .avi-chip[data-token="1"]')
+    chip.scroll_into_view_if_needed()
+    _arm(page, PICKED_MARKS, "" if chip.get_attribute("aria-pressed") == "true" else "queries:1")
+    chip.click()
 
 
 def _unloaded_layer(page: Page) -> int | None:
@@ -583,6 +595,14 @@ SCENARIOS = [
         target=PICK,
     ),
     Scenario(
+        name="pick-token",
+        description="a token chosen above the grid (strip and grid redrawn), defaults",
+        params=DEFAULT,
+        interact=_toggle_token,
+        kind="view",
+        target=PICK,
+    ),
+    Scenario(
         name="present-head",
         description="head change, presentation mode (one step: softmax weights)",
         params={**DEFAULT, "present": 1, "step": 4},
@@ -623,6 +643,14 @@ SCENARIOS = [
         description="head change, 64 tokens, d768, 12 layers x 12 heads",
         params=BIG,
         interact=_pick("head", "Head"),
+        kind="view",
+        target=Target(ms=150),
+    ),
+    Scenario(
+        name="big-pick-token",
+        description="a token chosen above the grid there (12 x 12 thumbnails of 64 tokens)",
+        params=BIG,
+        interact=_toggle_token,
         kind="view",
         target=Target(ms=150),
     ),

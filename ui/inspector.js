@@ -443,7 +443,6 @@ class Inspector {
       const said = this.pickMode === "queries" ? t.pick_queries_hint : t.pick_keys_hint;
       hint.textContent = this.picked.size ? said : "";
     }
-    this.root.dataset.picked = this.pickKey();
   }
 
   // The choice as text ("queries:0,2"), or "" with nothing chosen: what a strip or grid drawn shows.
@@ -695,6 +694,7 @@ class Inspector {
       if (this.charts[name].dataset.shows !== key && this.drawOne(name)) this.charts[name].dataset.shows = key;
     }
     if (this.charts.grid) this.heatmaps.grid.outline(this.shapes("grid")); // around the head on show
+    this.root.dataset.picked = picks; // the tokens the strip and the grid now show (tests, the bench)
     if (layer) this.root.dataset.ready = this.root.dataset.complete = `${v.layer},${v.head},${v.query},${v.step}`;
     else delete this.root.dataset.complete;
   }
