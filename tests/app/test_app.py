@@ -19,7 +19,7 @@ from encoder.torch_import import EXPECTED_NAMES
 from tests.app import page
 from tests.app.page import ROOT
 from ui.i18n import texts
-from ui.settings import MINILM_LAYERS
+from ui.settings import CHOICES, MINILM_LAYERS
 from viz import markdown_literal
 
 
@@ -521,6 +521,16 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     np.testing.assert_allclose(norms[0], trace.input.norm(dim=-1).numpy(), rtol=1e-5)
     np.testing.assert_allclose(norms[2], trace.layers[1].output.norm(dim=-1).numpy(), rtol=1e-5)
     assert at.query_params["rest"] == "1"
+
+
+@pytest.mark.parametrize("lab", [lab for lab in CHOICES["lab"] if lab != "off"])
+def test_every_experiment_runs_on_the_articles_encoder_uploaded_as_a_state_dict(lab: str):
+    """A model without LayerNorm whose head count the user gave is a model like any other."""
+    at = page.run(model="upload", rest="1", text="the cat sat on the mat")
+    page.after(at.get("file_uploader")[0].upload("article.pt", _saved(_article_state(16, 2, 32))))
+    at = page.after(at.radio(key="lab").set_value(lab))
+    assert page.charts(at) or at.dataframe, "the experiment drew nothing"
+    assert page.inspector(at)[0]["n_heads"] == 8  # the sidebar's first guess for d_model 16
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
