@@ -1,8 +1,10 @@
-"""Uploading a state_dict in real Chromium, in English and 中文: the source article's encoder, saved
-as its weights (its own class cannot be loaded safely), opened with the head count the user picks."""
+"""The source article's encoder in real Chromium, in English and 中文: uploaded as a state_dict (its
+own class cannot be loaded safely) and opened with the head count the user picks, and its shape,
+without LayerNorm, chosen for random weights."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from test_app_e2e import (
     slider,
 )
 
-from encoder import Encoder
+from encoder import Encoder, EncoderConfig
 from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_inspector
 from tests.encoder.test_torch_import import ArticleEncoder, ArticleEncoderLayer
 from ui.i18n import texts
@@ -59,4 +61,20 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
     expect_worked_example(page, trace.to_numpy(), LOVE, 2, 2, 1, lang)
     screenshot_of(sidebar, f"upload-{lang}-state-dict")
     screenshot_of(inspector(page).locator("section[data-step=worked]"), f"upload-{lang}-worked")
+    expect_no_exception(page)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_random_weights_without_layer_norm_from_the_sidebar(page: Page, lang: str) -> None:
+    t = texts(lang)
+    open_app(page, {"lang": lang, "rest": 1, "text": "我爱你"}, charts=8)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(t["advanced"], exact=True).click()
+    with rerun(page, charts=8):
+        sidebar.get_by_test_id("stRadioOption").get_by_text(t["norm_none"], exact=True).click()
+    expect(page).to_have_url(re.compile(r"[?&]norm=none(&|$)"))
+    expect(page.get_by_text(t["rest_text_none"])).to_be_visible()
+    wait_for_inspector(page, complete=True)
+    trace = Encoder(EncoderConfig(layer_norm="none")).trace_text("我爱你")
+    expect_worked_example(page, trace.to_numpy(), LOVE, 1, 1, 1, lang)
     expect_no_exception(page)
