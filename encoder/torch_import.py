@@ -164,13 +164,9 @@ OURS = {
     "norm2.weight": "norm2",
 }
 FINAL_NORM_NAMES = ("norm.weight", "norm.bias")
-# What a refusal lists as the names that were expected.
-EXPECTED_NAMES = (
-    "layers.0.self_attn.in_proj_weight, layers.0.self_attn.out_proj.weight, layers.0.linear1.weight, "
-    "layers.0.linear2.weight (with their .bias), layers.0.norm1.weight and layers.0.norm2.weight for "
-    "torch.nn's layer (none for the article's), the same for layers.1, ..., and norm.weight for a final "
-    "LayerNorm; one layer alone without the layers.N. prefix"
-)
+# What a refusal lists as the names that were expected: the first layer's, torch's (the sentence
+# around them says the rest in the reader's language).
+EXPECTED_NAMES = ", ".join(f"layers.0.{name}" for name in ATTENTION_NAMES + FFN_NAMES + NORM_NAMES)
 _LAYER_KEY = re.compile(r"layers\.(\d+)\.(.+)")
 MAX_NAMES_SHOWN = 4  # a refusal names this many of the names it did not expect
 MAX_NAME_CHARS = 80  # and each at most this long: the names are the file's, of any length
@@ -198,7 +194,8 @@ def _names_refusal(names: list[str]) -> UnsupportedModelError:
     shown = ", ".join(cut[:MAX_NAMES_SHOWN]) + (", …" if len(names) > MAX_NAMES_SHOWN else "")
     return UnsupportedModelError(
         f"its parameter names are not those of a torch.nn.TransformerEncoder or of the article's encoder "
-        f"({shown}); expected {EXPECTED_NAMES}",
+        f"({shown}). Expected names such as {EXPECTED_NAMES} (each with its .bias; the article's encoder has "
+        "no norm1 and norm2), then layers.1. and on, and norm.weight for a final LayerNorm",
         "state_dict_names",
         names=shown,
         expected=EXPECTED_NAMES,

@@ -61,7 +61,8 @@ _EN: dict[str, str] = {
     "upload_empty": "the file is empty.",
     "upload_unreadable": "it is not a model saved with torch.save(model, f); PyTorch cannot read it.",
     "upload_state_dict_names": "its parameter names are not those of a torch.nn.TransformerEncoder or of the "
-    "article's encoder ({names}). Expected: {expected}.",
+    "article's encoder ({names}). Expected names such as {expected} (each with its .bias; the article's encoder "
+    "has no norm1 and norm2), then layers.1. and on, and norm.weight for a final LayerNorm.",
     "upload_state_dict_shape": "{name} has shape {shape}, but the other weights make it {expected}.",
     "upload_not_module": "it holds an object of type {kind}, not a model. Save the model, torch.save(model, f), "
     "or its weights, torch.save(model.state_dict(), f).",
@@ -450,7 +451,8 @@ _ZH: dict[str, str] = {
     "upload_empty": "文件是空的。",
     "upload_unreadable": "它不是用 torch.save(model, f) 保存的模型，PyTorch 无法读取。",
     "upload_state_dict_names": "它的参数名既不是 torch.nn.TransformerEncoder 的，也不是原文编码器的（{names}）。"
-    "应为：{expected}。",
+    "应为这样的参数名：{expected}（各带 .bias；原文的编码器没有 norm1 和 norm2），接着是 layers.1. 等，"
+    "最后的 LayerNorm 为 norm.weight。",
     "upload_state_dict_shape": "{name} 的形状是 {shape}，但按其他权重应为 {expected}。",
     "upload_not_module": "它保存的是 {kind} 类型的对象，而不是模型。请保存模型 torch.save(model, f)，"
     "或其权重 torch.save(model.state_dict(), f)。",
