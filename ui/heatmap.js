@@ -22,6 +22,7 @@ const COLORBAR_PAD = 10; // between the cells and the colour bar, as Plotly's co
 const TICK_GAP = 4; // between a tick label and what it labels
 const MIN_CELL_FONT = 7; // px: cell numbers smaller than this are not drawn (the hover still has them)
 const ANNOTATION_PAD = 2; // px between an annotation's text and the edge of its box
+const ANNOTATION_MAX_SHARE = 0.25; // of the height down to the next annotation below (or the cells' end)
 
 // Token labels come HTML-escaped for Plotly (viz.style.token_labels: &, < and > only).
 export function plainText(text) {
@@ -384,7 +385,9 @@ export class HeatmapChart {
 
   // Text boxes in data coordinates (Plotly's layout.annotations without arrows), such as the captions
   // of the grid's tiles. A text wider than the room before the next annotation on its line is set
-  // smaller to fit it, and left out below MIN_CELL_FONT, so that captions never run into each other.
+  // smaller to fit it, and left out below MIN_CELL_FONT, so that captions never run into each other;
+  // nor does a box take more than ANNOTATION_MAX_SHARE of the height down to the next one below (a
+  // caption leaves most of its tile in view, in the projector's large type too).
   drawAnnotations(annotations) {
     const group = svg("g", { class: "avi-annotations", "font-family": this.theme.family || "sans-serif" });
     const placed = annotations.map((a) => {
@@ -394,7 +397,9 @@ export class HeatmapChart {
     for (const { a, panel, x, y } of placed) {
       const text = plainText(a.text);
       const next = placed.filter((o) => o.panel === panel && o.y === y && o.x > x).reduce((m, o) => Math.min(m, o.x), panel.right);
+      const below = placed.filter((o) => o.panel === panel && o.x === x && o.y > y).reduce((m, o) => Math.min(m, o.y), panel.bottom);
       let size = (a.font && a.font.size) || this.font;
+      size = Math.min(size, (ANNOTATION_MAX_SHARE * (below - y) - 2 * ANNOTATION_PAD) / 1.25);
       const width = this.measure(size)(text);
       const room = next - x - 2 * ANNOTATION_PAD - 1;
       if (width > room) size *= room / width;
