@@ -249,7 +249,8 @@ _EN: dict[str, str] = {
     "hb_title": "Head habits",
     "hb_text": "For every head, how strongly it follows each usual pattern: the mean weight its queries put "
     "on the previous token, the next one, themselves, the first token ([CLS]), the [SEP] tokens, and how "
-    "broad its rows are (entropy over ln n: 1 is uniform). Click a column to sort.",
+    "broad its rows are (1 for a uniform row, 0 for all weight on one key: one minus its distance from "
+    "uniform). Click a column to sort.",
     "hb_habit": "habit",
     "hb_mixed": "mixed",
     "habit_previous": "previous",
@@ -627,7 +628,8 @@ _ZH: dict[str, str] = {
     "qk_chart": "查询和键，L{layer}H{head}",
     "hb_title": "头的习惯",
     "hb_text": "对每个头，看它多大程度上遵循常见的模式：查询放在前一个词元、后一个词元、自己、第一个词元（[CLS]）、"
-    "[SEP] 词元上的平均权重，以及每行有多分散（熵除以 ln n：1 表示均匀）。点击列名即可排序。",
+    "[SEP] 词元上的平均权重，以及每行有多分散（均匀的行为 1，全部权重在一个键上为 0：1 减去它与均匀分布的距离）。"
+    "点击列名即可排序。",
     "hb_habit": "习惯",
     "hb_mixed": "混合",
     "habit_previous": "前一个",

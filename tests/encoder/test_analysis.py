@@ -95,6 +95,10 @@ def test_habits_of_heads_written_by_hand():
     assert scores[0, 2, by["sep"]] == pytest.approx(1 / n) and scores[0, 2, by["first"]] == pytest.approx(1 / n)
     assert scores[0, 3, by["next"]] == 1.0
     assert list(habit_names(scores)[0]) == ["previous", "self", "broad", "next"]
+    half = np.full((1, 1, 5, 5), 0.125)
+    half[..., 0] = 0.5  # half of every row on the first key, the rest spread evenly
+    # distance from uniform 0.5·(0.3 + 4·0.075) = 0.3, over the largest 0.8: broad 1 − 0.375
+    assert head_habits(half, tokens)[0, 0, by["broad"]] == pytest.approx(0.625)
     single = head_habits(np.ones((1, 1, 1, 1)), ["我"])  # one token: nothing before or after it
     assert single[0, 0, by["previous"]] == 0.0 and single[0, 0, by["self"]] == 1.0
 
