@@ -18,6 +18,7 @@ from encoder import Encoder, EncoderConfig, resolve_device, tokenize
 from encoder.torch_import import EXPECTED_NAMES
 from tests.app import page
 from tests.app.page import ROOT
+from tests.encoder.test_torch_import import article_encoder
 from ui.i18n import texts
 from ui.settings import CHOICES, MINILM_LAYERS
 from viz import markdown_literal
@@ -416,24 +417,8 @@ def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_la
 
 
 def _article_state(d_model: int, n_layers: int, d_ff: int) -> dict[str, torch.Tensor]:
-    """The weights of an encoder shaped as the source article builds it (nn.MultiheadAttention,
-    linear1, linear2, no LayerNorm), under the names its state_dict() gives them."""
-    generator = torch.Generator().manual_seed(1)
-    shapes = {
-        "self_attn.in_proj_weight": (3 * d_model, d_model),
-        "self_attn.in_proj_bias": (3 * d_model,),
-        "self_attn.out_proj.weight": (d_model, d_model),
-        "self_attn.out_proj.bias": (d_model,),
-        "linear1.weight": (d_ff, d_model),
-        "linear1.bias": (d_ff,),
-        "linear2.weight": (d_model, d_ff),
-        "linear2.bias": (d_model,),
-    }
-    return {
-        f"layers.{i}.{name}": 0.3 * torch.randn(shape, generator=generator)
-        for i in range(n_layers)
-        for name, shape in shapes.items()
-    }
+    """The state_dict() of an encoder built as the source article builds it (no LayerNorm)."""
+    return article_encoder(d_model=d_model, heads=2, layers=n_layers, d_ff=d_ff).state_dict()
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -55,7 +55,8 @@ class ArticleEncoder(nn.Module):
         return src
 
 
-def _article(d_model=32, heads=4, layers=3, d_ff=64, seed=0) -> ArticleEncoder:
+def article_encoder(d_model=32, heads=4, layers=3, d_ff=64, seed=0) -> ArticleEncoder:
+    """The article's encoder with weights of its own in every layer (tests/app and tests/e2e upload it)."""
     torch.manual_seed(seed)
     model = ArticleEncoder(ArticleEncoderLayer(d_model, heads, d_ff), layers)
     for layer in model.layers:  # each clone its own weights, as training would leave them
@@ -80,7 +81,7 @@ def _run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_the_articles_encoder_imports_and_computes_what_its_forward_computes():
-    article = _article()
+    article = article_encoder()
     ours = Encoder.from_torch(article)
     assert (ours.config.layer_norm, ours.config.n_heads, ours.config.n_layers, ours.config.d_ff) == ("none", 4, 3, 64)
     assert ours.config.activation == "relu"  # the forward's F.relu, found by the forward check
@@ -98,13 +99,13 @@ def test_the_articles_encoder_imports_and_computes_what_its_forward_computes():
 
 
 def test_importing_leaves_the_modules_training_flags_as_they_were():
-    article = _article().train()
+    article = article_encoder().train()
     Encoder.from_torch(article)
     assert all(module.training for module in article.modules())
 
 
 def test_one_layer_of_the_article_imports_too():
-    layer = _article(layers=1).layers[0]
+    layer = article_encoder(layers=1).layers[0]
     x = torch.randn(4, 32)
     _close(Encoder.from_torch(layer).trace(x).output, _run(layer, x))
 
@@ -212,7 +213,7 @@ def test_a_torch_encoders_state_dict_computes_what_the_encoder_computes(norm_fir
 
 
 def test_the_articles_state_dict_needs_only_its_head_count():
-    article = _article(layers=2)
+    article = article_encoder(layers=2)
     state = read_torch_file(_saved(article.state_dict()))
     assert state_dict_layout(state).layer_norms == ("none",)
     x = torch.randn(4, 32)
@@ -236,9 +237,9 @@ def test_a_state_dict_of_something_else_is_refused_with_the_names_that_were_expe
     refused = _names(nn.Linear(4, 4).state_dict())
     assert refused.code == "state_dict_names" and refused.details["names"] == "weight, bias"
     assert "layers.0.self_attn.in_proj_weight" in refused.details["expected"]
-    wrapped = {f"encoder.{name}": t for name, t in _article(layers=1).state_dict().items()}
+    wrapped = {f"encoder.{name}": t for name, t in article_encoder(layers=1).state_dict().items()}
     assert "encoder.layers.0.self_attn.in_proj_weight" in _names(wrapped).details["names"]
-    gap = {name: t for name, t in _article(layers=3).state_dict().items() if not name.startswith("layers.1.")}
+    gap = {name: t for name, t in article_encoder(layers=3).state_dict().items() if not name.startswith("layers.1.")}
     assert _names(gap).details["names"] == "layers.1."
     half = nn.TransformerEncoderLayer(8, 2).state_dict()
     del half["norm2.weight"], half["norm2.bias"]
@@ -259,7 +260,7 @@ def test_a_state_dict_of_something_else_is_refused_with_the_names_that_were_expe
 
 
 def test_what_a_state_dict_leaves_open_is_checked():
-    state = _article(layers=1).state_dict()
+    state = article_encoder(layers=1).state_dict()
     with pytest.raises(UnsupportedModelError, match="no LayerNorm"):
         Encoder.from_state_dict(state, n_heads=4, layer_norm="post")
     with pytest.raises(UnsupportedModelError, match="activation"):
@@ -269,13 +270,13 @@ def test_what_a_state_dict_leaves_open_is_checked():
 
 
 def test_a_state_dict_file_is_read_but_not_taken_for_a_module():
-    data = _saved(_article(layers=1).state_dict())
+    data = _saved(article_encoder(layers=1).state_dict())
     assert isinstance(read_torch_file(data), dict)
     with pytest.raises(UnsupportedModelError) as refused:
         load_torch_file(data)
     assert refused.value.code == "state_dict"
     with pytest.raises(UnsupportedModelError) as refused:  # the article's own class cannot be unpickled safely
-        read_torch_file(_saved(_article(layers=1)))
+        read_torch_file(_saved(article_encoder(layers=1)))
     assert refused.value.code == "foreign_class" and "state_dict()" in str(refused.value)
 
 
@@ -294,7 +295,7 @@ def test_a_model_without_layer_norm_runs_the_residual_sums_alone():
 def test_a_model_without_layer_norm_is_the_articles_encoder_with_the_same_weights():
     """Our random no-LayerNorm model, its weights put into the article's module, computes the same."""
     model = Encoder(EncoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, layer_norm="none", seed=5))
-    article = _article(layers=2)
+    article = article_encoder(layers=2)
     theirs = {}
     for index, layer in enumerate(model.layers):
         prefix = f"layers.{index}."
