@@ -1,7 +1,7 @@
 """Attention Visualizer: the page, its sections in the order a user sees them.
 
 Each section is a module of `ui/` (Streamlit's side); the numbers come from `encoder`, the
-figures from `viz`. The step view is one element drawn in the browser (`ui.inspector`): its
+figures from `viz`. The step view is one element drawn in the browser (`ui.step_view`): its
 layer, head, query and step change there, without a rerun.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import classroom, compute, downloads, experiments, heading, inspector, rest_of_layer, session, sidebar, trainer
+from ui import classroom, compute, downloads, experiments, heading, rest_of_layer, session, sidebar, step_view, trainer
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         return
     view, run = result
     heading.summary(settings, view)
-    inspector.section(view, run.trace_id)
+    step_view.section(view, run.trace_id)
     if not settings.present:  # a projector shows the step; the rest of the layer waits below
         rest_of_layer.rest_of_the_layer(view)
     experiments.experiments(view, run)

@@ -12,7 +12,7 @@ the rounds against its target and against a reference timed in the same run:
     new sentence, d_model change                  <= 1.5 x the reference's new sentence
     browser memory after 100 head changes         within 10 % of after 10
 
-The step view is one element drawn in the browser (ui/inspector.js): a change of layer, head or
+The step view is one element drawn in the browser (ui/step_view.js): a change of layer, head or
 query never goes to the server. Those scenarios click the element's own radios (or pick in its
 query `select`) and stop the clock at the first frame painted after the element's
 `data-complete` names the new view (every chart drawn); `ready` stops at `data-ready` (the
@@ -70,9 +70,9 @@ from tests.e2e.e2e_harness import (
     wait_for_app,
 )
 
-INSPECTOR = '[data-testid="attention-inspector"]'
+STEP_VIEW = '[data-testid="step-view"]'
 VIEW_FIELDS = ("layer", "head", "query", "step")
-REPORT_DELAY_MS = 400  # inspector.js tells the server the view this long after the last click
+REPORT_DELAY_MS = 400  # step_view.js tells the server the view this long after the last click
 QUIET_MS = 300  # no websocket message for this long, every run asked for ended: the page is at rest
 
 # In every page of the run: what each chart shows, the conditions a round waits for, and the
@@ -81,8 +81,8 @@ QUIET_MS = 300  # no websocket message for this long, every run asked for ended:
 # that follows the frame (posted from the frame's callback, it runs once the frame is painted).
 BENCH_JS = """
 (() => {
-  const INSPECTOR = '[data-testid="attention-inspector"]';
-  const inspector = () => document.querySelector(INSPECTOR);
+  const STEP_VIEW = '[data-testid="step-view"]';
+  const stepView = () => document.querySelector(STEP_VIEW);
   // A chart's visible content: every text it drew, its heatmaps' pixels and its shapes.
   const signature = (chart) => {
     const svgs = chart.querySelectorAll('svg.main-svg');
@@ -99,7 +99,7 @@ BENCH_JS = """
   // The step view's charts on show (not in a hidden step), once it has taken a payload that came
   // after the clock was armed (its data-run counts the payloads it has drawn).
   const freshCharts = (b) => {
-    const root = inspector();
+    const root = step_view();
     if (!root || root.dataset.run === b.oldRun) return null;
     const charts = [...root.querySelectorAll('[data-chart]')].filter((c) => !c.closest('[hidden]'));
     return charts.length ? charts : null;
@@ -118,18 +118,18 @@ BENCH_JS = """
   };
   const conditions = {
     // a view the browser draws by itself: the element names it
-    ready: (b) => inspector()?.dataset.ready === b.target,
-    complete: (b) => inspector()?.dataset.complete === b.target,
+    ready: (b) => step_view()?.dataset.ready === b.target,
+    complete: (b) => step_view()?.dataset.complete === b.target,
     // tokens chosen above the strip and the grid: both redrawn for them
-    picked: (b) => inspector()?.dataset.picked === b.target,
+    picked: (b) => step_view()?.dataset.picked === b.target,
     // a new run from the server: a new payload, its charts on screen drawn
     runReady: (b) => {
-      const root = inspector();
+      const root = step_view();
       const charts = root && freshCharts(b);
       return Boolean(charts && settled(root.dataset.ready) && charts.every((c) => drawn(c) || offScreen(c)));
     },
     runComplete: (b) => {
-      const root = inspector();
+      const root = step_view();
       const charts = root && freshCharts(b);
       return Boolean(charts && settled(root.dataset.complete) && root.dataset.complete === root.dataset.ready
         && charts.every(drawn) && streamlitDrawn(b));
@@ -147,7 +147,7 @@ BENCH_JS = """
     if (!b || b.done) return;
     const error = document.querySelector('[data-testid="stException"]');
     if (error) { b.error = error.innerText; b.done = true; return; }
-    if (inspector()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
+    if (step_view()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
     for (const [mark, condition] of Object.entries(b.marks)) {
       if (b.seen.has(mark) || !conditions[condition](b)) continue;
       b.seen.add(mark);
@@ -182,7 +182,7 @@ BENCH_JS = """
       marks, target, mustChange, t0: null, event: null, times: {}, seen: new Set(), done: false, error: null,
       runEnded: null,
       before: window.__benchSignatures(),
-      oldRun: document.querySelector(INSPECTOR)?.dataset.run,
+      oldRun: document.querySelector(STEP_VIEW)?.dataset.run,
     };
   };
   window.__benchFinished = () => {
@@ -191,7 +191,7 @@ BENCH_JS = """
   };
   // Count what changes in the step view from now on (the rerun that reports a view should change nothing).
   window.__benchWatch = () => {
-    const root = inspector();
+    const root = step_view();
     window.__benchMutations = 0;
     if (window.__benchObserver) window.__benchObserver.disconnect();
     if (!root) return;
@@ -203,10 +203,10 @@ BENCH_JS = """
 """
 
 # The step view has settled: every chart of the view it names is drawn.
-INSPECTOR_SETTLED_JS = f"""
+STEP_VIEW_SETTLED_JS = f"""
 () => {{
   if (document.querySelector('[data-testid="stException"]')) return true;
-  const root = document.querySelector('{INSPECTOR}');
+  const root = document.querySelector('{STEP_VIEW}');
   if (!root) return false;
   const {{ready, complete}} = root.dataset;
   return ready === 'error' || (ready !== undefined && ready !== 'loading' && complete === ready);
@@ -217,7 +217,7 @@ INSPECTOR_SETTLED_JS = f"""
 STATE_JS = f"""
 () => {{
   const b = window.__bench || {{}};
-  const root = document.querySelector('{INSPECTOR}');
+  const root = document.querySelector('{STEP_VIEW}');
   const app = document.querySelector('[data-testid="stApp"]');
   return {{
     input: b.event, met: [...(b.seen || [])], script: app && app.getAttribute('data-test-script-state'),
@@ -297,13 +297,13 @@ def _arm(page: Page, marks: dict[str, str], target: str | None = None) -> None:
 # --- the step view's own inputs ------------------------------------------------------------------
 
 
-def _inspector(page: Page) -> Locator:
-    return page.locator(INSPECTOR)
+def _step_view(page: Page) -> Locator:
+    return page.locator(STEP_VIEW)
 
 
 def _view(page: Page) -> dict[str, int]:
     """The view the step view shows now, 0-based."""
-    data = page.evaluate(f"() => ({{...document.querySelector('{INSPECTOR}').dataset}})")
+    data = page.evaluate(f"() => ({{...document.querySelector('{STEP_VIEW}').dataset}})")
     return {name: int(data[name]) for name in VIEW_FIELDS}
 
 
@@ -313,12 +313,12 @@ def _target(view: dict[str, int]) -> str:
 
 
 def _radios(page: Page, label: str) -> Locator:
-    return _inspector(page).get_by_role("radiogroup", name=label, exact=True).get_by_role("radio")
+    return _step_view(page).get_by_role("radiogroup", name=label, exact=True).get_by_role("radio")
 
 
 def _click_radio(page: Page, label: str, name: str, value: int) -> None:
     """Click the step view's radio for `value` (0-based) of its `label` group, the clock armed."""
-    radio = _inspector(page).get_by_role("radiogroup", name=label, exact=True)
+    radio = _step_view(page).get_by_role("radiogroup", name=label, exact=True)
     radio = radio.get_by_role("radio", name=str(value + 1), exact=True)
     radio.scroll_into_view_if_needed()
     _arm(page, VIEW_MARKS, _target({**_view(page), name: value}))
@@ -343,7 +343,7 @@ def _pick_query(page: Page, round_: int) -> None:
     """Alternate the worked example's query token between the 1st and the 2nd."""
     view = _view(page)
     value = 1 if view["query"] == 0 else 0
-    select = _inspector(page).locator("select.avi-query")
+    select = _step_view(page).locator("select.avi-query")
     select.scroll_into_view_if_needed()
     _arm(page, VIEW_MARKS, _target({**view, "query": value}))
     select.select_option(str(value))
@@ -351,7 +351,7 @@ def _pick_query(page: Page, round_: int) -> None:
 
 def _toggle_token(page: Page, round_: int) -> None:
     """Choose the second token above the grid, then let it go again: the strip and the grid redraw."""
-    chip = _inspector(page).locator('section[data-part="grid"] .avi-chip[data-token="1"]')
+    chip = _step_view(page).locator('section[data-part="grid"] .avi-chip[data-token="1"]')
     chip.scroll_into_view_if_needed()
     _arm(page, PICKED_MARKS, "" if chip.get_attribute("aria-pressed") == "true" else "queries:1")
     chip.click()
@@ -359,7 +359,7 @@ def _toggle_token(page: Page, round_: int) -> None:
 
 def _unloaded_layer(page: Page) -> int | None:
     """The first layer whose step arrays the browser does not hold (a big run sends them one at a time)."""
-    script = f"() => [...document.querySelector('{INSPECTOR}').parentElement.__attentionInspector.trace.layers.keys()]"
+    script = f"() => [...document.querySelector('{STEP_VIEW}').parentElement.__stepView.trace.layers.keys()]"
     loaded = set(page.evaluate(script))
     return next((layer for layer in range(_radios(page, "Layer").count()) if layer not in loaded), None)
 
@@ -428,23 +428,23 @@ class Bench:
         self.traffic = traffic
         self.timeout_s = timeout_s
 
-    def open(self, params: dict[str, object], *, inspector: bool) -> None:
+    def open(self, params: dict[str, object], *, step_view: bool) -> None:
         self.page.goto(_url(params))
         # The app draws every chart of its default page in the step view; the reference draws one.
-        self.settle(charts=0 if inspector else 1, inspector=inspector)
+        self.settle(charts=0 if step_view else 1, step_view=step_view)
 
-    def settle(self, *, charts: int, inspector: bool) -> None:
+    def settle(self, *, charts: int, step_view: bool) -> None:
         """Wait until the page is at rest: its runs ended, `charts` Streamlit charts drawn, the
         step view's every chart drawn (in the app), and no message on the websocket for a while."""
         page, timeout_ms = self.page, 2 * self.timeout_s * 1000
         wait_for_app(page, charts=charts, timeout=timeout_ms)
-        if inspector:
-            page.wait_for_function(INSPECTOR_SETTLED_JS, timeout=timeout_ms)
+        if step_view:
+            page.wait_for_function(STEP_VIEW_SETTLED_JS, timeout=timeout_ms)
         error = page.locator('[data-testid="stException"]')
         if error.count():
             raise AppException(" ".join(error.first.inner_text().split())[:200])
-        if inspector and _inspector(page).get_attribute("data-ready") == "error":
-            raise AppError(f"the step view says error: {_inspector(page).inner_text()[:200]}")
+        if step_view and _step_view(page).get_attribute("data-ready") == "error":
+            raise AppError(f"the step view says error: {_step_view(page).inner_text()[:200]}")
         deadline = time.monotonic() + 2 * self.timeout_s
         while not self.traffic.at_rest():
             if time.monotonic() > deadline:
@@ -453,7 +453,7 @@ class Bench:
 
     def round(self, scenario: Scenario, round_: int, *, timed: bool = True) -> Round | None:
         """One input and, timed, its marks as the page measured them; then back to rest."""
-        page, inspector = self.page, scenario.kind != "page"
+        page, step_view = self.page, scenario.kind != "page"
         if scenario.prepare:
             scenario.prepare(page, round_)
         requested, finished, start = self.traffic.requested, self.traffic.ended, time.monotonic()
@@ -465,7 +465,7 @@ class Bench:
             page.evaluate("window.__benchWatch()")
             page.wait_for_timeout(max(0.0, REPORT_DELAY_MS + 100 - (time.monotonic() - start) * 1000))
         self._wait_for_run(requested, finished)
-        self.settle(charts=0, inspector=inspector)
+        self.settle(charts=0, step_view=step_view)
         if scenario.kind == "view" and page.evaluate("window.__benchMutations"):
             mutations = page.evaluate("window.__benchMutations")
             print(f"  (the rerun that reported the view changed the step view: {mutations} mutations)", file=sys.stderr)
@@ -497,7 +497,7 @@ class Bench:
 
     def scenario(self, scenario: Scenario, rounds: int) -> list[Round]:
         page = self.page
-        self.open(scenario.params, inspector=scenario.kind != "page")
+        self.open(scenario.params, step_view=scenario.kind != "page")
         # Warm-up, untimed (rounds -2 and -1, so alternating inputs come back to where they
         # started): fill the app's caches and learn which Streamlit charts a server round redraws.
         page.evaluate("window.__benchMustChange = []")
@@ -519,7 +519,7 @@ class Bench:
         """The tab's JS heap (MB, after a forced garbage collection) after 0, 10 and `changes`
         head changes at the defaults, each drawn and reported to the server before the next."""
         scenario = Scenario(MEMORY, "", DEFAULT, _cycle_head, "view")
-        self.open(DEFAULT, inspector=True)
+        self.open(DEFAULT, step_view=True)
         cdp = self.page.context.new_cdp_session(self.page)
         cdp.send("Performance.enable")
 
@@ -542,7 +542,7 @@ def _fresh_seed(params: dict[str, object]) -> Callable[[Page, int], None]:
     """Reload with a seed never used before, so the next d_model is a model no cache holds."""
 
     def prepare(page: Page, round_: int) -> None:
-        BENCH_OF[page].open({**params, "seed": 1000 + round_}, inspector=True)
+        BENCH_OF[page].open({**params, "seed": 1000 + round_}, step_view=True)
 
     return prepare
 
@@ -550,7 +550,7 @@ def _fresh_seed(params: dict[str, object]) -> Callable[[Page, int], None]:
 def _reload_when_all_loaded(params: dict[str, object]) -> Callable[[Page, int], None]:
     def prepare(page: Page, round_: int) -> None:
         if _unloaded_layer(page) is None:
-            BENCH_OF[page].open(params, inspector=True)
+            BENCH_OF[page].open(params, step_view=True)
 
     return prepare
 

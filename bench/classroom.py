@@ -46,12 +46,12 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from bench.cluster import cluster
 from encoder import tokenize
 from tests.e2e.e2e_harness import ROOT, streamlit_server
-from viz.inspector import decode_payload
+from viz.step_view import decode_payload
 
 RUN_TIMEOUT_S = 30.0  # a run longer than this counts as an error
 THINK_S = (0.0, 0.3)  # a student's pause before each action
 HEAD_CHANGES = 5
-INSPECTOR_KEY = "inspector"  # the step view's element key (ui/inspector.py)
+STEP_VIEW_KEY = "step_view"  # the step view's element key (ui/step_view.py)
 TEXT_KEY = "text"  # the sentence's widget key (ui/sidebar.py)
 TEACHER_LINK = {"text": "the cat sat on the mat because the cat was tired", "layers": 2, "heads": 4}
 PHASES = ("open", "head", "sentence", "new shape")
@@ -208,9 +208,9 @@ class Student:
 
     async def change_head(self, head: int, layer: int = 0) -> Run:
         """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
-        message, widget = self._widget_change(INSPECTOR_KEY)
+        message, widget = self._widget_change(STEP_VIEW_KEY)
         widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
-        message.rerun_script.fragment_id = self.fragment_of[INSPECTOR_KEY]
+        message.rerun_script.fragment_id = self.fragment_of[STEP_VIEW_KEY]
         return await self.rerun(message)
 
     async def press(self, key: str) -> Run:

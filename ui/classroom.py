@@ -5,7 +5,7 @@ layer, head, query, step, experiment) until they choose to explore on their own.
 The teacher's page publishes its settings whenever they settle (`session.sync_link`). A
 following student's step view checks the class every `POLL_S` (its fragment's `run_every`): a
 change of layer, head, query or step moves it there, by the server's command
-(`InspectorView.revision`, as a link moves it), in a run of that fragment alone; any other
+(`View.revision`, as a link moves it), in a run of that fragment alone; any other
 change reruns the page with the teacher's settings.
 """
 
@@ -24,9 +24,9 @@ from encoder import LIMITS
 from ui import session
 from ui.classes import CODE_PATTERN, normal_code
 from ui.settings import Settings, from_query_params
-from viz.inspector import InspectorView
+from viz.step_view import View
 
-POLL_S = 0.6  # a following student's step view checks the class this often (ui.inspector)
+POLL_S = 0.6  # a following student's step view checks the class this often (ui.step_view)
 STATUS_POLL_S = 5.0  # the sidebar's status (and the teacher's count of followers) this often
 TEACHER_REPORT_MS = 100  # the teacher's step view reports its view this soon after a click (else 400 ms)
 # What each student keeps for themselves: their language, their display, their device.
@@ -102,8 +102,8 @@ def apply(settings: Settings) -> None:
     for name in FOLLOWED:
         state[name] = getattr(settings, name)
     # The step view follows as it follows a link: a new revision makes the browser give up its own view.
-    old = state.get("inspector_view", InspectorView())
-    state.inspector_view = InspectorView(*(getattr(settings, name) for name in VIEW), revision=old.revision + 1)
+    old = state.get("commanded_view", View())
+    state.commanded_view = View(*(getattr(settings, name) for name in VIEW), revision=old.revision + 1)
 
 
 def _session_id() -> str:

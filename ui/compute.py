@@ -34,7 +34,7 @@ from encoder import (
 )
 from ui import errors, session, trainer
 from ui.settings import Settings
-from viz.inspector import DEFAULT_BUDGET_BYTES
+from viz.step_view import DEFAULT_BUDGET_BYTES
 
 
 @st.cache_resource

@@ -193,10 +193,10 @@ _EN: dict[str, str] = {
     "present_prev": "Previous",
     "present_next": "Next",
     "present_position": "Step {step} of {total}",
-    "inspector_keys": "Keys: ← → heads · ↑ ↓ layers · Page Up / Page Down steps (presentation mode). Hover a "
+    "step_view_keys": "Keys: ← → heads · ↑ ↓ layers · Page Up / Page Down steps (presentation mode). Hover a "
     "softmax cell to light up its query and key in every step; click it to follow that query in the worked example.",
-    "inspector_loading": "Loading this layer's numbers…",
-    "inspector_no_plotly": "The chart could not be saved: this page could not load Plotly from the server.",
+    "step_view_loading": "Loading this layer's numbers…",
+    "step_view_no_plotly": "The chart could not be saved: this page could not load Plotly from the server.",
     "download_chart": "Download this chart as an image",
     "lab_title": "Experiments that explain attention",
     "lab": "Experiment",
@@ -577,10 +577,10 @@ _ZH: dict[str, str] = {
     "present_prev": "上一步",
     "present_next": "下一步",
     "present_position": "第 {step} 步，共 {total} 步",
-    "inspector_keys": "按键：← → 切换头 · ↑ ↓ 切换层 · Page Up / Page Down 切换步骤（演示模式）。"
+    "step_view_keys": "按键：← → 切换头 · ↑ ↓ 切换层 · Page Up / Page Down 切换步骤（演示模式）。"
     "把鼠标移到 softmax 的格子上，各步骤中对应的查询和键会一起高亮；点击格子，手算示例就改用这个查询。",
-    "inspector_loading": "正在载入这一层的数值…",
-    "inspector_no_plotly": "图表无法保存：页面未能从服务器载入 Plotly。",
+    "step_view_loading": "正在载入这一层的数值…",
+    "step_view_no_plotly": "图表无法保存：页面未能从服务器载入 Plotly。",
     "download_chart": "将此图表下载为图片",
     "lab_title": "解释注意力的实验",
     "lab": "实验",

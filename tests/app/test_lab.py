@@ -222,7 +222,7 @@ def test_presentation_mode_sends_the_step_view_in_large_type_and_nothing_else():
     """Presentation mode: the step view alone, in large type (the browser shows one step at a time,
     tests/e2e); no grid, no downloads, no token list on a projector."""
     at = page.run(text=SENTENCE, present="1")
-    header, _ = page.inspector(at)
+    header, _ = page.step_view(at)
     assert header["style"]["present"] and header["style"]["font_size"] > 14
     assert header["templates"]["qkv"]["layout"]["font"]["size"] > 14
     assert not page.charts(at) and not at.get("download_button")
@@ -231,12 +231,12 @@ def test_presentation_mode_sends_the_step_view_in_large_type_and_nothing_else():
 
 def test_a_presentation_link_opens_at_its_step():
     at = page.run(text=SENTENCE, present="1", step="4")
-    assert page.inspector(at)[0]["view"]["step"] == 3
+    assert page.step_view(at)[0]["view"]["step"] == 3
     assert at.query_params["step"] == "4"
     page.after(at.toggle(key="present").set_value(False))
-    assert not page.inspector(at)[0]["style"]["present"] and len(page.charts(at)) == STEP_CHARTS
+    assert not page.step_view(at)[0]["style"]["present"] and len(page.charts(at)) == STEP_CHARTS
     at = page.run(text=SENTENCE, present="1", step="99")
-    assert page.inspector(at)[0]["view"]["step"] == 0  # refused with a notice: the first step
+    assert page.step_view(at)[0]["view"]["step"] == 0  # refused with a notice: the first step
     assert any("step" in alert for alert in page.alerts(at))
 
 
@@ -330,7 +330,7 @@ def test_queries_and_keys_as_points_and_the_habits_table(lang):
 def test_the_step_views_thumbnails_are_captioned_with_each_heads_habit(lang):
     t = texts(lang)
     at = page.run(lang=lang, text=SENTENCE, layers="2", heads="4")
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     weights = np.stack([arrays["layer0.weights"], arrays["layer1.weights"]])
     scores = head_habits(weights, header["tokens"])
     expected = []

@@ -68,7 +68,7 @@ def test_training_shows_its_curves_heads_and_ideal_and_opens_in_the_step_view(la
     at = page.after(at.button(key="train_inspect").click())
     at = page.after(at)
     assert at.radio(key="model").value == "trained"
-    header, arrays = page.inspector(at)
+    header, arrays = page.step_view(at)
     assert header["tokens"] == result.probe and header["d_model"] == 32 and header["n_layers"] == 2
     final = result.model.trace_tokens(result.probe)
     np.testing.assert_array_equal(arrays["layer1.weights"], final.layers[1].weights.numpy())
@@ -77,7 +77,7 @@ def test_training_shows_its_curves_heads_and_ideal_and_opens_in_the_step_view(la
 def test_a_link_to_a_model_not_trained_here_says_what_to_do():
     at = page.run(model="trained", train_seed="4242", trainer="1")
     assert texts("en")["trained_needed"] in page.alerts(at)
-    assert not page.has_inspector(at)
+    assert not page.has_step_view(at)
 
 
 def test_no_more_than_the_cap_train_at_once():
@@ -118,7 +118,7 @@ def test_every_view_runs_on_a_trained_model(lab):
     at = page.run(
         model="trained", train_task="previous", train_seed="12", train_steps=str(STEPS), text="3 1 4 1 5 9 2 6"
     )
-    assert page.inspector(at)[0]["tokens"] == list("31415926")
+    assert page.step_view(at)[0]["tokens"] == list("31415926")
     at = page.after(at.toggle(key="rest").set_value(True))
     at = page.after(at.radio(key="lab").set_value(lab))
     assert not at.exception

@@ -6,7 +6,7 @@ The server is started the way Streamlit's own e2e suite starts it. A page load i
 `stApp` reports the script as `notRunning` and the charts have their SVG; after an interaction,
 `rerun` first waits for the server to report, on the page's websocket, that a run has ended.
 
-The step view is one element drawn in the browser (ui/inspector.js, `INSPECTOR`): it says what
+The step view is one element drawn in the browser (ui/step_view.js, `STEP_VIEW`): it says what
 it shows in its `data-ready` and `data-complete` attributes ("layer,head,query,step", 0-based),
 and a change of layer, head, query or step there starts no run at once, only the fragment run
 that reports the view ~400 ms later. `no_rerun` and `wait_for_report` check exactly that on the
@@ -66,10 +66,10 @@ EXCEPTION = '[data-testid="stException"]'
 # The numbers printed in the cells of a chart, Plotly's or the step view's.
 CELL_TEXTS = "g.text-group text, .heatmaplayer text, text.avi-cell"
 ALERT = '[data-testid="stAlert"]'
-INSPECTOR = '[data-testid="attention-inspector"]'
-# The inspector's charts (`[data-chart=NAME]`, each drawn by ui/heatmap.js): the five steps, then the heads.
+STEP_VIEW = '[data-testid="step-view"]'
+# The step view's charts (`[data-chart=NAME]`, each drawn by ui/heatmap.js): the five steps, then the heads.
 STEP_CHART_NAMES = ("qkv", "scores", "scaled", "weights", "context")
-INSPECTOR_CHART_NAMES = (*STEP_CHART_NAMES, "heads")
+STEP_VIEW_CHART_NAMES = (*STEP_CHART_NAMES, "heads")
 STEP_NAMES = (*STEP_CHART_NAMES, "worked", "heads")  # `section[data-step]`, in order (presentation steps)
 
 VIEWPORT = {"width": 1440, "height": 1000}  # about what a classroom projector shows
@@ -167,7 +167,7 @@ class AppException(AssertionError):
 
 
 def wait_for_app(
-    page: Page, *, charts: int = 0, timeout: float = 60_000, settle_ms: int = 150, inspector: bool = False
+    page: Page, *, charts: int = 0, timeout: float = 60_000, settle_ms: int = 150, step_view: bool = False
 ) -> None:
     """Wait until the script run that a navigation started has finished and drawn (after a click or
     a key, use `rerun`, which knows when the run the input started has ended).
@@ -176,8 +176,8 @@ def wait_for_app(
     app still says `notRunning` (Streamlit's own e2e helper waits the same way). With `charts`,
     also wait until at least that many Plotly charts have drawn their SVG: on a page load they
     appear seconds after the run ends, once the browser has parsed Plotly's bundle. With
-    `inspector`, also wait until the step view has drawn every chart of its view
-    (`wait_for_inspector`). An exception on the page ends the wait at once with `AppException`,
+    `step_view`, also wait until the step view has drawn every chart of its view
+    (`wait_for_step_view`). An exception on the page ends the wait at once with `AppException`,
     carrying its text.
     """
     if settle_ms:
@@ -192,8 +192,8 @@ def wait_for_app(
         )
         page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout)
     _raise_exception(page)
-    if inspector:
-        wait_for_inspector(page, complete=True, timeout=timeout)
+    if step_view:
+        wait_for_step_view(page, complete=True, timeout=timeout)
 
 
 def _raise_exception(page: Page) -> None:
@@ -204,15 +204,15 @@ def _raise_exception(page: Page) -> None:
 
 
 def view_text(layer: int, head: int, query: int = 0, step: int = 0) -> str:
-    """The inspector's `data-ready` for a view given 1-based, as the page and the link count."""
+    """The step view's `data-ready` for a view given 1-based, as the page and the link count."""
     return f"{layer - 1},{head - 1},{query - 1},{step - 1}"
 
 
-def wait_for_inspector(page: Page, view: str | None = None, *, complete: bool = False, timeout: float = 60_000) -> None:
+def wait_for_step_view(page: Page, view: str | None = None, *, complete: bool = False, timeout: float = 60_000) -> None:
     """Wait until the step view shows `view` (`view_text`; None: any view but "loading"), its
     charts on screen drawn (`data-ready`) or, with `complete`, every chart (`data-complete`).
 
-    An exception on the page, or an inspector that says "error", ends the wait with `AppException`.
+    An exception on the page, or a step view that says "error", ends the wait with `AppException`.
     """
     page.wait_for_function(
         """([selector, error, want, field]) => {
@@ -223,11 +223,11 @@ def wait_for_inspector(page: Page, view: str | None = None, *, complete: bool = 
              if (value === "error" || root.dataset.ready === "error") return true;
              return want === null ? value !== "loading" : value === want;
            }""",
-        arg=[INSPECTOR, EXCEPTION, view, "complete" if complete else "ready"],
+        arg=[STEP_VIEW, EXCEPTION, view, "complete" if complete else "ready"],
         timeout=timeout,
     )
     _raise_exception(page)
-    root = page.locator(INSPECTOR)
+    root = page.locator(STEP_VIEW)
     if root.get_attribute("data-ready") == "error":
         raise AppException(f"the step view could not draw: {root.inner_text()[:300]}")
 
@@ -390,7 +390,7 @@ def no_rerun(page: Page, *, quiet_ms: int = 200, timeout: float = 10_000) -> Ite
     assert not early, f"the interaction asked for a script run within {quiet_ms} ms (ms after it, run): {early}"
 
 
-# Longer than the step view's delay before it reports a view (400 ms in ui/inspector.js).
+# Longer than the step view's delay before it reports a view (400 ms in ui/step_view.js).
 REPORT_SETTLED_MS = 500
 
 
@@ -434,14 +434,14 @@ def wait_for_report(page: Page, mark: RunMark, *, timeout: float = 60_000, quiet
     return runs.fragments[mark.requested :]
 
 
-def inspector_view(page: Page) -> str:
+def shown_view(page: Page) -> str:
     """What the step view says it shows now: `data-ready`."""
-    return page.locator(INSPECTOR).get_attribute("data-ready") or ""
+    return page.locator(STEP_VIEW).get_attribute("data-ready") or ""
 
 
 def chart_of(page: Page, name: str) -> Locator:
-    """One of the step view's charts (`INSPECTOR_CHART_NAMES`)."""
-    return page.locator(f'{INSPECTOR} [data-chart="{name}"]')
+    """One of the step view's charts (`STEP_VIEW_CHART_NAMES`)."""
+    return page.locator(f'{STEP_VIEW} [data-chart="{name}"]')
 
 
 # The figure a step-view chart drew, as plain JSON: typed-array rows become lists, NaN becomes null.
@@ -490,14 +490,14 @@ def app_context(browser: Browser, base_url: str, **options: Any) -> BrowserConte
 
 
 def open_app(
-    page: Page, params: Mapping[str, object] | None = None, *, charts: int = 0, inspector: bool = False
+    page: Page, params: Mapping[str, object] | None = None, *, charts: int = 0, step_view: bool = False
 ) -> None:
     """Open the app at a given state (every setting lives in the query string) and wait until drawn:
-    `charts` Plotly charts of Streamlit's, and with `inspector` every chart of the step view."""
+    `charts` Plotly charts of Streamlit's, and with `step_view` every chart of the step view."""
     query = urlencode({key: str(value) for key, value in (params or {}).items()}, quote_via=quote)
     watch_runs(page)
     page.goto(f"/?{query}" if query else "/")
-    wait_for_app(page, charts=charts, inspector=inspector)
+    wait_for_app(page, charts=charts, step_view=step_view)
 
 
 def tick_texts(chart: Locator) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ catch what only a browser shows: charts that never draw, HTML injected from user
 that does not reopen the same view, a language switch that breaks the page.
 
 The step view (the five steps, the worked example, the heads of a layer) is one element drawn
-by the browser (ui/inspector.js): its layer, head, query and step change there with no script
+by the browser (ui/step_view.js): its layer, head, query and step change there with no script
 run, which the tests check on the page's websocket (`no_rerun`), and every number it prints is
 checked against a trace computed here, independently of the server, by the same encoder.
 
@@ -36,25 +36,25 @@ from tests.e2e.e2e_harness import (
     CELL_TEXTS,
     CHART,
     EXCEPTION,
-    INSPECTOR,
-    INSPECTOR_CHART_NAMES,
     STEP_CHART_NAMES,
     STEP_NAMES,
+    STEP_VIEW,
+    STEP_VIEW_CHART_NAMES,
     cell_position,
     chart_of,
     figure,
-    inspector_view,
     no_rerun,
     open_app,
     rerun,
     screenshot,
     screenshot_of,
+    shown_view,
     tick_labels,
     title,
     view_text,
     wait_for_app,
-    wait_for_inspector,
     wait_for_report,
+    wait_for_step_view,
     watch_runs,
 )
 from ui.i18n import texts
@@ -71,7 +71,7 @@ TITLES = {  # each step chart's title, with the layer and head it shows ("L1H2")
     "weights": "softmax ({})",
     "context": "Z ({})",
 }
-WORKED_DIMENSIONS = 8  # columns of the weighted-sum table (ui/inspector.js)
+WORKED_DIMENSIONS = 8  # columns of the weighted-sum table (ui/step_view.js)
 CAT = "the cat sat on the mat"
 
 
@@ -83,8 +83,8 @@ def charts_in(page: Page, key: str) -> Locator:
     return page.locator(f".st-key-{key} {CHART}")
 
 
-def inspector(page: Page) -> Locator:
-    return page.locator(INSPECTOR)
+def step_view(page: Page) -> Locator:
+    return page.locator(STEP_VIEW)
 
 
 def radio_group(page: Page, label: str) -> Locator:
@@ -94,7 +94,7 @@ def radio_group(page: Page, label: str) -> Locator:
 
 def picker(page: Page, label: str) -> Locator:
     """The step view's Layer or Head radiogroup (层 / 头 in Chinese)."""
-    return inspector(page).get_by_role("radiogroup", name=label, exact=True)
+    return step_view(page).get_by_role("radiogroup", name=label, exact=True)
 
 
 def choose(page: Page, label: str, option: str, *, charts: int = 0) -> None:
@@ -171,10 +171,10 @@ def type_sentence(page: Page, text: str, label: str = "Sentence") -> None:
         box.press("Enter")
 
 
-def focus_inspector(page: Page) -> None:
+def focus_step_view(page: Page) -> None:
     """Click the step view's heading: the element takes the focus (tabindex 0), so the keys reach it."""
-    inspector(page).locator("h3").click()
-    expect(inspector(page)).to_be_focused()
+    step_view(page).locator("h3").click()
+    expect(step_view(page)).to_be_focused()
 
 
 def press(page: Page, key: str) -> None:
@@ -243,7 +243,7 @@ def expect_a_message(page: Page) -> None:
 
 def open_page(page: Page, params: dict[str, object] | None = None) -> None:
     """Open the app at this link and wait until the step view has drawn every chart of its view."""
-    open_app(page, params, charts=0, inspector=True)
+    open_app(page, params, charts=0, step_view=True)
 
 
 def watch_redraws(page: Page) -> None:
@@ -255,7 +255,7 @@ def watch_redraws(page: Page) -> None:
                window.__aviFigures[div.dataset.chart] = div.heatmapChart.figure;
              }
            }""",
-        INSPECTOR,
+        STEP_VIEW,
     )
 
 
@@ -264,7 +264,7 @@ def redrawn(page: Page) -> list[str]:
         """(selector) => [...document.querySelectorAll(selector + ' [data-chart]')]
              .filter((div) => window.__aviFigures[div.dataset.chart] !== div.heatmapChart.figure)
              .map((div) => div.dataset.chart)""",
-        INSPECTOR,
+        STEP_VIEW,
     )
 
 
@@ -311,7 +311,7 @@ def expected_worked_example(
 
 def shown_worked_example(page: Page) -> dict[str, list[list[str]]]:
     """The worked example's tables as the page prints them (each cell's text)."""
-    return inspector(page).evaluate(
+    return step_view(page).evaluate(
         """(root) => {
              const rows = (selector) => [...root.querySelectorAll(selector)]
                .map((tr) => [...tr.children].map((cell) => cell.textContent));
@@ -329,12 +329,12 @@ def expect_worked_example(
 ) -> None:
     """The worked example shows (layer, head, query), 1-based, with exactly the trace's numbers."""
     t = texts(lang)
-    query_select = inspector(page).locator("select.avi-query")
+    query_select = step_view(page).locator("select.avi-query")
     expect(query_select).to_have_value(str(query - 1))
     selected = query_select.evaluate("(select) => select.selectedOptions[0].textContent")
     assert selected == f"{query} · {tokens[query - 1]}"
     intro = t["worked_intro"].format(query=query, layer=layer, head=head)
-    expect(inspector(page).locator("div.avi-worked p").first).to_have_text(intro)
+    expect(step_view(page).locator("div.avi-worked p").first).to_have_text(intro)
     want = expected_worked_example(arrays, tokens, layer - 1, head - 1, query - 1, t)
     try:
         wait_until(page, lambda: shown_worked_example(page) == want, "the worked example shows the trace's numbers")
@@ -351,12 +351,12 @@ def expect_worked_example(
 def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    open_app(page, inspector=True)  # every chart of the default page is the step view's
+    open_app(page, step_view=True)  # every chart of the default page is the step view's
     expect(page.get_by_role("heading", name="Attention Visualizer")).to_be_visible()
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
-    root = inspector(page)
+    root = step_view(page)
     expect(root).to_have_count(1)
-    assert inspector_view(page) == view_text(1, 1, 1, 1)
+    assert shown_view(page) == view_text(1, 1, 1, 1)
     expect(root).to_have_attribute("data-complete", view_text(1, 1, 1, 1))
     steps = root.locator("section[data-step]")
     expect(steps).to_have_count(len(STEP_NAMES))
@@ -370,7 +370,7 @@ def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
             t["heads_grid"],
         ]
     )
-    for name in INSPECTOR_CHART_NAMES:  # every chart drawn, the ones below the fold too
+    for name in STEP_VIEW_CHART_NAMES:  # every chart drawn, the ones below the fold too
         expect(chart_of(page, name).locator("text.avi-ytick").first).to_be_attached()
     expect(chart_of(page, "heads")).to_have_attribute("data-where", "L1")
     expect_titles(page, "L1H1")
@@ -398,7 +398,7 @@ def test_typing_a_sentence_and_the_example_button(page: Page) -> None:
         page.get_by_role("button", name="我爱你", exact=True).click()
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
     expect_step_charts_show(page, LOVE)
-    expect(inspector(page).locator(".avi-table-steps tbody tr")).to_have_count(3)  # one row per key
+    expect(step_view(page).locator(".avi-table-steps tbody tr")).to_have_count(3)  # one row per key
     expect_no_message(page)
 
 
@@ -437,7 +437,7 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
     watch_redraws(page)
     with no_rerun(page) as mark:
         head.get_by_role("radio", name="3", exact=True).click()
-    assert inspector_view(page) == view_text(1, 3, 1, 1)
+    assert shown_view(page) == view_text(1, 3, 1, 1)
     expect_titles(page, "L1H3")
     expect(chart_of(page, "weights")).to_have_attribute("data-where", "L1H3")
     expect_link(page, layer=1, head=3, query=1)
@@ -447,9 +447,9 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
     fragments = wait_for_report(page, mark)
     assert len(fragments) == 1 and fragments[0], fragments  # a fragment's id: not the whole page
     assert redrawn(page) == []
-    assert inspector_view(page) == view_text(1, 3, 1, 1)
+    assert shown_view(page) == view_text(1, 3, 1, 1)
 
-    focus_inspector(page)
+    focus_step_view(page)
     for key, (want_layer, want_head) in [
         ("ArrowRight", (1, 4)),
         ("ArrowLeft", (1, 3)),
@@ -459,7 +459,7 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
     ]:
         with no_rerun(page) as mark:
             page.keyboard.press(key)
-        assert inspector_view(page) == view_text(want_layer, want_head, 1, 1), key
+        assert shown_view(page) == view_text(want_layer, want_head, 1, 1), key
         expect_titles(page, f"L{want_layer}H{want_head}")
         assert (checked(layer), checked(head)) == (str(want_layer), str(want_head))
         expect_link(page, layer=want_layer, head=want_head)
@@ -467,11 +467,11 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
         assert len(fragments) == 1 and fragments[0], (key, fragments)
     with no_rerun(page):
         page.keyboard.press("ArrowDown")  # no layer 3: the view stays
-    assert inspector_view(page) == view_text(2, 3, 1, 1)
-    expect(inspector(page)).to_be_focused()
+    assert shown_view(page) == view_text(2, 3, 1, 1)
+    expect(step_view(page)).to_be_focused()
     # The heads strip shows the layer's heads, and says which layer.
     expect(chart_of(page, "heads")).to_have_attribute("data-where", "L2")
-    expect(inspector(page).locator("section[data-step=heads] h4")).to_have_text("All heads of layer 2")
+    expect(step_view(page).locator("section[data-step=heads] h4")).to_have_text("All heads of layer 2")
     expect_no_message(page)
 
 
@@ -482,7 +482,7 @@ def test_hovering_a_softmax_cell_outlines_its_query_and_key_in_every_step(page: 
     x, y = cell_position(page, "weights", i, j)
     with no_rerun(page):
         page.mouse.move(x, y)
-    expect(inspector(page)).to_have_attribute("data-hover", f"{i},{j}")
+    expect(step_view(page)).to_have_attribute("data-hover", f"{i},{j}")
 
     def rect(xref: str, x0: float, x1: float, y0: float, y1: float) -> tuple:
         return (xref, "y", x0, x1, y0, y1)
@@ -499,7 +499,7 @@ def test_hovering_a_softmax_cell_outlines_its_query_and_key_in_every_step(page: 
 
     def shapes() -> dict[str, list[tuple]]:
         out = {}
-        for name in INSPECTOR_CHART_NAMES:
+        for name in STEP_VIEW_CHART_NAMES:
             layout = figure(page, name)["layout"]
             out[name] = [(s["xref"], s["yref"], s["x0"], s["x1"], s["y0"], s["y1"]) for s in layout.get("shapes") or []]
         return out
@@ -507,12 +507,12 @@ def test_hovering_a_softmax_cell_outlines_its_query_and_key_in_every_step(page: 
     wait_until(page, lambda: shapes() == want, f"the outlines {want}; the charts have {shapes()}")
     for name, rects in want.items():  # drawn, not only in the figure
         expect(chart_of(page, name).locator("rect.avi-outline")).to_have_count(len(rects))
-    screenshot_of(inspector(page).locator("section[data-step=weights]"), "app-en-hover")
+    screenshot_of(step_view(page).locator("section[data-step=weights]"), "app-en-hover")
     # The mouse leaves: the outlines go.
     page.mouse.move(5, 5)
-    expect(inspector(page)).not_to_have_attribute("data-hover", f"{i},{j}")
+    expect(step_view(page)).not_to_have_attribute("data-hover", f"{i},{j}")
     wait_until(page, lambda: all(not rects for rects in shapes().values()), "no outline left")
-    assert inspector_view(page) == view_text(1, 1, 1, 1)  # a hover does not change the view
+    assert shown_view(page) == view_text(1, 1, 1, 1)  # a hover does not change the view
     expect_no_exception(page)
 
 
@@ -523,7 +523,7 @@ def test_clicking_a_softmax_cell_makes_the_worked_example_follow_that_query(page
     x, y = cell_position(page, "weights", 2, 5)  # query "sat", key "mat"
     with no_rerun(page) as mark:
         page.mouse.click(x, y)
-    assert inspector_view(page) == view_text(1, 2, 3, 1)
+    assert shown_view(page) == view_text(1, 2, 3, 1)
     expect_worked_example(page, arrays, tokens, layer=1, head=2, query=3)
     expect_link(page, query=3)
     wait_for_report(page, mark)
@@ -535,7 +535,7 @@ def test_clicking_a_softmax_cell_makes_the_worked_example_follow_that_query(page
     x, y = cell_position(page, "heads", 2, 23)
     with no_rerun(page):
         page.mouse.click(x, y)
-    assert inspector_view(page) == view_text(1, 4, 6, 1)
+    assert shown_view(page) == view_text(1, 4, 6, 1)
     expect_titles(page, "L1H4")
     expect_no_exception(page)
 
@@ -543,10 +543,10 @@ def test_clicking_a_softmax_cell_makes_the_worked_example_follow_that_query(page
 def test_a_shared_link_reopens_the_same_view(page: Page) -> None:
     state = {"text": CAT, "d_model": 32, "heads": 8, "layers": 3, "layer": 2, "head": 5, "query": 3, "seed": 7}
     open_page(page, state)
-    assert inspector_view(page) == view_text(2, 5, 3, 1)
+    assert shown_view(page) == view_text(2, 5, 3, 1)
     assert (checked(picker(page, "Layer")), checked(picker(page, "Head"))) == ("2", "5")
     expect(page.get_by_label("Sentence", exact=True)).to_have_value(CAT)
-    query = inspector(page).get_by_role("combobox", name="Query token")
+    query = step_view(page).get_by_role("combobox", name="Query token")
     expect(query).to_have_value("2")
     assert query.evaluate("(select) => select.selectedOptions[0].textContent") == "3 · sat"
     expect_step_charts_show(page, CAT.split())
@@ -555,7 +555,7 @@ def test_a_shared_link_reopens_the_same_view(page: Page) -> None:
     # Change the view in the browser: the address bar says so within a second, before the server
     # has heard of it; a second tab opened at that address shows the same view.
     pick(page, "Head", 6)
-    focus_inspector(page)
+    focus_step_view(page)
     press(page, "ArrowDown")  # layer 3
     with no_rerun(page):
         query.select_option("3")  # 4 · on
@@ -570,11 +570,11 @@ def test_a_shared_link_reopens_the_same_view(page: Page) -> None:
         watch_runs(other)
         other.goto(shared)
         wait_for_app(other, charts=0)
-        wait_for_inspector(other, view_text(3, 6, 4, 1), complete=True)
+        wait_for_step_view(other, view_text(3, 6, 4, 1), complete=True)
         assert (checked(picker(other, "Layer")), checked(picker(other, "Head"))) == ("3", "6")
         expect(other.get_by_role("combobox", name="Query token")).to_have_value("3")
         expect_step_charts_show(other, CAT.split())
-        for name in INSPECTOR_CHART_NAMES:  # the same figures: titles, numbers, cell texts
+        for name in STEP_VIEW_CHART_NAMES:  # the same figures: titles, numbers, cell texts
             ours, theirs = figure(page, name), figure(other, name)
             assert theirs["layout"].get("title") == ours["layout"].get("title"), name
             assert [trace.get("z") for trace in theirs["data"]] == [trace.get("z") for trace in ours["data"]], name
@@ -605,13 +605,13 @@ def test_the_worked_example_shows_the_traces_numbers(page: Page, text: str, view
         if checked(picker(page, "Head")) != str(head):
             pick(page, "Head", head)
         with no_rerun(page):
-            inspector(page).locator("select.avi-query").select_option(str(query - 1))
-        assert inspector_view(page) == view_text(layer, head, query, 1)
+            step_view(page).locator("select.avi-query").select_option(str(query - 1))
+        assert shown_view(page) == view_text(layer, head, query, 1)
         expect_worked_example(page, arrays, tokens, layer, head, query)
-    expect(inspector(page).locator("div.avi-worked")).to_contain_text(
+    expect(step_view(page).locator("div.avi-worked")).to_contain_text(
         texts("en")["worked_dims"].format(shown=8, d_head=16)
     )
-    screenshot_of(inspector(page).locator("section[data-step=worked]"), f"app-en-worked-{len(tokens)}")
+    screenshot_of(step_view(page).locator("section[data-step=worked]"), f"app-en-worked-{len(tokens)}")
     expect_no_exception(page)
 
 
@@ -687,7 +687,7 @@ def test_a_click_on_the_grid_of_every_head_opens_that_head_in_the_step_view(page
     x, y = cell_position(page, "grid", 5, 9)  # 3 tokens and a gap a tile: layer 2, head 3
     with no_rerun(page) as mark:
         page.mouse.click(x, y)
-    assert inspector_view(page) == view_text(2, 3, 1, 1)
+    assert shown_view(page) == view_text(2, 3, 1, 1)
     expect_titles(page, "L2H3")
     assert (checked(picker(page, "Layer")), checked(picker(page, "Head"))) == ("2", "3")
     stride = 4
@@ -700,7 +700,7 @@ def test_a_click_on_the_grid_of_every_head_opens_that_head_in_the_step_view(page
     x, y = cell_position(page, "grid", 3, 9)
     with no_rerun(page):
         page.mouse.click(x, y)
-    assert inspector_view(page) == view_text(2, 3, 1, 1)
+    assert shown_view(page) == view_text(2, 3, 1, 1)
     pick(page, "Head", 4)
     expect_titles(page, "L2H4")
     expect_no_exception(page)
@@ -711,12 +711,12 @@ def test_a_run_too_large_to_send_whole_loads_a_layer_when_it_is_opened(page: Pag
     payload's 8 MB: the page gets one layer's numbers, and the others when they are opened."""
     text = " ".join(f"w{i}" for i in range(64))
     config = {"d_model": 768, "heads": 12, "layers": 12}
-    open_app(page, {"text": text, **config}, charts=0, inspector=True)
-    assert inspector_view(page) == view_text(1, 1, 1, 1)
-    status = inspector(page).locator(".avi-status")
+    open_app(page, {"text": text, **config}, charts=0, step_view=True)
+    assert shown_view(page) == view_text(1, 1, 1, 1)
+    status = step_view(page).locator(".avi-status")
     expect(status).to_have_text("")
     # What the status and the view go through, as the page sees it (not racing it from here).
-    inspector(page).evaluate(
+    step_view(page).evaluate(
         """(root) => {
              window.__aviSeen = [];
              const status = root.querySelector('.avi-status');
@@ -725,11 +725,11 @@ def test_a_run_too_large_to_send_whole_loads_a_layer_when_it_is_opened(page: Pag
              new MutationObserver(note).observe(status, {childList: true, characterData: true, subtree: true});
            }"""
     )
-    loading = texts("en")["inspector_loading"]
+    loading = texts("en")["step_view_loading"]
     with rerun(page):  # the layer asked of the server: a run of the step view's fragment
         picker(page, "Layer").get_by_role("radio", name="5", exact=True).click()
         expect(status).to_have_text(loading)
-    wait_for_inspector(page, view_text(5, 1, 1, 1), complete=True)
+    wait_for_step_view(page, view_text(5, 1, 1, 1), complete=True)
     expect(status).to_have_text("")
     seen = page.evaluate("window.__aviSeen")
     assert ["loading", loading] in seen, seen
@@ -741,12 +741,12 @@ def test_a_run_too_large_to_send_whole_loads_a_layer_when_it_is_opened(page: Pag
     # Back to layer 1, which the page holds: at once, without the server, never "loading".
     page.evaluate("window.__aviSeen = []")
     pick(page, "Layer", 1)
-    assert inspector_view(page) == view_text(1, 1, 1, 1)
+    assert shown_view(page) == view_text(1, 1, 1, 1)
     expect_titles(page, "L1H1")
     assert all(ready != "loading" for ready, _ in page.evaluate("window.__aviSeen"))
     expect_worked_example(page, arrays, tokens, layer=1, head=1, query=1)
     pick(page, "Layer", 5)  # and layer 5 is now held too
-    assert inspector_view(page) == view_text(5, 1, 1, 1)
+    assert shown_view(page) == view_text(5, 1, 1, 1)
     expect_no_exception(page)
 
 
@@ -768,7 +768,7 @@ def test_a_bad_link_gives_a_message_not_a_traceback(page: Page, params: dict[str
 def test_out_of_range_picks_are_fitted_to_the_model(page: Page) -> None:
     open_page(page, BAD_LINKS["out-of-range-picks"])
     expect_a_message(page)
-    view = inspector_view(page).split(",")
+    view = shown_view(page).split(",")
     assert 0 <= int(view[0]) < 2 and 0 <= int(view[1]) < 4 and 0 <= int(view[2]) < 3, view
     expect_step_charts_show(page, LOVE)
 
@@ -798,7 +798,7 @@ def test_typed_text_without_usable_tokens_gives_a_message(typing_page: Page, tex
     type_sentence(typing_page, text)
     expect_a_message(typing_page)
     expect(typing_page.locator(CHART)).to_have_count(0)
-    expect(typing_page.locator(INSPECTOR)).to_have_count(0)
+    expect(typing_page.locator(STEP_VIEW)).to_have_count(0)
 
 
 ODD_TEXT = {
@@ -819,7 +819,7 @@ def test_odd_text_is_tokenized_and_drawn(typing_page: Page, text: str, tokens: l
         tokens = shown_tokens(typing_page)
     expect_step_charts_show(typing_page, tokens)
     assert shown_tokens(typing_page) == tokens
-    expect(inspector(typing_page).locator(".avi-table-steps tbody .avi-token")).to_have_text(tokens)
+    expect(step_view(typing_page).locator(".avi-table-steps tbody .avi-token")).to_have_text(tokens)
 
 
 MARKUP = {
@@ -843,7 +843,7 @@ def test_user_text_is_never_rendered_as_html(typing_page: Page, text: str, tag: 
         tokens = shown_tokens(typing_page)
         assert "<" in tokens and ">" in tokens, tokens  # the brackets are shown as text
         expect_step_charts_show(typing_page, tokens)
-        root = inspector(typing_page)
+        root = step_view(typing_page)
         # The step view prints every token as typed: the query select, the tables' key cells.
         query = root.locator("select.avi-query option")
         expect(query).to_have_text([f"{i} · {token}" for i, token in enumerate(tokens, 1)])
@@ -852,7 +852,7 @@ def test_user_text_is_never_rendered_as_html(typing_page: Page, text: str, tag: 
         injected = typing_page.locator(f"[data-testid='stMain'] {tag}, [data-testid='stSidebar'] {tag}")
         assert injected.count() == 0, injected.first.evaluate("e => e.outerHTML")
         # Plotly would draw a `<b>` it parsed from a token as a bold tspan (titles are bold on purpose).
-        bold = typing_page.locator(f"{CHART} tspan[style*='bold'], {INSPECTOR} tspan[style*='bold']")
+        bold = typing_page.locator(f"{CHART} tspan[style*='bold'], {STEP_VIEW} tspan[style*='bold']")
         assert bold.filter(has_text="bold").count() == 0, bold.all_text_contents()
         assert dialogs == []
         expect_no_message(typing_page)
@@ -863,12 +863,12 @@ def test_user_text_is_never_rendered_as_html(typing_page: Page, text: str, tag: 
 # --- the Chinese UI ------------------------------------------------------------------------
 
 
-def expect_inspector_in(page: Page, lang: str, layer: int = 1, head: int = 1) -> None:
+def expect_step_view_in(page: Page, lang: str, layer: int = 1, head: int = 1) -> None:
     """The step view speaks `lang`: its pickers' names, headings, axes and worked example."""
     t = texts(lang)
     assert options(picker(page, t["layer"])) == ["1", "2"]
     assert options(picker(page, t["head"])) == ["1", "2", "3", "4"]
-    root = inspector(page)
+    root = step_view(page)
     expect(root.locator("h3")).to_have_text(t["inspect"])
     expect(root.locator("h4")).to_have_text(
         [
@@ -894,7 +894,7 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     expect(page.get_by_role("heading", name="注意力可视化")).to_be_visible()
     expect(page).to_have_title(texts("zh")["page_title"])  # the browser's tab says it too
     assert checked(radio_group(page, "Language / 语言")) == "中文"
-    expect_inspector_in(page, "zh")
+    expect_step_view_in(page, "zh")
     expect_step_charts_show(page, LOVE)
     expect_no_message(page)
     screenshot(page, "app-zh-love")
@@ -908,14 +908,14 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     expect(page).to_have_title(texts("en")["page_title"])
     assert link(page)["lang"] == "en"
     expect_no_message(page)
-    expect_inspector_in(page, "en", head=2)  # the view the browser chose survives the language
+    expect_step_view_in(page, "en", head=2)  # the view the browser chose survives the language
     expect_step_charts_show(page, LOVE)
 
     choose(page, "Language / 语言", "中文")
     expect(page.get_by_label("句子", exact=True)).to_be_visible()
     assert link(page)["lang"] == "zh"
     expect_no_message(page)
-    expect_inspector_in(page, "zh", head=2)
+    expect_step_view_in(page, "zh", head=2)
     expect_step_charts_show(page, LOVE)
 
 
@@ -924,7 +924,7 @@ def test_the_step_view_reports_its_view_after_a_language_switch(page: Page) -> N
     of its fragment) must leave the page and the link as they were, in English."""
     open_page(page, {"text": "我爱你", "lang": "zh"})
     choose(page, "Language / 语言", "English")
-    expect_inspector_in(page, "en")
+    expect_step_view_in(page, "en")
     with no_rerun(page) as mark:
         picker(page, "Head").get_by_role("radio", name="3", exact=True).click()
     expect_titles(page, "L1H3")

@@ -16,14 +16,14 @@ from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from bench.classroom import HEAD_CHANGES, INSPECTOR_KEY, PHASES, TEACHER_LINK, Report, Run, Student, classroom
+from bench.classroom import HEAD_CHANGES, PHASES, STEP_VIEW_KEY, TEACHER_LINK, Report, Run, Student, classroom
 from bench.cluster import cluster, require
 from tests.e2e.e2e_harness import (
     app_context,
-    inspector_view,
     no_rerun,
     open_app,
     rerun,
+    shown_view,
     view_text,
     wait_for_app,
     wait_for_report,
@@ -63,7 +63,7 @@ def test_the_load_client_speaks_as_the_browser_does(page: Page, app_url: str):
         websocket.on("framesent", lambda frame: sent.append(frame) if isinstance(frame, bytes) else None)
 
     page.on("websocket", watch)
-    open_app(page, TEACHER_LINK, inspector=True)
+    open_app(page, TEACHER_LINK, step_view=True)
     browser_run = _first_run(received)
 
     async def client() -> tuple[Student, Run, Run]:
@@ -81,7 +81,7 @@ def test_the_load_client_speaks_as_the_browser_does(page: Page, app_url: str):
     # A head change in the browser: the step view reports its view in a rerun of its fragment,
     # as the client's change_head does, with the same widget and fragment.
     marker = len(sent)
-    heads = page.get_by_test_id("attention-inspector").get_by_role("radiogroup", name="Head", exact=True)
+    heads = page.get_by_test_id("step-view").get_by_role("radiogroup", name="Head", exact=True)
     with no_rerun(page) as mark:
         heads.get_by_role("radio").nth(2).click()
     wait_for_report(page, mark)
@@ -89,9 +89,9 @@ def test_the_load_client_speaks_as_the_browser_does(page: Page, app_url: str):
     assert reports, "the browser sent no report of its view"
     report = reports[-1].rerun_script
     widgets = {widget.id: widget for widget in report.widget_states.widgets}
-    assert report.fragment_id == student.fragment_of[INSPECTOR_KEY]
-    assert student.widget_ids[INSPECTOR_KEY] in widgets
-    assert '"head":2' in widgets[student.widget_ids[INSPECTOR_KEY]].json_value
+    assert report.fragment_id == student.fragment_of[STEP_VIEW_KEY]
+    assert student.widget_ids[STEP_VIEW_KEY] in widgets
+    assert '"head":2' in widgets[student.widget_ids[STEP_VIEW_KEY]].json_value
     # What the server answers the client: the link now names head 3 (1-based), as the browser's does.
     assert parse_qs(client_head.query_string() or "")["head"] == ["3"]
     assert client_head.status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
@@ -115,7 +115,7 @@ def test_a_small_class_plays_the_lesson_without_an_error(app_url: str):
 
 
 def _head_picker(page: Page, label: str = "Head"):
-    return page.get_by_test_id("attention-inspector").get_by_role("radiogroup", name=label, exact=True)
+    return page.get_by_test_id("step-view").get_by_role("radiogroup", name=label, exact=True)
 
 
 def _teacher_shows_head(teacher: Page, t: dict[str, str], head: int) -> None:
@@ -141,20 +141,20 @@ def test_a_student_follows_the_teacher_breaks_away_and_rejoins(browser_context: 
     t = texts(lang)
     teacher, student = browser_context.new_page(), browser_context.new_page()
     try:
-        open_app(teacher, {"lang": lang, "text": "the cat sat on the mat", "heads": 4}, inspector=True)
+        open_app(teacher, {"lang": lang, "text": "the cat sat on the mat", "heads": 4}, step_view=True)
         link = _start_class(teacher, t)
         watch_runs(student)
         student.goto(link + f"&lang={lang}")
-        wait_for_app(student, inspector=True)
+        wait_for_app(student, step_view=True)
         # The student's page shows the teacher's sentence and shape, in the student's own language.
         code = parse_qs(link.split("?", 1)[1])["class"][0]
         expect(student.get_by_text(t["class_banner"].format(code=code))).to_be_visible()
-        expect(student.get_by_test_id("attention-inspector")).to_have_attribute("data-ready", view_text(1, 1, 1, 1))
+        expect(student.get_by_test_id("step-view")).to_have_attribute("data-ready", view_text(1, 1, 1, 1))
         assert "the" in student.get_by_test_id("stCode").first.inner_text()
 
         # The teacher changes the head: the student's step view follows within a couple of seconds.
         _teacher_shows_head(teacher, t, 3)
-        expect(student.get_by_test_id("attention-inspector")).to_have_attribute(
+        expect(student.get_by_test_id("step-view")).to_have_attribute(
             "data-ready", view_text(1, 3, 1, 1), timeout=5_000
         )
         # ... and the teacher's count says one student follows.
@@ -166,11 +166,11 @@ def test_a_student_follows_the_teacher_breaks_away_and_rejoins(browser_context: 
             student.get_by_role("button", name=t["class_explore"], exact=True).click()
         _teacher_shows_head(teacher, t, 4)
         student.wait_for_timeout(2_000)
-        assert inspector_view(student) == view_text(1, 3, 1, 1)
+        assert shown_view(student) == view_text(1, 3, 1, 1)
 
         # Following again takes the teacher's page as it is now.
         student.get_by_role("button", name=t["class_follow"], exact=True).click()
-        expect(student.get_by_test_id("attention-inspector")).to_have_attribute(
+        expect(student.get_by_test_id("step-view")).to_have_attribute(
             "data-ready", view_text(1, 4, 1, 1), timeout=5_000
         )
     finally:
@@ -182,11 +182,11 @@ def test_a_students_page_cannot_drive_the_class(browser_context: BrowserContext)
     t = texts("en")
     teacher, student = browser_context.new_page(), browser_context.new_page()
     try:
-        open_app(teacher, {"text": "我爱你", "heads": 4}, inspector=True)
+        open_app(teacher, {"text": "我爱你", "heads": 4}, step_view=True)
         link = _start_class(teacher, t)
         watch_runs(student)
         student.goto(link)
-        wait_for_app(student, inspector=True)
+        wait_for_app(student, step_view=True)
         # The student explores and changes the head: the teacher's page does not move.
         with rerun(student):
             student.get_by_role("button", name=t["class_explore"], exact=True).click()
@@ -194,12 +194,12 @@ def test_a_students_page_cannot_drive_the_class(browser_context: BrowserContext)
             _head_picker(student).get_by_role("radio", name="2", exact=True).click()
         wait_for_report(student, mark)
         teacher.wait_for_timeout(1_500)
-        assert inspector_view(teacher) == view_text(1, 1, 1, 1)
+        assert shown_view(teacher) == view_text(1, 1, 1, 1)
         # A made-up teacher secret in a link makes a student, not a teacher.
         forged = browser_context.new_page()
         watch_runs(forged)
         forged.goto(link + "&teach=guessed")
-        wait_for_app(forged, inspector=True)
+        wait_for_app(forged, step_view=True)
         expect(forged.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
         forged.close()
     finally:
@@ -210,7 +210,7 @@ def test_a_students_page_cannot_drive_the_class(browser_context: BrowserContext)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_an_unknown_class_code_gets_a_message_and_the_page_works(page: Page, lang: str):
     t = texts(lang)
-    open_app(page, {"class": "NOSUCH99", "lang": lang}, inspector=True)
+    open_app(page, {"class": "NOSUCH99", "lang": lang}, step_view=True)
     expect(page.get_by_text(t["class_unknown"].format(code="NOSUCH99"))).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
@@ -238,23 +238,23 @@ def test_a_class_started_on_one_process_is_followed_on_another(browser: Browser,
     teacher_context, student_context = app_context(browser, first), app_context(browser, second)
     try:
         teacher, student = teacher_context.new_page(), student_context.new_page()
-        open_app(teacher, {"text": "the cat sat", "heads": 4}, inspector=True)
+        open_app(teacher, {"text": "the cat sat", "heads": 4}, step_view=True)
         code = parse_qs(_start_class(teacher, t).split("?", 1)[1])["class"][0]
         watch_runs(student)
         student.goto(f"/?class={code}")  # the other process: the class is known there through Redis
-        wait_for_app(student, inspector=True)
+        wait_for_app(student, step_view=True)
         expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
         assert "cat" in student.get_by_test_id("stCode").first.inner_text()
         _teacher_shows_head(teacher, t, 2)
-        expect(student.get_by_test_id("attention-inspector")).to_have_attribute(
+        expect(student.get_by_test_id("step-view")).to_have_attribute(
             "data-ready", view_text(1, 2, 1, 1), timeout=5_000
         )
         # Through nginx (a cookie keeps the browser on one process, which ever it is): the same class.
         proxied = browser.new_context(viewport=student.viewport_size, base_url=proxy).new_page()
         watch_runs(proxied)
         proxied.goto(f"/?class={code}")
-        wait_for_app(proxied, inspector=True)
-        expect(proxied.get_by_test_id("attention-inspector")).to_have_attribute("data-ready", view_text(1, 2, 1, 1))
+        wait_for_app(proxied, step_view=True)
+        expect(proxied.get_by_test_id("step-view")).to_have_attribute("data-ready", view_text(1, 2, 1, 1))
         assert "avi_route" in {cookie["name"] for cookie in proxied.context.cookies()}
         proxied.context.close()
     finally:

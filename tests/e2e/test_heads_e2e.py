@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
-from test_app_e2e import CAT, inspector, open_page, pick, trace_arrays
+from test_app_e2e import CAT, open_page, pick, step_view, trace_arrays
 
 from encoder.analysis import HABIT_THRESHOLD, HABITS, head_habits, selected_attention
 from tests.e2e.e2e_harness import chart_of, figure, no_rerun, screenshot_of
@@ -52,7 +52,7 @@ def expected_picks(weights: np.ndarray, tokens: list[str], picked: list[int], as
 
 
 def chip(page: Page, section: str, position: int):
-    return inspector(page).locator(f'section[data-{section}] .avi-chip[data-token="{position}"]')
+    return step_view(page).locator(f'section[data-{section}] .avi-chip[data-token="{position}"]')
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -78,7 +78,7 @@ def test_several_tokens_chosen_at_once_show_where_they_look_and_who_looks_at_the
     tokens, arrays = trace_arrays(CAT)  # the cat sat on the mat
     weights = np.stack([arrays[f"layer{i}.weights"] for i in range(2)])  # (2, 4, 6, 6)
     open_page(page, {"text": CAT, "lang": lang})
-    view = inspector(page)
+    view = step_view(page)
     with no_rerun(page):
         chip(page, "step=heads", 1).click()  # "cat"
     with no_rerun(page):

@@ -16,11 +16,11 @@ from test_app_e2e import (
     expect_ticks,
     expect_titles,
     expect_worked_example,
-    inspector,
     open_page,
     pick,
     picker,
     select_option,
+    step_view,
     trace_arrays,
 )
 
@@ -28,20 +28,20 @@ from tests.e2e.e2e_harness import (
     ALERT,
     CELL_TEXTS,
     CHART,
-    INSPECTOR,
+    STEP_VIEW,
     app_context,
     chart_of,
     figure,
-    inspector_view,
     no_rerun,
     open_app,
     rerun,
     screenshot,
     screenshot_of,
+    shown_view,
     view_text,
     wait_for_app,
-    wait_for_inspector,
     wait_for_report,
+    wait_for_step_view,
     watch_runs,
 )
 from ui.i18n import texts
@@ -137,7 +137,7 @@ def test_compare_shows_both_runs_and_their_difference(page: Page, lang: str) -> 
 def shown_step(page: Page) -> list[str]:
     """The steps the presentation shows (one, when it works)."""
     return (
-        inspector(page)
+        step_view(page)
         .locator("section[data-step]:not([hidden])")
         .evaluate_all("sections => sections.map((s) => s.dataset.step)")
     )
@@ -148,7 +148,7 @@ def step_by_key(page: Page, key: str, step: str, view: str) -> None:
     the address bar follows within a second; then the report of the view runs."""
     with no_rerun(page) as mark:
         page.keyboard.press(key)
-    assert inspector_view(page) == view, key
+    assert shown_view(page) == view, key
     assert shown_step(page) == [step], key
     layer, head, query, number = (int(x) + 1 for x in view.split(","))
     expect_link(page, layer=layer, head=head, query=query, step=number)
@@ -160,12 +160,12 @@ def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: st
     t = texts(lang)
     open_page(page, {"text": "我爱你", "lang": lang, "present": "1"})
     expect(page.locator(CHART)).to_have_count(0)  # no overview, no rest of the layer: only the step
-    expect(inspector(page)).to_have_class(re.compile(r"\bavi-present\b"))
+    expect(step_view(page)).to_have_class(re.compile(r"\bavi-present\b"))
     assert shown_step(page) == ["qkv"]
-    position = inspector(page).locator(".avi-position")
+    position = step_view(page).locator(".avi-position")
     expect(position).to_have_text(t["present_position"].format(step=1, total=7))
-    previous = inspector(page).get_by_role("button", name=t["present_prev"], exact=True)
-    following = inspector(page).get_by_role("button", name=t["present_next"], exact=True)
+    previous = step_view(page).get_by_role("button", name=t["present_prev"], exact=True)
+    following = step_view(page).get_by_role("button", name=t["present_next"], exact=True)
     expect(previous).to_be_disabled()
     expect(chart_of(page, "qkv").locator("text.avi-ytick").first).to_be_visible()
 
@@ -207,23 +207,23 @@ def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: st
             following.click()
         assert shown_step(page) == [step]
     expect(following).to_be_disabled()
-    expect(inspector(page).locator(".avi-table-steps tbody tr")).to_have_count(3)
+    expect(step_view(page).locator(".avi-table-steps tbody tr")).to_have_count(3)
     expect(chart_of(page, "heads").locator("text.avi-ytick").first).to_be_visible()
 
     # The address bar reopens the same step of the same head in a new tab.
     for _ in range(4):
         with no_rerun(page):
             previous.click()
-    assert inspector_view(page) == view_text(1, 2, 1, 3)
+    assert shown_view(page) == view_text(1, 2, 1, 3)
     expect_link(page, layer=1, head=2, query=1, step=3)
     other = page.context.new_page()
     try:
         watch_runs(other)
         other.goto(page.url)
         wait_for_app(other, charts=0)
-        wait_for_inspector(other, view_text(1, 2, 1, 3), complete=True)
+        wait_for_step_view(other, view_text(1, 2, 1, 3), complete=True)
         assert shown_step(other) == ["scaled"]
-        expect(other.locator(f"{INSPECTOR} .avi-position")).to_have_text(t["present_position"].format(step=3, total=7))
+        expect(other.locator(f"{STEP_VIEW} .avi-position")).to_have_text(t["present_position"].format(step=3, total=7))
         expect_titles(other, "L1H2", names=("scaled",))
     finally:
         other.close()
@@ -245,21 +245,21 @@ def test_the_causal_mask_marks_every_later_key(page: Page, lang: str) -> None:
     # says why; every number is the independent trace's.
     tokens, arrays = trace_arrays("我爱你", causal=True)
     expect_worked_example(page, arrays, tokens, layer=1, head=1, query=1, lang=lang)
-    steps = inspector(page).locator(".avi-table-steps tbody tr")
+    steps = step_view(page).locator(".avi-table-steps tbody tr")
     assert [row.split("\t")[2] for row in steps.all_inner_texts()][1:] == ["−∞", "−∞"]
     assert [row.split("\t")[4] for row in steps.all_inner_texts()][1:] == ["0.0000", "0.0000"]
-    expect(inspector(page).locator(".avi-table-steps")).not_to_contain_text("Infinity")
-    expect(inspector(page).get_by_text(t["worked_masked"], exact=True)).to_be_visible()
+    expect(step_view(page).locator(".avi-table-steps")).not_to_contain_text("Infinity")
+    expect(step_view(page).get_by_text(t["worked_masked"], exact=True)).to_be_visible()
     # Another head and query: one masked key left.
     pick(page, t["layer"], 2)
     pick(page, t["head"], 3)
     with no_rerun(page):
-        inspector(page).locator("select.avi-query").select_option("1")
+        step_view(page).locator("select.avi-query").select_option("1")
     expect_worked_example(page, arrays, tokens, layer=2, head=3, query=2, lang=lang)
-    expect(inspector(page).locator(".avi-table-steps").get_by_text("−∞", exact=True)).to_have_count(1)
+    expect(step_view(page).locator(".avi-table-steps").get_by_text("−∞", exact=True)).to_have_count(1)
     assert picker(page, t["layer"]).count() == 1
     expect_no_exception(page)
-    screenshot_of(inspector(page).locator("section[data-step=worked]"), f"app-{lang}-causal-worked")
+    screenshot_of(step_view(page).locator("section[data-step=worked]"), f"app-{lang}-causal-worked")
 
 
 def test_the_dark_theme_follows_the_system_and_keeps_charts_readable(browser: Browser, app_url: str) -> None:
@@ -267,14 +267,14 @@ def test_the_dark_theme_follows_the_system_and_keeps_charts_readable(browser: Br
     try:
         page = context.new_page()
         open_page(page, {"text": "我爱你", "present": "1", "step": "4"})
-        assert inspector_view(page) == view_text(1, 1, 1, 4)
+        assert shown_view(page) == view_text(1, 1, 1, 4)
         background = page.locator('[data-testid="stApp"]').evaluate("e => getComputedStyle(e).backgroundColor")
         assert _luminance(background) < 0.2, background
         font = figure(page, "weights")["layout"]["font"]["color"]
-        assert _luminance(font) > 0.5, font  # the inspector draws its charts in the theme's text colour
+        assert _luminance(font) > 0.5, font  # the step view draws its charts in the theme's text colour
         tick = chart_of(page, "weights").locator("text.avi-ytick").first
         assert _luminance(tick.evaluate("e => getComputedStyle(e).fill")) > 0.5  # light labels on the dark page
-        text = inspector(page).evaluate("e => getComputedStyle(e).color")
+        text = step_view(page).evaluate("e => getComputedStyle(e).color")
         assert _luminance(text) > 0.5, text
         screenshot(page, "app-dark-presentation", full_page=False)
     finally:

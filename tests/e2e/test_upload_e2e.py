@@ -14,15 +14,15 @@ from test_app_e2e import (
     LOVE,
     expect_no_exception,
     expect_worked_example,
-    inspector,
     open_app,
     pick,
     picker,
     slider,
+    step_view,
 )
 
 from encoder import Encoder, EncoderConfig
-from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_inspector
+from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_step_view
 from tests.encoder.test_torch_import import article_encoder
 from ui.i18n import texts
 
@@ -40,7 +40,7 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
     expect(page.get_by_text(t["upload_needed"])).to_be_visible()
     with rerun(page):
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
-    wait_for_inspector(page, complete=True)
+    wait_for_step_view(page, complete=True)
     sidebar = page.get_by_test_id("stSidebar")
     said = t["upload_weights_only"].format(
         file="article.pt", architecture=t["arch_article"], d_model=16, layers=2, d_ff=32
@@ -53,13 +53,13 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
     with rerun(page):
         slider(page, t["upload_heads"]).press("ArrowLeft")  # 4 -> 2, the heads the model was built with
     expect(picker(page, t["head"]).get_by_role("radio")).to_have_count(2)
-    wait_for_inspector(page, complete=True)
+    wait_for_step_view(page, complete=True)
     trace = Encoder.from_state_dict(article.state_dict(), n_heads=2).trace_text("我爱你")
     pick(page, t["layer"], 2)
     pick(page, t["head"], 2)
     expect_worked_example(page, trace.to_numpy(), LOVE, 2, 2, 1, lang)
     screenshot_of(sidebar, f"upload-{lang}-state-dict")
-    screenshot_of(inspector(page).locator("section[data-step=worked]"), f"upload-{lang}-worked")
+    screenshot_of(step_view(page).locator("section[data-step=worked]"), f"upload-{lang}-worked")
     expect_no_exception(page)
 
 
@@ -73,7 +73,7 @@ def test_random_weights_without_layer_norm_from_the_sidebar(page: Page, lang: st
         sidebar.get_by_test_id("stRadioOption").get_by_text(t["norm_none"], exact=True).click()
     expect(page).to_have_url(re.compile(r"[?&]norm=none(&|$)"))
     expect(page.get_by_text(t["rest_text_none"])).to_be_visible()
-    wait_for_inspector(page, complete=True)
+    wait_for_step_view(page, complete=True)
     trace = Encoder(EncoderConfig(layer_norm="none")).trace_text("我爱你")
     expect_worked_example(page, trace.to_numpy(), LOVE, 1, 1, 1, lang)
     expect_no_exception(page)

@@ -1,7 +1,7 @@
 """The step view as one element in the page (Streamlit's Components v2), drawn in the browser.
 
 A change of layer, head, query token or step never waits for the server: the browser holds
-the run's trace (`viz.inspector` builds the payload, `inspector.js` draws it) and redraws at
+the run's trace (`viz.step_view` builds the payload, `step_view.js` draws it) and redraws at
 once. The server hears of the view afterwards, once the clicks stop (the `view` state, in a
 rerun of this fragment alone that redraws nothing), so the link and the downloads follow. A
 run over the payload's budget sends one layer's step arrays at a time, when the browser asks
@@ -25,13 +25,13 @@ from ui import classroom, session
 from ui.analyses import habit_captions
 from ui.i18n import chart_labels, texts
 from ui.settings import PRESENTATION_STEPS, Settings
-from viz.inspector import (
+from viz.step_view import (
     REPORT_DELAY_MS,
-    InspectorStyle,
-    InspectorView,
-    inspector_payload,
-    inspector_strings,
+    StepViewStyle,
+    View,
     plan_layers,
+    step_view_payload,
+    step_view_strings,
 )
 
 HERE = Path(__file__).parent
@@ -39,10 +39,10 @@ PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel s
 VIEW_FIELDS = ("layer", "head", "query", "step")
 
 _mount = st.components.v2.component(
-    "attention_inspector",
-    css=(HERE / "inspector.css").read_text(encoding="utf-8"),
+    "step_view",
+    css=(HERE / "step_view.css").read_text(encoding="utf-8"),
     # One module: the canvas charts, then the step view that uses them.
-    js="\n".join((HERE / name).read_text(encoding="utf-8") for name in ("heatmap.js", "inspector.js")),
+    js="\n".join((HERE / name).read_text(encoding="utf-8") for name in ("heatmap.js", "step_view.js")),
     # Not in a shadow root: every rule is under .avi, and tests and the bench find the element
     # with document.querySelector.
     isolate_styles=False,
@@ -66,8 +66,8 @@ def payload(
     layers: tuple[int, ...],
     include_base: bool,
     lazy: bool,
-    view: InspectorView,
-    style: InspectorStyle,
+    view: View,
+    style: StepViewStyle,
     url: str,
     report_ms: int,
 ) -> bytes:
@@ -75,8 +75,8 @@ def payload(
     is (Streamlit then sends the browser a reference to the message it already holds)."""
     config_ = _view.config
     t = texts(lang)
-    strings = inspector_strings(t, config_.d_model, config_.d_head)
-    return inspector_payload(
+    strings = step_view_strings(t, config_.d_model, config_.d_head)
+    return step_view_payload(
         trace_id=trace_id,
         tokens=_view.tokens,
         arrays=_view.arrays,
@@ -96,13 +96,13 @@ def payload(
     )
 
 
-def commanded_view() -> InspectorView:
+def commanded_view() -> View:
     """The view the server set (the link's): what a new element starts at. Its `revision` is what
     a later command from the server would raise, to move a browser off its own view."""
     state = st.session_state
-    if "inspector_view" not in state:
-        state.inspector_view = InspectorView(*(state[name] for name in VIEW_FIELDS))
-    return state.inspector_view
+    if "commanded_view" not in state:
+        state.commanded_view = View(*(state[name] for name in VIEW_FIELDS))
+    return state.commanded_view
 
 
 def _browser_view() -> None:
@@ -118,7 +118,7 @@ def _browser_view() -> None:
 
 
 def _component_state() -> Mapping[str, Any]:
-    state = st.session_state.get("inspector")
+    state = st.session_state.get("step_view")
     return state if isinstance(state, Mapping) else {}
 
 
@@ -126,8 +126,8 @@ def _nothing() -> None:
     """A layer asked for: the fragment's rerun builds the payload with it."""
 
 
-def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> None:
-    """Mount the inspector with this run's payload (or the layer the browser asked for)."""
+def show(view: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> None:
+    """Mount the step view with this run's payload (or the layer the browser asked for)."""
     n_layers = view.config.n_layers
     commanded = commanded_view()
     every = plan_layers(view.arrays, n_layers, wanted=0)
@@ -135,10 +135,10 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> 
     layers, include_base = every, True
     if lazy:
         need = _component_state().get("need")
-        first = st.session_state.get("inspector_first")
+        first = st.session_state.get("step_view_first")
         if first is None or first[0] != trace_id:  # a new run: the layer on screen now comes with it
             first = (trace_id, min(st.session_state.layer, n_layers - 1))
-            st.session_state.inspector_first = first
+            st.session_state.step_view_first = first
         layers = (first[1],)
         if isinstance(need, Mapping) and need.get("trace") == trace_id and isinstance(need.get("layer"), int):
             layers = (min(max(need["layer"], 0), n_layers - 1),)
@@ -147,16 +147,16 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: InspectorStyle) -> 
     key = (trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url(), report_ms)
     # Most runs here (a view report, a class's check-in) ask for the payload the session already
     # holds: compared as a tuple, without the cache's hashing of its arguments.
-    held = st.session_state.get("inspector_payload")
+    held = st.session_state.get("step_view_payload")
     if held is None or held[0] != key:
         held = (key, payload(view, *key))
-        st.session_state.inspector_payload = held
-    _mount(key="inspector", data=held[1], on_view_change=_browser_view, on_need_change=_nothing)
+        st.session_state.step_view_payload = held
+    _mount(key="step_view", data=held[1], on_view_change=_browser_view, on_need_change=_nothing)
 
 
-def view_style(settings: Settings) -> InspectorStyle:
-    """The display settings the inspector draws with."""
-    return InspectorStyle(
+def view_style(settings: Settings) -> StepViewStyle:
+    """The display settings the step view draws with."""
+    return StepViewStyle(
         chart=session.chart_style(settings),
         fit_weights=settings.wscale == "fit",
         present=bool(settings.present),
@@ -165,7 +165,7 @@ def view_style(settings: Settings) -> InspectorStyle:
 
 
 def section(view: TraceArrays, trace_id: str) -> None:
-    """The step view, drawn in the browser (ui.inspector): a change of layer, head, query or step
+    """The step view, drawn in the browser (ui.step_view): a change of layer, head, query or step
     never comes back here but to report the view for the link, which reruns this fragment alone.
     On a page that follows a class, the fragment also runs every `classroom.POLL_S` to follow
     the teacher's view."""

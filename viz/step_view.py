@@ -1,4 +1,4 @@
-"""What the browser's inspector receives: one binary payload per run, drawn without the server.
+"""What the browser's step view receives: one binary payload per run, drawn without the server.
 
 The step view (the five steps, the worked example and the heads of a layer) lives in the
 browser: a change of layer, head, query token or step redraws there, in a frame, with no
@@ -66,8 +66,8 @@ REPORT_DELAY_MS = 400
 
 
 @dataclass(frozen=True)
-class InspectorView:
-    """What the inspector shows, 0-based. `revision` grows when the server moves the view
+class View:
+    """What the step view shows, 0-based. `revision` grows when the server moves the view
     itself (a link, "Open in the step view"): only then does the browser give up its own."""
 
     layer: int = 0
@@ -78,7 +78,7 @@ class InspectorView:
 
 
 @dataclass(frozen=True)
-class InspectorStyle:
+class StepViewStyle:
     chart: ChartStyle = ChartStyle()  # palette and font size, as every other chart of the page
     fit_weights: bool = False  # colour the softmax map from 0 to its largest weight, not to 1
     present: bool = False  # presentation mode: one step at a time, in large type
@@ -99,7 +99,7 @@ def plan_layers(
     return tuple(range(n_layers)) if total <= budget else (wanted,)
 
 
-def inspector_payload(
+def step_view_payload(
     *,
     trace_id: str,
     tokens: Sequence[str],
@@ -110,10 +110,10 @@ def inspector_payload(
     layers: Collection[int],
     include_base: bool = True,
     lazy: bool = False,
-    view: InspectorView = InspectorView(),
+    view: View = View(),
     strings: Mapping[str, str],
     labels: ChartLabels = ChartLabels(),
-    style: InspectorStyle = InspectorStyle(),
+    style: StepViewStyle = StepViewStyle(),
     plotly_url: str = "",
     report_ms: int = REPORT_DELAY_MS,
     tile_labels: Sequence[Sequence[str]] | None = None,
@@ -125,7 +125,7 @@ def inspector_payload(
     every layer's weights, the strips of heads and the mask, which a browser that already
     holds this `trace_id` does not need again. `lazy` tells the browser that layers
     missing here are to be asked for. `strings` are the interface's translated strings
-    (`inspector_strings`), `labels` the charts' words in the same language; `plotly_url`
+    (`step_view_strings`), `labels` the charts' words in the same language; `plotly_url`
     is where the browser loads Plotly.js from; `report_ms` how long after the last click it
     reports its view (a class's teacher reports sooner: the students wait on it).
     `tile_labels` (layers, heads) caption each head's thumbnail in the strip and the grid (the
@@ -217,7 +217,7 @@ def inspector_payload(
 def decode_payload(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and the arrays of a payload: what the browser reads, read the same way."""
     if payload[:4] != MAGIC:
-        raise ValueError(f"not an inspector payload: it starts with {payload[:4]!r}, not {MAGIC!r}")
+        raise ValueError(f"not a step view payload: it starts with {payload[:4]!r}, not {MAGIC!r}")
     (length,) = struct.unpack("<I", payload[4:8])
     header = json.loads(payload[8 : 8 + length])
     start = 8 + length
@@ -300,13 +300,13 @@ def figure_templates(
 @functools.cache
 def plotly_template() -> dict[str, Any]:
     """Plotly's default theme (`layout.template`), which every figure of viz's carries: the
-    inspector draws without it, and gives it back to each figure that Plotly saves as an image."""
+    step view draws without it, and gives it back to each figure that Plotly saves as an image."""
     return json.loads(pio.to_json(go.Figure(), validate=False, engine="json"))["layout"]["template"]
 
 
-# The strings the inspector draws, as keys of `ui.i18n.texts`; those with placeholders that do
-# not change within a run are filled in by `inspector_strings`, the rest by the browser.
-INSPECTOR_STRING_KEYS: tuple[str, ...] = (
+# The strings the step view draws, as keys of `ui.i18n.texts`; those with placeholders that do
+# not change within a run are filled in by `step_view_strings`, the rest by the browser.
+STEP_VIEW_STRING_KEYS: tuple[str, ...] = (
     "inspect",
     "layer",
     "head",
@@ -353,18 +353,18 @@ INSPECTOR_STRING_KEYS: tuple[str, ...] = (
     "present_prev",
     "present_next",
     "present_position",
-    "inspector_keys",
-    "inspector_loading",
-    "inspector_no_plotly",
+    "step_view_keys",
+    "step_view_loading",
+    "step_view_no_plotly",
     "download_chart",
 )
 
 
-def inspector_strings(
+def step_view_strings(
     texts: Mapping[str, str], d_model: int, d_head: int, worked_dimensions: int = WORKED_DIMENSIONS
 ) -> dict[str, str]:
-    """The inspector's strings in the page's language, with what is fixed for the run filled in."""
-    strings = {key: texts[key] for key in INSPECTOR_STRING_KEYS}
+    """The step view's strings in the page's language, with what is fixed for the run filled in."""
+    strings = {key: texts[key] for key in STEP_VIEW_STRING_KEYS}
     sqrt = float(np.sqrt(d_head))
     strings["step_qkv_text"] = strings["step_qkv_text"].format(d_head=d_head, d_model=d_model)
     strings["step_scaled_text"] = strings["step_scaled_text"].format(sqrt=sqrt)

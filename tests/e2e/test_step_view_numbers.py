@@ -1,5 +1,5 @@
-"""The browser prints numbers as Python does: every number in the inspector's cells and tables
-goes through inspector.js's `numberText`, which must print exactly what `viz.number_text` prints
+"""The browser prints numbers as Python does: every number in the step view's cells and tables
+goes through step_view.js's `numberText`, which must print exactly what `viz.number_text` prints
 (fixed decimals, ties to even on the binary value, no "-0.00", "−∞" for a masked score)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from playwright.sync_api import Browser
 
 from viz import number_text
 
-INSPECTOR_JS = Path(__file__).resolve().parents[2] / "ui" / "inspector.js"
+STEP_VIEW_JS = Path(__file__).resolve().parents[2] / "ui" / "step_view.js"
 
 
 def _values() -> list[tuple[float, int]]:
@@ -39,7 +39,7 @@ def test_numbers_print_as_python_prints_them(browser: Browser) -> None:
               const module = await import(url);
               return values.map(([value, decimals]) => module.numberText(value, decimals));
             }""",
-            [INSPECTOR_JS.read_text(encoding="utf-8"), values],
+            [STEP_VIEW_JS.read_text(encoding="utf-8"), values],
         )
     finally:
         page.close()

@@ -1,4 +1,4 @@
-"""The inspector's payload: what the browser is sent is the trace's own numbers, named, shaped
+"""The step view's payload: what the browser is sent is the trace's own numbers, named, shaped
 and sized as documented, without a browser (tests/e2e checks what the page draws from it)."""
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from encoder import Encoder, EncoderConfig
 from ui.i18n import texts
 from viz import ChartStyle, heads_grid_figure, token_labels
 from viz.grid import tile_stride
-from viz.inspector import (
+from viz.step_view import (
     DEFAULT_BUDGET_BYTES,
-    INSPECTOR_STRING_KEYS,
     MAGIC,
     PER_HEAD_FIELDS,
     STEP_ARRAYS,
-    InspectorStyle,
-    InspectorView,
+    STEP_VIEW_STRING_KEYS,
+    StepViewStyle,
+    View,
     decode_payload,
-    inspector_payload,
-    inspector_strings,
     plan_layers,
+    step_view_payload,
+    step_view_strings,
 )
 
 STEPS_IN_FORWARD_ORDER = ("q", "k", "v", "scores", "scaled_scores", "context")
@@ -39,14 +39,14 @@ def _trace(text: str = "我爱你", **config: object):
 def _payload(config, trace, lang: str = "en", **options: object) -> bytes:
     arrays = trace.to_numpy()
     options.setdefault("layers", range(config.n_layers))
-    return inspector_payload(
+    return step_view_payload(
         trace_id="run",
         tokens=trace.tokens,
         arrays=arrays,
         n_layers=config.n_layers,
         n_heads=config.n_heads,
         d_model=config.d_model,
-        strings=inspector_strings(texts(lang), config.d_model, config.d_head, 8),
+        strings=step_view_strings(texts(lang), config.d_model, config.d_head, 8),
         **options,
     )
 
@@ -76,7 +76,7 @@ def test_the_format_is_magic_length_header_then_aligned_arrays():
         assert entry["offset"] % 4 == 0 and entry["dtype"] in ("f4", "u1")
     last = header["arrays"][-1]
     assert len(payload) == 8 + length + last["offset"] + 4 * int(np.prod(last["shape"]))
-    with pytest.raises(ValueError, match="not an inspector payload"):
+    with pytest.raises(ValueError, match="not a step view payload"):
         decode_payload(b"PK\x03\x04" + payload[4:])
 
 
@@ -112,7 +112,7 @@ def test_a_run_over_the_budget_sends_every_layers_weights_and_one_layers_steps()
 
 def test_the_chart_templates_come_without_the_numbers_of_a_head():
     config, trace = _trace("the cat sat", n_layers=3, n_heads=4)
-    header, _ = decode_payload(_payload(config, trace, view=InspectorView(layer=2, head=1)))
+    header, _ = decode_payload(_payload(config, trace, view=View(layer=2, head=1)))
     templates = header["templates"]
     assert set(templates) == {"qkv", "scores", "scaled", "weights", "context", "heads", "grid"}
     for name, figure in templates.items():
@@ -136,7 +136,7 @@ def test_the_chart_templates_come_without_the_numbers_of_a_head():
 
 def test_a_view_past_the_end_is_fitted_to_the_model_and_the_sentence():
     config, trace = _trace("我爱你", n_layers=2, n_heads=4)
-    header, _ = decode_payload(_payload(config, trace, view=InspectorView(layer=9, head=9, query=9, revision=3)))
+    header, _ = decode_payload(_payload(config, trace, view=View(layer=9, head=9, query=9, revision=3)))
     assert header["view"] == {"layer": 1, "head": 3, "query": 2, "step": 0}
     assert header["revision"] == 3
 
@@ -152,17 +152,17 @@ def test_tokens_travel_as_typed_and_their_chart_labels_escaped():
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_strings_are_the_pages_language_with_the_runs_constants_filled_in(lang: str):
     t = texts(lang)
-    strings = inspector_strings(t, 64, 16, 8)
-    assert set(strings) == set(INSPECTOR_STRING_KEYS)
+    strings = step_view_strings(t, 64, 16, 8)
+    assert set(strings) == set(STEP_VIEW_STRING_KEYS)
     assert strings["step_scaled_text"] == t["step_scaled_text"].format(sqrt=4.0)
     assert "{query}" in strings["worked_intro"]  # the browser fills in what changes with the view
     assert strings["worked_dims"] == t["worked_dims"].format(shown=8, d_head=16)
-    assert inspector_strings(t, 16, 4, 8)["worked_dims"] == ""  # every dimension shown: nothing to say
+    assert step_view_strings(t, 16, 4, 8)["worked_dims"] == ""  # every dimension shown: nothing to say
 
 
 def test_style_and_cell_numbers_follow_the_display_settings():
     config, trace = _trace("我爱你")
-    style = InspectorStyle(
+    style = StepViewStyle(
         ChartStyle(palette="colorblind", font_size=22), fit_weights=True, present=True, image_format="svg"
     )
     header, _ = decode_payload(_payload(config, trace, style=style))

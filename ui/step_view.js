@@ -1,12 +1,12 @@
 // The step view in the browser: the five steps of attention, the worked example and the heads
 // of a layer, for any layer, head and query token of the trace it is sent, with no server round
-// trip. Python (ui/inspector.py) sends one binary payload per run (viz/inspector.py documents the
+// trip. Python (ui/step_view.py) sends one binary payload per run (viz/step_view.py documents the
 // format); a change of layer, head, query or step, the linked hover and the keys are handled here.
 // The address bar follows at once (history.replaceState) and the server is told the view a
 // moment later (setStateValue, debounced), so a shared link opens the same view.
 //
 // Plain JavaScript, no build step. The element's module is ui/heatmap.js (HeatmapChart, which
-// draws the charts) followed by this file: ui/inspector.py joins them. Plotly.js is loaded only to
+// draws the charts) followed by this file: ui/step_view.py joins them. Plotly.js is loaded only to
 // save a chart as an image. Every user-typed string (a token) reaches the page through textContent,
 // never as HTML.
 
@@ -41,7 +41,7 @@ function loadPlotly(url) {
 function decode(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
-  if (magic !== "AVI1") throw new Error(`not an inspector payload (${magic})`);
+  if (magic !== "AVI1") throw new Error(`not a step view payload (${magic})`);
   const length = view.getUint32(4, true);
   const headerText = new TextDecoder().decode(bytes.subarray(8, 8 + length));
   const header = JSON.parse(headerText);
@@ -212,10 +212,10 @@ function formula(step, h) {
 
 // --- the element -------------------------------------------------------------------------------
 
-class Inspector {
+class StepView {
   constructor(parent) {
     this.parent = parent;
-    this.root = el("div", { class: "avi", tabindex: "0", "data-testid": "attention-inspector" });
+    this.root = el("div", { class: "avi", tabindex: "0", "data-testid": "step-view" });
     parent.appendChild(this.root);
     this.trace = null; // {id, header, weights[], strips[], layers: Map(layer -> arrays)}
     this.view = null; // {layer, head, query, step}
@@ -326,7 +326,7 @@ class Inspector {
       this.root.append(el("h3", { text: t.inspect }));
     }
     this.root.append(pickers);
-    if (!present) this.root.append(el("p", { class: "avi-hint", text: t.inspector_keys }));
+    if (!present) this.root.append(el("p", { class: "avi-hint", text: t.step_view_keys }));
     this.status = el("p", { class: "avi-status", role: "status" });
     this.root.append(this.status);
 
@@ -546,7 +546,7 @@ class Inspector {
     const layout = { ...figure.layout, shapes: [], width: div.clientWidth, height: div.clientHeight };
     loadPlotly(h.plotly_url).then(
       (Plotly) => Plotly.downloadImage({ data: figure.data, layout }, { ...options, filename, width: layout.width, height: layout.height }),
-      () => (this.status.textContent = h.strings.inspector_no_plotly),
+      () => (this.status.textContent = h.strings.step_view_no_plotly),
     );
   }
 
@@ -668,7 +668,7 @@ class Inspector {
 
     const layer = this.trace.layers.get(v.layer);
     if (!layer) {
-      this.status.textContent = t.inspector_loading;
+      this.status.textContent = t.step_view_loading;
       this.root.dataset.ready = "loading";
       this.ask(v.layer);
     } else {
@@ -978,19 +978,19 @@ class Inspector {
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
-  let inspector = parentElement.__attentionInspector;
-  if (!inspector || !inspector.root.isConnected) {
-    inspector = new Inspector(parentElement);
-    parentElement.__attentionInspector = inspector;
+  let stepView = parentElement.__stepView;
+  if (!stepView || !stepView.root.isConnected) {
+    stepView = new StepView(parentElement);
+    parentElement.__stepView = stepView;
   }
-  document.addEventListener("keydown", inspector.onKey);
+  document.addEventListener("keydown", stepView.onKey);
   try {
-    if (data) inspector.receive(data, setStateValue);
+    if (data) stepView.receive(data, setStateValue);
   } catch (error) {
-    inspector.root.replaceChildren(el("p", { class: "avi-status", text: String(error) }));
-    inspector.root.dataset.ready = "error";
+    stepView.root.replaceChildren(el("p", { class: "avi-status", text: String(error) }));
+    stepView.root.dataset.ready = "error";
   }
-  return () => document.removeEventListener("keydown", inspector.onKey);
+  return () => document.removeEventListener("keydown", stepView.onKey);
 }
 
-export { numberText }; // for tests/e2e/test_inspector_numbers.py
+export { numberText }; // for tests/e2e/test_step_view_numbers.py
