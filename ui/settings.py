@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from viz.step_view import STEPS
+
 D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 FF_MULTIPLIERS: tuple[int, ...] = (1, 2, 4)  # d_ff = multiplier x d_model; 4 is the paper's ratio
 MAX_SEED = 2**31 - 1
@@ -62,7 +64,7 @@ class Settings:
     cmp_seed: int = 0  # compare: B's seed
     cmp_scale: bool = True  # compare: whether B divides by √d_k
     present: bool = False  # presentation mode: one step at a time, large type, Prev / Next
-    step: int = 0  # the step presentation mode shows (see PRESENTATION_STEPS)
+    step: int = 0  # the step presentation mode shows (see STEPS)
     cpu: bool = False
     layer: int = 0
     head: int = 0
@@ -114,10 +116,6 @@ TRAIN_D_MODELS: tuple[int, ...] = (16, 32, 64)
 TRAIN_HEADS: tuple[int, ...] = (1, 2, 4)
 MAX_TRAIN_LAYERS = 3
 TRAIN_STEPS: tuple[int, ...] = (300, 1000, 3000, 5000)
-
-# What presentation mode steps through, in order: the five steps of attention, then the
-# worked example and the heads of the layer.
-PRESENTATION_STEPS: tuple[str, ...] = ("qkv", "scores", "scaled", "weights", "context", "worked", "heads")
 
 
 ONE_BASED = ("layer", "head", "query", "step", "lab_layer", "lab_head")  # counted from 1 in links, as on screen
@@ -254,7 +252,7 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     link.within("lab_shuffle", 0, MAX_SHUFFLE, defaults.lab_shuffle)
     link.integer("cmp_heads", divisors, "reason_divisor", defaults.cmp_heads, d_model=d_model)
     link.within("cmp_seed", 0, MAX_SEED, defaults.cmp_seed)
-    link.within("step", 1, len(PRESENTATION_STEPS), 0, offset=1)
+    link.within("step", 1, len(STEPS), 0, offset=1)
     return dataclasses.replace(defaults, **link.values), link.notices
 
 

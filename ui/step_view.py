@@ -24,9 +24,10 @@ from encoder import TraceArrays
 from ui import classroom, session
 from ui.analyses import habit_captions
 from ui.i18n import chart_labels, texts
-from ui.settings import PRESENTATION_STEPS, Settings
+from ui.settings import Settings
 from viz.step_view import (
     REPORT_DELAY_MS,
+    STEPS,
     StepViewStyle,
     View,
     plan_layers,
@@ -178,7 +179,7 @@ def _section(view: TraceArrays, trace_id: str) -> None:
     config = view.config
     for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
         session.clamp(name, size, notice=True)
-    session.clamp("step", len(PRESENTATION_STEPS))
+    session.clamp("step", len(STEPS))
     settings = session.settings()
     session.sync_link(settings)
     show(view, trace_id, settings.lang, view_style(settings))

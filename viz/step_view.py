@@ -63,6 +63,9 @@ WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table: eno
 # How long the browser waits after the last click before it tells the server its view: the
 # clicks of a quick run through the heads make one report, not one each.
 REPORT_DELAY_MS = 400
+# The step view's sections, in order: the five steps of attention, then the worked example and
+# the heads of the layer. Presentation mode steps through them; `View.step` indexes them.
+STEPS: tuple[str, ...] = ("qkv", "scores", "scaled", "weights", "context", "worked", "heads")
 
 
 @dataclass(frozen=True)
