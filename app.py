@@ -17,7 +17,7 @@ def main() -> None:
     session.start()
     classroom.join()
     st.set_page_config(page_title=session.strings()["page_title"], page_icon="🔍", layout="wide")
-    upload = sidebar.sidebar()
+    upload = sidebar.section()
     settings = session.settings()
     session.sync_link(settings)
 
@@ -27,15 +27,15 @@ def main() -> None:
     if result is None:
         trainer.section()  # a model still to train: the section that trains it stays on the page
         return
-    view, run = result
-    heading.summary(settings, view)
-    step_view.section(view, run.trace_id)
+    trace, run = result
+    heading.summary(settings, trace)
+    step_view.section(trace, run.trace_id)
     if not settings.present:  # a projector shows the step; the rest of the layer waits below
-        rest_of_layer.rest_of_the_layer(view)
-    experiments.experiments(view, run)
+        rest_of_layer.section(trace)
+    experiments.section(trace, run)
     if not settings.present:
         trainer.section()
-        downloads.downloads(settings, view, run)
+        downloads.section(settings, trace, run)
 
 
 if __name__ == "__main__":  # as `streamlit run app.py` runs it; importing it runs nothing

@@ -30,7 +30,7 @@ POLL_S = 0.6  # a following student's step view checks the class this often (ui.
 STATUS_POLL_S = 5.0  # the sidebar's status (and the teacher's count of followers) this often
 TEACHER_REPORT_MS = 100  # the teacher's step view reports its view this soon after a click (else 400 ms)
 # What each student keeps for themselves: their language, their display, their device.
-OWN = ("lang", "palette", "wscale", "img", "present", "cpu")
+OWN = ("lang", "palette", "weight_scale", "image_format", "present", "cpu")
 FOLLOWED = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in OWN)
 VIEW = ("layer", "head", "query", "step")
 

@@ -32,7 +32,7 @@ from encoder import (
     state_dict_layout,
     trace_nbytes,
 )
-from ui import errors, session, trainer
+from ui import errors, session, trainings
 from ui.settings import Settings
 from viz.step_view import DEFAULT_BUDGET_BYTES
 
@@ -41,10 +41,8 @@ from viz.step_view import DEFAULT_BUDGET_BYTES
 def configure_torch() -> None:
     """Once per server: one thread for each run's tensor work. The sessions of a classroom, and
     the browser when it runs on the same machine, share these cores; a pool of threads then
-    waits on whichever thread lost its core. On this 2-core machine, with Chromium drawing the
-    page, the encoder's share of a new sentence's run (python -m bench.app_latency --only sentence,
-    profiled in the server) fell from 77 ms with two threads to 6 ms with one; alone on the
-    machine, two threads trace the largest run in 117 ms, one in 175 ms."""
+    waits on whichever thread lost its core, so one thread answers a class sooner
+    (bench/README.md, "Threads", has the figures)."""
     torch.set_num_threads(1)
 
 
@@ -84,7 +82,7 @@ class Run:
     key: ModelKey
     device: str  # "auto" or "cpu"
     text: str
-    upload: bytes | None = field(default=None, repr=False)
+    upload_data: bytes | None = field(default=None, repr=False)
 
     @property
     def trace_id(self) -> str:
@@ -92,16 +90,16 @@ class Run:
         return hashlib.sha256(repr((self.key, self.device, self.text)).encode()).hexdigest()[:16]
 
 
-def load_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
+def load_model(key: ModelKey, device: str, upload_data: bytes | None = None) -> Encoder:
     """The model a key names, shared by every session (its weights are read-only). The trained
     model is loaded once per device, whatever number of its layers a page runs: fewer layers
     are a view of the same modules (`Encoder.first_layers`)."""
     if key.kind == "minilm":
         full = trained_model(str(resolve_device(device)))
         return full if key.layers is None else full.first_layers(min(key.layers, full.config.n_layers))
-    if key.kind == "trained":  # trained on this page: it lives with its training (ui.trainer)
-        return trainer.model_of(key.digest)
-    return built_model(key, device, _upload)
+    if key.kind == "trained":  # trained on this page: it lives with its training (ui.trainings)
+        return trainings.model_of(key.digest)
+    return built_model(key, device, upload_data)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)  # the CPU, and a GPU when there is one
@@ -111,11 +109,11 @@ def trained_model(device: str) -> Encoder:
     return load_pretrained("minilm", device=device)
 
 
-# What one server keeps, at most: each cache holds small entries by the dozen and large ones by
-# the couple, sized before they are built (README, "What one server holds"). A trace up to the
-# step view's payload budget is small; so is a model up to 64 MiB (d_model 512, 5 layers).
-SMALL_TRACE_BYTES = DEFAULT_BUDGET_BYTES  # 8 MiB: the largest allowed trace is 146 MiB
-SMALL_MODEL_BYTES = 64 * 2**20  # the largest allowed model is 577 MiB
+# What one server keeps, at most: small entries by the dozen and large ones by the couple, each
+# sized before it is built, so one large run never evicts a classroom's small ones (README, "What
+# one server holds"). Small is up to the step view's payload budget: every trace a class makes
+# on the default model, and a model up to d_model 256.
+SMALL_BYTES = DEFAULT_BUDGET_BYTES  # 8 MiB; the largest allowed model is 577 MiB, its largest trace 146 MiB
 
 
 # One large model or trace is built at a time, server-wide: torch runs one thread per build, so
@@ -135,19 +133,72 @@ def one_large_at_a_time() -> Iterator[None]:
         LARGE_WORK.release()
 
 
-def built_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
-    """A model of random weights (its seed and shape) or an uploaded one, per key and device."""
-    size = len(_upload) if key.kind == "upload" else model_nbytes(key.config)
-    if size <= SMALL_MODEL_BYTES:
-        return _small_model(key, device, _upload)
+@dataclass(frozen=True)
+class TraceOptions:
+    """How the experiments trace tokens that are already split: `padding` [PAD] tokens masked
+    out at the end, the scaling of the scores (`scale`, `temperature`; None: the model's), and
+    the (layer, head) pairs knocked out (`ablate`)."""
+
+    padding: int = 0
+    scale: bool | None = None
+    temperature: float | None = None
+    ablate: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Work:
+    """Something the caches hold, and how to build it: the model a key names (`text` and `tokens`
+    None), its trace of a sentence (`text`), or its trace of tokens already split (`tokens`, with
+    the experiments' `options`). An upload's bytes travel beside it, unhashed."""
+
+    key: ModelKey
+    device: str
+    text: str | None = None
+    tokens: tuple[str, ...] | None = None
+    options: TraceOptions = TraceOptions()
+
+    def build(self, upload_data: bytes | None) -> Encoder | TraceArrays:
+        if self.text is None and self.tokens is None:
+            return _build_model(self.key, self.device, upload_data)
+        model = load_model(self.key, self.device, upload_data)
+        if self.text is not None:
+            return TraceArrays.of_run(model, lambda: model.trace_text(self.text))
+        options = self.options
+        if options.padding:
+            return TraceArrays.of_run(model, lambda: padded_trace(model, self.tokens, options.padding))
+        scaling = {"scale": options.scale, "temperature": options.temperature, "ablate": options.ablate}
+        return TraceArrays.of_run(model, lambda: model.trace_tokens(self.tokens, **scaling))
+
+
+def cached(work: Work, nbytes: int, upload_data: bytes | None = None) -> Encoder | TraceArrays:
+    """`work` built once and shared by every session: in the small cache when `nbytes` fits
+    SMALL_BYTES, else in the large one, built one at a time."""
+    if nbytes <= SMALL_BYTES:
+        return _small(work, upload_data)
     with one_large_at_a_time():
-        return _large_model(key, device, _upload)
+        return _large(work, upload_data)
 
 
-def _build(key: ModelKey, device: str, upload: bytes | None) -> Encoder:
+@st.cache_resource(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
+def _small(work: Work, _upload_data: bytes | None) -> Encoder | TraceArrays:
+    return work.build(_upload_data)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)  # at most 4 × 577 MiB
+def _large(work: Work, _upload_data: bytes | None) -> Encoder | TraceArrays:
+    return work.build(_upload_data)
+
+
+def built_model(key: ModelKey, device: str, upload_data: bytes | None = None) -> Encoder:
+    """A model of random weights (its seed and shape) or an uploaded one, per key and device."""
+    nbytes = len(upload_data) if key.kind == "upload" else model_nbytes(key.config)
+    return cached(Work(key, device), nbytes, upload_data)
+
+
+def _build_model(key: ModelKey, device: str, upload_data: bytes | None) -> Encoder:
     if key.kind != "upload":
         return Encoder(key.config, device=device)
-    loaded = read_torch_file(upload)
+    loaded = read_torch_file(upload_data)
     if not isinstance(loaded, dict):
         return Encoder.from_torch(loaded, device=device)
     if key.choices is None:  # the sidebar asks once the names are understood: a refusal says why not
@@ -167,58 +218,18 @@ def upload_layout(digest: str, _data: bytes) -> StateDictLayout | None:
     return state_dict_layout(loaded) if isinstance(loaded, dict) else None
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)  # at most 16 × 64 MiB
-def _small_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
-    return _build(key, device, _upload)
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)  # at most 2 × 577 MiB
-def _large_model(key: ModelKey, device: str, _upload: bytes | None = None) -> Encoder:
-    return _build(key, device, _upload)
-
-
 def model_nbytes(config: EncoderConfig) -> int:
     """About the bytes of a random-weight model's float32 weights: per layer W_Q, W_K, W_V, W_O
     (d_model² each) and the FFN's two d_model × d_ff matrices (biases and norms are noise)."""
     return 4 * config.n_layers * (4 * config.d_model**2 + 2 * config.d_model * config.d_ff)
 
 
-def compute_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
+def compute_trace(key: ModelKey, device: str, text: str, upload_data: bytes | None = None) -> TraceArrays:
     """Run the encoder once per (model, device, sentence); later reruns reuse it. Raises
     EmptyTextError or TooManyTokensError for a sentence the model cannot take."""
-    model = load_model(key, device, _upload)
+    model = load_model(key, device, upload_data)
     tokens = model.text_embedding.tokenize(text, model.config.limits.max_tokens)
-    if trace_nbytes(model.config, tokens) <= SMALL_TRACE_BYTES:
-        return _small_trace(key, device, text, _upload)
-    with one_large_at_a_time():
-        return _large_trace(key, device, text, _upload)
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB
-def _small_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
-    return _trace_text(key, device, text, _upload)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)  # at most 4 × 146 MiB
-def _large_trace(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> TraceArrays:
-    return _trace_text(key, device, text, _upload)
-
-
-def _trace_text(key: ModelKey, device: str, text: str, upload: bytes | None) -> TraceArrays:
-    model = load_model(key, device, upload)
-    return TraceArrays.of_run(model, lambda: model.trace_text(text))
-
-
-@dataclass(frozen=True)
-class TraceOptions:
-    """How the experiments trace tokens that are already split: `padding` [PAD] tokens masked
-    out at the end, the scaling of the scores (`scale`, `temperature`; None: the model's), and
-    the (layer, head) pairs knocked out (`ablate`)."""
-
-    padding: int = 0
-    scale: bool | None = None
-    temperature: float | None = None
-    ablate: tuple[tuple[int, int], ...] = ()
+    return cached(Work(key, device, text=text), trace_nbytes(model.config, tokens), upload_data)
 
 
 def trace_of_tokens(
@@ -226,7 +237,7 @@ def trace_of_tokens(
     device: str,
     tokens: tuple[str, ...],
     padding: int = 0,
-    _upload: bytes | None = None,
+    upload_data: bytes | None = None,
     *,
     scale: bool | None = None,
     temperature: float | None = None,
@@ -234,41 +245,17 @@ def trace_of_tokens(
 ) -> TraceArrays:
     """The experiments' runs: tokens already split (a shuffle of the sentence, say), optionally
     padded, or traced with or without the division by √d_k (one model either way)."""
-    config = load_model(key, device, _upload).config
+    config = load_model(key, device, upload_data).config
     options = TraceOptions(padding, scale, temperature, tuple(ablate))
-    if trace_nbytes(config, [*tokens, *["[PAD]"] * padding]) <= SMALL_TRACE_BYTES:
-        return _small_tokens_trace(key, device, tokens, options, _upload)
-    with one_large_at_a_time():
-        return _large_tokens_trace(key, device, tokens, options, _upload)
-
-
-def _trace_tokens(key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, upload: bytes | None):
-    model = load_model(key, device, upload)
-    if options.padding:
-        return TraceArrays.of_run(model, lambda: padded_trace(model, tokens, options.padding))
-    scaling = {"scale": options.scale, "temperature": options.temperature, "ablate": options.ablate}
-    return TraceArrays.of_run(model, lambda: model.trace_tokens(tokens, **scaling))
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)  # at most 32 × 8 MiB
-def _small_tokens_trace(
-    key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, _upload: bytes | None = None
-) -> TraceArrays:
-    return _trace_tokens(key, device, tokens, options, _upload)
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)  # at most 2 × 146 MiB
-def _large_tokens_trace(
-    key: ModelKey, device: str, tokens: tuple[str, ...], options: TraceOptions, _upload: bytes | None = None
-) -> TraceArrays:
-    return _trace_tokens(key, device, tokens, options, _upload)
+    nbytes = trace_nbytes(config, [*tokens, *["[PAD]"] * padding])
+    return cached(Work(key, device, tokens=tuple(tokens), options=options), nbytes, upload_data)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)  # a download, rarely asked twice: at most 2 × 146 MiB
-def trace_npz(key: ModelKey, device: str, text: str, _upload: bytes | None = None) -> bytes:
+def trace_npz(key: ModelKey, device: str, text: str, _upload_data: bytes | None = None) -> bytes:
     """The trace as a compressed .npz, built only when someone downloads it."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **compute_trace(key, device, text, _upload).arrays)
+    np.savez_compressed(buffer, **compute_trace(key, device, text, _upload_data).arrays)
     return buffer.getvalue()
 
 
@@ -279,20 +266,20 @@ def upload_digest(data: bytes) -> str:
 def model_key(settings: Settings, upload: Upload | None) -> ModelKey:
     """The cache key of the model the settings choose; raises ConfigError for a bad shape."""
     if settings.model == "minilm":
-        return ModelKey("minilm", layers=settings.minilm_layers)
+        return ModelKey("minilm", layers=settings.minilm_n_layers)
     if settings.model == "upload":
         return ModelKey("upload", digest=upload_digest(upload.data), choices=upload.choices)
     if settings.model == "trained":
-        return ModelKey("trained", digest=trainer.model_digest(settings))
+        return ModelKey("trained", digest=trainings.model_digest(settings))
     config = EncoderConfig(
         d_model=settings.d_model,
-        n_heads=settings.heads,
-        n_layers=settings.layers,
-        d_ff=settings.ff * settings.d_model,
+        n_heads=settings.n_heads,
+        n_layers=settings.n_layers,
+        d_ff=settings.ff_multiplier * settings.d_model,
         seed=settings.seed,
-        layer_norm=settings.norm,
-        activation=settings.act,
-        positional=settings.pos,
+        layer_norm=settings.layer_norm,
+        activation=settings.activation,
+        positional=settings.positional,
         causal=settings.causal,
     )
     return ModelKey("random", config=config)
@@ -304,7 +291,7 @@ def trace_or_message(settings: Settings, upload: Upload | None) -> tuple[TraceAr
     if settings.model == "upload" and upload is None:
         st.info(t["upload_needed"])
         return None
-    if settings.model == "trained" and trainer.model_digest(settings) is None:
+    if settings.model == "trained" and trainings.model_digest(settings) is None:
         st.info(t["trained_needed"])
         return None
     try:
@@ -314,12 +301,12 @@ def trace_or_message(settings: Settings, upload: Upload | None) -> tuple[TraceAr
         return None
     run = Run(key, "cpu" if settings.cpu else "auto", settings.text, upload.data if upload is not None else None)
     try:
-        return compute_trace(run.key, run.device, run.text, run.upload), run
+        return compute_trace(run.key, run.device, run.text, run.upload_data), run
     except EmptyTextError as error:
         st.info(errors.explain(t, error))
     except TooManyTokensError as error:
         st.warning(errors.explain(t, error))
-        prefix = load_model(run.key, run.device, run.upload).longest_prefix(settings.text)
+        prefix = load_model(run.key, run.device, run.upload_data).longest_prefix(settings.text)
         st.button(t["truncate"].format(max=error.max_tokens), on_click=session.set_text, args=(prefix,), key="truncate")
     except EncoderError as error:  # a broken install, a refused upload (its shape included)
         st.error(errors.explain(t, error, upload=settings.model == "upload"))

@@ -15,19 +15,19 @@ from ui.settings import (
 )
 
 
-def downloads(settings: Settings, view: TraceArrays, run: compute.Run) -> None:
+def section(settings: Settings, trace: TraceArrays, run: compute.Run) -> None:
     t = session.strings()
     st.subheader(t["downloads"])
     left, right = st.columns(2)
     left.download_button(
         t["download_trace"],
-        data=lambda: compute.trace_npz(run.key, run.device, run.text, run.upload),
+        data=lambda: compute.trace_npz(run.key, run.device, run.text, run.upload_data),
         file_name="attention_trace.npz",
         mime="application/octet-stream",
         on_click="ignore",
         help=t["download_trace_help"],
     )
-    encoder = dataclasses.asdict(view.config) | {"limits": None, "model_name": view.model_name}
+    encoder = dataclasses.asdict(trace.config) | {"limits": None, "model_name": trace.model_name}
     document = {"link": to_query_params(settings), "encoder": encoder}
     right.download_button(
         t["download_settings"],

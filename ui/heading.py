@@ -52,23 +52,23 @@ def show_link_notices(settings: Settings) -> None:
         )
 
 
-def summary(settings: Settings, view: TraceArrays) -> None:
+def summary(settings: Settings, trace: TraceArrays) -> None:
     """The tokens as the model split them, and what ran: the model, its shape, the device, the time."""
     t = session.strings()
-    config, n = view.config, len(view.tokens)
+    config, n = trace.config, len(trace.tokens)
     if not settings.present:  # a projector needs the height for the chart; its axes name the tokens
         st.caption(t["tokens"].format(n=n))
-        st.code("  ·  ".join(view.tokens), language=None, wrap_lines=True)
-    if any(view.unknown):
-        st.info(t["unknown_tokens"].format(name=view.model_name, n=sum(view.unknown), total=n))
-    if view.model_name:
-        model = view.model_name
+        st.code("  ·  ".join(trace.tokens), language=None, wrap_lines=True)
+    if any(trace.unknown):
+        st.info(t["unknown_tokens"].format(name=trace.model_name, n=sum(trace.unknown), total=n))
+    if trace.model_name:
+        model = trace.model_name
     elif settings.model == "upload":
         name, _ = st.session_state.upload_kept
         model = t["upload_name"].format(file=markdown_literal(name))
     else:
         model = t["random_name"].format(seed=config.seed)
     shape = t["model_summary"].format(model=model, d_model=config.d_model, heads=config.n_heads, layers=config.n_layers)
-    shape_line = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{view.parameters:,}")
-    timing = t["device_summary"].format(device=view.device, ms=f"{view.milliseconds:.1f}")
+    shape_line = t["shape_summary"].format(d_head=config.d_head, n=n, params=f"{trace.parameters:,}")
+    timing = t["device_summary"].format(device=trace.device, ms=f"{trace.milliseconds:.1f}")
     st.caption(f"{shape} · {shape_line} · {timing}")

@@ -25,18 +25,18 @@ LAYER_FORMULAS = {
 
 
 @st.fragment
-def rest_of_the_layer(view: TraceArrays) -> None:
+def section(trace: TraceArrays) -> None:
     """What happens to the context vectors next, and how the layers stack. Off by default and in a
     fragment of its own: seven more charts would slow every other change on the page."""
     t = session.strings()
-    config, tokens = view.config, view.tokens
+    config, tokens = trace.config, trace.tokens
     with st.container(key="rest-of-layer", border=True):
         st.toggle(t["rest_toggle"], key="rest", persist_state="session")
         session.sync_link(session.settings())
         if not st.session_state.rest:
             return
         look = {"labels": session.labels(), "style": session.chart_style(session.settings())}
-        embedding_and_positions(view, look)
+        embedding_and_positions(trace, look)
         layer, _ = widgets.layer_and_head(config, "rest_layer")
         st.subheader(t["rest_title"].format(layer=layer + 1))
         st.markdown(t["rest_text_none" if config.layer_norm == "none" else "rest_text"])
@@ -49,15 +49,15 @@ def rest_of_the_layer(view: TraceArrays) -> None:
             ("output", t["rest_output"]),
         ]
         for name, title in stages:
-            fig = vectors_figure(view.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **look)
+            fig = vectors_figure(trace.layer(layer, name), tokens, title=f"{title} (L{layer + 1})", **look)
             widgets.chart(fig, f"{name}_L{layer + 1}")
         left, right = st.columns(2)
         with left:
             title = t["rest_similarity"].format(layer=layer + 1)
-            fig = similarity_figure(view.layer(layer, "output"), tokens, title=title, **look)
+            fig = similarity_figure(trace.layer(layer, "output"), tokens, title=title, **look)
             widgets.chart(fig, f"similarity_L{layer + 1}")
         with right:
-            stream = view.residual_stream()  # (layers + 1, n, d_model)
+            stream = trace.residual_stream()  # (layers + 1, n, d_model)
             stage_labels = [t["rest_stage_input"]] + [f"{t['layer']} {i + 1}" for i in range(config.n_layers)]
             fig = norms_figure(stream, tokens, title=t["rest_norms"], stage_labels=stage_labels, **look)
             widgets.chart(fig, "norms")
@@ -69,17 +69,17 @@ CURVE_POSITIONS = 64  # long enough to see several periods of the fast dimension
 CURVE_DIMENSIONS = (0, 2, 8, 32)  # sines of growing wavelength
 
 
-def embedding_and_positions(view: TraceArrays, look: dict[str, object]) -> None:
+def embedding_and_positions(trace: TraceArrays, look: dict[str, object]) -> None:
     """What enters layer 0: the token embeddings, the positional encodings and (sinusoidal) their waves.
     `look`: the charts' labels and style."""
     t = session.strings()
-    config, tokens = view.config, view.tokens
+    config, tokens = trace.config, trace.tokens
     st.subheader(t["rest_before"])
     left, right = st.columns(2)
     with left:
-        widgets.chart(vectors_figure(view.arrays["embeddings"], tokens, title=t["rest_embeddings"], **look), "emb")
+        widgets.chart(vectors_figure(trace.arrays["embeddings"], tokens, title=t["rest_embeddings"], **look), "emb")
     with right:
-        widgets.chart(vectors_figure(view.arrays["positions"], tokens, title=t["rest_positions"], **look), "pos")
+        widgets.chart(vectors_figure(trace.arrays["positions"], tokens, title=t["rest_positions"], **look), "pos")
     if config.positional == "sinusoidal" and config.source is None:
         table = sinusoidal_positions(max(CURVE_POSITIONS, len(tokens)), config.d_model).numpy()
         dims = [d for d in CURVE_DIMENSIONS if d < config.d_model]

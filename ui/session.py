@@ -97,8 +97,8 @@ def fit_heads() -> None:
     """After d_model changes, keep the nearest head count that still divides it."""
     state = st.session_state
     allowed = head_options(state.d_model, LIMITS.max_heads)
-    if state.heads not in allowed:
-        state.heads = max(h for h in allowed if h <= state.heads)
+    if state.n_heads not in allowed:
+        state.n_heads = max(h for h in allowed if h <= state.n_heads)
 
 
 def set_text(text: str) -> None:

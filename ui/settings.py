@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from encoder.config import ACTIVATIONS, LAYER_NORMS, POSITIONALS
 from viz.step_view import STEPS
 
 D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -35,34 +36,36 @@ MINILM_LAYERS = 6  # all-MiniLM-L6-v2, the trained model the app ships (tests/ap
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines a view. The fields in ONE_BASED are 0-based here, 1-based in links."""
+    """Everything that defines a view, under the names `EncoderConfig` gives the same things
+    (`n_heads`, `layer_norm`...). The link writes some shorter (`LINK_NAMES`) and counts the
+    fields in ONE_BASED from 1, as the page does."""
 
     text: str = EXAMPLES[0]
     lang: str = "en"
     model: str = "random"  # random weights, the trained MiniLM, or a user's uploaded torch model
     d_model: int = 64
-    heads: int = 4
-    layers: int = 2
-    minilm_layers: int = MINILM_LAYERS  # the trained model runs its first N layers: all of them by default
-    ff: int = 4
+    n_heads: int = 4
+    n_layers: int = 2
+    minilm_n_layers: int = MINILM_LAYERS  # the trained model runs its first N layers: all of them by default
+    ff_multiplier: int = 4  # d_ff = ff_multiplier x d_model
     seed: int = 0
-    pos: str = "sinusoidal"
-    norm: str = "post"
-    act: str = "relu"
+    positional: str = "sinusoidal"
+    layer_norm: str = "post"
+    activation: str = "relu"
     causal: bool = False  # decoder-style mask: no token attends to a later one
     rest: bool = False  # show the rest of the layer and the stack (off: a lighter page)
-    lab: str = "off"  # which experiment is open below the step view (see LAB_VIEWS)
-    lab_layer: int = 0  # the experiments' own layer and head (the step view's live in another fragment)
-    lab_head: int = 0
-    lab_temperature: float = 1.0  # why √d_k: T divides the scores once more
-    lab_dk: int = 64  # why √d_k: the head width of the side-by-side softmaxes
-    lab_pad: int = 2  # padding: how many [PAD] tokens
-    lab_shuffle: int = 1  # position matters: which shuffle
-    lab_positions: bool = False  # position matters: add sinusoidal positions
-    cmp_text: str = ""  # compare: sentence B ("" means A's sentence)
-    cmp_heads: int = 1  # compare: B's head count (random weights)
-    cmp_seed: int = 0  # compare: B's seed
-    cmp_scale: bool = True  # compare: whether B divides by √d_k
+    experiment: str = "off"  # which experiment is open below the step view (ui.experiments.EXPERIMENTS)
+    experiment_layer: int = 0  # the experiments' own layer and head (the step view's live in another fragment)
+    experiment_head: int = 0
+    scaling_temperature: float = 1.0  # why √d_k: T divides the scores once more
+    scaling_d_k: int = 64  # why √d_k: the head width of the side-by-side softmaxes
+    padding_count: int = 2  # padding: how many [PAD] tokens
+    shuffle_seed: int = 1  # shuffle: which shuffle of the words
+    shuffle_positions: bool = False  # shuffle: add sinusoidal positions
+    compare_sentence: str = ""  # compare: sentence B ("" means A's sentence)
+    compare_n_heads: int = 1  # compare: B's head count (random weights)
+    compare_seed: int = 0  # compare: B's seed
+    compare_scale: bool = True  # compare: whether B divides by √d_k
     present: bool = False  # presentation mode: one step at a time, large type, Prev / Next
     step: int = 0  # the step presentation mode shows (see STEPS)
     cpu: bool = False
@@ -70,37 +73,78 @@ class Settings:
     head: int = 0
     query: int = 0
     palette: str = "default"
-    wscale: str = "fixed"  # the softmax map's colour scale: 0 to 1, or 0 to its own largest weight
-    img: str = "png"
+    weight_scale: str = "fixed"  # the softmax map's colour scale: 0 to 1, or 0 to its own largest weight
+    image_format: str = "png"
     trainer: bool = False  # the "Train a model" section is open
     train_task: str = "previous"  # encoder.training.TASKS
     train_d_model: int = 32
-    train_heads: int = 2
-    train_layers: int = 2
+    train_n_heads: int = 2
+    train_n_layers: int = 2
     train_steps: int = 3000
     train_seed: int = 0
+
+
+# The link's shorter name for a field, where it has one; every other field is linked by its name.
+LINK_NAMES: dict[str, str] = {
+    "n_heads": "heads",
+    "n_layers": "layers",
+    "minilm_n_layers": "minilm_layers",
+    "ff_multiplier": "ff",
+    "positional": "pos",
+    "layer_norm": "norm",
+    "activation": "act",
+    "compare_n_heads": "compare_heads",
+    "weight_scale": "wscale",
+    "image_format": "img",
+    "train_n_heads": "train_heads",
+    "train_n_layers": "train_layers",
+}
+# Names and values that links of earlier versions wrote: read as today's, so an old link opens
+# the same view.
+OLD_LINK_NAMES: dict[str, str] = {
+    "lab": "experiment",
+    "lab_layer": "experiment_layer",
+    "lab_head": "experiment_head",
+    "lab_temperature": "scaling_temperature",
+    "lab_dk": "scaling_d_k",
+    "lab_pad": "padding_count",
+    "lab_shuffle": "shuffle_seed",
+    "lab_positions": "shuffle_positions",
+    "cmp_text": "compare_sentence",
+    "cmp_heads": "compare_heads",
+    "cmp_seed": "compare_seed",
+    "cmp_scale": "compare_scale",
+}
+OLD_LINK_VALUES: dict[str, dict[str, str]] = {
+    "experiment": {"heads": "head_view", "permute": "shuffle", "qk": "query_keys"},
+}
+
+
+def link_name(field_name: str) -> str:
+    """The name a Settings field goes by in a link."""
+    return LINK_NAMES.get(field_name, field_name)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "lang": ("en", "zh"),
     "model": ("random", "minilm", "upload", "trained"),
     "train_task": ("previous", "reverse", "sort", "induction"),
-    "pos": ("sinusoidal", "learned", "none"),
-    "norm": ("post", "pre", "none"),  # encoder.LAYER_NORMS: none is the source article's encoder
-    "act": ("relu", "gelu"),
+    "positional": POSITIONALS,
+    "layer_norm": LAYER_NORMS,  # "none": an encoder without LayerNorm, as the source article builds it
+    "activation": ACTIVATIONS,
     "palette": ("default", "colorblind"),
-    "wscale": ("fixed", "fit"),
-    "img": ("png", "svg"),
-    "lab": (
+    "weight_scale": ("fixed", "fit"),
+    "image_format": ("png", "svg"),
+    "experiment": (
         "off",
-        "heads",
+        "head_view",
         "scaling",
         "padding",
-        "permute",
+        "shuffle",
         "compare",
         "knockout",
         "rollout",
-        "qk",
+        "query_keys",
         "habits",
         "tokens",
     ),
@@ -118,7 +162,14 @@ MAX_TRAIN_LAYERS = 3
 TRAIN_STEPS: tuple[int, ...] = (300, 1000, 3000, 5000)
 
 
-ONE_BASED = ("layer", "head", "query", "step", "lab_layer", "lab_head")  # counted from 1 in links, as on screen
+ONE_BASED = (
+    "layer",
+    "head",
+    "query",
+    "step",
+    "experiment_layer",
+    "experiment_head",
+)  # counted from 1 in links, as on screen
 
 
 @dataclass(frozen=True)
@@ -132,7 +183,7 @@ class Notice:
     default: Any = None  # None when the value was kept in part ("reason_cut": a text's beginning)
 
 
-FLAGS = ("causal", "cpu", "rest", "present", "lab_positions", "cmp_scale", "trainer")  # "0" or "1" in links
+FLAGS = ("causal", "cpu", "rest", "present", "shuffle_positions", "compare_scale", "trainer")  # "0" or "1" in links
 
 
 def _int(raw: str) -> int | None:
@@ -150,24 +201,44 @@ def _float(raw: str) -> float | None:
 
 
 class _LinkReader:
-    """A link's values, read one by one: each kept in `values` (0-based where the link counts
-    from 1) or refused with a `Notice` that says why and what is used instead."""
+    """A link's values, read one by one by field name: each kept in `values` (0-based where the
+    link counts from 1) or refused with a `Notice` that names the parameter as the link wrote it
+    and says why and what is used instead."""
 
     def __init__(self, params: Mapping[str, str]) -> None:
-        self.params = params
+        self.params: dict[str, str] = {}
+        self.written_as: dict[str, str] = {}  # today's link name -> the name the link used
+        for name, value in params.items():
+            current = OLD_LINK_NAMES.get(name, name)
+            if current != name and current in params:  # today's name wins over an old one
+                continue
+            self.params[current] = value
+            self.written_as[current] = name
+        for name, renamed in OLD_LINK_VALUES.items():
+            value = self.params.get(name)
+            if value in renamed:
+                self.params[name] = renamed[value]
         self.values: dict[str, Any] = {}
         self.notices: list[Notice] = []
 
-    def refuse(self, name: str, reason: str, default: Any, **args: Any) -> None:
-        self.notices.append(Notice(name, str(self.params[name])[:80], reason, args, default))
+    def raw(self, field_name: str) -> str | None:
+        """The link's value for a field, as written; None when the link leaves it out."""
+        value = self.params.get(link_name(field_name))
+        return None if value is None else str(value)
+
+    def refuse(self, field_name: str, reason: str, default: Any, **args: Any) -> None:
+        name = link_name(field_name)
+        self.notices.append(Notice(self.written_as[name], self.params[name][:80], reason, args, default))
 
     def text(self, name: str) -> None:
         """A sentence: its beginning when too long, as a paste of the same text would be tokenized."""
-        if name not in self.params:
+        text = self.raw(name)
+        if text is None:
             return
-        text = str(self.params[name])
         if len(text) > MAX_TEXT_CHARS:
-            self.notices.append(Notice(name, text[:80], "reason_cut", {"max": MAX_TEXT_CHARS}))
+            self.notices.append(
+                Notice(self.written_as[link_name(name)], text[:80], "reason_cut", {"max": MAX_TEXT_CHARS})
+            )
             text = text[:MAX_TEXT_CHARS]
         self.values[name] = text
 
@@ -175,9 +246,10 @@ class _LinkReader:
         self, name: str, allowed: Sequence[Any], default: Any, parse: Callable[[str], Any] | None = None
     ) -> None:
         """One of `allowed`: as written (`parse` None), or parsed first (`_int`, `_float`)."""
-        if name not in self.params:
+        raw = self.raw(name)
+        if raw is None:
             return
-        value = self.params[name] if parse is None else parse(str(self.params[name]))
+        value = raw if parse is None else parse(raw)
         if value is None and parse is _int:
             self.refuse(name, "reason_not_int", default)
         elif value in allowed:
@@ -186,10 +258,11 @@ class _LinkReader:
             self.refuse(name, "reason_choice", default, choices=", ".join(map(str, allowed)))
 
     def flag(self, name: str) -> None:
-        if name not in self.params:
+        raw = self.raw(name)
+        if raw is None:
             return
-        if self.params[name] in ("0", "1"):
-            self.values[name] = self.params[name] == "1"
+        if raw in ("0", "1"):
+            self.values[name] = raw == "1"
         else:
             self.refuse(name, "reason_choice", "0", choices="0, 1")
 
@@ -197,9 +270,10 @@ class _LinkReader:
         self, name: str, valid: Callable[[int], bool], reason: str, default: Any, offset: int = 0, **args: Any
     ) -> None:
         """A whole number that `valid` accepts; `offset` 1 for a value the link counts from 1."""
-        if name not in self.params:
+        raw = self.raw(name)
+        if raw is None:
             return
-        number = _int(str(self.params[name]))
+        number = _int(raw)
         if number is None:
             self.refuse(name, "reason_not_int", default + offset)
         elif not valid(number):
@@ -212,57 +286,68 @@ class _LinkReader:
 
 
 def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int) -> tuple[Settings, list[Notice]]:
-    """Settings from a link's query string; refused values fall back to defaults, with notices.
+    """Settings from a link's query string (today's names or an earlier version's); what it
+    leaves out is the default, and refused values fall back to defaults, with notices.
 
     Checked in dependency order: heads against d_model, layer against layers, head against
     heads. `query` is checked later by the app, once the text is tokenized.
     """
     defaults = Settings()
     link = _LinkReader(params)
-    for name in ("text", "cmp_text"):
+    for name in ("text", "compare_sentence"):
         link.text(name)
     for name, allowed in CHOICES.items():
         link.one_of(name, allowed, getattr(defaults, name))
     link.one_of("d_model", D_MODEL_OPTIONS, defaults.d_model, _int)
     d_model = link.values.get("d_model", defaults.d_model)
     divisors = head_options(d_model, max_heads).__contains__
-    link.integer("heads", divisors, "reason_divisor", defaults.heads, d_model=d_model)
-    link.within("layers", 1, max_layers, defaults.layers)
-    link.within("minilm_layers", 1, MINILM_LAYERS, defaults.minilm_layers)
-    link.one_of("ff", FF_MULTIPLIERS, defaults.ff, _int)
+    link.integer("n_heads", divisors, "reason_divisor", defaults.n_heads, d_model=d_model)
+    link.within("n_layers", 1, max_layers, defaults.n_layers)
+    link.within("minilm_n_layers", 1, MINILM_LAYERS, defaults.minilm_n_layers)
+    link.one_of("ff_multiplier", FF_MULTIPLIERS, defaults.ff_multiplier, _int)
     link.within("seed", 0, MAX_SEED, defaults.seed)
     for name in FLAGS:
         link.flag(name)
     if link.values.get("model", defaults.model) == "random":
-        layers, heads = link.values.get("layers", defaults.layers), link.values.get("heads", defaults.heads)
+        n_layers = link.values.get("n_layers", defaults.n_layers)
+        n_heads = link.values.get("n_heads", defaults.n_heads)
     else:  # a trained or uploaded model's shape is known once it is loaded: the app fits these to it
-        layers, heads = max_layers, max_heads
-    for name, count in (("layer", layers), ("head", heads), ("lab_layer", layers), ("lab_head", heads)):
+        n_layers, n_heads = max_layers, max_heads
+    for name, count in (
+        ("layer", n_layers),
+        ("head", n_heads),
+        ("experiment_layer", n_layers),
+        ("experiment_head", n_heads),
+    ):
         link.within(name, 1, count, 0, offset=1)
     # The sentence is not tokenized yet: the app fits a query past its last token, with a notice.
     link.integer("query", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)
-    link.one_of("lab_temperature", TEMPERATURES, defaults.lab_temperature, _float)
-    link.one_of("lab_dk", SATURATION_D_KS, defaults.lab_dk, _int)
+    link.one_of("scaling_temperature", TEMPERATURES, defaults.scaling_temperature, _float)
+    link.one_of("scaling_d_k", SATURATION_D_KS, defaults.scaling_d_k, _int)
     link.one_of("train_d_model", TRAIN_D_MODELS, defaults.train_d_model, _int)
-    link.one_of("train_heads", TRAIN_HEADS, defaults.train_heads, _int)
-    link.within("train_layers", 1, MAX_TRAIN_LAYERS, defaults.train_layers)
+    link.one_of("train_n_heads", TRAIN_HEADS, defaults.train_n_heads, _int)
+    link.within("train_n_layers", 1, MAX_TRAIN_LAYERS, defaults.train_n_layers)
     link.one_of("train_steps", TRAIN_STEPS, defaults.train_steps, _int)
     link.within("train_seed", 0, MAX_SEED, defaults.train_seed)
-    link.within("lab_pad", 1, MAX_PADDING, defaults.lab_pad)
-    link.within("lab_shuffle", 0, MAX_SHUFFLE, defaults.lab_shuffle)
-    link.integer("cmp_heads", divisors, "reason_divisor", defaults.cmp_heads, d_model=d_model)
-    link.within("cmp_seed", 0, MAX_SEED, defaults.cmp_seed)
+    link.within("padding_count", 1, MAX_PADDING, defaults.padding_count)
+    link.within("shuffle_seed", 0, MAX_SHUFFLE, defaults.shuffle_seed)
+    link.integer("compare_n_heads", divisors, "reason_divisor", defaults.compare_n_heads, d_model=d_model)
+    link.within("compare_seed", 0, MAX_SEED, defaults.compare_seed)
     link.within("step", 1, len(STEPS), 0, offset=1)
     return dataclasses.replace(defaults, **link.values), link.notices
 
 
 def to_query_params(settings: Settings) -> dict[str, str]:
-    """The link form of `settings`: every field, with 1-based layers, heads, query and step."""
+    """The link form of `settings`: only what differs from the defaults, under the link's names,
+    with 1-based layers, heads, query and step. The default page's link is its address alone."""
+    defaults = Settings()
     params = {}
     for name, value in dataclasses.asdict(settings).items():
+        if value == getattr(defaults, name):
+            continue
         if name in ONE_BASED:
             value += 1
         elif isinstance(value, bool):
             value = int(value)
-        params[name] = str(value)
+        params[link_name(name)] = str(value)
     return params

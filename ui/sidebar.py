@@ -22,7 +22,7 @@ from ui.settings import (
 from viz import markdown_literal
 
 
-def sidebar() -> compute.Upload | None:
+def section() -> compute.Upload | None:
     """Every setting; returns the uploaded model file, if one was uploaded."""
     t = session.strings()
     upload = None
@@ -57,8 +57,15 @@ def sidebar() -> compute.Upload | None:
         st.toggle(t["present"], key="present", help=t["present_help"])
         with st.expander(t["display"]):
             st.radio(t["palette"], CHOICES["palette"], key="palette", format_func=option_label(t, "palette"))
-            st.radio(t["wscale"], CHOICES["wscale"], key="wscale", format_func=option_label(t, "wscale"))
-            st.radio(t["image_format"], CHOICES["img"], key="img", format_func=str.upper, horizontal=True)
+            st.radio(
+                t["weight_scale"],
+                CHOICES["weight_scale"],
+                key="weight_scale",
+                format_func=option_label(t, "weight_scale"),
+            )
+            st.radio(
+                t["image_format"], CHOICES["image_format"], key="image_format", format_func=str.upper, horizontal=True
+            )
         st.caption(t["share_hint"])
         classroom.sidebar_section()
     return upload
@@ -71,18 +78,34 @@ def random_shape(keep: dict[str, str]) -> None:
         t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=session.fit_heads, help=t["d_model_help"], **keep
     )
     heads = head_options(st.session_state.d_model, LIMITS.max_heads)
-    st.select_slider(t["heads"], heads, key="heads", help=t["heads_help"], **keep)
-    st.slider(t["layers"], 1, LIMITS.max_layers, key="layers", **keep)
+    st.select_slider(t["heads"], heads, key="n_heads", help=t["heads_help"], **keep)
+    st.slider(t["layers"], 1, LIMITS.max_layers, key="n_layers", **keep)
     with st.expander(t["advanced"]):
         st.select_slider(
-            t["d_ff"], FF_MULTIPLIERS, key="ff", help=t["d_ff_help"], format_func=lambda m: f"{m} × d_model", **keep
+            t["d_ff"],
+            FF_MULTIPLIERS,
+            key="ff_multiplier",
+            help=t["d_ff_help"],
+            format_func=lambda m: f"{m} × d_model",
+            **keep,
         )
         st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"], **keep)
         # Radios, not selectboxes, wherever labels are translated: a selectbox hands back its
         # label, which stops matching an option when the language changes.
-        st.radio(t["positional"], CHOICES["pos"], key="pos", format_func=option_label(t, "pos"), **keep)
-        st.radio(t["norm"], CHOICES["norm"], key="norm", format_func=option_label(t, "norm"), **keep)
-        st.radio(t["activation"], CHOICES["act"], key="act", format_func=ACTIVATION_NAMES.get, horizontal=True, **keep)
+        st.radio(
+            t["positional"], CHOICES["positional"], key="positional", format_func=option_label(t, "positional"), **keep
+        )
+        st.radio(
+            t["layer_norm"], CHOICES["layer_norm"], key="layer_norm", format_func=option_label(t, "layer_norm"), **keep
+        )
+        st.radio(
+            t["activation"],
+            CHOICES["activation"],
+            key="activation",
+            format_func=ACTIVATION_NAMES.get,
+            horizontal=True,
+            **keep,
+        )
         st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
 
 
@@ -122,9 +145,11 @@ def upload_choices(name: str, data: bytes) -> compute.Upload:
     n_heads = st.select_slider(t["upload_heads"], heads, key=f"{key}_heads", help=t["upload_heads_help"])
     layer_norm = layout.layer_norms[0]
     if len(layout.layer_norms) > 1:
-        layer_norm = st.radio(t["norm"], layout.layer_norms, key=f"{key}_norm", format_func=option_label(t, "norm"))
+        layer_norm = st.radio(
+            t["layer_norm"], layout.layer_norms, key=f"{key}_norm", format_func=option_label(t, "layer_norm")
+        )
     activation = st.radio(
-        t["activation"], CHOICES["act"], key=f"{key}_act", format_func=ACTIVATION_NAMES.get, horizontal=True
+        t["activation"], CHOICES["activation"], key=f"{key}_act", format_func=ACTIVATION_NAMES.get, horizontal=True
     )
     return compute.Upload(data, compute.StateDictChoices(n_heads, layer_norm, activation))
 
@@ -139,6 +164,6 @@ def minilm_shape(keep: dict[str, str]) -> None:
         return  # not installed, or broken: the page says so, in place of the trace
     config = full.config
     st.caption(t["fixed_shape"].format(d_model=config.d_model, heads=config.n_heads, layers=config.n_layers))
-    if st.session_state.minilm_layers > config.n_layers:  # a link may ask for more than it has
-        st.session_state.minilm_layers = config.n_layers
-    st.slider(t["first_layers"], 1, config.n_layers, key="minilm_layers", **keep)
+    if st.session_state.minilm_n_layers > config.n_layers:  # a link may ask for more than it has
+        st.session_state.minilm_n_layers = config.n_layers
+    st.slider(t["first_layers"], 1, config.n_layers, key="minilm_n_layers", **keep)

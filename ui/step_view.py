@@ -15,16 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly
 import streamlit as st
 from streamlit import config
 from streamlit.components.v1 import declare_component
 
-from encoder import TraceArrays
+from encoder import TraceArrays, habit_names, head_habits
 from ui import classroom, session
-from ui.analyses import habit_captions
-from ui.i18n import chart_labels, texts
+from ui.i18n import HABIT_LABELS, chart_labels, texts
 from ui.settings import Settings
+from viz import number_text
 from viz.step_view import (
     REPORT_DELAY_MS,
     STEPS,
@@ -57,6 +58,21 @@ def plotly_url() -> str:
     folder = declare_component("plotly_js", path=str(PLOTLY_DIR))
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
     return f"{'/' + base if base else ''}/component/{folder.name}/plotly.min.js"
+
+
+def habit_captions(weights: np.ndarray, tokens: list[str], t: dict[str, str]) -> list[list[str]]:
+    """(layers, heads) each head's habit with its score, as the thumbnails of the heads caption
+    them ("previous 0.93"); a head with no single habit is "mixed", without a score."""
+    scores = head_habits(weights, tokens)  # (layers, heads, habits)
+    names = habit_names(scores)  # (layers, heads)
+    best = scores.max(axis=-1)  # (layers, heads)
+    return [
+        [
+            t[HABIT_LABELS[name]] if name == "mixed" else f"{t[HABIT_LABELS[name]]} {number_text(float(score), 2)}"
+            for name, score in zip(layer_names, layer_best, strict=True)
+        ]
+        for layer_names, layer_best in zip(names, best, strict=True)
+    ]
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)  # at most 8 MB each, or about 17 MB for the largest runs
@@ -159,9 +175,9 @@ def view_style(settings: Settings) -> StepViewStyle:
     """The display settings the step view draws with."""
     return StepViewStyle(
         chart=session.chart_style(settings),
-        fit_weights=settings.wscale == "fit",
+        fit_weights=settings.weight_scale == "fit",
         present=bool(settings.present),
-        image_format=settings.img,
+        image_format=settings.image_format,
     )
 
 

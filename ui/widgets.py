@@ -1,5 +1,5 @@
-"""Small pieces every section of the page uses: a chart across the column, the layer and head
-pickers, two columns for two maps.
+"""Small pieces every section of the page uses: a chart across the column and its look, the layer
+and head pickers, two columns for two maps.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from encoder import EncoderConfig
 from ui import session
 from viz import (
     MAX_CELLS_PER_AXIS_FOR_VALUES,
+    ChartStyle,
     chart_config,
 )
+
+WEIGHT_DIFFERENCE_RANGE = 0.01  # weight differences below this are float rounding: drawn pale
 
 
 def chart(fig, name: str, **events: object) -> None:
@@ -22,7 +25,17 @@ def chart(fig, name: str, **events: object) -> None:
 
     `events` go to `st.plotly_chart` (a key and `on_select`, for a chart that can be clicked).
     """
-    st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.img), **events)
+    st.plotly_chart(fig, width="stretch", config=chart_config(name, st.session_state.image_format), **events)
+
+
+def look(style: ChartStyle) -> dict[str, object]:
+    """The words and the look of a chart: a figure builder's `labels` and `style`."""
+    return {"labels": session.labels(), "style": style}
+
+
+def difference_look(style: ChartStyle) -> dict[str, object]:
+    """The look of a difference of two attention maps, where rounding stays pale (WEIGHT_DIFFERENCE_RANGE)."""
+    return look(style) | {"min_range": WEIGHT_DIFFERENCE_RANGE}
 
 
 def tokens_digest(tokens: list[str]) -> str:

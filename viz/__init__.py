@@ -12,8 +12,7 @@ tokens and names the numbers that disagree, and takes its words as one `ChartLab
 (0.0, 1.0)
 """
 
-from viz.analysis import query_key_figure
-from viz.experiments import difference_figure, saturation_figure, variance_figure
+from viz.experiments import difference_figure, query_key_figure, saturation_figure, variance_figure
 from viz.grid import (
     GRID_GAP,
     GRID_MAX_TILE_CELLS,

@@ -1,4 +1,5 @@
-"""Figures for the experiments: why scores are divided by √d_k, and how two attention maps differ.
+"""Figures for the experiments: why scores are divided by √d_k, how two attention maps differ, and
+one head's queries and keys as points on one plane.
 
 The saturation and variance figures plot numbers an experiment measured over many random
 queries and keys; the difference figure compares two n x n maps of the same sentence
@@ -15,22 +16,24 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly import colors as px_colors
 from plotly.subplots import make_subplots
 
 from viz.checks import float_array, labels_for
-from viz.heatmaps import cell_texts, text_style, token_pairs
 from viz.labels import ChartLabels
 from viz.style import (
     DIVERGING_SCALES,
     HOVER_VALUE_FORMAT,
     ChartStyle,
-    Palette,
     axis_with_token_ticks,
     base_layout,
+    cell_texts,
     colorbar,
+    curve_colours,
+    line_layout,
     pinned_fonts,
+    text_style,
     token_margins,
+    token_pairs,
     values_are_shown,
 )
 
@@ -38,16 +41,6 @@ ALL_ZERO_RANGE = 1e-9  # colour range of an all-zero difference: a tiny symmetri
 REFERENCE_COLOUR = "rgb(120,120,120)"  # grey: a guide for the eye, not a measurement
 GUIDE_DASH = "dash"
 D_K = "d_k"  # the x axis of the √d_k curves: a symbol, the same in every language
-
-
-def curve_colours(palette: Palette) -> tuple[str, str]:
-    """(scaled, unscaled) line colours: the cool and the warm end of the palette's diverging scale.
-
-    Taken from the same scale as the heatmaps, so the colour-blind choice changes the lines
-    too; the unscaled curve is the warm one because its softmax runs hot (saturates).
-    """
-    scale = px_colors.get_colorscale(DIVERGING_SCALES[palette])  # [[position, colour], ...] cool to warm
-    return scale[1][1], scale[-2][1]  # one step in from each end: the darkest ends read as black
 
 
 def d_k_values(d_ks: Sequence[int]) -> np.ndarray:
@@ -106,13 +99,6 @@ def log_ticks(low: float, high: float, max_ticks: int = 8) -> list[float]:
     if len(ticks) < 2:  # a range narrower than 1-2-5 steps: label its two ends
         ticks = [low, high] if low < high else [low]
     return [float(f"{v:.3g}") for v in ticks]
-
-
-def line_layout(title: str, font_size: float) -> dict[str, Any]:
-    """`base_layout` with room on the left and bottom for tick labels and axis titles."""
-    layout = base_layout(title, font_size)
-    layout["margin"] |= {"l": round(3.5 * font_size), "b": round(3.5 * font_size)}
-    return layout
 
 
 def measured_line(
@@ -325,3 +311,66 @@ def difference_figure(
     layout["yaxis"] = axis_with_token_ticks(labels.query, query_labels, top_down=True)
     token_margins(layout, style.font_size, query_labels, key_labels)
     return go.Figure(data=[heatmap], layout=pinned_fonts(layout, style.font_size))
+
+
+STRONG_WEIGHT = 0.3  # a query's line to a key is drawn from this weight up (and to its strongest key always)
+
+
+def query_key_figure(
+    queries: np.ndarray,  # (n, 2) the queries on the principal plane
+    keys: np.ndarray,  # (n, 2) the keys on the same plane
+    tokens: Sequence[str],
+    weights: np.ndarray,  # (n, n) the head's softmax weights, rows = queries
+    *,
+    title: str = "",
+    labels: ChartLabels = ChartLabels(),
+    style: ChartStyle = ChartStyle(),
+) -> go.Figure:
+    """Queries (circles) and keys (diamonds) of one head as points, each labelled with its token,
+    and a line from each query to its strongest key (and to any key over `STRONG_WEIGHT`), as wide
+    as the weight: a key wins where it lies near the query, in the direction that counts."""
+    q = float_array(queries, "queries", "(n, 2)")
+    k = float_array(keys, "keys", "(n, 2)")
+    w = float_array(weights, "weights", "(n, n)")
+    n = q.shape[0]
+    if q.shape != (n, 2) or k.shape != (n, 2) or w.shape != (n, n):
+        raise ValueError(f"queries {q.shape}, keys {k.shape} and weights {w.shape} must be (n, 2), (n, 2), (n, n)")
+    ticks = labels_for(tokens, n, array_name="queries", axis_name="rows", token_kind="tokens")
+    query_colour, key_colour = curve_colours(style.palette)
+    data = []
+    for i in range(n):
+        strongest = int(np.argmax(w[i]))
+        for j in range(n):
+            if j == strongest or w[i, j] >= STRONG_WEIGHT:
+                data.append(
+                    go.Scatter(
+                        x=[q[i, 0], k[j, 0]],
+                        y=[q[i, 1], k[j, 1]],
+                        mode="lines",
+                        line={"color": "rgba(120,120,120,0.6)", "width": 1 + 5 * float(w[i, j])},
+                        hovertemplate=f"{ticks[i]} → {ticks[j]}<br>{labels.weight}: {w[i, j]:{HOVER_VALUE_FORMAT}}"
+                        "<extra></extra>",
+                        showlegend=False,
+                    )
+                )
+    for points, name, colour, symbol in (
+        (q, labels.query, query_colour, "circle"),
+        (k, labels.key, key_colour, "diamond"),
+    ):
+        data.append(
+            go.Scatter(
+                x=points[:, 0],
+                y=points[:, 1],
+                mode="markers+text",
+                text=ticks,
+                textposition="top center",
+                marker={"size": 12, "color": colour, "symbol": symbol},
+                name=name,
+                hovertemplate=f"{name}: %{{text}}<extra></extra>",
+            )
+        )
+    layout = line_layout(title, style.font_size)
+    layout["xaxis"] = {"title": {"text": "PC 1"}, "zeroline": False}
+    layout["yaxis"] = {"title": {"text": "PC 2"}, "zeroline": False, "scaleanchor": "x"}  # distances as they are
+    layout["legend"] = {"orientation": "h", "x": 0, "y": -0.15}
+    return go.Figure(data=data, layout=layout)

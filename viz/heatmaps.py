@@ -19,53 +19,20 @@ from viz.labels import ChartLabels
 from viz.style import (
     DIVERGING_SCALES,
     HOVER_VALUE_FORMAT,
-    MASK_MARK,
     MAX_CELLS_PER_AXIS_FOR_VALUES,
     SEQUENTIAL_SCALES,
     ChartStyle,
     axis_with_token_ticks,
     base_layout,
     cell_axis,
+    cell_texts,
     colorbar,
-    number_text,
     pinned_fonts,
+    text_style,
     token_margins,
+    token_pairs,
     values_are_shown,
 )
-
-CELL_VALUE_DECIMALS = 2  # numbers printed inside cells: two decimals fit a small cell
-
-
-def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bool) -> np.ndarray | None:
-    """What each cell prints: its value rounded, `MASK_MARK` where masked, or nothing.
-
-    Formatted here rather than with a Plotly `texttemplate` on z so that a masked cell can
-    print its mark instead of a number, and so that tests can read what every cell shows.
-    Returns None when no cell prints anything, which leaves the text out of the figure.
-    """
-    has_masked = masked is not None and bool(masked.any())
-    if not show_values and not has_masked:
-        return None
-    texts = np.full(values.shape, "", dtype=object)  # (rows, columns)
-    if show_values:
-        finite = np.isfinite(values)
-        texts[finite] = [number_text(value, CELL_VALUE_DECIMALS) for value in values[finite].tolist()]
-    if has_masked:
-        texts[masked] = MASK_MARK
-    return texts
-
-
-def text_style(texts: np.ndarray | None) -> dict[str, object]:
-    """The Heatmap arguments that print `cell_texts` in the cells (nothing when it is None)."""
-    return {"text": texts, "texttemplate": None if texts is None else "%{text}"}
-
-
-def token_pairs(row_labels: list[str], column_labels: list[str]) -> np.ndarray:
-    """(rows, columns, 2) the row and column token of every cell, for a hover that names both."""
-    pairs = np.empty((len(row_labels), len(column_labels), 2), dtype=object)
-    pairs[..., 0] = np.array(row_labels, dtype=object)[:, None]
-    pairs[..., 1] = np.array(column_labels, dtype=object)[None, :]
-    return pairs
 
 
 def vectors_heatmap(

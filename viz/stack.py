@@ -13,7 +13,6 @@ import plotly.graph_objects as go
 from plotly import colors as px_colors
 
 from viz.checks import float_array, labels_for
-from viz.heatmaps import cell_texts, text_style, token_pairs
 from viz.labels import ChartLabels
 from viz.style import (
     DIVERGING_SCALES,
@@ -22,9 +21,12 @@ from viz.style import (
     ChartStyle,
     axis_with_token_ticks,
     base_layout,
+    cell_texts,
     colorbar,
     pinned_fonts,
+    text_style,
     token_margins,
+    token_pairs,
     values_are_shown,
 )
 

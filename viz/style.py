@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+from plotly import colors as px_colors
+
 Palette = Literal["default", "colorblind"]
 PALETTES: tuple[str, ...] = ("default", "colorblind")
 
@@ -246,3 +249,55 @@ def safe_filename(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._-")
     return cleaned if re.search(r"[A-Za-z0-9]", cleaned) else DEFAULT_FILENAME
+
+
+def curve_colours(palette: Palette) -> tuple[str, str]:
+    """(scaled, unscaled) line colours: the cool and the warm end of the palette's diverging scale.
+
+    Taken from the same scale as the heatmaps, so the colour-blind choice changes the lines
+    too; the unscaled curve is the warm one because its softmax runs hot (saturates).
+    """
+    scale = px_colors.get_colorscale(DIVERGING_SCALES[palette])  # [[position, colour], ...] cool to warm
+    return scale[1][1], scale[-2][1]  # one step in from each end: the darkest ends read as black
+
+
+def line_layout(title: str, font_size: float) -> dict[str, Any]:
+    """`base_layout` with room on the left and bottom for tick labels and axis titles."""
+    layout = base_layout(title, font_size)
+    layout["margin"] |= {"l": round(3.5 * font_size), "b": round(3.5 * font_size)}
+    return layout
+
+
+CELL_VALUE_DECIMALS = 2  # numbers printed inside cells: two decimals fit a small cell
+
+
+def cell_texts(values: np.ndarray, masked: np.ndarray | None, *, show_values: bool) -> np.ndarray | None:
+    """What each cell prints: its value rounded, `MASK_MARK` where masked, or nothing.
+
+    Formatted here rather than with a Plotly `texttemplate` on z so that a masked cell can
+    print its mark instead of a number, and so that tests can read what every cell shows.
+    Returns None when no cell prints anything, which leaves the text out of the figure.
+    """
+    has_masked = masked is not None and bool(masked.any())
+    if not show_values and not has_masked:
+        return None
+    texts = np.full(values.shape, "", dtype=object)  # (rows, columns)
+    if show_values:
+        finite = np.isfinite(values)
+        texts[finite] = [number_text(value, CELL_VALUE_DECIMALS) for value in values[finite].tolist()]
+    if has_masked:
+        texts[masked] = MASK_MARK
+    return texts
+
+
+def text_style(texts: np.ndarray | None) -> dict[str, object]:
+    """The Heatmap arguments that print `cell_texts` in the cells (nothing when it is None)."""
+    return {"text": texts, "texttemplate": None if texts is None else "%{text}"}
+
+
+def token_pairs(row_labels: list[str], column_labels: list[str]) -> np.ndarray:
+    """(rows, columns, 2) the row and column token of every cell, for a hover that names both."""
+    pairs = np.empty((len(row_labels), len(column_labels), 2), dtype=object)
+    pairs[..., 0] = np.array(row_labels, dtype=object)[:, None]
+    pairs[..., 1] = np.array(column_labels, dtype=object)[None, :]
+    return pairs

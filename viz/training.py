@@ -8,9 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.experiments import curve_colours, line_layout
 from viz.labels import ChartLabels
-from viz.style import HOVER_VALUE_FORMAT, ChartStyle
+from viz.style import HOVER_VALUE_FORMAT, ChartStyle, curve_colours, line_layout
 
 
 def training_curves_figure(

@@ -53,8 +53,8 @@ def test_typing_a_sentence_updates_the_tokens_on_the_axes():
 
 def test_changing_heads_and_layers_reshapes_the_step_view():
     at = page.run()
-    page.after(at.select_slider(key="heads").set_value(8))
-    page.after(at.slider(key="layers").set_value(3))
+    page.after(at.select_slider(key="n_heads").set_value(8))
+    page.after(at.slider(key="n_layers").set_value(3))
     header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"], header["d_head"]) == (8, 3, 8)
     assert arrays["layer2.q"].shape == (8, 3, 8)
@@ -64,8 +64,8 @@ def test_changing_heads_and_layers_reshapes_the_step_view():
 def test_a_d_model_that_the_heads_do_not_divide_moves_heads_to_a_divisor():
     at = page.run(d_model="64", heads="16")
     page.after(at.select_slider(key="d_model").set_value(24))
-    assert at.select_slider(key="heads").value == 12
-    assert 24 % at.select_slider(key="heads").value == 0
+    assert at.select_slider(key="n_heads").value == 12
+    assert 24 % at.select_slider(key="n_heads").value == 0
 
 
 def test_a_shared_link_opens_the_same_view():
@@ -138,7 +138,7 @@ def test_chinese_interface_and_switching_language_keeps_every_setting():
     assert at.text_input(key="text").label == "Sentence"
     assert page.step_view(at)[0]["strings"]["step_qkv"].startswith("Step 1")
     assert at.text_input(key="text").value == "你好 world"
-    assert (at.select_slider(key="heads").value, at.slider(key="layers").value) == (8, 3)
+    assert (at.select_slider(key="n_heads").value, at.slider(key="n_layers").value) == (8, 3)
     assert page.view(at)[:2] == (2, 4)
 
 
@@ -241,7 +241,7 @@ def test_trained_minilm_shows_its_word_pieces_and_fixed_shape():
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
     assert "animal" in tokens and "it" in tokens
     assert page.ticks(header["templates"]["weights"], "xaxis") == tokens
-    assert at.slider(key="minilm_layers").max == 6
+    assert at.slider(key="minilm_n_layers").max == 6
     assert header["n_layers"] == 6 and header["n_heads"] == 12  # every layer by default
     assert any("384" in c.value and "12" in c.value for c in at.caption)
 
@@ -276,8 +276,8 @@ def test_trained_model_can_run_fewer_layers_and_a_link_cannot_ask_for_more():
     at = page.run(model="minilm", minilm_layers="2", layer="2")
     assert page.step_view(at)[0]["n_layers"] == 2 and page.view(at)[0] == 1
     at = page.run(model="minilm", minilm_layers="12", layer="9")
-    assert at.slider(key="minilm_layers").max == MINILM_LAYERS == 6  # the loaded model agrees with the link check
-    assert at.slider(key="minilm_layers").value == 6
+    assert at.slider(key="minilm_n_layers").max == MINILM_LAYERS == 6  # the loaded model agrees with the link check
+    assert at.slider(key="minilm_n_layers").value == 6
     assert page.view(at)[0] == 5  # fitted to the model's six layers, and the link is told so
     assert "minilm_layers = “12” is not valid (allowed: 1 to 6)" in " ".join(page.alerts(at))
     assert "layer = “9” is not valid (allowed: 1 to 6); using 6 instead" in " ".join(page.alerts(at))
@@ -324,7 +324,7 @@ def test_the_trained_model_is_loaded_once_whatever_number_of_its_layers_is_shown
     st.cache_data.clear()
     at = page.run(model="minilm", text=ANIMAL)  # the sidebar's shape and the page's trace: one model
     for layers in (3, 6):
-        page.after(at.slider(key="minilm_layers").set_value(layers))
+        page.after(at.slider(key="minilm_n_layers").set_value(layers))
         assert page.step_view(at)[0]["n_layers"] == layers
     assert len(loads) == 1, loads
 
@@ -439,7 +439,7 @@ def test_an_uploaded_state_dict_asks_for_the_head_count_and_shows_those_heads(la
     [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
     assert heads.options == ["1", "2", "4", "8", "16"] and heads.value == 8  # d_model 32: 8 heads or fewer
     page.after(heads.set_value(4))
-    [norm] = [r for r in at.radio if r.label == t["norm"]]
+    [norm] = [r for r in at.radio if r.label == t["layer_norm"]]
     page.after(norm.set_value("pre"))  # the names cannot say pre-LN: the user does
     header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"], header["d_model"]) == (4, 2, 32)
@@ -460,7 +460,7 @@ def test_an_uploaded_state_dict_of_the_articles_encoder_runs_without_layer_norm(
     page.after(at.get("file_uploader")[0].upload("article.pt", _saved(state)))
     said = " ".join(c.value for c in at.sidebar.caption)
     assert t["arch_article"] in said
-    assert not [r for r in at.radio if r.label == t["norm"]]  # no LayerNorm: nothing to place
+    assert not [r for r in at.radio if r.label == t["layer_norm"]]  # no LayerNorm: nothing to place
     [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
     page.after(heads.set_value(2))
     header, arrays = page.step_view(at)
@@ -508,12 +508,12 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     assert at.query_params["rest"] == "1"
 
 
-@pytest.mark.parametrize("lab", [lab for lab in CHOICES["lab"] if lab != "off"])
+@pytest.mark.parametrize("lab", [lab for lab in CHOICES["experiment"] if lab != "off"])
 def test_every_experiment_runs_on_the_articles_encoder_uploaded_as_a_state_dict(lab: str):
     """A model without LayerNorm whose head count the user gave is a model like any other."""
     at = page.run(model="upload", rest="1", text="the cat sat on the mat")
     page.after(at.get("file_uploader")[0].upload("article.pt", _saved(_article_state(16, 2, 32))))
-    at = page.after(at.radio(key="lab").set_value(lab))
+    at = page.after(at.radio(key="experiment").set_value(lab))
     assert page.charts(at) or at.dataframe, "the experiment drew nothing"
     assert page.step_view(at)[0]["n_heads"] == 8  # the sidebar's first guess for d_model 16
 
@@ -522,8 +522,8 @@ def test_every_experiment_runs_on_the_articles_encoder_uploaded_as_a_state_dict(
 def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
     t = texts(lang)
     at = page.run(text="the cat sat", norm="none", rest="1", lang=lang)
-    assert at.radio(key="norm").value == "none"
-    assert t["norm_none"] in at.radio(key="norm").options
+    assert at.radio(key="layer_norm").value == "none"
+    assert t["layer_norm_none"] in at.radio(key="layer_norm").options
     trace = Encoder(EncoderConfig(layer_norm="none")).trace_text("the cat sat")
     _, arrays = page.step_view(at)
     np.testing.assert_array_equal(arrays["layer1.context"], trace.layers[1].context.numpy())
@@ -533,7 +533,7 @@ def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
     assert f"{t['rest_ffn_input_sum']} (L1)" in " ".join(stages)
     shown = page.decode(page.chart(at, "output_L1")["data"][0]["z"])
     np.testing.assert_allclose(shown, trace.layers[0].ffn_residual.numpy(), atol=1e-6)  # no LayerNorm at the end
-    assert at.query_params["norm"] == "none"
+    assert at.query_params["layer_norm"] == "none"
 
 
 def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences():
@@ -542,11 +542,11 @@ def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences(
     header, _ = page.step_view(at)
     assert header["templates"]["weights"]["data"][0]["zmax"] == 1  # by default 0 to 1, comparable across heads
     assert not header["style"]["fit_weights"]
-    at = page.after(at.radio(key="wscale").set_value("fit"))
+    at = page.after(at.radio(key="weight_scale").set_value("fit"))
     header, _ = page.step_view(at)
     assert header["style"]["fit_weights"]  # the browser ends the scale at the shown head's largest weight
     assert header["templates"]["heads"]["data"][0]["zmax"] == 1  # the heads side by side stay comparable
-    assert at.query_params["wscale"] == "fit"
+    assert at.query_params["weight_scale"] == "fit"
 
 
 def _chart_titles(spec: dict) -> list[str]:

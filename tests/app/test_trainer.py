@@ -13,15 +13,15 @@ import torch
 
 from encoder.training import TASKS
 from tests.app import page
-from ui import trainer
+from ui import trainings
 from ui.i18n import texts
-from ui.trainer import MAX_TRAININGS, TrainingKey
+from ui.trainings import MAX_TRAININGS, TrainingKey
 
 STEPS = 300  # the smallest choice: enough for snapshots at 0, 100, 200, 300
 
 
-def _wait(key: TrainingKey, timeout: float = 120.0) -> trainer.Job:
-    job = trainer.trainings().get(key)
+def _wait(key: TrainingKey, timeout: float = 120.0) -> trainings.Job:
+    job = trainings.trainings().get(key)
     assert job is not None, "pressing Train started nothing"
     assert job.done.wait(timeout), f"the training did not end within {timeout:.0f} s"
     return job
@@ -81,7 +81,7 @@ def test_a_link_to_a_model_not_trained_here_says_what_to_do():
 
 
 def test_no_more_than_the_cap_train_at_once():
-    registry = trainer.Trainings()
+    registry = trainings.Trainings()
     keys = [TrainingKey("previous", 16, 1, 1, 5000, seed) for seed in range(MAX_TRAININGS + 1)]
     jobs = [registry.start(key) for key in keys[:MAX_TRAININGS]]
     try:
@@ -100,7 +100,7 @@ def test_no_more_than_the_cap_train_at_once():
 
 def test_training_runs_off_the_script_thread_and_its_result_grows_live():
     key = TrainingKey("previous", 16, 1, 1, 1000, 77)
-    job = trainer.Trainings().start(key)  # returns at once: the training is a thread of its own
+    job = trainings.Trainings().start(key)  # returns at once: the training is a thread of its own
     assert job is not None and job.running
     assert any(key.file_name in thread.name for thread in threading.enumerate())
     deadline = time.perf_counter() + 60
@@ -120,6 +120,6 @@ def test_every_view_runs_on_a_trained_model(lab):
     )
     assert page.step_view(at)[0]["tokens"] == list("31415926")
     at = page.after(at.toggle(key="rest").set_value(True))
-    at = page.after(at.radio(key="lab").set_value(lab))
+    at = page.after(at.radio(key="experiment").set_value(lab))
     assert not at.exception
     assert page.charts(at), "no chart drawn"

@@ -59,8 +59,7 @@ from tests.e2e.e2e_harness import (
 )
 from ui.i18n import texts
 from viz import number_text, token_labels
-from viz.heatmaps import cell_texts
-from viz.style import values_are_shown
+from viz.style import cell_texts, values_are_shown
 
 LOVE = ["我", "爱", "你"]
 MATRIX_CHARTS = ("scores", "scaled", "weights")  # query tokens down, key tokens across

@@ -394,7 +394,7 @@ def test_vectors_shape_errors_name_the_numbers(values, tokens, message):
 
 
 def test_a_tiny_negative_prints_as_zero_not_minus_zero():
-    from viz.heatmaps import cell_texts
+    from viz.style import cell_texts
 
     texts = cell_texts(np.array([[-0.001, -0.006, 0.004]], dtype=np.float32), None, show_values=True)
     assert texts.tolist() == [["0.00", "-0.01", "0.00"]]
