@@ -34,14 +34,17 @@ from encoder.pretrained import (
     UnsupportedCheckpointError,
     load_pretrained,
 )
-from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
-from encoder.torch_import import (
+from encoder.state_dict import (
     StateDictLayout,
     UnsupportedModelError,
+    from_state_dict,
     load_torch_file,
     read_torch_file,
     state_dict_layout,
+    to_torch,
 )
+from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
+from encoder.torch_import import from_torch
 from encoder.trace import LayerTrace, Trace, TraceArrays, trace_nbytes
 
 __all__ = [
@@ -71,6 +74,8 @@ __all__ = [
     "UnsupportedCheckpointError",
     "UnsupportedModelError",
     "attention_mask",
+    "from_state_dict",
+    "from_torch",
     "load_pretrained",
     "load_torch_file",
     "padded_trace",
@@ -85,6 +90,7 @@ __all__ = [
     "shuffled",
     "sinusoidal_positions",
     "state_dict_layout",
+    "to_torch",
     "tokenize",
     "trace_nbytes",
     "unshuffle_weights",

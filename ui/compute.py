@@ -25,6 +25,8 @@ from encoder import (
     StateDictLayout,
     TooManyTokensError,
     TraceArrays,
+    from_state_dict,
+    from_torch,
     load_pretrained,
     padded_trace,
     read_torch_file,
@@ -149,12 +151,12 @@ def _build(key: ModelKey, device: str, upload: bytes | None) -> Encoder:
         return Encoder(key.config, device=device)
     loaded = read_torch_file(upload)
     if not isinstance(loaded, dict):
-        return Encoder.from_torch(loaded, device=device)
+        return from_torch(loaded, device=device)
     if key.choices is None:  # the sidebar asks once the names are understood: a refusal says why not
         state_dict_layout(loaded)
         raise AssertionError("a state_dict the sidebar understood came without the choices it asks for")
     choices = key.choices
-    return Encoder.from_state_dict(
+    return from_state_dict(
         loaded, n_heads=choices.n_heads, layer_norm=choices.layer_norm, activation=choices.activation, device=device
     )
 

@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from encoder import Encoder, EncoderConfig
+from encoder import Encoder, EncoderConfig, to_torch
 from encoder.training import TASKS, TrainingResult, probe_ideal, probe_scores, train
 from ui import session, widgets
 from ui.i18n import option_label
@@ -90,7 +90,7 @@ class Job:
         """The trained layers as torch saves a `torch.nn.TransformerEncoder`: the upload reads it back."""
         if self._saved is None:
             buffer = io.BytesIO()
-            torch.save(self.result.model.to_torch(), buffer)
+            torch.save(to_torch(self.result.model), buffer)
             self._saved = buffer.getvalue()
         return self._saved
 

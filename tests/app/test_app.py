@@ -14,8 +14,8 @@ import pytest
 import streamlit as st
 import torch
 
-from encoder import Encoder, EncoderConfig, resolve_device, tokenize
-from encoder.torch_import import EXPECTED_NAMES
+from encoder import Encoder, EncoderConfig, from_state_dict, from_torch, resolve_device, tokenize
+from encoder.state_dict import EXPECTED_NAMES
 from tests.app import page
 from tests.app.page import ROOT
 from tests.encoder.test_torch_import import article_encoder
@@ -352,7 +352,7 @@ def test_an_uploaded_torch_encoder_is_inspected():
     header, arrays = page.inspector(at)
     assert (header["n_heads"], header["n_layers"]) == (8, 3)
     assert header["tokens"] == ["我", "爱", "你"]
-    uploaded = Encoder.from_torch(reference).trace_text("我爱你")  # the uploaded model's numbers, not random ones
+    uploaded = from_torch(reference).trace_text("我爱你")  # the uploaded model's numbers, not random ones
     np.testing.assert_array_equal(arrays["layer0.q"], uploaded.layers[0].q.numpy())
     summary = " ".join(c.value for c in at.caption)  # Markdown: the file name is escaped, shown as typed
     assert "Your model (encoder\\.pt): d_model = 32, heads: 8, layers: 3" in summary and "Random" not in summary
@@ -443,7 +443,7 @@ def test_an_uploaded_state_dict_asks_for_the_head_count_and_shows_those_heads(la
     page.after(norm.set_value("pre"))  # the names cannot say pre-LN: the user does
     header, arrays = page.inspector(at)
     assert (header["n_heads"], header["n_layers"], header["d_model"]) == (4, 2, 32)
-    x = Encoder.from_torch(reference).trace_text("我爱你").input[None]  # (1, n, d): text embedded as random mode does
+    x = from_torch(reference).trace_text("我爱你").input[None]  # (1, n, d): text embedded as random mode does
     with torch.no_grad():  # torch's own per-head weights, layer by layer
         for index, layer in enumerate(reference.layers):
             normed = layer.norm1(x)
@@ -464,7 +464,7 @@ def test_an_uploaded_state_dict_of_the_articles_encoder_runs_without_layer_norm(
     [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
     page.after(heads.set_value(2))
     header, arrays = page.inspector(at)
-    expected = Encoder.from_state_dict(state, n_heads=2).trace_text("我爱你")
+    expected = from_state_dict(state, n_heads=2).trace_text("我爱你")
     assert expected.config.layer_norm == "none" and header["n_heads"] == 2
     np.testing.assert_array_equal(arrays["layer1.context"], expected.layers[1].context.numpy())
     assert t["rest_text_none"] in [m.value for m in at.markdown]  # the rest of the layer says there is no LayerNorm

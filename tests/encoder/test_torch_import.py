@@ -20,9 +20,12 @@ from encoder import (
     Encoder,
     EncoderConfig,
     UnsupportedModelError,
+    from_state_dict,
+    from_torch,
     load_torch_file,
     read_torch_file,
     state_dict_layout,
+    to_torch,
 )
 
 
@@ -82,7 +85,7 @@ def _run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def test_the_articles_encoder_imports_and_computes_what_its_forward_computes():
     article = article_encoder()
-    ours = Encoder.from_torch(article)
+    ours = from_torch(article)
     assert (ours.config.layer_norm, ours.config.n_heads, ours.config.n_layers, ours.config.d_ff) == ("none", 4, 3, 64)
     assert ours.config.activation == "relu"  # the forward's F.relu, found by the forward check
     x = torch.randn(6, 32)
@@ -100,14 +103,14 @@ def test_the_articles_encoder_imports_and_computes_what_its_forward_computes():
 
 def test_importing_leaves_the_modules_training_flags_as_they_were():
     article = article_encoder().train()
-    Encoder.from_torch(article)
+    from_torch(article)
     assert all(module.training for module in article.modules())
 
 
 def test_one_layer_of_the_article_imports_too():
     layer = article_encoder(layers=1).layers[0]
     x = torch.randn(4, 32)
-    _close(Encoder.from_torch(layer).trace(x).output, _run(layer, x))
+    _close(from_torch(layer).trace(x).output, _run(layer, x))
 
 
 class _GeluArticleLayer(ArticleEncoderLayer):
@@ -133,12 +136,12 @@ class _PreNormLayer(nn.Module):
 
 def test_what_the_modules_do_not_say_is_read_from_the_forward():
     gelu = _GeluArticleLayer(16, 2, 32).eval()
-    imported = Encoder.from_torch(gelu)
+    imported = from_torch(gelu)
     assert (imported.config.activation, imported.config.layer_norm) == ("gelu", "none")
     x = torch.randn(5, 16)
     _close(imported.trace(x).output, _run(gelu, x))
     pre = _PreNormLayer(16, 4, 32).eval()
-    imported = Encoder.from_torch(pre)
+    imported = from_torch(pre)
     assert (imported.config.layer_norm, imported.config.n_heads) == ("pre", 4)
     with torch.no_grad():
         expected = pre(x[None])[0]  # batch_first
@@ -174,7 +177,7 @@ class _WithEmbedding(nn.Module):
 )
 def test_a_look_alike_is_refused_with_what_is_wrong(module, code, words):
     with pytest.raises(UnsupportedModelError) as refused:
-        Encoder.from_torch(module)
+        from_torch(module)
     assert refused.value.code == code and words in str(refused.value)
 
 
@@ -198,7 +201,7 @@ def test_a_torch_encoders_state_dict_computes_what_the_encoder_computes(norm_fir
     layout = state_dict_layout(state)
     assert (layout.architecture, layout.d_model, layout.d_ff, layout.n_layers) == ("torch", 32, 48, 2)
     assert layout.final_norm is final_norm and layout.layer_norms == ("post", "pre")
-    ours = Encoder.from_state_dict(state, n_heads=4, layer_norm="pre" if norm_first else "post")
+    ours = from_state_dict(state, n_heads=4, layer_norm="pre" if norm_first else "post")
     x = torch.randn(5, 32)
     with torch.no_grad():
         expected = reference(x[None])[0]
@@ -217,14 +220,14 @@ def test_the_articles_state_dict_needs_only_its_head_count():
     state = read_torch_file(_saved(article.state_dict()))
     assert state_dict_layout(state).layer_norms == ("none",)
     x = torch.randn(4, 32)
-    ours = Encoder.from_state_dict(state, n_heads=4)
+    ours = from_state_dict(state, n_heads=4)
     _close(ours.trace(x).output, _run(article, x))
-    other = Encoder.from_state_dict(state, n_heads=2)  # the same weights, split otherwise: other maps
+    other = from_state_dict(state, n_heads=2)  # the same weights, split otherwise: other maps
     assert other.trace(x).layers[0].weights.shape[0] == 2
     assert not torch.allclose(other.trace(x).output, ours.trace(x).output)
     single = read_torch_file(_saved(article.layers[0].state_dict()))  # one layer: no layers.N. prefix
     assert state_dict_layout(single).single_layer
-    _close(Encoder.from_state_dict(single, n_heads=4).trace(x).output, _run(article.layers[0], x))
+    _close(from_state_dict(single, n_heads=4).trace(x).output, _run(article.layers[0], x))
 
 
 def _names(state):
@@ -262,11 +265,11 @@ def test_a_state_dict_of_something_else_is_refused_with_the_names_that_were_expe
 def test_what_a_state_dict_leaves_open_is_checked():
     state = article_encoder(layers=1).state_dict()
     with pytest.raises(UnsupportedModelError, match="no LayerNorm"):
-        Encoder.from_state_dict(state, n_heads=4, layer_norm="post")
+        from_state_dict(state, n_heads=4, layer_norm="post")
     with pytest.raises(UnsupportedModelError, match="activation"):
-        Encoder.from_state_dict(state, n_heads=4, activation="tanh")
+        from_state_dict(state, n_heads=4, activation="tanh")
     with pytest.raises(ValueError, match="n_heads"):  # a ConfigError: 32 is not divisible by 3
-        Encoder.from_state_dict(state, n_heads=3)
+        from_state_dict(state, n_heads=3)
 
 
 def test_a_state_dict_file_is_read_but_not_taken_for_a_module():
@@ -289,7 +292,7 @@ def test_a_model_without_layer_norm_runs_the_residual_sums_alone():
     torch.testing.assert_close(layer.attn_residual, layer.input + layer.attn_output, atol=0, rtol=0)
     assert torch.equal(layer.output, layer.ffn_residual)
     with pytest.raises(UnsupportedModelError, match="state_dict"):
-        model.to_torch()  # torch's module always normalises
+        to_torch(model)  # torch's module always normalises
 
 
 def test_a_model_without_layer_norm_is_the_articles_encoder_with_the_same_weights():
