@@ -130,7 +130,8 @@ class HashedTextEmbedding(TextEmbedding):
 class EncoderLayer(nn.Module):
     """Multi-head self-attention and a feed-forward network, each with a residual sum and, as
     `config.layer_norm` places it, a LayerNorm after it (post-LN), before the sublayer (pre-LN)
-    or none at all (the source article's layer: `norm1` and `norm2` are then None)."""
+    or none at all: an encoder without LayerNorm (self_attn, linear1, linear2 and residual sums, as
+    the source article builds it), whose `norm1` and `norm2` are None."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()

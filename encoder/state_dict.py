@@ -4,11 +4,12 @@ by their names and shapes, and copied into an `Encoder` (`from_state_dict`) or o
 Two kinds of encoder share these names, each saved as a whole stack or one layer of it:
 
 - `torch.nn.TransformerEncoder` / `TransformerEncoderLayer`, post-LN or pre-LN;
-- the source article's encoder: a layer of `nn.MultiheadAttention` (`self_attn`), `linear1`
-  and `linear2` with a residual sum around each and no LayerNorm at all.
+- an encoder without LayerNorm (self_attn, linear1, linear2 and residual sums, as the source
+  article builds it): `nn.MultiheadAttention` as `self_attn`, then `linear1` and `linear2`,
+  with a residual sum around each.
 
 A `state_dict` (weights without the model) is recognised by its parameter names, which are
-torch's for both kinds (the article's lack `norm1` and `norm2`). It does not say how many heads
+torch's for both kinds (an encoder without LayerNorm lacks `norm1` and `norm2`). It does not say how many heads
 the model has, nor (for torch's layer) whether it is post-LN or pre-LN, nor the activation:
 `state_dict_layout` reads what the names and shapes say, and the caller chooses the rest
 (`from_state_dict`). A live module is read by `encoder.torch_import`, which builds on this one.
@@ -130,8 +131,8 @@ def _refusal(error: Exception) -> UnsupportedModelError:
 
 # --- a state_dict: what its names and shapes say ---------------------------------------------------
 
-# One layer's parameters under torch's names, which the article's layer shares (its submodules are
-# called as torch's are); the article's has no norm1 and norm2. Biases may be absent (bias=False).
+# One layer's parameters under torch's names, which an encoder without LayerNorm shares (its submodules
+# are called as torch's are) but for norm1 and norm2. Biases may be absent (bias=False).
 ATTENTION_NAMES = ("self_attn.in_proj_weight", "self_attn.out_proj.weight")
 FFN_NAMES = ("linear1.weight", "linear2.weight")
 NORM_NAMES = ("norm1.weight", "norm2.weight")
@@ -165,7 +166,7 @@ MAX_NAME_CHARS = 80  # and each at most this long: the names are the file's, of 
 class StateDictLayout:
     """What a state_dict's names and shapes say of the encoder that saved it."""
 
-    architecture: str  # "torch" (norm1 and norm2 in every layer) or "article" (no LayerNorm)
+    architecture: str  # "torch" (norm1 and norm2 in every layer) or "no_layer_norm" (neither)
     d_model: int
     d_ff: int
     n_layers: int
@@ -174,7 +175,7 @@ class StateDictLayout:
 
     @property
     def layer_norms(self) -> tuple[str, ...]:
-        """The placements the names allow: post- or pre-LN for torch's layer, none for the article's."""
+        """The placements the names allow: post- or pre-LN for torch's layer, none for an encoder without LayerNorm."""
         return ("post", "pre") if self.architecture == "torch" else ("none",)
 
 
@@ -182,9 +183,9 @@ def _names_refusal(names: list[str]) -> UnsupportedModelError:
     cut = [name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…" for name in names]
     shown = ", ".join(cut[:MAX_NAMES_SHOWN]) + (", …" if len(names) > MAX_NAMES_SHOWN else "")
     return UnsupportedModelError(
-        f"its parameter names are not those of a torch.nn.TransformerEncoder or of the article's encoder "
-        f"({shown}). Expected names such as {EXPECTED_NAMES} (each with its .bias; the article's encoder has "
-        "no norm1 and norm2), then layers.1. and on, and norm.weight for a final LayerNorm",
+        f"its parameter names are not those of a torch.nn.TransformerEncoder or of an encoder without LayerNorm "
+        f"({shown}). Expected names such as {EXPECTED_NAMES} (each with its .bias; an encoder without LayerNorm "
+        "has no norm1 and norm2), then layers.1. and on, and norm.weight for a final LayerNorm",
         "state_dict_names",
         names=shown,
         expected=EXPECTED_NAMES,
@@ -233,7 +234,7 @@ def state_dict_layout(state: Mapping[str, torch.Tensor]) -> StateDictLayout:
     architectures = set()
     prefix = "" if single else "layers.{i}."
     for i, layer in enumerate(layers):
-        architecture = "torch" if any(name in layer for name in NORM_NAMES) else "article"
+        architecture = "torch" if any(name in layer for name in NORM_NAMES) else "no_layer_norm"
         required = ATTENTION_NAMES + FFN_NAMES + (NORM_NAMES if architecture == "torch" else ())
         allowed = {*required, *(BIAS_OF[name] for name in required)}
         # What is wrong: the names that should not be there, else those missing.
@@ -287,7 +288,7 @@ def config_and_state_from_state_dict(
 ) -> tuple[EncoderConfig, dict[str, torch.Tensor]]:
     """The EncoderConfig and an `Encoder` state dict for a torch-named state_dict. What the names
     cannot say is given: `n_heads`, `layer_norm` ("post" or "pre" for torch's layer, whose default is
-    post; "none", the default, for the article's), `activation` and the LayerNorms' epsilon."""
+    post; "none", the default, for an encoder without LayerNorm), `activation` and the LayerNorms' epsilon."""
     layout = state_dict_layout(state)
     layer_norm = layer_norm or layout.layer_norms[0]
     if layer_norm not in layout.layer_norms:
@@ -331,7 +332,7 @@ def from_state_dict(
     layer_norm_eps: float = 1e-5,
     device: str | torch.device | None = None,
 ) -> Encoder:
-    """An Encoder holding the weights of a torch encoder's (or the article's) `state_dict()`.
+    """An Encoder holding the weights of the `state_dict()` of a torch encoder or of an encoder without LayerNorm.
     The names say which of the two it is and the tensors its shape; what they cannot say is
     given: the head count, post- or pre-LN for torch's layer (default post, torch's default),
     the activation and the LayerNorms' epsilon (torch's defaults)."""
@@ -345,7 +346,7 @@ def to_torch(model: Encoder) -> nn.TransformerEncoder:
     """A `torch.nn.TransformerEncoder` (batch_first, eval mode) holding `model`'s layers' weights:
     what a trained model saves as (`torch.save`), so that `load_torch_file` and `encoder.from_torch`
     read it back. The front end (embeddings, positions) is not part of torch's module; a model
-    without LayerNorm has no torch module to be (its state_dict is the article's)."""
+    without LayerNorm has no torch module to be (save its state_dict instead)."""
     config = model.config
     if config.layer_norm == "none":
         raise UnsupportedModelError(

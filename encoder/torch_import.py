@@ -1,12 +1,13 @@
-"""Import a live torch module into an `Encoder`: torch's encoder, or the source article's.
+"""Import a live torch module into an `Encoder`: torch's encoder, or one without LayerNorm.
 
 This is what lets a user inspect the model the classic tutorial code builds. Two kinds of
 encoder are recognised, each as a whole stack or one layer of it:
 
 - `torch.nn.TransformerEncoder` / `TransformerEncoderLayer`, post-LN or pre-LN;
-- the source article's encoder: a layer of `nn.MultiheadAttention` (`self_attn`), `linear1`
-  and `linear2` with a residual sum around each and no LayerNorm at all, whatever its class
-  is called; its stack holds the layers in a `nn.ModuleList`.
+- an encoder without LayerNorm (self_attn, linear1, linear2 and residual sums, as the source
+  article builds it): `nn.MultiheadAttention` as `self_attn`, then `linear1` and `linear2`,
+  with a residual sum around each, whatever its class is called; its stack holds the layers
+  in a `nn.ModuleList`.
 
 A module is recognised by its submodules, not its class name. Its forward is then the one
 thing not read off the modules: for any class but torch's own, the imported encoder is run
@@ -47,8 +48,8 @@ class _LayerSettings:
 
 
 def _activation_names(layer: nn.Module) -> tuple[str, ...]:
-    """The activation a layer names (`activation`), or both when it names none (the article's
-    calls F.relu in its forward, which no attribute shows: the forward check settles it)."""
+    """The activation a layer names (`activation`), or both when it names none (a hand-written
+    layer may call F.relu in its forward, which no attribute shows: the forward check settles it)."""
     if not hasattr(layer, "activation"):
         return ACTIVATIONS
     activation = layer.activation
@@ -60,7 +61,7 @@ def _activation_names(layer: nn.Module) -> tuple[str, ...]:
 
 
 def _is_layer(module: nn.Module) -> bool:
-    """Torch's layer or the article's: self-attention and the feed-forward's two linears."""
+    """Torch's layer or one without LayerNorm: self-attention and the feed-forward's two linears."""
     return (
         isinstance(getattr(module, "self_attn", None), nn.MultiheadAttention)
         and isinstance(getattr(module, "linear1", None), nn.Linear)
@@ -178,7 +179,7 @@ def _probe_output(module: nn.Module, d_model: int, batch_first: bool) -> tuple[t
 
 
 def from_torch(module: nn.Module, device: str | torch.device | None = None) -> Encoder:
-    """An Encoder computing what `module` computes: torch's encoder or the article's (see the
+    """An Encoder computing what `module` computes: torch's encoder or one without LayerNorm (see the
     module docstring), every weight copied unchanged."""
     layers, norm = _stack_parts(module)
     settings = [_layer_settings(layer) for layer in layers]
@@ -186,7 +187,7 @@ def from_torch(module: nn.Module, device: str | torch.device | None = None) -> E
         raise UnsupportedModelError("all layers must share d_model, heads, d_ff, norm order, activation and eps")
     first = settings[0]
     state = _torch_named_state(layers, norm, module)
-    state_dict_layout(state)  # parts beyond torch's layer or the article's (a decoder's cross-attention) are refused
+    state_dict_layout(state)  # refuses parts beyond these layers' (a decoder's cross-attention)
     candidates = list(product(first.layer_norms, first.activations))
 
     def build(layer_norm: str, activation: str) -> Encoder:
@@ -211,7 +212,7 @@ def from_torch(module: nn.Module, device: str | torch.device | None = None) -> E
             return encoder
         nearest = min(nearest, difference)
     raise UnsupportedModelError(
-        f"its forward computes something other than torch's layer or the article's (residual sums "
+        f"its forward computes something other than torch's layer or one without LayerNorm (residual sums "
         f"{'with LayerNorms' if first.layer_norms != ('none',) else 'without LayerNorm'}): on a test input the "
         f"nearest reading differs by {nearest:.3g} (relative)",
         "forward_differs",

@@ -31,7 +31,8 @@ class LayerTrace:
     Pre-LN (`layer_norm="pre"`):
         attn_input = LayerNorm1(input),  ffn_input = LayerNorm2(input + attn_output)
         output     = input + attn_output + ffn_output
-    No LayerNorm (`layer_norm="none"`, the source article's layer):
+    No LayerNorm (`layer_norm="none"`): an encoder without LayerNorm (self_attn, linear1, linear2
+    and residual sums, as the source article builds it):
         ffn_input = input + attn_output,  output = ffn_input + ffn_output
     """
 

@@ -18,7 +18,7 @@ from encoder import Encoder, EncoderConfig, from_state_dict, from_torch, resolve
 from encoder.state_dict import EXPECTED_NAMES
 from tests.app import page
 from tests.app.page import ROOT
-from tests.encoder.test_torch_import import article_encoder
+from tests.torch_models import no_layer_norm_encoder
 from ui.i18n import texts
 from ui.settings import CHOICES, MINILM_LAYERS
 from viz import markdown_literal
@@ -418,7 +418,7 @@ def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_la
 
 def _article_state(d_model: int, n_layers: int, d_ff: int) -> dict[str, torch.Tensor]:
     """The state_dict() of an encoder built as the source article builds it (no LayerNorm)."""
-    return article_encoder(d_model=d_model, heads=2, layers=n_layers, d_ff=d_ff).state_dict()
+    return no_layer_norm_encoder(d_model=d_model, heads=2, layers=n_layers, d_ff=d_ff).state_dict()
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -23,7 +23,7 @@ from test_app_e2e import (
 
 from encoder import Encoder, EncoderConfig, from_state_dict
 from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_inspector
-from tests.encoder.test_torch_import import article_encoder
+from tests.torch_models import no_layer_norm_encoder
 from ui.i18n import texts
 
 
@@ -32,7 +32,7 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
     page: Page, lang: str, tmp_path: Path
 ) -> None:
     t = texts(lang)
-    article = article_encoder(d_model=16, heads=2, layers=2, d_ff=32)
+    article = no_layer_norm_encoder(d_model=16, heads=2, layers=2, d_ff=32)
     path = tmp_path / "article.pt"
     torch.save(article.state_dict(), path)
 
