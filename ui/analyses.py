@@ -10,9 +10,9 @@ import dataclasses
 import numpy as np
 import streamlit as st
 
-from encoder import TraceArrays
-from encoder.analysis import (
+from encoder import (
     HABITS,
+    TraceArrays,
     attention_rollout,
     habit_names,
     head_habits,

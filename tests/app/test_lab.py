@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from encoder import Encoder, EncoderConfig, tokenize
-from encoder.analysis import habit_names, head_habits
+from encoder import Encoder, EncoderConfig, habit_names, head_habits, tokenize
 from tests.app import page
 from ui.i18n import texts
 
