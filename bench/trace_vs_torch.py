@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from encoder import Encoder, resolve_device
+from encoder import from_torch, resolve_device
 
 SHAPES = [  # (tokens, d_model, heads, layers)
     (32, 512, 8, 6),
@@ -47,7 +47,7 @@ def measure(
     torch.manual_seed(0)
     layer = torch.nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, batch_first=True)
     reference = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False).eval().to(device)
-    ours = Encoder.from_torch(reference, device=device)
+    ours = from_torch(reference, device=device)
     x = torch.randn(tokens, d_model, device=device)
     batch = x[None]  # (1, n, d_model): torch's layout
 

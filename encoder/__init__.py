@@ -14,15 +14,23 @@ from encoder.config import LAYER_NORMS, LIMITS, ConfigError, EncoderConfig, Limi
 from encoder.embeddings import sinusoidal_positions
 from encoder.errors import EncoderError
 from encoder.experiments import (
+    HABIT_THRESHOLD,
+    HABITS,
     SAME_WEIGHTS_TOLERANCE,
+    SEP_TOKENS,
     PaddingEffect,
+    QueryKeyPoints,
     SaturationPoint,
+    habit_names,
+    head_habits,
     padded_trace,
     padding_effect,
     permutation_difference,
+    query_key_points,
     row_entropy,
     saturation_config,
     saturation_sweep,
+    selected_attention,
     shuffled,
     unshuffle_weights,
 )
@@ -34,21 +42,28 @@ from encoder.pretrained import (
     UnsupportedCheckpointError,
     load_pretrained,
 )
-from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
-from encoder.torch_import import (
+from encoder.state_dict import (
     StateDictLayout,
     UnsupportedModelError,
+    from_state_dict,
     load_torch_file,
     read_torch_file,
     state_dict_layout,
+    to_torch,
 )
-from encoder.trace import LayerTrace, Trace, TraceArrays, trace_nbytes
+from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
+from encoder.torch_import import from_torch
+from encoder.trace import LayerTrace, Trace, attention_rollout
+from encoder.trace_arrays import TraceArrays, trace_nbytes
 
 __all__ = [
+    "HABITS",
+    "HABIT_THRESHOLD",
     "LAYER_NORMS",
     "LIMITS",
     "SAME_WEIGHTS_TOLERANCE",
     "SENTENCE_MARKERS",
+    "SEP_TOKENS",
     "AttentionSteps",
     "CheckpointError",
     "ConfigError",
@@ -62,6 +77,7 @@ __all__ = [
     "Limits",
     "PaddingEffect",
     "PretrainedUnavailableError",
+    "QueryKeyPoints",
     "SaturationPoint",
     "StateDictLayout",
     "TextEmbedding",
@@ -71,20 +87,28 @@ __all__ = [
     "UnsupportedCheckpointError",
     "UnsupportedModelError",
     "attention_mask",
+    "attention_rollout",
+    "from_state_dict",
+    "from_torch",
+    "habit_names",
+    "head_habits",
     "load_pretrained",
     "load_torch_file",
     "padded_trace",
     "padding_effect",
     "permutation_difference",
+    "query_key_points",
     "read_torch_file",
     "resolve_device",
     "row_entropy",
     "saturation_config",
     "saturation_sweep",
     "scaled_dot_product_attention",
+    "selected_attention",
     "shuffled",
     "sinusoidal_positions",
     "state_dict_layout",
+    "to_torch",
     "tokenize",
     "trace_nbytes",
     "unshuffle_weights",

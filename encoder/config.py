@@ -15,8 +15,9 @@ LayerNormPlacement = Literal["post", "pre", "none"]
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu")
 POSITIONALS: tuple[str, ...] = ("sinusoidal", "learned", "none")
 # Where each layer normalises: after each residual sum (post-LN, the original Transformer and
-# torch's default), before each sublayer (pre-LN, torch's norm_first=True), or nowhere (the
-# residual sums alone, as the source article's encoder builds its layer).
+# torch's default), before each sublayer (pre-LN, torch's norm_first=True), or nowhere: an
+# encoder without LayerNorm (self_attn, linear1, linear2 and residual sums, as the source article
+# builds it).
 LAYER_NORMS: tuple[str, ...] = ("post", "pre", "none")
 
 

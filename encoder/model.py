@@ -1,7 +1,7 @@
 """The encoder: a text front end (tokens, embeddings, positions) and a stack of traceable layers.
 
 Parameter names and layouts follow `torch.nn.TransformerEncoderLayer` (a fused
-`[W_Q; W_K; W_V]` input projection, `norm1`, `norm2`), which makes `from_torch` a plain
+`[W_Q; W_K; W_V]` input projection, `norm1`, `norm2`), which makes `encoder.from_torch` a plain
 copy and lets one matrix product compute Q, K and V together, as torch does.
 
 The front end is the one part that differs between random weights and a trained
@@ -130,7 +130,8 @@ class HashedTextEmbedding(TextEmbedding):
 class EncoderLayer(nn.Module):
     """Multi-head self-attention and a feed-forward network, each with a residual sum and, as
     `config.layer_norm` places it, a LayerNorm after it (post-LN), before the sublayer (pre-LN)
-    or none at all (the source article's layer: `norm1` and `norm2` are then None)."""
+    or none at all: an encoder without LayerNorm (self_attn, linear1, linear2 and residual sums, as
+    the source article builds it), whose `norm1` and `norm2` are None."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -481,39 +482,3 @@ class Encoder(nn.Module):
                 )
             pairs.append((int(layer), int(head)))
         return tuple(sorted(set(pairs)))
-
-    def to_torch(self) -> nn.TransformerEncoder:
-        """These layers as a `torch.nn.TransformerEncoder` on the CPU (see `encoder.torch_import.to_torch`)."""
-        from encoder.torch_import import to_torch
-
-        return to_torch(self)
-
-    @classmethod
-    def from_torch(cls, module: nn.Module, device: str | torch.device | None = None) -> Encoder:
-        """An Encoder holding the weights of a `torch.nn.TransformerEncoder`, the source article's
-        encoder (no LayerNorm), or one layer of either (see `encoder.torch_import`)."""
-        from encoder.torch_import import import_module
-
-        return import_module(module, device)
-
-    @classmethod
-    def from_state_dict(
-        cls,
-        state: Mapping[str, torch.Tensor],
-        *,
-        n_heads: int,
-        layer_norm: str | None = None,
-        activation: str = "relu",
-        layer_norm_eps: float = 1e-5,
-        device: str | torch.device | None = None,
-    ) -> Encoder:
-        """An Encoder holding the weights of a torch encoder's (or the article's) `state_dict()`.
-        The names say which of the two it is and the tensors its shape; what they cannot say is
-        given: the head count, post- or pre-LN for torch's layer (default post, torch's default),
-        the activation and the LayerNorms' epsilon (torch's defaults)."""
-        from encoder.torch_import import config_and_state_from_state_dict
-
-        config, weights = config_and_state_from_state_dict(
-            state, n_heads=n_heads, layer_norm=layer_norm, activation=activation, layer_norm_eps=layer_norm_eps
-        )
-        return cls(config, device=device, weights=weights)

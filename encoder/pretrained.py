@@ -29,8 +29,8 @@ from torch import nn
 from encoder.config import LIMITS, ConfigError, EncoderConfig
 from encoder.errors import EncoderError
 from encoder.model import Encoder, TextEmbedding
+from encoder.state_dict import UnsupportedModelError
 from encoder.tokenizer import EmptyTextError, check_token_count
-from encoder.torch_import import UnsupportedModelError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

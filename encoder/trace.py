@@ -1,24 +1,21 @@
-"""Named intermediates of one encoder run: what the app draws and the tests check.
+"""Named intermediates of one encoder run: what the app draws and the tests check, and the
+rollout that follows their attention through the stack (`attention_rollout`).
 
 Every tensor is detached and belongs to one sequence of `n` tokens (no batch axis). The
 field order of each dataclass is the order in which the encoder computes the values, and
-`tests/encoder/test_trace.py` holds that list so a rename cannot slip through.
+`tests/encoder/test_trace.py` holds that list so a rename cannot slip through. This module
+imports no other of `encoder` but the config: the model builds traces, and every reader of
+a trace (the experiments, `TraceArrays`) can import it without a cycle.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from encoder.config import EncoderConfig
-
-if TYPE_CHECKING:  # model.py imports this module
-    from encoder.model import Encoder
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,8 @@ class LayerTrace:
     Pre-LN (`layer_norm="pre"`):
         attn_input = LayerNorm1(input),  ffn_input = LayerNorm2(input + attn_output)
         output     = input + attn_output + ffn_output
-    No LayerNorm (`layer_norm="none"`, the source article's layer):
+    No LayerNorm (`layer_norm="none"`): an encoder without LayerNorm (self_attn, linear1, linear2
+    and residual sums, as the source article builds it):
         ffn_input = input + attn_output,  output = ffn_input + ffn_output
     """
 
@@ -130,9 +128,7 @@ class Trace:
 
     def rollout(self, residual: bool = True) -> np.ndarray:
         """(layers, n, n) attention rollout (Abnar & Zuidema 2020): how much each token's
-        representation after layer l draws on each input token (see `encoder.analysis`)."""
-        from encoder.analysis import attention_rollout
-
+        representation after layer l draws on each input token (see `attention_rollout`)."""
         return attention_rollout(torch.stack([layer.weights for layer in self.layers]).cpu().numpy(), residual)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
@@ -156,69 +152,25 @@ class Trace:
         return arrays
 
 
-def trace_nbytes(config: EncoderConfig, tokens: Sequence[str]) -> int:
-    """The bytes a `TraceArrays` of these tokens holds, known before the run: per layer twelve
-    (n, d_model) float32 arrays (Q, K, V and the context among them), three (heads, n, n) maps,
-    the FFN's (n, d_ff) and the weights again in the stack of every layer's; then the
-    embeddings, positions, input and output, the tokens as text and which are unknown, and the
-    mask (counted whether or not the run has one). A cache sizes its entries by it."""
-    n, d, heads = len(tokens), config.d_model, config.n_heads
-    per_layer = 12 * n * d + 4 * heads * n * n + n * config.d_ff
-    text = 4 * n * max((len(token) for token in tokens), default=0) + n  # numpy's UTF-32 strings, bools
-    return 4 * (config.n_layers * per_layer + 4 * n * d) + text + n * n
+def attention_rollout(weights: np.ndarray, residual: bool = True) -> np.ndarray:
+    """(layers, n, n) attention rollout (Abnar & Zuidema 2020) of weights (layers, heads, n, n).
 
-
-@dataclass(frozen=True)
-class TraceArrays:
-    """A trace as numpy arrays on the CPU, with what computed it and how long it took.
-
-    What an interface keeps between redraws: no tensors and no device. Every array is
-    read-only, so one copy can be shared by every session of a server that shows the same
-    run (a class of thirty on the largest model would otherwise hold thirty copies); each
-    layer's `weights` array is a view of the stacked `weights`, not a second copy.
+    R_0 = I and R_l = Â_l · R_(l−1), where Â_l is the mean over heads of layer l's weights; with
+    `residual`, Â_l = ½·(that mean) + ½·I, each row renormalised to sum 1, for the residual
+    connection that carries every token past attention. Row i of R_l: how much token i's
+    representation after layer l draws on each input token. Returns R_1 .. R_L.
     """
-
-    config: EncoderConfig
-    model_name: str | None  # the checkpoint's name; None for random weights
-    tokens: list[str]
-    unknown: list[bool]  # per token: not in the checkpoint's vocabulary ([UNK])
-    arrays: dict[str, np.ndarray]  # Trace.to_numpy(): "layer0.weights" -> (heads, n, n), ...
-    weights: np.ndarray  # (layers, heads, n, n): every head's attention, stacked for the overviews
-    device: str  # "CPU", "CUDA" or "MPS": where the encoder ran
-    milliseconds: float  # how long the encoder ran
-    parameters: int  # the model's parameter count
-
-    @classmethod
-    def of_run(cls, model: Encoder, run: Callable[[], Trace]) -> TraceArrays:
-        """Run `run` (a trace of `model`), timing it to the end of the device's work, and keep
-        the trace as numpy arrays with the model's name, shape, device and parameter count."""
-        start = time.perf_counter()
-        trace = run()
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        milliseconds = (time.perf_counter() - start) * 1000
-        arrays = trace.to_numpy()
-        weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])  # (L, H, n, n)
-        for array in (*arrays.values(), weights):
-            array.flags.writeable = False
-        arrays |= {f"layer{i}.weights": weights[i] for i in range(model.config.n_layers)}  # read-only views
-        return cls(
-            config=model.config,
-            model_name=model.name,
-            tokens=trace.tokens,
-            unknown=list(trace.unknown),
-            arrays=arrays,
-            weights=weights,
-            device=model.device.type.upper(),
-            milliseconds=milliseconds,
-            parameters=sum(p.numel() for p in model.parameters()),
-        )
-
-    def layer(self, index: int, name: str) -> np.ndarray:
-        """One intermediate of one layer, e.g. layer(0, "weights") -> (heads, n, n)."""
-        return self.arrays[f"layer{index}.{name}"]
-
-    def residual_stream(self) -> np.ndarray:
-        """(layers + 1, n, d_model): each token's vector entering layer 1, then after every layer."""
-        outputs = [self.layer(i, "output") for i in range(self.config.n_layers)]
-        return np.stack([self.arrays["input"], *outputs])
+    stack = np.asarray(weights, dtype=np.float64)  # (L, H, n, n)
+    if stack.ndim != 4 or stack.shape[-1] != stack.shape[-2]:
+        raise ValueError(f"weights has shape {stack.shape}; expected (layers, heads, n, n)")
+    n = stack.shape[-1]
+    rolled = np.eye(n)
+    out = []
+    for layer in stack:
+        mixed = layer.mean(axis=0)  # (n, n)
+        if residual:
+            mixed = 0.5 * mixed + 0.5 * np.eye(n)
+            mixed = mixed / mixed.sum(axis=-1, keepdims=True)
+        rolled = mixed @ rolled
+        out.append(rolled)
+    return np.stack(out)  # (L, n, n)

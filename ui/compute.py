@@ -25,6 +25,8 @@ from encoder import (
     StateDictLayout,
     TooManyTokensError,
     TraceArrays,
+    from_state_dict,
+    from_torch,
     load_pretrained,
     padded_trace,
     read_torch_file,
@@ -69,7 +71,7 @@ class ModelKey:
 
     kind: str  # "random", "minilm", "upload" or "trained", as in the link's `model`
     config: EncoderConfig | None = None  # random weights: the whole shape and seed
-    layers: int | None = None  # minilm: keep the first N layers (None: all)
+    n_layers: int | None = None  # minilm: keep the first N layers (None: all)
     digest: str | None = None  # upload: SHA-256 of the file; trained: the training and its last step
     choices: StateDictChoices | None = None  # an uploaded state_dict: the head count and the rest
 
@@ -96,7 +98,7 @@ def load_model(key: ModelKey, device: str, upload_data: bytes | None = None) -> 
     are a view of the same modules (`Encoder.first_layers`)."""
     if key.kind == "minilm":
         full = trained_model(str(resolve_device(device)))
-        return full if key.layers is None else full.first_layers(min(key.layers, full.config.n_layers))
+        return full if key.n_layers is None else full.first_layers(min(key.n_layers, full.config.n_layers))
     if key.kind == "trained":  # trained on this page: it lives with its training (ui.trainings)
         return trainings.model_of(key.digest)
     return built_model(key, device, upload_data)
@@ -200,12 +202,12 @@ def _build_model(key: ModelKey, device: str, upload_data: bytes | None) -> Encod
         return Encoder(key.config, device=device)
     loaded = read_torch_file(upload_data)
     if not isinstance(loaded, dict):
-        return Encoder.from_torch(loaded, device=device)
+        return from_torch(loaded, device=device)
     if key.choices is None:  # the sidebar asks once the names are understood: a refusal says why not
         state_dict_layout(loaded)
         raise AssertionError("a state_dict the sidebar understood came without the choices it asks for")
     choices = key.choices
-    return Encoder.from_state_dict(
+    return from_state_dict(
         loaded, n_heads=choices.n_heads, layer_norm=choices.layer_norm, activation=choices.activation, device=device
     )
 
@@ -266,7 +268,7 @@ def upload_digest(data: bytes) -> str:
 def model_key(settings: Settings, upload: Upload | None) -> ModelKey:
     """The cache key of the model the settings choose; raises ConfigError for a bad shape."""
     if settings.model == "minilm":
-        return ModelKey("minilm", layers=settings.minilm_n_layers)
+        return ModelKey("minilm", n_layers=settings.minilm_n_layers)
     if settings.model == "upload":
         return ModelKey("upload", digest=upload_digest(upload.data), choices=upload.choices)
     if settings.model == "trained":

@@ -129,7 +129,7 @@ def upload_choices(name: str, data: bytes) -> compute.Upload:
         return compute.Upload(data)
     if layout is None:  # a whole module: its modules say everything
         return compute.Upload(data)
-    architecture = t["arch_torch" if layout.architecture == "torch" else "arch_article"]
+    architecture = t["arch_torch" if layout.architecture == "torch" else "arch_no_layer_norm"]
     st.caption(
         t["upload_weights_only"].format(
             file=markdown_literal(name),

@@ -52,7 +52,7 @@ def section() -> None:
         session.sync_link(settings)
         key = TrainingKey.of(settings)
         task = TASKS[key.task]
-        if key.layers < task.min_layers:
+        if key.n_layers < task.min_layers:
             st.info(t["train_layers_needed"].format(n=task.min_layers))
         mine = st.session_state.get("training")
         own = trainings().get(mine) if mine is not None else None

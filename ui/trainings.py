@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from encoder import Encoder, EncoderConfig
+from encoder import Encoder, EncoderConfig, to_torch
 from encoder.training import TrainingResult, train
 from ui.settings import Settings
 
@@ -85,7 +85,7 @@ class Job:
         """The trained layers as torch saves a `torch.nn.TransformerEncoder`: the upload reads it back."""
         if self._saved is None:
             buffer = io.BytesIO()
-            torch.save(self.result.model.to_torch(), buffer)
+            torch.save(to_torch(self.result.model), buffer)
             self._saved = buffer.getvalue()
         return self._saved
 

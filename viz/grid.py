@@ -1,7 +1,7 @@
 """Every head of every layer at a glance: one heatmap tiled from all the (n, n) weight maps.
 
-A grid of L x H small heatmaps with `make_subplots` costs tens of milliseconds and one
-trace per tile; tiling the maps into one array with NaN gaps between them draws the same
+A grid of L x H small heatmaps with `make_subplots` costs one trace per tile and a slow
+subplot layout; tiling the maps into one array with NaN gaps between them draws the same
 picture with a single `go.Heatmap`. Layers are rows of tiles, heads are columns.
 """
 
@@ -34,9 +34,9 @@ GRID_GAP = 1  # empty (NaN) cells between neighbouring tiles: enough to see the 
 GRID_MAX_TILE_CELLS = 16
 # Up to this many cells (2 layers x 4 heads of 40 tokens) the hover names the query and key
 # tokens. That costs four Python objects per cell, validated by Plotly and written as JSON:
-# about 30 bytes and 8 µs per cell (measured: 6.9k cells, 0.2 MB and 40 ms; 46k cells, 1.3 MB
-# and 150 ms). Beyond it the hover gives 1-based positions from a one-byte-per-number array,
-# which Plotly sends base64-encoded: the 46k-cell grid then costs 0.56 MB and 7 ms.
+# about 30 bytes a cell, and time in proportion. Beyond it the hover gives 1-based positions
+# from a one-byte-per-number array, which Plotly sends base64-encoded: less than half the bytes,
+# and no Python object per cell.
 GRID_TOKEN_HOVER_MAX_CELLS = 15_000
 # Square cells need a height that follows the grid's shape; the page width is not known
 # here, so a typical chart width stands in (a wide Streamlit page, minus the colour bar).

@@ -1,7 +1,7 @@
 """Heatmaps of one head: its Q, K, V or context vectors, and its n x n score or weight maps.
 
 Every figure holds one `go.Heatmap` (Q, K and V: three, on axes laid out by hand, since
-`make_subplots` costs tens of milliseconds per rerun), numeric axes with one tick per
+`make_subplots` lays out subplots slowly on every rerun), numeric axes with one tick per
 token (a categorical axis would merge repeated tokens), and row 0, the first query
 token, at the top.
 """

@@ -14,11 +14,11 @@ import pytest
 import streamlit as st
 import torch
 
-from encoder import Encoder, EncoderConfig, resolve_device, tokenize
-from encoder.torch_import import EXPECTED_NAMES
+from encoder import Encoder, EncoderConfig, from_state_dict, from_torch, resolve_device, tokenize
+from encoder.state_dict import EXPECTED_NAMES
 from tests.app import page
 from tests.app.page import ROOT
-from tests.encoder.test_torch_import import article_encoder
+from tests.torch_models import no_layer_norm_encoder
 from ui.i18n import texts
 from ui.settings import CHOICES, MINILM_LAYERS
 from viz import markdown_literal
@@ -352,7 +352,7 @@ def test_an_uploaded_torch_encoder_is_inspected():
     header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"]) == (8, 3)
     assert header["tokens"] == ["我", "爱", "你"]
-    uploaded = Encoder.from_torch(reference).trace_text("我爱你")  # the uploaded model's numbers, not random ones
+    uploaded = from_torch(reference).trace_text("我爱你")  # the uploaded model's numbers, not random ones
     np.testing.assert_array_equal(arrays["layer0.q"], uploaded.layers[0].q.numpy())
     summary = " ".join(c.value for c in at.caption)  # Markdown: the file name is escaped, shown as typed
     assert "Your model (encoder\\.pt): d_model = 32, heads: 8, layers: 3" in summary and "Random" not in summary
@@ -416,9 +416,9 @@ def test_an_uploaded_encoder_of_a_shape_the_page_refuses_is_said_in_the_pages_la
     assert not page.has_step_view(at)
 
 
-def _article_state(d_model: int, n_layers: int, d_ff: int) -> dict[str, torch.Tensor]:
+def _no_layer_norm_state(d_model: int, n_layers: int, d_ff: int) -> dict[str, torch.Tensor]:
     """The state_dict() of an encoder built as the source article builds it (no LayerNorm)."""
-    return article_encoder(d_model=d_model, heads=2, layers=n_layers, d_ff=d_ff).state_dict()
+    return no_layer_norm_encoder(d_model=d_model, heads=2, layers=n_layers, d_ff=d_ff).state_dict()
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -443,7 +443,7 @@ def test_an_uploaded_state_dict_asks_for_the_head_count_and_shows_those_heads(la
     page.after(norm.set_value("pre"))  # the names cannot say pre-LN: the user does
     header, arrays = page.step_view(at)
     assert (header["n_heads"], header["n_layers"], header["d_model"]) == (4, 2, 32)
-    x = Encoder.from_torch(reference).trace_text("我爱你").input[None]  # (1, n, d): text embedded as random mode does
+    x = from_torch(reference).trace_text("我爱你").input[None]  # (1, n, d): text embedded as random mode does
     with torch.no_grad():  # torch's own per-head weights, layer by layer
         for index, layer in enumerate(reference.layers):
             normed = layer.norm1(x)
@@ -453,18 +453,18 @@ def test_an_uploaded_state_dict_asks_for_the_head_count_and_shows_those_heads(la
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_an_uploaded_state_dict_of_the_articles_encoder_runs_without_layer_norm(lang: str):
+def test_an_uploaded_state_dict_of_an_encoder_without_layer_norm_runs_without_it(lang: str):
     t = texts(lang)
-    state = _article_state(16, 2, 32)
+    state = _no_layer_norm_state(16, 2, 32)
     at = page.run(model="upload", lang=lang, rest="1")
-    page.after(at.get("file_uploader")[0].upload("article.pt", _saved(state)))
+    page.after(at.get("file_uploader")[0].upload("no_layer_norm.pt", _saved(state)))
     said = " ".join(c.value for c in at.sidebar.caption)
-    assert t["arch_article"] in said
+    assert t["arch_no_layer_norm"] in said
     assert not [r for r in at.radio if r.label == t["layer_norm"]]  # no LayerNorm: nothing to place
     [heads] = [s for s in at.select_slider if s.label == t["upload_heads"]]
     page.after(heads.set_value(2))
     header, arrays = page.step_view(at)
-    expected = Encoder.from_state_dict(state, n_heads=2).trace_text("我爱你")
+    expected = from_state_dict(state, n_heads=2).trace_text("我爱你")
     assert expected.config.layer_norm == "none" and header["n_heads"] == 2
     np.testing.assert_array_equal(arrays["layer1.context"], expected.layers[1].context.numpy())
     assert t["rest_text_none"] in [m.value for m in at.markdown]  # the rest of the layer says there is no LayerNorm
@@ -508,18 +508,18 @@ def test_the_rest_of_the_layer_and_the_stack_show_the_traces_numbers():
     assert at.query_params["rest"] == "1"
 
 
-@pytest.mark.parametrize("lab", [lab for lab in CHOICES["experiment"] if lab != "off"])
-def test_every_experiment_runs_on_the_articles_encoder_uploaded_as_a_state_dict(lab: str):
+@pytest.mark.parametrize("experiment", [name for name in CHOICES["experiment"] if name != "off"])
+def test_every_experiment_runs_on_an_encoder_without_layer_norm_uploaded_as_a_state_dict(experiment: str):
     """A model without LayerNorm whose head count the user gave is a model like any other."""
     at = page.run(model="upload", rest="1", text="the cat sat on the mat")
-    page.after(at.get("file_uploader")[0].upload("article.pt", _saved(_article_state(16, 2, 32))))
-    at = page.after(at.radio(key="experiment").set_value(lab))
+    page.after(at.get("file_uploader")[0].upload("no_layer_norm.pt", _saved(_no_layer_norm_state(16, 2, 32))))
+    at = page.after(at.radio(key="experiment").set_value(experiment))
     assert page.charts(at) or at.dataframe, "the experiment drew nothing"
     assert page.step_view(at)[0]["n_heads"] == 8  # the sidebar's first guess for d_model 16
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
+def test_a_link_opens_an_encoder_without_layer_norm(lang: str):
     t = texts(lang)
     at = page.run(text="the cat sat", norm="none", rest="1", lang=lang)
     assert at.radio(key="layer_norm").value == "none"
@@ -533,7 +533,7 @@ def test_a_link_opens_the_articles_encoder_without_layer_norm(lang: str):
     assert f"{t['rest_ffn_input_sum']} (L1)" in " ".join(stages)
     shown = page.decode(page.chart(at, "output_L1")["data"][0]["z"])
     np.testing.assert_allclose(shown, trace.layers[0].ffn_residual.numpy(), atol=1e-6)  # no LayerNorm at the end
-    assert at.query_params["layer_norm"] == "none"
+    assert at.query_params["norm"] == "none"
 
 
 def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences():
@@ -546,7 +546,7 @@ def test_the_weights_colour_scale_can_fit_the_largest_weight_for_long_sentences(
     header, _ = page.step_view(at)
     assert header["style"]["fit_weights"]  # the browser ends the scale at the shown head's largest weight
     assert header["templates"]["heads"]["data"][0]["zmax"] == 1  # the heads side by side stay comparable
-    assert at.query_params["weight_scale"] == "fit"
+    assert at.query_params["wscale"] == "fit"
 
 
 def _chart_titles(spec: dict) -> list[str]:

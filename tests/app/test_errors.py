@@ -23,6 +23,8 @@ from encoder import (
     EncoderConfig,
     EncoderError,
     PretrainedUnavailableError,
+    from_state_dict,
+    from_torch,
     load_pretrained,
     load_torch_file,
     read_torch_file,
@@ -46,7 +48,7 @@ class _Wrapper(nn.Module):
 
 def read_and_import(data: bytes) -> Encoder:
     """What the page does with a state_dict file: read it, then read its names."""
-    return Encoder.from_state_dict(read_torch_file(data), n_heads=1)
+    return from_state_dict(read_torch_file(data), n_heads=1)
 
 
 def _bad_shape() -> dict[str, torch.Tensor]:
@@ -77,7 +79,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "config number_range": lambda: EncoderConfig(temperature=0),
     "config positive_up_to": lambda: EncoderConfig(layer_norm_eps=1.0),
     # 32 heads is more than the page allows (16): a shape torch builds but the page refuses.
-    "config from an upload": lambda: Encoder.from_torch(load_torch_file(_saved(nn.TransformerEncoderLayer(64, 32)))),
+    "config from an upload": lambda: from_torch(load_torch_file(_saved(nn.TransformerEncoderLayer(64, 32)))),
     "empty_text": lambda: tokenize("  \t "),
     "too_many_tokens": lambda: Encoder(EncoderConfig()).trace_text("word " * 200),
     "checkpoint": _missing_folder,
@@ -88,7 +90,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "state_dict_shape": lambda: read_and_import(_saved(_bad_shape())),
     "not_module": lambda: load_torch_file(_saved([torch.zeros(2)])),
     "foreign_class": lambda: load_torch_file(_saved(_Wrapper())),
-    "unsupported": lambda: Encoder.from_torch(
+    "unsupported": lambda: from_torch(
         load_torch_file(_saved(nn.TransformerEncoderLayer(8, 2, activation=nn.GELU(approximate="tanh"))))
     ),
 }

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from encoder import Encoder, EncoderConfig, tokenize
-from encoder.analysis import habit_names, head_habits
+from encoder import Encoder, EncoderConfig, habit_names, head_habits, tokenize
 from tests.app import page
 from ui.i18n import texts
 
@@ -195,19 +194,19 @@ def test_compare_with_an_empty_sentence_b_follows_sentence_a():
 
 
 def test_padding_a_sentence_at_the_token_cap_says_there_is_no_room():
-    at = page.run(text=" ".join(["w"] * 128), lab="padding")
+    at = page.run(text=" ".join(["w"] * 128), experiment="padding")
     assert any("128" in message and "no room" in message for message in page.alerts(at))
 
 
 def test_experiments_in_chinese():
-    for lab in ("heads", "scaling", "padding", "permute", "compare"):
-        at = page.run(text=SENTENCE, experiment=lab, lang="zh")
+    for experiment in ("head_view", "scaling", "padding", "shuffle", "compare"):
+        at = page.run(text=SENTENCE, experiment=experiment, lang="zh")
         assert page.charts(at)
-        assert at.radio(key="experiment").format_func(lab) in (
+        assert at.radio(key="experiment").format_func(experiment) in (
             "头视图",
             "为什么要除以 √d_k？",
             "填充掩码",
-            "位置很重要",
+            "打乱词序",
             "对比",
         )
 
@@ -215,7 +214,7 @@ def test_experiments_in_chinese():
 def test_an_unknown_experiment_in_a_link_falls_back_with_a_notice():
     at = page.run(experiment="<b>x</b>")
     assert at.radio(key="experiment").value == "off"
-    assert any("lab" in message for message in page.alerts(at))
+    assert any("experiment" in message for message in page.alerts(at))
 
 
 def test_presentation_mode_sends_the_step_view_in_large_type_and_nothing_else():
@@ -282,7 +281,8 @@ def test_a_link_reopens_an_experiment_with_its_own_settings():
     b = _weights_of(EncoderConfig(n_heads=2, scale_scores=False), tokenize("the dog sat on the rug"))[0].mean(0)
     np.testing.assert_allclose(page.decode(page.chart(at, "compare_b_L1")["data"][0]["z"]), b.numpy(), atol=1e-6)
     page.after(at.checkbox(key="compare_scale").check())
-    assert (at.query_params["compare_scale"], at.query_params["compare_heads"]) == ("1", "2")
+    assert "compare_scale" not in at.query_params  # back at its default: the link leaves it out
+    assert at.query_params["compare_heads"] == "2"
 
 
 # --- what heads are for ---------------------------------------------------------------------

@@ -111,8 +111,8 @@ def test_training_runs_off_the_script_thread_and_its_result_grows_live():
     assert job.done.wait(60) and job.error is None and job.result.stopped
 
 
-@pytest.mark.parametrize("lab", ["heads", "scaling", "padding", "permute", "compare"])
-def test_every_view_runs_on_a_trained_model(lab):
+@pytest.mark.parametrize("experiment", ["head_view", "scaling", "padding", "shuffle", "compare"])
+def test_every_view_runs_on_a_trained_model(experiment):
     """The trained model is a model like any other: the rest of the layer and every experiment run on it."""
     _trained("en", task="previous", seed=12)
     at = page.run(
@@ -120,6 +120,6 @@ def test_every_view_runs_on_a_trained_model(lab):
     )
     assert page.step_view(at)[0]["tokens"] == list("31415926")
     at = page.after(at.toggle(key="rest").set_value(True))
-    at = page.after(at.radio(key="experiment").set_value(lab))
+    at = page.after(at.radio(key="experiment").set_value(experiment))
     assert not at.exception
     assert page.charts(at), "no chart drawn"

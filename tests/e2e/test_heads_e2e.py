@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_app_e2e import CAT, open_page, pick, step_view, trace_arrays
 
-from encoder.analysis import HABIT_THRESHOLD, HABITS, head_habits, selected_attention
+from encoder import HABIT_THRESHOLD, HABITS, head_habits, selected_attention
 from tests.e2e.e2e_harness import chart_of, figure, no_rerun, screenshot_of
 from ui.i18n import texts
 from viz import number_text

@@ -21,9 +21,9 @@ from test_app_e2e import (
     step_view,
 )
 
-from encoder import Encoder, EncoderConfig
+from encoder import Encoder, EncoderConfig, from_state_dict
 from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_step_view
-from tests.encoder.test_torch_import import article_encoder
+from tests.torch_models import no_layer_norm_encoder
 from ui.i18n import texts
 
 
@@ -32,7 +32,7 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
     page: Page, lang: str, tmp_path: Path
 ) -> None:
     t = texts(lang)
-    article = article_encoder(d_model=16, heads=2, layers=2, d_ff=32)
+    article = no_layer_norm_encoder(d_model=16, heads=2, layers=2, d_ff=32)
     path = tmp_path / "article.pt"
     torch.save(article.state_dict(), path)
 
@@ -54,7 +54,7 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
         slider(page, t["upload_heads"]).press("ArrowLeft")  # 4 -> 2, the heads the model was built with
     expect(picker(page, t["head"]).get_by_role("radio")).to_have_count(2)
     wait_for_step_view(page, complete=True)
-    trace = Encoder.from_state_dict(article.state_dict(), n_heads=2).trace_text("我爱你")
+    trace = from_state_dict(article.state_dict(), n_heads=2).trace_text("我爱你")
     pick(page, t["layer"], 2)
     pick(page, t["head"], 2)
     expect_worked_example(page, trace.to_numpy(), LOVE, 2, 2, 1, lang)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from encoder import Encoder, EncoderConfig, attention_mask, scaled_dot_product_attention
+from encoder import Encoder, EncoderConfig, attention_mask, from_torch, scaled_dot_product_attention
 
 
 def _reference_layer(d_model: int, heads: int, norm_first: bool = False) -> nn.TransformerEncoderLayer:
@@ -23,7 +23,7 @@ def _reference_layer(d_model: int, heads: int, norm_first: bool = False) -> nn.T
 def test_per_head_weights_and_output_match_multihead_attention(n, d_model, heads, norm_first):
     layer = _reference_layer(d_model, heads, norm_first)
     x = torch.randn(n, d_model)
-    trace = Encoder.from_torch(layer).trace(x).layers[0]
+    trace = from_torch(layer).trace(x).layers[0]
     with torch.no_grad():
         attn_in = layer.norm1(x) if norm_first else x
         out, weights = layer.self_attn(
@@ -38,7 +38,7 @@ def test_q_k_v_are_the_input_times_each_projection_split_into_heads():
     d_model, heads, n = 12, 3, 4
     layer = _reference_layer(d_model, heads)
     x = torch.randn(n, d_model)
-    trace = Encoder.from_torch(layer).trace(x).layers[0]
+    trace = from_torch(layer).trace(x).layers[0]
     weight, bias = layer.self_attn.in_proj_weight.detach(), layer.self_attn.in_proj_bias.detach()
     d_head = d_model // heads
     for which, projected in enumerate((trace.q, trace.k, trace.v)):
@@ -88,7 +88,7 @@ def test_masked_weights_match_multihead_attention(causal):
     layer = _reference_layer(d_model, heads)
     x = torch.randn(n, d_model)
     padding = torch.tensor([False, False, False, True, False, True])
-    imported = Encoder.from_torch(layer)
+    imported = from_torch(layer)
     ours = Encoder(dataclasses.replace(imported.config, causal=causal))
     ours.load_state_dict(imported.state_dict())
     with torch.no_grad():

@@ -1,4 +1,6 @@
-"""The experiments that explain attention, checked against independent runs of the encoder.
+"""The experiments that explain attention (encoder.experiments), checked against independent runs
+of the encoder; what heads are for against an independent computation: ablation by editing the
+weights, the principal plane by numpy's SVD, habits on weights written by hand.
 
 Every expected value is computed here from a trace with numpy or from a second, unpadded
 or unshuffled run, never by calling the function under test twice.
@@ -15,14 +17,19 @@ import torch
 
 from encoder import LIMITS, SENTENCE_MARKERS, Encoder, EncoderConfig, load_pretrained, tokenize
 from encoder.experiments import (
+    HABITS,
     SAME_WEIGHTS_TOLERANCE,
     SaturationPoint,
+    habit_names,
+    head_habits,
     padded_trace,
     padding_effect,
     permutation_difference,
+    query_key_points,
     row_entropy,
     saturation_config,
     saturation_sweep,
+    selected_attention,
     shuffled,
     unshuffle_weights,
 )
@@ -354,3 +361,92 @@ def test_the_sentence_markers_are_what_the_trained_tokenizer_puts_around_a_sente
     _require_pretrained_packages()
     tokens = load_pretrained("minilm", device="cpu").text_embedding.tokenize("the cat sat", None)
     assert (tokens[0], tokens[-1]) == SENTENCE_MARKERS
+
+
+# --- what heads are for ----------------------------------------------------------------------------
+
+HEADS_CONFIG = EncoderConfig(d_model=32, n_heads=4, n_layers=3, seed=5)
+HEADS_SENTENCE = "the cat sat on the mat"
+
+
+@pytest.fixture(scope="module")
+def heads_model() -> Encoder:
+    return Encoder(HEADS_CONFIG, device="cpu")
+
+
+def test_knocking_a_head_out_is_zeroing_its_columns_of_w_o(heads_model):
+    ablated = heads_model.trace_text(HEADS_SENTENCE, ablate=[(1, 2)])
+    edited = Encoder(HEADS_CONFIG, device="cpu")  # the same seed: the same weights
+    d_head = HEADS_CONFIG.d_model // HEADS_CONFIG.n_heads
+    with torch.no_grad():
+        edited.layers[1].out_proj.weight[:, 2 * d_head : 3 * d_head] = 0.0  # head 3 of layer 2 reaches nothing
+    reference = edited.trace_text(HEADS_SENTENCE)
+    original = heads_model.trace_text(HEADS_SENTENCE)
+    assert ablated.ablated == ((1, 2),)
+    torch.testing.assert_close(ablated.output, reference.output, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(ablated.layers[2].weights, reference.layers[2].weights, atol=1e-6, rtol=1e-6)
+    # The knocked-out layer still attends as before; what changes starts after its W_O.
+    torch.testing.assert_close(ablated.layers[1].weights, original.layers[1].weights)
+    assert torch.all(ablated.layers[1].context[2] == 0)
+    assert not torch.allclose(ablated.layers[2].weights, original.layers[2].weights)
+
+
+def test_every_head_can_be_knocked_out_and_a_bad_pair_is_refused(heads_model):
+    everything = [(layer, head) for layer in range(3) for head in range(4)]
+    trace = heads_model.trace_text("我爱你", ablate=everything)
+    for ours, layer in zip(heads_model.layers, trace.layers, strict=True):  # attention adds only W_O's bias
+        torch.testing.assert_close(layer.attn_output, ours.out_proj.bias.expand_as(layer.attn_output))
+    with pytest.raises(ValueError, match=r"ablate=\(3, 0\) is out of range"):
+        heads_model.trace_text("我爱你", ablate=[(3, 0)])
+
+
+def test_queries_and_keys_lie_on_the_joint_principal_plane_numpy_finds(heads_model):
+    trace = heads_model.trace_text(HEADS_SENTENCE)
+    q, k = trace.layers[0].q[1].numpy(), trace.layers[0].k[1].numpy()  # (n, d_head)
+    points = query_key_points(q, k)
+    both = np.concatenate([q, k]).astype(np.float64)
+    centred = both - both.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred)
+    reference = centred @ vt[:2].T  # (2n, 2)
+    got = np.concatenate([points.queries, points.keys])
+    for axis in range(2):  # a principal axis is defined up to its sign
+        sign = np.sign(reference[:, axis] @ got[:, axis])
+        np.testing.assert_allclose(got[:, axis], sign * reference[:, axis], atol=1e-6)
+    np.testing.assert_allclose(points.explained, s[:2] ** 2 / (s**2).sum(), atol=1e-12)
+    one = query_key_points(q[:1], k[:1])  # one token: two points, still a plane
+    assert one.queries.shape == one.keys.shape == (1, 2)
+
+
+def test_habits_of_heads_written_by_hand():
+    n = 5
+    previous = np.eye(n, k=-1)
+    previous[0, 0] = 1.0
+    weights = np.stack([previous, np.eye(n), np.full((n, n), 1 / n), np.eye(n, k=1)])[None]
+    weights[0, 3, -1, -1] = 1.0  # the last query has no next token: it looks at itself
+    tokens = ["[CLS]", "a", "b", "c", "[SEP]"]
+    scores = head_habits(weights, tokens)
+    assert scores.shape == (1, 4, len(HABITS))
+    by = dict(zip(HABITS, range(len(HABITS)), strict=True))
+    assert scores[0, 0, by["previous"]] == 1.0
+    assert scores[0, 1, by["self"]] == 1.0
+    assert scores[0, 2, by["broad"]] == pytest.approx(1.0)
+    assert scores[0, 2, by["sep"]] == pytest.approx(1 / n) and scores[0, 2, by["first"]] == pytest.approx(1 / n)
+    assert scores[0, 3, by["next"]] == 1.0
+    assert list(habit_names(scores)[0]) == ["previous", "self", "broad", "next"]
+    half = np.full((1, 1, 5, 5), 0.125)
+    half[..., 0] = 0.5  # half of every row on the first key, the rest spread evenly
+    # distance from uniform 0.5·(0.3 + 4·0.075) = 0.3, over the largest 0.8: broad 1 − 0.375
+    assert head_habits(half, tokens)[0, 0, by["broad"]] == pytest.approx(0.625)
+    single = head_habits(np.ones((1, 1, 1, 1)), ["我"])  # one token: nothing before or after it
+    assert single[0, 0, by["previous"]] == 0.0 and single[0, 0, by["self"]] == 1.0
+
+
+def test_several_tokens_together_as_queries_and_as_keys():
+    weights = np.zeros((1, 1, 3, 3))
+    weights[0, 0] = [[0.5, 0.5, 0.0], [0.0, 0.2, 0.8], [1.0, 0.0, 0.0]]
+    np.testing.assert_allclose(selected_attention(weights, [0, 1])[0, 0], [0.25, 0.35, 0.4])  # rows' mean
+    np.testing.assert_allclose(selected_attention(weights, [1, 2], as_keys=True)[0, 0], [0.5, 1.0, 0.0])  # sums
+    np.testing.assert_allclose(selected_attention(weights, [2, 2, 0])[0, 0], [0.75, 0.25, 0.0])  # each once
+    for bad in ([], [3], [-1]):
+        with pytest.raises(ValueError, match="from 0 to 2"):
+            selected_attention(weights, bad)

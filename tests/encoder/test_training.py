@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from encoder import Encoder, EncoderConfig, load_torch_file
+from encoder import EncoderConfig, from_torch, load_torch_file, to_torch
 from encoder.training import IGNORE, SEQUENCE_LENGTH, TASKS, fused_forward, train
 
 SMALL = EncoderConfig(d_model=32, n_heads=2, n_layers=2, seed=0)
@@ -38,7 +38,7 @@ def test_previous_is_learned_with_a_head_on_the_previous_token(previous):
 
 def test_the_trained_models_trace_is_torch_nns_forward_on_the_same_weights(previous):
     model = previous.model
-    reference = model.to_torch()  # torch's own module, holding the trained weights
+    reference = to_torch(model)  # torch's own module, holding the trained weights
     assert isinstance(reference, nn.TransformerEncoder)
     tokens = list("31415926")
     trace = model.trace_tokens(tokens)
@@ -50,7 +50,7 @@ def test_the_trained_models_trace_is_torch_nns_forward_on_the_same_weights(previ
     # Saved as torch saves it, the upload reads it back: the same layers, the same numbers.
     buffer = io.BytesIO()
     torch.save(reference, buffer)
-    again = Encoder.from_torch(load_torch_file(buffer.getvalue()), device="cpu")
+    again = from_torch(load_torch_file(buffer.getvalue()), device="cpu")
     torch.testing.assert_close(again.trace(trace.input).output, trace.output, atol=1e-6, rtol=1e-6)
 
 

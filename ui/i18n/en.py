@@ -16,15 +16,16 @@ STRINGS: dict[str, str] = {
     "model_upload": "Your own torch model",
     "fixed_shape": "Fixed by the checkpoint: d_model = {d_model}, {heads} heads, {layers} layers.",
     "first_layers": "Run the first N layers",
-    "upload": "A torch.nn.TransformerEncoder, or the weights of one (or of the article's encoder), saved with "
-    "torch.save",
+    "upload": "A torch.nn.TransformerEncoder, or the weights of one (or of an encoder without LayerNorm), saved "
+    "with torch.save",
     "upload_help": "torch.save(model, file) of a torch.nn.TransformerEncoder: its shape is read from the modules. "
-    "torch.save(model.state_dict(), file) of one, or of the article's encoder (its own class cannot be loaded "
-    "safely): the names give the shape, and you choose the head count.",
+    "torch.save(model.state_dict(), file) of one, or of an encoder built from nn.MultiheadAttention, linear1 and "
+    "linear2 without LayerNorm (its own class cannot be loaded safely): the names give the shape, and you choose "
+    "the head count.",
     "upload_weights_only": "{file} holds weights only (a state_dict) of {architecture}: d_model = {d_model}, "
     "{layers} layers, d_ff = {d_ff}. The names do not say the rest: choose it below.",
     "arch_torch": "a torch.nn.TransformerEncoder",
-    "arch_article": "the article's encoder (no LayerNorm)",
+    "arch_no_layer_norm": "an encoder without LayerNorm",
     "upload_heads": "Heads (the weights do not say)",
     "upload_heads_help": "Q, K and V are split into this many heads. The weights are the same whatever you choose, "
     "the attention maps are not: pick the number the model was built with.",
@@ -42,9 +43,9 @@ STRINGS: dict[str, str] = {
     "err_upload": "This file cannot be inspected: {error}",
     "upload_empty": "the file is empty.",
     "upload_unreadable": "it is not a model saved with torch.save(model, f); PyTorch cannot read it.",
-    "upload_state_dict_names": "its parameter names are not those of a torch.nn.TransformerEncoder or of the "
-    "article's encoder ({names}). Expected names such as {expected} (each with its .bias; the article's encoder "
-    "has no norm1 and norm2), then layers.1. and on, and norm.weight for a final LayerNorm.",
+    "upload_state_dict_names": "its parameter names are not those of a torch.nn.TransformerEncoder or of an "
+    "encoder without LayerNorm ({names}). Expected names such as {expected} (each with its .bias; without "
+    "LayerNorm there is no norm1 and norm2), then layers.1. and on, and norm.weight for a final LayerNorm.",
     "upload_state_dict_shape": "{name} has shape {shape}, but the other weights make it {expected}.",
     "upload_not_module": "it holds an object of type {kind}, not a model. Save the model, torch.save(model, f), "
     "or its weights, torch.save(model.state_dict(), f).",
@@ -69,7 +70,7 @@ STRINGS: dict[str, str] = {
     "layer_norm": "LayerNorm placement",
     "layer_norm_post": "Post-LN (original Transformer)",
     "layer_norm_pre": "Pre-LN",
-    "layer_norm_none": "No LayerNorm (the article's encoder)",
+    "layer_norm_none": "No LayerNorm (residual sums only)",
     "activation": "Activation",
     "causal": "Causal mask",
     "causal_help": "Decoder-style: no token attends to a later one. Hidden keys get -∞ before the softmax "
@@ -152,7 +153,7 @@ STRINGS: dict[str, str] = {
     "and LayerNorm follow, then the feed-forward network, another residual and LayerNorm.",
     "rest_text_none": "The heads' context vectors are concatenated and multiplied by W_O and added to the layer's "
     "input (the residual connection); the feed-forward network follows, with another residual sum. There is no "
-    "LayerNorm, as in the article's encoder: see how each token's vector grows from layer to layer.",
+    "LayerNorm: see how each token's vector grows from layer to layer.",
     "rest_before": "Before layer 1: token embeddings + positional encodings",
     "rest_embeddings": "Token embeddings",
     "rest_positions": "Positional encodings",

@@ -14,14 +14,15 @@ STRINGS: dict[str, str] = {
     "model_upload": "你自己的 torch 模型",
     "fixed_shape": "由检查点固定：d_model = {d_model}，{heads} 个头，{layers} 层。",
     "first_layers": "只运行前 N 层",
-    "upload": "用 torch.save 保存的 torch.nn.TransformerEncoder，或它（或原文编码器）的权重",
+    "upload": "用 torch.save 保存的 torch.nn.TransformerEncoder，或它（或没有 LayerNorm 的编码器）的权重",
     "upload_help": "torch.nn.TransformerEncoder 的 torch.save(model, file)：形状从模块中读取。"
-    "它或原文编码器的 torch.save(model.state_dict(), file)（原文自定义的类无法安全加载）："
+    "它或没有 LayerNorm 的编码器（由 nn.MultiheadAttention、linear1 和 linear2 组成）的 "
+    "torch.save(model.state_dict(), file)（自定义的类无法安全加载）："
     "形状由参数名给出，头数由你选择。",
     "upload_weights_only": "{file} 只含权重（state_dict），属于{architecture}：d_model = {d_model}，{layers} 层，"
     "d_ff = {d_ff}。参数名无法说明其余设置：请在下面选择。",
     "arch_torch": " torch.nn.TransformerEncoder",
-    "arch_article": "原文的编码器（没有 LayerNorm）",
+    "arch_no_layer_norm": "没有 LayerNorm 的编码器",
     "upload_heads": "头数（权重中没有记录）",
     "upload_heads_help": "Q、K、V 被分成这么多个头。无论选择多少，权重都一样，但注意力图不同："
     "请选择模型构建时使用的头数。",
@@ -37,8 +38,9 @@ STRINGS: dict[str, str] = {
     "err_upload": "无法查看此文件：{error}",
     "upload_empty": "文件是空的。",
     "upload_unreadable": "它不是用 torch.save(model, f) 保存的模型，PyTorch 无法读取。",
-    "upload_state_dict_names": "它的参数名既不是 torch.nn.TransformerEncoder 的，也不是原文编码器的（{names}）。"
-    "应为这样的参数名：{expected}（各带 .bias；原文的编码器没有 norm1 和 norm2），接着是 layers.1. 等，"
+    "upload_state_dict_names": "它的参数名既不是 torch.nn.TransformerEncoder 的，"
+    "也不是没有 LayerNorm 的编码器的（{names}）。"
+    "应为这样的参数名：{expected}（各带 .bias；没有 LayerNorm 时没有 norm1 和 norm2），接着是 layers.1. 等，"
     "最后的 LayerNorm 为 norm.weight。",
     "upload_state_dict_shape": "{name} 的形状是 {shape}，但按其他权重应为 {expected}。",
     "upload_not_module": "它保存的是 {kind} 类型的对象，而不是模型。请保存模型 torch.save(model, f)，"
@@ -64,7 +66,7 @@ STRINGS: dict[str, str] = {
     "layer_norm": "LayerNorm 位置",
     "layer_norm_post": "Post-LN（原始 Transformer）",
     "layer_norm_pre": "Pre-LN",
-    "layer_norm_none": "不使用 LayerNorm（原文的编码器）",
+    "layer_norm_none": "不使用 LayerNorm（只有残差相加）",
     "activation": "激活函数",
     "causal": "因果掩码",
     "causal_help": "解码器式：任何词元都不关注其后的词元。被遮蔽的键在 softmax 前设为 -∞（标记为 ×），权重为 0。",
@@ -141,7 +143,7 @@ STRINGS: dict[str, str] = {
     "rest_text": "各个头的上下文向量拼接后乘以 W_O；随后是残差连接和 LayerNorm，"
     "接着是前馈网络，再一次残差连接和 LayerNorm。",
     "rest_text_none": "各个头的上下文向量拼接后乘以 W_O，再加上该层的输入（残差连接）；接着是前馈网络，"
-    "再一次残差相加。这里没有 LayerNorm，和原文的编码器一样：请看每个词元的向量如何逐层变长。",
+    "再一次残差相加。这里没有 LayerNorm：请看每个词元的向量如何逐层变长。",
     "rest_before": "第 1 层之前：词元嵌入 + 位置编码",
     "rest_embeddings": "词元嵌入",
     "rest_positions": "位置编码",
