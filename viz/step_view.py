@@ -46,7 +46,6 @@ from viz.grid import (
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
 from viz.labels import ChartLabels
 from viz.style import MASK_MARK, ChartStyle, chart_config, token_labels, values_are_shown
-from viz.worked_example import MAX_UNSHIFTED_EXPONENT
 
 MAGIC = b"AVI1"
 # Under this many bytes of arrays a run goes to the browser whole (64 tokens x 12 layers x 12
@@ -60,6 +59,9 @@ WHERE = "{where}"  # in chart titles: the browser writes the layer and head ther
 # The figure fields that change with the head: left out of the templates, filled in by the browser.
 PER_HEAD_FIELDS: tuple[str, ...] = ("z", "text", "customdata")
 WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table: enough to check the sum by eye
+# e^709 is the largest power of e a float64 holds; above it the worked example subtracts the
+# row maximum, as every softmax implementation does.
+MAX_UNSHIFTED_EXPONENT = 700.0
 # How long the browser waits after the last click before it tells the server its view: the
 # clicks of a quick run through the heads make one report, not one each.
 REPORT_DELAY_MS = 400
@@ -188,7 +190,7 @@ def step_view_payload(
         # Per layer, per head: the caption of its thumbnail; the strip's template has its view layer's.
         "tile_labels": [list(row) for row in tile_labels] if tile_labels is not None else None,
         "report_ms": report_ms,
-        # The worked example's rules, which the browser follows as viz.worked_example does.
+        # The worked example's rules.
         "worked_dimensions": WORKED_DIMENSIONS,
         "max_unshifted_exponent": MAX_UNSHIFTED_EXPONENT,
         "mask_mark": MASK_MARK,
