@@ -61,7 +61,7 @@ def plotly_url() -> str:
 
 @st.cache_resource(max_entries=8, show_spinner=False)  # at most 8 MB each, or about 17 MB for the largest runs
 def payload(
-    _view: TraceArrays,
+    _trace: TraceArrays,
     trace_id: str,
     lang: str,
     layers: tuple[int, ...],
@@ -74,13 +74,13 @@ def payload(
 ) -> bytes:
     """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
     is (Streamlit then sends the browser a reference to the message it already holds)."""
-    config_ = _view.config
+    config_ = _trace.config
     t = texts(lang)
     strings = step_view_strings(t, config_.d_model, config_.d_head)
     return step_view_payload(
         trace_id=trace_id,
-        tokens=_view.tokens,
-        arrays=_view.arrays,
+        tokens=_trace.tokens,
+        arrays=_trace.arrays,
         n_layers=config_.n_layers,
         n_heads=config_.n_heads,
         d_model=config_.d_model,
@@ -93,7 +93,7 @@ def payload(
         style=style,
         plotly_url=url,
         report_ms=report_ms,
-        tile_labels=habit_captions(_view.weights, _view.tokens, t),
+        tile_labels=habit_captions(_trace.weights, _trace.tokens, t),
     )
 
 
@@ -127,11 +127,11 @@ def _nothing() -> None:
     """A layer asked for: the fragment's rerun builds the payload with it."""
 
 
-def show(view: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> None:
+def show(trace: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> None:
     """Mount the step view with this run's payload (or the layer the browser asked for)."""
-    n_layers = view.config.n_layers
+    n_layers = trace.config.n_layers
     commanded = commanded_view()
-    every = plan_layers(view.arrays, n_layers, wanted=0)
+    every = plan_layers(trace.arrays, n_layers, wanted=0)
     lazy = len(every) < n_layers
     layers, include_base = every, True
     if lazy:
@@ -150,7 +150,7 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> N
     # holds: compared as a tuple, without the cache's hashing of its arguments.
     held = st.session_state.get("step_view_payload")
     if held is None or held[0] != key:
-        held = (key, payload(view, *key))
+        held = (key, payload(trace, *key))
         st.session_state.step_view_payload = held
     _mount(key="step_view", data=held[1], on_view_change=_browser_view, on_need_change=_nothing)
 
@@ -165,21 +165,21 @@ def view_style(settings: Settings) -> StepViewStyle:
     )
 
 
-def section(view: TraceArrays, trace_id: str) -> None:
+def section(trace: TraceArrays, trace_id: str) -> None:
     """The step view, drawn in the browser (ui.step_view): a change of layer, head, query or step
     never comes back here but to report the view for the link, which reruns this fragment alone.
     On a page that follows a class, the fragment also runs every `classroom.POLL_S` to follow
     the teacher's view."""
     every = classroom.POLL_S if classroom.following() else None
-    st.fragment(_section, run_every=every)(view, trace_id)
+    st.fragment(_section, run_every=every)(trace, trace_id)
 
 
-def _section(view: TraceArrays, trace_id: str) -> None:
+def _section(trace: TraceArrays, trace_id: str) -> None:
     classroom.check_in(in_step_view=True)
-    config = view.config
-    for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
+    config = trace.config
+    for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(trace.tokens))):
         session.clamp(name, size, notice=True)
     session.clamp("step", len(STEPS))
     settings = session.settings()
     session.sync_link(settings)
-    show(view, trace_id, settings.lang, view_style(settings))
+    show(trace, trace_id, settings.lang, view_style(settings))
