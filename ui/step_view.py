@@ -1,16 +1,17 @@
 """The step view as one element in the page (Streamlit's Components v2), drawn in the browser.
 
 A change of layer, head, query token or step never waits for the server: the browser holds
-the run's trace (`viz.step_view` builds the payload, `step_view.js` draws it) and redraws at
-once. The server hears of the view afterwards, once the clicks stop (the `view` state, in a
-rerun of this fragment alone that redraws nothing), so the link and the downloads follow. A
-run over the payload's budget sends one layer's step arrays at a time, when the browser asks
-(the `need` state).
+the run's trace (`viz.step_view` builds the payload, the files of `step_view_browser/` draw it)
+and redraws at once. The server hears of the view afterwards, once the clicks stop (the `view`
+state, in a rerun of this fragment alone that redraws nothing), so the link and the downloads
+follow. A run over the payload's budget sends one layer's step arrays at a time, when the
+browser asks (the `need` state).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from ui.analyses import habit_captions
 from ui.i18n import chart_labels, texts
 from ui.settings import Settings
 from viz.step_view import (
+    MAGIC,
     REPORT_DELAY_MS,
     STEPS,
+    VIEW_FIELDS,
     StepViewStyle,
     View,
     plan_layers,
@@ -37,13 +40,36 @@ from viz.step_view import (
 
 HERE = Path(__file__).parent
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
-VIEW_FIELDS = ("layer", "head", "query", "step")
+BROWSER_DIR = HERE / "step_view_browser"
+# The element's browser files, one job each, joined in this order into one ES module (no build
+# step): so their top-level names share one scope and must not collide. A file uses only what
+# the files before it define, but for methods of StepView, which element.js (last) gathers.
+BROWSER_FILES: tuple[str, ...] = (
+    "heatmap.js",  # HeatmapChart: a Plotly figure drawn on a canvas
+    "payload.js",  # the binary payload read into its header and arrays
+    "numbers.js",  # numbers and strings as the page prints them (numberText, fill)
+    "dom.js",  # DOM and MathML helpers
+    "formulas.js",  # the formula beside each step
+    "view.js",  # the view: layer, head, query and step; the address bar, the report, the keys
+    "picks.js",  # several tokens chosen at once, in the strip and the grid
+    "figures.js",  # each chart's figure filled in with the view's numbers
+    "charts.js",  # drawing the charts, the linked hover, the clicks, the downloads
+    "worked.js",  # the worked example
+    "element.js",  # the element: StepView, built and drawn; the module's default export
+)
+
+
+def browser_module() -> str:
+    """The element's module: `BROWSER_FILES` joined, after the one constant that a payload's header
+    cannot carry (the magic the payload starts with, checked before the header is read)."""
+    magic = f"const PAYLOAD_MAGIC = {json.dumps(MAGIC.decode('ascii'))}; // viz.step_view.MAGIC\n"
+    return magic + "\n".join((BROWSER_DIR / name).read_text(encoding="utf-8") for name in BROWSER_FILES)
+
 
 _mount = st.components.v2.component(
     "step_view",
     css=(HERE / "step_view.css").read_text(encoding="utf-8"),
-    # One module: the canvas charts, then the step view that uses them.
-    js="\n".join((HERE / name).read_text(encoding="utf-8") for name in ("heatmap.js", "step_view.js")),
+    js=browser_module(),
     # Not in a shadow root: every rule is under .avi, and tests and the bench find the element
     # with document.querySelector.
     isolate_styles=False,

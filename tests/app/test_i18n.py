@@ -52,7 +52,7 @@ def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
     root = Path(__file__).resolve().parents[2]
     python = [root / "app.py", *sorted((root / "ui").glob("*.py")), *sorted((root / "viz").glob("*.py"))]
     source = "\n".join(path.read_text(encoding="utf-8") for path in python if path.name != "i18n.py")
-    script = (root / "ui" / "step_view.js").read_text(encoding="utf-8")
+    script = "\n".join(p.read_text(encoding="utf-8") for p in (root / "ui" / "step_view_browser").glob("*.js"))
     keys = set(texts("en"))
     in_python = (
         set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source))
