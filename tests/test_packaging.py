@@ -1,7 +1,10 @@
 """The README's Quick start is what CI runs, and the caps are documented where users look."""
 
+import fnmatch
 import re
 from pathlib import Path
+
+import pytest
 
 from encoder import LIMITS
 
@@ -35,3 +38,36 @@ def test_readme_states_the_caps_that_the_code_enforces():
         f"{LIMITS.max_layers} layers, d_ff {LIMITS.max_d_ff}"
     )
     assert caps in readme
+
+
+def test_the_package_data_ships_every_file_the_step_view_reads():
+    """The step view's element is read from files at import (ui/step_view.py): an installed
+    package without one of them fails on its first page."""
+    tomllib = pytest.importorskip("tomllib")
+    from ui.step_view import BROWSER_DIR, BROWSER_FILES
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    patterns = patterns["package-data"]["ui"]
+    ui = ROOT / "ui"
+    read = [ui / "step_view.css", *(BROWSER_DIR / name for name in BROWSER_FILES)]
+    for path in read:
+        relative = path.relative_to(ui).as_posix()
+        assert any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns), relative
+
+
+def test_the_step_views_module_is_its_files_in_order_each_with_one_job():
+    """Every browser file is joined (in `BROWSER_FILES`' order), says its one job first, stays
+    short, and writes none of the constants it shares with Python: those come in the header."""
+    from ui.step_view import BROWSER_DIR, BROWSER_FILES, browser_module
+    from viz.step_view import MAGIC, MATRIX_CHARTS, STEP_ARRAYS, STEPS, VIEW_FIELDS, WHERE
+
+    assert sorted(BROWSER_FILES) == sorted(path.name for path in BROWSER_DIR.glob("*.js"))
+    module = browser_module()
+    assert module.startswith(f'const PAYLOAD_MAGIC = "{MAGIC.decode()}";') and module.count(MAGIC.decode()) == 1
+    shared = [", ".join(f'"{name}"' for name in names) for names in (STEPS, VIEW_FIELDS, STEP_ARRAYS, MATRIX_CHARTS)]
+    for name in BROWSER_FILES:
+        text = (BROWSER_DIR / name).read_text(encoding="utf-8")
+        assert text.startswith("// "), f"{name} says its one job first"
+        assert text in module
+        for literal in [*shared, f'"{WHERE}"', "REPORT_DELAY_MS"]:
+            assert literal not in text, f"{name} writes {literal} itself"

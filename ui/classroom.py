@@ -24,7 +24,7 @@ from encoder import LIMITS
 from ui import session
 from ui.classes import CODE_PATTERN, normal_code
 from ui.settings import Settings, from_query_params
-from viz.step_view import View
+from viz.step_view import VIEW_FIELDS, View
 
 POLL_S = 0.6  # a following student's step view checks the class this often (ui.step_view)
 STATUS_POLL_S = 5.0  # the sidebar's status (and the teacher's count of followers) this often
@@ -32,7 +32,6 @@ TEACHER_REPORT_MS = 100  # the teacher's step view reports its view this soon af
 # What each student keeps for themselves: their language, their display, their device.
 OWN = ("lang", "palette", "weight_scale", "image_format", "present", "cpu")
 FOLLOWED = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in OWN)
-VIEW = ("layer", "head", "query", "step")
 
 
 def join() -> None:
@@ -83,7 +82,7 @@ def check_in(*, in_step_view: bool) -> None:
     settings = teacher_settings(snapshot.params)
     current = session.settings()
     changed = {name for name in FOLLOWED if getattr(current, name) != getattr(settings, name)}
-    if changed - set(VIEW):
+    if changed - set(VIEW_FIELDS):
         st.rerun(scope="app")
     if changed and not in_step_view:
         return  # the step view's own check-in moves it
@@ -103,7 +102,7 @@ def apply(settings: Settings) -> None:
         state[name] = getattr(settings, name)
     # The step view follows as it follows a link: a new revision makes the browser give up its own view.
     old = state.get("commanded_view", View())
-    state.commanded_view = View(*(getattr(settings, name) for name in VIEW), revision=old.revision + 1)
+    state.commanded_view = View(*(getattr(settings, name) for name in VIEW_FIELDS), revision=old.revision + 1)
 
 
 def _session_id() -> str:

@@ -1,16 +1,17 @@
 """The step view as one element in the page (Streamlit's Components v2), drawn in the browser.
 
 A change of layer, head, query token or step never waits for the server: the browser holds
-the run's trace (`viz.step_view` builds the payload, `step_view.js` draws it) and redraws at
-once. The server hears of the view afterwards, once the clicks stop (the `view` state, in a
-rerun of this fragment alone that redraws nothing), so the link and the downloads follow. A
-run over the payload's budget sends one layer's step arrays at a time, when the browser asks
-(the `need` state).
+the run's trace (`viz.step_view` builds the payload, the files of `step_view_browser/` draw it)
+and redraws at once. The server hears of the view afterwards, once the clicks stop (the `view`
+state, in a rerun of this fragment alone that redraws nothing), so the link and the downloads
+follow. A run over the payload's budget sends one layer's step arrays at a time, when the
+browser asks (the `need` state).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ from ui.i18n import HABIT_LABELS, chart_labels, texts
 from ui.settings import Settings
 from viz import number_text
 from viz.step_view import (
+    MAGIC,
     REPORT_DELAY_MS,
     STEPS,
+    VIEW_FIELDS,
     StepViewStyle,
     View,
     plan_layers,
@@ -38,13 +41,36 @@ from viz.step_view import (
 
 HERE = Path(__file__).parent
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"  # the plotly wheel ships plotly.min.js here
-VIEW_FIELDS = ("layer", "head", "query", "step")
+BROWSER_DIR = HERE / "step_view_browser"
+# The element's browser files, one job each, joined in this order into one ES module (no build
+# step): so their top-level names share one scope and must not collide. A file uses only what
+# the files before it define, but for methods of StepView, which element.js (last) gathers.
+BROWSER_FILES: tuple[str, ...] = (
+    "heatmap.js",  # HeatmapChart: a Plotly figure drawn on a canvas
+    "payload.js",  # the binary payload read into its header and arrays
+    "numbers.js",  # numbers and strings as the page prints them (numberText, fill)
+    "dom.js",  # DOM and MathML helpers
+    "formulas.js",  # the formula beside each step
+    "view.js",  # the view: layer, head, query and step; the address bar, the report, the keys
+    "picks.js",  # several tokens chosen at once, in the strip and the grid
+    "figures.js",  # each chart's figure filled in with the view's numbers
+    "charts.js",  # drawing the charts, the linked hover, the clicks, the downloads
+    "worked.js",  # the worked example
+    "element.js",  # the element: StepView, built and drawn; the module's default export
+)
+
+
+def browser_module() -> str:
+    """The element's module: `BROWSER_FILES` joined, after the one constant that a payload's header
+    cannot carry (the magic the payload starts with, checked before the header is read)."""
+    magic = f"const PAYLOAD_MAGIC = {json.dumps(MAGIC.decode('ascii'))}; // viz.step_view.MAGIC\n"
+    return magic + "\n".join((BROWSER_DIR / name).read_text(encoding="utf-8") for name in BROWSER_FILES)
+
 
 _mount = st.components.v2.component(
     "step_view",
     css=(HERE / "step_view.css").read_text(encoding="utf-8"),
-    # One module: the canvas charts, then the step view that uses them.
-    js="\n".join((HERE / name).read_text(encoding="utf-8") for name in ("heatmap.js", "step_view.js")),
+    js=browser_module(),
     # Not in a shadow root: every rule is under .avi, and tests and the bench find the element
     # with document.querySelector.
     isolate_styles=False,
@@ -77,7 +103,7 @@ def habit_captions(weights: np.ndarray, tokens: list[str], t: dict[str, str]) ->
 
 @st.cache_resource(max_entries=8, show_spinner=False)  # at most 8 MB each, or about 17 MB for the largest runs
 def payload(
-    _view: TraceArrays,
+    _trace: TraceArrays,
     trace_id: str,
     lang: str,
     layers: tuple[int, ...],
@@ -90,13 +116,13 @@ def payload(
 ) -> bytes:
     """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
     is (Streamlit then sends the browser a reference to the message it already holds)."""
-    config_ = _view.config
+    config_ = _trace.config
     t = texts(lang)
     strings = step_view_strings(t, config_.d_model, config_.d_head)
     return step_view_payload(
         trace_id=trace_id,
-        tokens=_view.tokens,
-        arrays=_view.arrays,
+        tokens=_trace.tokens,
+        arrays=_trace.arrays,
         n_layers=config_.n_layers,
         n_heads=config_.n_heads,
         d_model=config_.d_model,
@@ -109,7 +135,7 @@ def payload(
         style=style,
         plotly_url=url,
         report_ms=report_ms,
-        tile_labels=habit_captions(_view.weights, _view.tokens, t),
+        tile_labels=habit_captions(_trace.weights, _trace.tokens, t),
     )
 
 
@@ -143,11 +169,11 @@ def _nothing() -> None:
     """A layer asked for: the fragment's rerun builds the payload with it."""
 
 
-def show(view: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> None:
+def show(trace: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> None:
     """Mount the step view with this run's payload (or the layer the browser asked for)."""
-    n_layers = view.config.n_layers
+    n_layers = trace.config.n_layers
     commanded = commanded_view()
-    every = plan_layers(view.arrays, n_layers, wanted=0)
+    every = plan_layers(trace.arrays, n_layers, wanted=0)
     lazy = len(every) < n_layers
     layers, include_base = every, True
     if lazy:
@@ -166,7 +192,7 @@ def show(view: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> N
     # holds: compared as a tuple, without the cache's hashing of its arguments.
     held = st.session_state.get("step_view_payload")
     if held is None or held[0] != key:
-        held = (key, payload(view, *key))
+        held = (key, payload(trace, *key))
         st.session_state.step_view_payload = held
     _mount(key="step_view", data=held[1], on_view_change=_browser_view, on_need_change=_nothing)
 
@@ -181,21 +207,21 @@ def view_style(settings: Settings) -> StepViewStyle:
     )
 
 
-def section(view: TraceArrays, trace_id: str) -> None:
+def section(trace: TraceArrays, trace_id: str) -> None:
     """The step view, drawn in the browser (ui.step_view): a change of layer, head, query or step
     never comes back here but to report the view for the link, which reruns this fragment alone.
     On a page that follows a class, the fragment also runs every `classroom.POLL_S` to follow
     the teacher's view."""
     every = classroom.POLL_S if classroom.following() else None
-    st.fragment(_section, run_every=every)(view, trace_id)
+    st.fragment(_section, run_every=every)(trace, trace_id)
 
 
-def _section(view: TraceArrays, trace_id: str) -> None:
+def _section(trace: TraceArrays, trace_id: str) -> None:
     classroom.check_in(in_step_view=True)
-    config = view.config
-    for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(view.tokens))):
+    config = trace.config
+    for name, size in (("layer", config.n_layers), ("head", config.n_heads), ("query", len(trace.tokens))):
         session.clamp(name, size, notice=True)
     session.clamp("step", len(STEPS))
     settings = session.settings()
     session.sync_link(settings)
-    show(view, trace_id, settings.lang, view_style(settings))
+    show(trace, trace_id, settings.lang, view_style(settings))

@@ -37,14 +37,6 @@ from viz.style import (
     token_labels,
 )
 from viz.training import training_curves_figure
-from viz.worked_example import (
-    WORKED_EXAMPLE_COLUMNS,
-    WorkedExample,
-    softmax_latex,
-    weighted_sum_rows,
-    worked_example,
-    worked_example_rows,
-)
 
 __all__ = [
     "GRID_GAP",
@@ -53,11 +45,9 @@ __all__ = [
     "MASK_MARK",
     "MAX_CELLS_PER_AXIS_FOR_VALUES",
     "PALETTES",
-    "WORKED_EXAMPLE_COLUMNS",
     "ChartLabels",
     "ChartStyle",
     "Palette",
-    "WorkedExample",
     "chart_config",
     "cosine_similarity",
     "difference_figure",
@@ -75,12 +65,8 @@ __all__ = [
     "query_key_figure",
     "saturation_figure",
     "similarity_figure",
-    "softmax_latex",
     "token_labels",
     "training_curves_figure",
     "variance_figure",
     "vectors_figure",
-    "weighted_sum_rows",
-    "worked_example",
-    "worked_example_rows",
 ]

@@ -9,7 +9,9 @@ message:
 
 The header names every array (`name`, `dtype`, `shape`, `offset` into the array section)
 and carries the run's constants: tokens and their axis labels, the model's shape, the
-view the server asks for, the translated strings, and one Plotly figure per chart (its
+view the server asks for, the translated strings, the constants the browser shares with
+Python (`STEPS`, `VIEW_FIELDS`, `STEP_ARRAYS`, `MATRIX_CHARTS`, the report delay, the worked
+example's rules), which it takes from here alone, and one Plotly figure per chart (its
 theme, `layout.template`, once for all of them as `plotly_template`). Those
 figures are built here by the same builders as every other chart on the page (`matrix_figure`,
 `qkv_figure`, `vectors_figure`, `heads_grid_figure`), for the view's own head, and sent
@@ -28,7 +30,7 @@ import functools
 import json
 import struct
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -46,9 +48,8 @@ from viz.grid import (
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
 from viz.labels import ChartLabels
 from viz.style import MASK_MARK, ChartStyle, chart_config, token_labels, values_are_shown
-from viz.worked_example import MAX_UNSHIFTED_EXPONENT
 
-MAGIC = b"AVI1"
+MAGIC = b"AVI1"  # the payload's first bytes; the browser's module is given it (ui/step_view.py)
 # Under this many bytes of arrays a run goes to the browser whole (64 tokens x 12 layers x 12
 # heads at d_model 768 is 17 MB, the largest allowed run 63 MB): a message this size reaches
 # the browser on a local network in well under a second and stays small in each tab's memory.
@@ -57,9 +58,15 @@ DEFAULT_BUDGET_BYTES = 8 * 1024 * 1024
 # needs for every layer (and so go in every payload).
 STEP_ARRAYS: tuple[str, ...] = ("q", "k", "v", "scores", "scaled_scores", "context")
 WHERE = "{where}"  # in chart titles: the browser writes the layer and head there, e.g. "L1H2"
+# The charts that are maps of query × key (`matrix_figure`): a click on a cell picks its query,
+# and the linked hover outlines the cell.
+MATRIX_CHARTS: tuple[str, ...] = ("scores", "scaled", "weights")
 # The figure fields that change with the head: left out of the templates, filled in by the browser.
 PER_HEAD_FIELDS: tuple[str, ...] = ("z", "text", "customdata")
 WORKED_DIMENSIONS = 8  # columns of the worked example's weighted-sum table: enough to check the sum by eye
+# e^709 is the largest power of e a float64 holds; above it the worked example subtracts the
+# row maximum, as every softmax implementation does.
+MAX_UNSHIFTED_EXPONENT = 700.0
 # How long the browser waits after the last click before it tells the server its view: the
 # clicks of a quick run through the heads make one report, not one each.
 REPORT_DELAY_MS = 400
@@ -78,6 +85,10 @@ class View:
     query: int = 0
     step: int = 0
     revision: int = 0
+
+
+# The view's fields that the browser reads from the address bar and reports back, in order.
+VIEW_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(View) if field.name != "revision")
 
 
 @dataclass(frozen=True)
@@ -135,8 +146,9 @@ def step_view_payload(
     page gives each head's habit).
     """
     n = len(tokens)
-    view_layer = min(view.layer, n_layers - 1)
-    view_head = min(view.head, n_heads - 1)
+    view = replace(  # fitted to the model and the sentence
+        view, layer=min(view.layer, n_layers - 1), head=min(view.head, n_heads - 1), query=min(view.query, n - 1)
+    )
     d_head = d_model // n_heads
     block = grid_block_size(n)
     tile = -(-n // block)  # cells per side of a (pooled) tile
@@ -187,8 +199,14 @@ def step_view_payload(
         "plotly_url": plotly_url,
         # Per layer, per head: the caption of its thumbnail; the strip's template has its view layer's.
         "tile_labels": [list(row) for row in tile_labels] if tile_labels is not None else None,
+        # The constants the browser shares with Python, which it reads here and nowhere else.
+        "steps": list(STEPS),
+        "view_fields": list(VIEW_FIELDS),
+        "step_arrays": list(STEP_ARRAYS),
+        "matrix_charts": list(MATRIX_CHARTS),
+        "where": WHERE,
         "report_ms": report_ms,
-        # The worked example's rules, which the browser follows as viz.worked_example does.
+        # The worked example's rules.
         "worked_dimensions": WORKED_DIMENSIONS,
         "max_unshifted_exponent": MAX_UNSHIFTED_EXPONENT,
         "mask_mark": MASK_MARK,
@@ -196,7 +214,7 @@ def step_view_payload(
         "layers": sorted(layers),
         "base": include_base,
         "lazy": lazy,
-        "view": {"layer": view_layer, "head": view_head, "query": min(view.query, n - 1), "step": view.step},
+        "view": {name: getattr(view, name) for name in VIEW_FIELDS},
         "revision": view.revision,
         "style": {
             "palette": style.chart.palette,
@@ -207,7 +225,7 @@ def step_view_payload(
         "config": chart_config("attention", style.image_format),
         "strings": dict(strings),
         "templates": figure_templates(
-            arrays, tokens, view_layer, view_head, n_layers, labels, style.chart, tile_labels
+            arrays, tokens, view.layer, view.head, n_layers, labels, style.chart, tile_labels
         ),
         "plotly_template": plotly_template(),
         "arrays": index,

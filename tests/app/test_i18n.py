@@ -53,7 +53,7 @@ def test_every_key_is_used_by_the_code_and_every_key_used_is_defined():
     tables = root / "ui" / "i18n"
     python = [root / "app.py", *sorted((root / "ui").rglob("*.py")), *sorted((root / "viz").rglob("*.py"))]
     source = "\n".join(path.read_text(encoding="utf-8") for path in python if tables not in path.parents)
-    script = (root / "ui" / "step_view.js").read_text(encoding="utf-8")
+    script = "\n".join(p.read_text(encoding="utf-8") for p in (root / "ui" / "step_view_browser").glob("*.js"))
     keys = set(texts("en"))
     in_python = (
         set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source))

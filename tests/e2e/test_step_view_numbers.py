@@ -1,18 +1,17 @@
 """The browser prints numbers as Python does: every number in the step view's cells and tables
-goes through step_view.js's `numberText`, which must print exactly what `viz.number_text` prints
-(fixed decimals, ties to even on the binary value, no "-0.00", "−∞" for a masked score)."""
+goes through the element module's `numberText` (ui/step_view_browser/numbers.js), which must print
+exactly what `viz.number_text` prints (fixed decimals, ties to even on the binary value, no
+"-0.00", "−∞" for a masked score)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from playwright.sync_api import Browser
 
+from ui.step_view import browser_module
 from viz import number_text
-
-STEP_VIEW_JS = Path(__file__).resolve().parents[2] / "ui" / "step_view.js"
 
 
 def _values() -> list[tuple[float, int]]:
@@ -39,7 +38,7 @@ def test_numbers_print_as_python_prints_them(browser: Browser) -> None:
               const module = await import(url);
               return values.map(([value, decimals]) => module.numberText(value, decimals));
             }""",
-            [STEP_VIEW_JS.read_text(encoding="utf-8"), values],
+            [browser_module(), values],
         )
     finally:
         page.close()

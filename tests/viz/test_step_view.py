@@ -17,9 +17,16 @@ from viz.grid import tile_stride
 from viz.step_view import (
     DEFAULT_BUDGET_BYTES,
     MAGIC,
+    MATRIX_CHARTS,
+    MAX_UNSHIFTED_EXPONENT,
     PER_HEAD_FIELDS,
+    REPORT_DELAY_MS,
     STEP_ARRAYS,
     STEP_VIEW_STRING_KEYS,
+    STEPS,
+    VIEW_FIELDS,
+    WHERE,
+    WORKED_DIMENSIONS,
     StepViewStyle,
     View,
     decode_payload,
@@ -78,6 +85,23 @@ def test_the_format_is_magic_length_header_then_aligned_arrays():
     assert len(payload) == 8 + length + last["offset"] + 4 * int(np.prod(last["shape"]))
     with pytest.raises(ValueError, match="not a step view payload"):
         decode_payload(b"PK\x03\x04" + payload[4:])
+
+
+def test_the_constants_the_browser_shares_with_python_travel_in_the_header():
+    """The browser's module writes none of these itself: each has one home, here, and the header."""
+    config, trace = _trace()
+    header, _ = decode_payload(_payload(config, trace, report_ms=150))
+    assert header["steps"] == list(STEPS)
+    assert header["view_fields"] == list(VIEW_FIELDS) == ["layer", "head", "query", "step"]
+    assert list(header["view"]) == list(VIEW_FIELDS)
+    assert header["step_arrays"] == list(STEP_ARRAYS)
+    assert header["matrix_charts"] == list(MATRIX_CHARTS)
+    assert set(MATRIX_CHARTS) <= set(header["templates"]) and set(MATRIX_CHARTS) <= set(STEPS)
+    assert header["where"] == WHERE
+    assert header["report_ms"] == 150
+    assert decode_payload(_payload(config, trace))[0]["report_ms"] == REPORT_DELAY_MS
+    assert header["worked_dimensions"] == WORKED_DIMENSIONS
+    assert header["max_unshifted_exponent"] == MAX_UNSHIFTED_EXPONENT
 
 
 def test_the_strip_of_heads_is_the_overview_grids_row_of_that_layer():

@@ -1,13 +1,14 @@
 // The step view's heatmaps, drawn on a canvas from the same Plotly figures the rest of the page uses.
 //
-// Plotly.react redraws a whole chart, axes and colour bar included, for any change of its numbers:
-// 20 to 40 ms a chart here even for 3 × 3 cells, most of it measuring text, so five charts could
-// not follow a click within a frame or two. A chart here is the figure viz built (its margins,
-// axes, tick labels, titles, colour scale, cell texts and hover template) drawn by this file: the
-// cells and their numbers on a canvas (one pixel per cell, scaled up), titles, ticks, the colour
-// bar and the linked-hover outlines in an SVG over it, the hover label in a `div`. A change of
-// head costs about a millisecond a chart. Plotly still makes every downloaded image, from the very
-// figure shown (`download`), so a saved chart is the page's figure at full quality.
+// Plotly.react redraws a whole chart, axes and colour bar included, for any change of its numbers,
+// even for 3 × 3 cells, most of it measuring text, so five charts could not follow a click within
+// a frame or two. A chart here is the figure viz built (its margins, axes, tick labels, titles,
+// colour scale, cell texts and hover template) drawn by this file: the cells and their numbers on
+// a canvas (one pixel per cell, scaled up), titles, ticks, the colour bar and the linked-hover
+// outlines in an SVG over it, the hover label in a `div`, so that a change of head redraws the
+// charts within a frame (bench/app_latency.py measures it). Plotly still makes every downloaded
+// image, from the very figure shown (`download`), so a saved chart is the page's figure at full
+// quality.
 //
 // The figures use a small part of Plotly's schema, and this draws that part: heatmap traces (z,
 // text with texttemplate "%{text}", customdata, hovertemplate, hoverongaps, colorscale with zmin,
@@ -201,7 +202,7 @@ export class HeatmapChart {
     if (lo === undefined || hi === undefined || lo === null || hi === null) {
       let min = Infinity;
       let max = -Infinity;
-      for (const t of figure.data) for (const row of t.z) for (const value of row) if (Number.isFinite(value)) {
+      for (const trace of figure.data) for (const row of trace.z) for (const value of row) if (Number.isFinite(value)) {
         if (value < min) min = value;
         if (value > max) max = value;
       }

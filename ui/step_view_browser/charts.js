@@ -1,0 +1,168 @@
+// Drawing the charts: each chart's box and its HeatmapChart (heatmap.js), what is drawn when the
+// view changes, the hover that links a cell across the steps, the clicks on tiles, and a chart
+// saved as an image by Plotly. Methods of StepView (element.js).
+
+let plotlyLoading = null;
+
+function loadPlotly(url) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.async = true;
+      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly")));
+      script.onerror = () => {
+        plotlyLoading = null;
+        reject(new Error(`could not load ${url}`));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return plotlyLoading;
+}
+
+const ChartDrawing = {
+  // One chart's box and its HeatmapChart: hovering a cell of any chart but the strip outlines the
+  // cells it is linked to, and clicking a cell of a score or softmax map picks its query.
+  chart(name, t) {
+    const div = el("div", { class: "avi-chart", "data-chart": name });
+    this.charts[name] = div;
+    this.heatmaps[name] = new HeatmapChart(div, {
+      numberText,
+      downloadLabel: t.download_chart,
+      onHover: name === "heads" || name === "grid" ? null : (point) => this.hover(point),
+      onClick: {
+        heads: (hit) => this.pickTile(this.view.layer, hit.column),
+        grid: (hit) => this.pickTile(hit.row, hit.column, true),
+        ...Object.fromEntries(this.trace.header.matrix_charts.map((matrix) => [matrix, (hit) => this.setView({ query: hit.row })])),
+      }[name],
+      onDownload: (figure) => this.download(name, figure),
+    });
+    return div;
+  },
+
+  // A click on a tile of the strip or the grid opens its head (`row` and `column` are cells of the
+  // tiled array; the strip has one row of tiles). From the grid, the page goes up to the steps.
+  pickTile(row, column, fromGrid = false) {
+    const stride = this.tileStride();
+    this.setView({ layer: fromGrid ? Math.floor(row / stride) : row, head: Math.floor(column / stride) });
+    if (fromGrid) this.sections.qkv.scrollIntoView({ behavior: "smooth", block: "start" });
+  },
+
+  tileStride() {
+    const h = this.trace.header;
+    return Math.ceil(h.tokens.length / h.grid_block) + h.grid_gap;
+  },
+
+  // A chart saved as an image by Plotly, from the figure on screen, named and sized as the
+  // sidebar's export settings say.
+  download(name, figure) {
+    const h = this.trace.header;
+    const options = h.config.toImageButtonOptions;
+    const v = this.view;
+    const where = `L${v.layer + 1}H${v.head + 1}`;
+    const filename = name === "heads" ? `heads_layer${v.layer + 1}` : `${name === "qkv" ? "QKV" : name}_${where}`;
+    const div = this.charts[name];
+    const layout = { ...figure.layout, shapes: [], width: div.clientWidth, height: div.clientHeight };
+    loadPlotly(h.plotly_url).then(
+      (Plotly) => Plotly.downloadImage({ data: figure.data, layout }, { ...options, filename, width: layout.width, height: layout.height }),
+      () => (this.status.textContent = h.strings.step_view_no_plotly),
+    );
+  },
+
+  // Every chart shown is drawn at once (a canvas draws one well within a frame). A chart whose
+  // numbers did not change (the strip of heads on a change of head) is not drawn again, nor one
+  // on a step that presentation mode hides: it is drawn when its step is shown.
+  drawCharts(layer) {
+    const v = this.view;
+    const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}`;
+    const picks = this.pickKey();
+    const keys = { grid: `${look}|${picks}`, heads: `${look}|${v.layer}|${picks}` };
+    for (const name of Object.keys(this.charts)) {
+      if (!(name in keys) && !layer) continue;
+      if (this.trace.header.style.present && this.sections[name].hidden) continue;
+      const key = keys[name] || `${look}|${v.layer}|${v.head}`;
+      if (this.charts[name].dataset.shows !== key && this.drawOne(name)) this.charts[name].dataset.shows = key;
+    }
+    if (this.charts.grid) this.heatmaps.grid.outline(this.shapes("grid")); // around the head on show
+    this.root.dataset.picked = picks; // the tokens the strip and the grid now show (tests, the bench)
+    if (layer) this.root.dataset.ready = this.root.dataset.complete = this.trace.header.view_fields.map((field) => v[field]).join(",");
+    else delete this.root.dataset.complete;
+  },
+
+  drawOne(name) {
+    const v = this.view;
+    const layer = this.trace.layers.get(v.layer);
+    const figure = {
+      heads: () => this.headsFigure(),
+      grid: () => this.gridFigure(),
+      qkv: () => this.qkvFigure(layer),
+      scores: () => this.matrixFigure("scores", layer.scores, false),
+      scaled: () => this.matrixFigure("scaled", layer.scaled_scores, true),
+      weights: () => this.matrixFigure("weights", this.trace.weights[v.layer], true),
+      context: () => this.vectorsFigure("context", layer.context),
+    }[name]();
+    const where = `L${v.layer + 1}H${v.head + 1}`;
+    const layout = figure.layout;
+    layout.shapes = this.shapes(name);
+    layout.font = { ...layout.font, color: this.theme.color, ...(this.theme.family ? { family: this.theme.family } : {}) };
+    if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace(this.trace.header.where, where) };
+    const div = this.charts[name];
+    div.dataset.where = { heads: `L${v.layer + 1}`, grid: "" }[name] ?? where;
+    return this.heatmaps[name].draw(figure, this.theme);
+  },
+
+  // Linked hover: cell (i, j) of any n × n map lights up query row i of Q, key row j of K and V,
+  // cell (i, j) of the scores, row i of the softmax and of the context. One redraw per frame.
+  hover(point) {
+    this.pendingHover = point;
+    if (this.hoverFrame) return;
+    this.hoverFrame = requestAnimationFrame(() => {
+      this.hoverFrame = null;
+      const target = this.pendingHover;
+      const cell = target ? [Math.round(target.y), Math.round(target.x)] : null;
+      if (JSON.stringify(cell) === JSON.stringify(this.cell)) return;
+      this.highlight(cell);
+    });
+  },
+
+  highlight(cell) {
+    this.cell = cell;
+    if (cell) this.root.dataset.hover = `${cell[0]},${cell[1]}`;
+    else delete this.root.dataset.hover;
+    for (const name of ["qkv", ...this.trace.header.matrix_charts, "context"]) this.heatmaps[name].outline(this.shapes(name));
+  },
+
+  // viz's outline of layer 1 head 1 (the grid's template), moved to the head on show.
+  gridOutline() {
+    const stride = this.tileStride();
+    const [dx, dy] = [this.view.head * stride, this.view.layer * stride];
+    const outline = this.trace.header.templates.grid.layout.shapes || [];
+    return outline.map((s) => ({ ...s, x0: s.x0 + dx, x1: s.x1 + dx, y0: s.y0 + dy, y1: s.y1 + dy }));
+  },
+
+  // The outlines that link cell (i, j) across the steps (none without a cell).
+  shapes(name) {
+    if (name === "grid") return this.gridOutline();
+    if (!this.cell || name === "heads") return [];
+    const [i, j] = this.cell;
+    const h = this.trace.header;
+    const colour = this.theme.color;
+    const line = { color: colour, width: 3 };
+    const rect = (xref, x0, x1, y0, y1) => ({ type: "rect", xref, yref: "y", x0, x1, y0, y1, line, fillcolor: "rgba(0,0,0,0)" });
+    const n = h.tokens.length;
+    const d = h.d_head;
+    const cellRect = rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5);
+    switch (name) {
+      case "qkv": // query row i of Q; key row j of K and of V (the value that weight (i, j) takes)
+        return [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5), rect("x2", -0.5, d - 0.5, j - 0.5, j + 0.5), rect("x3", -0.5, d - 0.5, j - 0.5, j + 0.5)];
+      case "weights":
+        return [rect("x", -0.5, n - 0.5, i - 0.5, i + 0.5), cellRect];
+      case "context":
+        return [rect("x", -0.5, d - 0.5, i - 0.5, i + 0.5)];
+      default:
+        return [cellRect];
+    }
+  },
+};
