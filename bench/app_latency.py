@@ -58,17 +58,10 @@ from urllib.parse import quote, urlencode
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.e2e.e2e_harness import (
-    CHROMIUM_ARGS,
-    INSTALL_HINT,
-    ROOT,
-    AppException,
-    ScriptRuns,
-    app_context,
-    find_chromium,
-    streamlit_server,
-    wait_for_app,
-)
+from harness.chromium import CHROMIUM_ARGS, INSTALL_HINT, app_context, find_chromium
+from harness.page import AppException, wait_for_app
+from harness.runs import ScriptRuns
+from harness.server import ROOT, streamlit_server
 
 STEP_VIEW = '[data-testid="step-view"]'
 VIEW_FIELDS = ("layer", "head", "query", "step")

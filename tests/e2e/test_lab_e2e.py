@@ -7,7 +7,26 @@ import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from test_app_e2e import (
+
+from harness.chromium import app_context, screenshot, screenshot_of
+from harness.page import (
+    ALERT,
+    CELL_TEXTS,
+    CHART,
+    STEP_VIEW,
+    chart_of,
+    figure,
+    no_rerun,
+    open_app,
+    rerun,
+    shown_view,
+    view_text,
+    wait_for_app,
+    wait_for_report,
+    wait_for_step_view,
+)
+from harness.runs import watch_runs
+from tests.e2e.pages import (
     LOVE,
     charts_in,
     choose,
@@ -22,27 +41,6 @@ from test_app_e2e import (
     select_option,
     step_view,
     trace_arrays,
-)
-
-from tests.e2e.e2e_harness import (
-    ALERT,
-    CELL_TEXTS,
-    CHART,
-    STEP_VIEW,
-    app_context,
-    chart_of,
-    figure,
-    no_rerun,
-    open_app,
-    rerun,
-    screenshot,
-    screenshot_of,
-    shown_view,
-    view_text,
-    wait_for_app,
-    wait_for_report,
-    wait_for_step_view,
-    watch_runs,
 )
 from ui.i18n import texts
 

@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 import torch
 from playwright.sync_api import Page, expect
-from test_app_e2e import (
+
+from encoder import Encoder, EncoderConfig
+from harness.chromium import screenshot_of
+from harness.page import open_app, rerun, wait_for_step_view
+from tests.e2e.pages import (
     LOVE,
     expect_no_exception,
     expect_worked_example,
-    open_app,
     pick,
     picker,
     slider,
     step_view,
 )
-
-from encoder import Encoder, EncoderConfig
-from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_step_view
 from tests.encoder.test_torch_import import article_encoder
 from ui.i18n import texts
 
