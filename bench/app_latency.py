@@ -61,7 +61,7 @@ BENCH_JS = """
   // The step view's charts on show (not in a hidden step), once it has taken a payload that came
   // after the clock was armed (its data-run counts the payloads it has drawn).
   const freshCharts = (b) => {
-    const root = step_view();
+    const root = stepView();
     if (!root || root.dataset.run === b.oldRun) return null;
     const charts = [...root.querySelectorAll('[data-chart]')].filter((c) => !c.closest('[hidden]'));
     return charts.length ? charts : null;
@@ -80,18 +80,18 @@ BENCH_JS = """
   };
   const conditions = {
     // a view the browser draws by itself: the element names it
-    ready: (b) => step_view()?.dataset.ready === b.target,
-    complete: (b) => step_view()?.dataset.complete === b.target,
+    ready: (b) => stepView()?.dataset.ready === b.target,
+    complete: (b) => stepView()?.dataset.complete === b.target,
     // tokens chosen above the strip and the grid: both redrawn for them
-    picked: (b) => step_view()?.dataset.picked === b.target,
+    picked: (b) => stepView()?.dataset.picked === b.target,
     // a new run from the server: a new payload, its charts on screen drawn
     runReady: (b) => {
-      const root = step_view();
+      const root = stepView();
       const charts = root && freshCharts(b);
       return Boolean(charts && settled(root.dataset.ready) && charts.every((c) => drawn(c) || offScreen(c)));
     },
     runComplete: (b) => {
-      const root = step_view();
+      const root = stepView();
       const charts = root && freshCharts(b);
       return Boolean(charts && settled(root.dataset.complete) && root.dataset.complete === root.dataset.ready
         && charts.every(drawn) && streamlitDrawn(b));
@@ -109,7 +109,7 @@ BENCH_JS = """
     if (!b || b.done) return;
     const error = document.querySelector('[data-testid="stException"]');
     if (error) { b.error = error.innerText; b.done = true; return; }
-    if (step_view()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
+    if (stepView()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
     for (const [mark, condition] of Object.entries(b.marks)) {
       if (b.seen.has(mark) || !conditions[condition](b)) continue;
       b.seen.add(mark);
@@ -153,7 +153,7 @@ BENCH_JS = """
   };
   // Count what changes in the step view from now on (the rerun that reports a view should change nothing).
   window.__benchWatch = () => {
-    const root = step_view();
+    const root = stepView();
     window.__benchMutations = 0;
     if (window.__benchObserver) window.__benchObserver.disconnect();
     if (!root) return;
