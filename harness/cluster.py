@@ -13,7 +13,7 @@ What runs (each on loopback, stopped together):
   random route and `hash $route consistent` keeps every later request of that browser on the
   same process. Clients without cookies (the load client) are spread per connection.
 
-    python -m harness.cluster --processes 2        # serve until Ctrl-C; prints the URL
+    python -m harness.cluster --processes 2        # serve until Ctrl-C or SIGTERM; prints the URL
     python -m bench.classroom --processes 2        # the classroom bench against such a cluster
 
 Needs Debian's `nginx` and `redis-server` (`bash .ci/setup --test` installs them).
@@ -170,14 +170,18 @@ def cluster(processes: int) -> Iterator[tuple[str, list[str]]]:
         yield stack.enter_context(nginx(folder, apps)), apps
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the children as Ctrl-C does: they run in sessions of their own
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    with cluster(args.processes) as (url, apps):
-        print(f"serving {url} (app processes: {', '.join(apps)}); Ctrl-C stops", flush=True)
-        with suppress(KeyboardInterrupt):
-            signal.pause()
+    signal.signal(signal.SIGTERM, _interrupt)
+    with suppress(KeyboardInterrupt), cluster(args.processes) as (url, apps):
+        print(f"serving {url} (app processes: {', '.join(apps)}); Ctrl-C or SIGTERM stops", flush=True)
+        signal.pause()
 
 
 if __name__ == "__main__":
