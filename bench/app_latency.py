@@ -1,47 +1,17 @@
 """How long the app takes, in real Chromium, from a user's input to the last chart drawn.
 
-Starts `streamlit run app.py` on a free loopback port (as the e2e tests do), opens it in
-headless Chromium and, for each scenario, repeats one interaction and reports the median of
-the rounds against its target and against a reference timed in the same run:
-
-    head, layer or query change (defaults)       <= 100 ms and <= 0.35 x the reference's pick
-    the same head change in presentation mode     the same
-    head change, 64 tokens x 12 layers x 12 heads, d_model 768           <= 150 ms
-    a token chosen above the grid (defaults; and 64 tokens x 12 x 12)    <= 100 ms; <= 150 ms
-    layer change there, to a layer the browser does not hold yet      no target (a round trip)
-    new sentence, d_model change                  <= 1.5 x the reference's new sentence
-    browser memory after 100 head changes         within 10 % of after 10
-
-The step view is one element drawn in the browser (ui/step_view.js): a change of layer, head or
-query never goes to the server. Those scenarios click the element's own radios (or pick in its
-query `select`) and stop the clock at the first frame painted after the element's
-`data-complete` names the new view (every chart drawn); `ready` stops at `data-ready` (the
-charts on screen and the worked example). A new sentence or d_model goes through the server:
-its clock stops at the first frame painted after the script run has ended, every Streamlit
-Plotly chart that the input changes has new content (learnt from two untimed warm-up rounds),
-and the step view has taken the new run's payload (its `data-run` changed) and drawn all of it
-(`ready`: its charts in the viewport). The clock starts at the input event itself
-(`pointerdown`, `keydown` or `input`, captured before the page sees it) and runs in the page.
-Between rounds the page is left to settle, the rerun that tells the server the view (about
-400 ms after a click) included, so that no round overlaps the last one's work.
-
-The reference is bench/reference_app.py, the least a Streamlit page can do for the same input
-(the same widgets redrawing one small Plotly heatmap, computing nothing), served and timed in
-the same browser right after the app. `/ ref` is the app's median over the reference's for
-the same kind of input (a radio pick that reruns a fragment, or a new sentence): a ratio that
-travels between machines where the milliseconds do not. A query change compares with the
-reference's head pick (a pick that redraws one chart).
-
-The memory scenario changes the head 100 times at the defaults, each change drawn and its view
-reported to the server before the next, and reads the tab's JavaScript heap (CDP
-`Performance.getMetrics` JSHeapUsedSize, right after `HeapProfiler.collectGarbage`) after 10
-changes and after 100. Nothing here is a pass/fail test.
+Serves app.py and drives headless Chromium through harness/ (as the e2e tests do). For each
+scenario it repeats one interaction and prints the median of the rounds against its target and
+as a ratio to bench/reference_app.py, the least a Streamlit page can do for the same input,
+served and timed in the same browser in the same run. The clock starts at the input event and
+stops, in the page, at the first frame painted after every chart the input changes is drawn. The
+memory scenario reads the tab's JavaScript heap after 10 head changes and after 100. Nothing
+here is a pass/fail test; bench/README.md has the scenarios, their targets and the latest figures.
 
     python -m bench.app_latency --rounds 6          # every scenario
     python -m bench.app_latency --rounds 3 --only head,layer,memory
 
-Run from the repository's root, as a module: it drives the browser with the e2e tests' own
-harness (tests/e2e/e2e_harness.py), imported by its package path.
+Run from the repository's root, as a module.
 """
 
 from __future__ import annotations
@@ -58,21 +28,12 @@ from urllib.parse import quote, urlencode
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.e2e.e2e_harness import (
-    CHROMIUM_ARGS,
-    INSTALL_HINT,
-    ROOT,
-    AppException,
-    ScriptRuns,
-    app_context,
-    find_chromium,
-    streamlit_server,
-    wait_for_app,
-)
+from harness.chromium import CHROMIUM_ARGS, INSTALL_HINT, app_context, find_chromium
+from harness.page import STEP_VIEW, AppException, wait_for_app
+from harness.runs import ScriptRuns
+from harness.server import ROOT, streamlit_server
+from viz.step_view import REPORT_DELAY_MS, VIEW_FIELDS
 
-STEP_VIEW = '[data-testid="step-view"]'
-VIEW_FIELDS = ("layer", "head", "query", "step")
-REPORT_DELAY_MS = 400  # step_view.js tells the server the view this long after the last click
 QUIET_MS = 300  # no websocket message for this long, every run asked for ended: the page is at rest
 
 # In every page of the run: what each chart shows, the conditions a round waits for, and the
@@ -99,7 +60,7 @@ BENCH_JS = """
   // The step view's charts on show (not in a hidden step), once it has taken a payload that came
   // after the clock was armed (its data-run counts the payloads it has drawn).
   const freshCharts = (b) => {
-    const root = step_view();
+    const root = stepView();
     if (!root || root.dataset.run === b.oldRun) return null;
     const charts = [...root.querySelectorAll('[data-chart]')].filter((c) => !c.closest('[hidden]'));
     return charts.length ? charts : null;
@@ -118,18 +79,18 @@ BENCH_JS = """
   };
   const conditions = {
     // a view the browser draws by itself: the element names it
-    ready: (b) => step_view()?.dataset.ready === b.target,
-    complete: (b) => step_view()?.dataset.complete === b.target,
+    ready: (b) => stepView()?.dataset.ready === b.target,
+    complete: (b) => stepView()?.dataset.complete === b.target,
     // tokens chosen above the strip and the grid: both redrawn for them
-    picked: (b) => step_view()?.dataset.picked === b.target,
+    picked: (b) => stepView()?.dataset.picked === b.target,
     // a new run from the server: a new payload, its charts on screen drawn
     runReady: (b) => {
-      const root = step_view();
+      const root = stepView();
       const charts = root && freshCharts(b);
       return Boolean(charts && settled(root.dataset.ready) && charts.every((c) => drawn(c) || offScreen(c)));
     },
     runComplete: (b) => {
-      const root = step_view();
+      const root = stepView();
       const charts = root && freshCharts(b);
       return Boolean(charts && settled(root.dataset.complete) && root.dataset.complete === root.dataset.ready
         && charts.every(drawn) && streamlitDrawn(b));
@@ -147,7 +108,7 @@ BENCH_JS = """
     if (!b || b.done) return;
     const error = document.querySelector('[data-testid="stException"]');
     if (error) { b.error = error.innerText; b.done = true; return; }
-    if (step_view()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
+    if (stepView()?.dataset.ready === 'error') { b.error = 'the step view says error'; b.done = true; return; }
     for (const [mark, condition] of Object.entries(b.marks)) {
       if (b.seen.has(mark) || !conditions[condition](b)) continue;
       b.seen.add(mark);
@@ -191,7 +152,7 @@ BENCH_JS = """
   };
   // Count what changes in the step view from now on (the rerun that reports a view should change nothing).
   window.__benchWatch = () => {
-    const root = step_view();
+    const root = stepView();
     window.__benchMutations = 0;
     if (window.__benchObserver) window.__benchObserver.disconnect();
     if (!root) return;

@@ -1,24 +1,15 @@
 """A classroom against one server: N students at once, each a session of Streamlit's own websocket
-protocol, playing a lesson. No browser: the students' browsers are their own machines; the server
-is what they share, and what this measures.
-
-Each student (a) opens the teacher's shared link, (b) changes the head five times in the step
-view, (c) types a sentence of their own (the encoder runs) and (d) opens a link with a new shape
-(a new model), with a think time of 0-300 ms before each. A student speaks as the browser does
-(tests/e2e/test_classroom.py checks that against real Chromium): a link is a `rerun_script` with
-its query string; a head change is the step view's report of its view, a rerun of the step view's
-fragment; a sentence is a rerun with the sentence's widget state; and every message the browser
-already holds is named in `cached_message_hashes`, so the server sends a reference instead.
+protocol (harness/student.py), playing the lesson (harness/lesson.py). No browser: the students'
+browsers are their own machines; the server is what they share, and what this measures.
 
 It reports, per phase, p50 / p95 / max from sending the message to the run's `script_finished`;
-errors (an exception on the page, a step view that shows another sentence or shape than asked,
-a link that does not follow a head change, a disconnect, a run over 30 s); and the server's
-RSS before, at its peak and after.
+the lesson's errors; and the server's RSS before, at its peak and after. bench/README.md has
+the latest figures.
 
     python -m bench.classroom --students 30
     python -m bench.classroom --soak 1000     # one session, 1,000 reruns over 50 sentences and shapes
     python -m bench.classroom --largest 30    # the largest allowed shape open in 30 sessions at once
-    python -m bench.classroom --processes 2   # two app processes behind nginx (bench/cluster.py)
+    python -m bench.classroom --processes 2   # two app processes behind nginx (harness/cluster.py)
     python -m bench.classroom --follow 30     # 30 students follow a teacher who changes the head
 """
 
@@ -26,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import random
 import statistics
 import threading
 import time
@@ -36,30 +25,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs
 
-import websockets
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from harness.cluster import cluster
+from harness.lesson import PHASES, SENTENCES, SHAPES, TEACHER_LINK, Report, classroom
+from harness.server import ROOT, streamlit_server
+from harness.student import Run, Student
 
-from bench.cluster import cluster
-from encoder import tokenize
-from tests.e2e.e2e_harness import ROOT, streamlit_server
-from viz.step_view import decode_payload
-
-RUN_TIMEOUT_S = 30.0  # a run longer than this counts as an error
-THINK_S = (0.0, 0.3)  # a student's pause before each action
-HEAD_CHANGES = 5
-STEP_VIEW_KEY = "step_view"  # the step view's element key (ui/step_view.py)
-TEXT_KEY = "text"  # the sentence's widget key (ui/sidebar.py)
-TEACHER_LINK = {"text": "the cat sat on the mat because the cat was tired", "layers": 2, "heads": 4}
-PHASES = ("open", "head", "sentence", "new shape")
-SENTENCES = tuple(
-    f"{subject} {verb} the {thing}"
-    for subject in ("the cat", "a dog", "my teacher", "我们", "she", "the model", "our class", "you", "they", "he")
-    for verb, thing in (("saw", "mat"), ("likes", "sun"), ("reads", "book"), ("爱", "猫"), ("wants", "tea"))
-)  # 50 distinct sentences
 LARGEST_LINK = {  # the largest shape a link may ask for: 128 tokens, d_model 1024, 16 heads, 12 layers
     "text": " ".join(f"w{i}" for i in range(128)),
     "d_model": 1024,
@@ -67,169 +39,6 @@ LARGEST_LINK = {  # the largest shape a link may ask for: 128 tokens, d_model 10
     "layers": 12,
     "ff": 4,
 }
-SHAPES = tuple(  # (d_model, heads, layers): 50 distinct shapes with the seed, each a new model
-    (d_model, heads, layers) for d_model, heads in ((32, 2), (48, 4), (64, 8), (96, 4), (128, 8)) for layers in (1, 2)
-)
-
-
-def link_query(params: dict[str, object]) -> str:
-    return urlencode({key: str(value) for key, value in params.items()}, quote_via=quote)
-
-
-@dataclass
-class Run:
-    """One run of the script, as the client saw it."""
-
-    seconds: float
-    messages: list[ForwardMsg]
-    status: int | None  # ScriptFinishedStatus; None when the run never finished
-
-    @property
-    def exceptions(self) -> list[str]:
-        return [
-            message.delta.new_element.exception.message
-            for message in self.messages
-            if message.WhichOneof("type") == "delta"
-            and message.delta.WhichOneof("type") == "new_element"
-            and message.delta.new_element.WhichOneof("type") == "exception"
-        ]
-
-    def elements(self) -> list[str]:
-        """The element types the run drew, in order ("block" for a container)."""
-        kinds = []
-        for message in self.messages:
-            if message.WhichOneof("type") != "delta":
-                continue
-            delta = message.delta
-            if delta.WhichOneof("type") == "new_element":
-                kinds.append(delta.new_element.WhichOneof("type"))
-            elif delta.WhichOneof("type") == "add_block":
-                kinds.append("block")
-        return kinds
-
-    def query_string(self) -> str | None:
-        """The link the run set last (`st.query_params`), if it set one."""
-        found = None
-        for message in self.messages:
-            if message.WhichOneof("type") == "page_info_changed":
-                found = message.page_info_changed.query_string
-        return found
-
-
-@dataclass
-class Student:
-    """One browser tab's session: the websocket, and what the browser would remember."""
-
-    websocket: websockets.ClientConnection
-    query: str
-    page_script_hash: str = ""
-    cache: dict[str, ForwardMsg] = field(default_factory=dict)  # cacheable messages received, by hash
-    widget_ids: dict[str, str] = field(default_factory=dict)  # user key -> widget id
-    fragment_of: dict[str, str] = field(default_factory=dict)  # user key -> the fragment that drew it
-    payloads: list[bytes] = field(default_factory=list)  # the step view's payloads received
-    auto_reruns: dict[str, float] = field(default_factory=dict)  # fragment -> seconds: what the browser's timers run
-
-    @classmethod
-    async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, Run]:
-        """A new tab on the link `params`: connect, and run the script as the browser's first message asks."""
-        ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
-        websocket = await websockets.connect(
-            ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None, open_timeout=RUN_TIMEOUT_S
-        )
-        student = cls(websocket, link_query(params))
-        run = await student.rerun(BackMsg())
-        return student, run
-
-    async def close(self) -> None:
-        await self.websocket.close()
-
-    def _back_message(self, message: BackMsg) -> bytes:
-        state = message.rerun_script
-        state.query_string = self.query
-        state.page_script_hash = self.page_script_hash
-        state.cached_message_hashes.extend(sorted(self.cache))
-        state.context_info.timezone = "UTC"
-        state.context_info.locale = "en-US"
-        return message.SerializeToString()
-
-    async def rerun(self, message: BackMsg) -> Run:
-        """Send a rerun request and read every message until the run has finished."""
-        start = time.perf_counter()
-        await self.websocket.send(self._back_message(message))
-        messages: list[ForwardMsg] = []
-        status = None
-        async with asyncio.timeout(RUN_TIMEOUT_S):
-            while status is None:
-                frame = await self.websocket.recv()
-                if isinstance(frame, str):
-                    continue
-                forward = ForwardMsg()
-                forward.ParseFromString(frame)
-                if forward.WhichOneof("type") == "ref_hash":  # a message this tab holds: the browser reuses it
-                    forward = self.cache[forward.ref_hash]
-                messages.append(forward)
-                self._remember(forward)
-                # A run that ends early for another (st.rerun) is not the end: the other run follows.
-                if forward.WhichOneof("type") == "script_finished" and (
-                    forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
-                ):
-                    status = forward.script_finished
-        return Run(time.perf_counter() - start, messages, status)
-
-    def _remember(self, message: ForwardMsg) -> None:
-        kind = message.WhichOneof("type")
-        if message.metadata.cacheable and message.hash:
-            self.cache[message.hash] = message
-        if kind == "auto_rerun":
-            self.auto_reruns[message.auto_rerun.fragment_id] = message.auto_rerun.interval
-        elif kind == "stop_auto_rerun":
-            self.auto_reruns.pop(message.stop_auto_rerun.fragment_id, None)
-        elif kind == "new_session":
-            self.page_script_hash = message.new_session.page_script_hash
-        elif kind == "page_info_changed":
-            self.query = message.page_info_changed.query_string
-        elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
-            element = message.delta.new_element
-            widget = getattr(element, element.WhichOneof("type"))
-            widget_id = getattr(widget, "id", "")
-            if widget_id.startswith("$$ID-"):
-                key = widget_id.split("-", 2)[2]
-                self.widget_ids[key] = widget_id
-                self.fragment_of[key] = message.delta.fragment_id
-            if element.WhichOneof("type") == "bidi_component":
-                self.payloads.append(element.bidi_component.bytes)
-
-    def _widget_change(self, key: str) -> tuple[BackMsg, Any]:
-        """A rerun request carrying the state of the widget with user key `key` (the caller sets its value)."""
-        message = BackMsg()
-        widget = message.rerun_script.widget_states.widgets.add()
-        widget.id = self.widget_ids[key]
-        return message, widget
-
-    async def change_head(self, head: int, layer: int = 0) -> Run:
-        """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
-        message, widget = self._widget_change(STEP_VIEW_KEY)
-        widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
-        message.rerun_script.fragment_id = self.fragment_of[STEP_VIEW_KEY]
-        return await self.rerun(message)
-
-    async def press(self, key: str) -> Run:
-        """A click on the button with user key `key`."""
-        message, widget = self._widget_change(key)
-        widget.trigger_value = True
-        return await self.rerun(message)
-
-    async def auto_rerun(self, fragment: str) -> Run:
-        """What the browser's timer sends for a fragment with `run_every` (a class's check-ins)."""
-        message = BackMsg()
-        message.rerun_script.fragment_id = fragment
-        return await self.rerun(message)
-
-    async def type_sentence(self, text: str) -> Run:
-        """What the sidebar's text box sends on Enter: a rerun with the sentence's new value."""
-        message, widget = self._widget_change(TEXT_KEY)
-        widget.string_value = text
-        return await self.rerun(message)
 
 
 def server_pid(base_url: str) -> int:
@@ -275,77 +84,6 @@ def rss_peak(pids: Sequence[int], every_s: float = 0.05) -> Iterator[list[float]
     finally:
         done.set()
         thread.join()
-
-
-@dataclass
-class Report:
-    """Every student's runs, by phase, and what went wrong."""
-
-    seconds: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, phase: str, run: Run, who: str, wrong: str | None = None) -> Run:
-        """Count `run`; an exception on the page, or `wrong` (what the page got wrong), is an error."""
-        self.seconds[phase].append(run.seconds)
-        if run.exceptions:
-            self.errors.append(f"{who} {phase}: exception on the page: {run.exceptions[0][:200]}")
-        elif wrong:
-            self.errors.append(f"{who} {phase}: {wrong}")
-        return run
-
-
-def wrong_view(student: Student, tokens: list[str], shape: tuple[int, int, int]) -> str | None:
-    """What the step view's latest payload gets wrong about the run asked for, if anything."""
-    if not student.payloads:
-        return "no step view"
-    header, _ = decode_payload(student.payloads[-1])
-    got = (header["tokens"], (header["d_model"], header["n_heads"], header["n_layers"]))
-    return None if got == (tokens, shape) else f"the step view shows {got}, not {(tokens, shape)}"
-
-
-async def think(rng: random.Random) -> None:
-    await asyncio.sleep(rng.uniform(*THINK_S))
-
-
-async def lesson(base_url: str, index: int, report: Report, rng: random.Random) -> None:
-    """One student's lesson; whatever breaks is an error of this student, and the others go on."""
-    who = f"student {index}"
-    try:
-        await think(rng)
-        student, run = await Student.open(base_url, TEACHER_LINK)
-        teacher_shape = (64, int(TEACHER_LINK["heads"]), int(TEACHER_LINK["layers"]))
-        report.add("open", run, who, wrong_view(student, tokenize(str(TEACHER_LINK["text"])), teacher_shape))
-        for change in range(HEAD_CHANGES):
-            await think(rng)
-            head = (change + 1 + index) % teacher_shape[1]
-            run = await student.change_head(head)
-            link = parse_qs(student.query)  # the link as the server last set it
-            wrong = None if link.get("head") == [str(head + 1)] else f"the link says head {link.get('head')}"
-            report.add("head", run, who, wrong)
-        await think(rng)
-        sentence = SENTENCES[index % len(SENTENCES)]
-        run = await student.type_sentence(sentence)
-        report.add("sentence", run, who, wrong_view(student, tokenize(sentence), teacher_shape))
-        await student.close()
-        d_model, heads, layers = SHAPES[index % len(SHAPES)]
-        link = {"text": sentence, "d_model": d_model, "heads": heads, "layers": layers, "seed": 1000 + index}
-        await think(rng)
-        other, run = await Student.open(base_url, link)
-        report.add("new shape", run, who, wrong_view(other, tokenize(sentence), (d_model, heads, layers)))
-        await other.close()
-    except TimeoutError:
-        report.errors.append(f"{who}: a run took over {RUN_TIMEOUT_S:.0f} s")
-    except websockets.ConnectionClosed as closed:
-        report.errors.append(f"{who}: disconnected ({closed})")
-    except OSError as error:
-        report.errors.append(f"{who}: {error}")
-
-
-async def classroom(base_url: str, students: int, seed: int = 0) -> Report:
-    report = Report()
-    rngs = [random.Random(seed * 1000 + index) for index in range(students)]
-    await asyncio.gather(*(lesson(base_url, index, report, rngs[index]) for index in range(students)))
-    return report
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -527,7 +265,7 @@ def run_largest(base_url: str, students: int) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 10, 30], help="class sizes to play in turn")
-    parser.add_argument("--processes", type=int, default=1, help="app processes behind nginx (bench/cluster.py)")
+    parser.add_argument("--processes", type=int, default=1, help="app processes behind nginx (harness/cluster.py)")
     parser.add_argument("--soak", type=int, default=0, help="instead: one session, this many reruns")
     parser.add_argument("--largest", type=int, default=0, help="instead: the largest shape open in this many sessions")
     parser.add_argument("--follow", type=int, default=0, help="instead: a class of this many following its teacher")

@@ -13,8 +13,8 @@ layer. Two comparisons, each like with like:
 
 Target: a ratio (ours / BertModel) of at most 1.0. Needs the pretrained extra. Keeping
 every intermediate means ~5 MB of fresh memory per layer that BertModel frees and reuses;
-glibc hands it back to the kernel after each trace, and zeroing new pages then costs
-~10% at 64+ word pieces. `MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_THRESHOLD_=1073741824`
+glibc hands it back to the kernel after each trace, and zeroing new pages then shows at 64+
+word pieces (bench/README.md). `MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_THRESHOLD_=1073741824`
 keeps it in the process and measures the arithmetic alone.
 
     python bench/pretrained_vs_hf.py

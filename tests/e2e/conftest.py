@@ -15,16 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.e2e.e2e_harness import (
-    CHROMIUM_ARGS,
-    INSTALL_HINT,
-    ROOT,
-    SCREENSHOTS,
-    app_context,
-    find_chromium,
-    screenshot,
-    streamlit_server,
-)
+from harness.chromium import CHROMIUM_ARGS, INSTALL_HINT, SCREENSHOTS, app_context, find_chromium, screenshot
+from harness.server import ROOT, streamlit_server
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright

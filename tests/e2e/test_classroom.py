@@ -1,6 +1,7 @@
-"""The classroom load client (bench/classroom.py) against the real server and real Chromium: it
-must speak as the browser does, or its figures measure something else. Then a small class plays
-the lesson: no errors and the right content, never timings (those are the bench's)."""
+"""The classroom load client (harness/student.py, which bench/classroom.py times) against the real
+server and real Chromium: it must speak as the browser does, or the bench's figures measure something
+else. Then a small class plays the lesson (harness/lesson.py): no errors and the right content, never
+timings (those are the bench's)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from bench.classroom import HEAD_CHANGES, PHASES, STEP_VIEW_KEY, TEACHER_LINK, Report, Run, Student, classroom
-from bench.cluster import cluster, require
-from tests.e2e.e2e_harness import (
-    app_context,
-    no_rerun,
-    open_app,
-    rerun,
-    shown_view,
-    view_text,
-    wait_for_app,
-    wait_for_report,
-    watch_runs,
-)
+from harness.chromium import app_context
+from harness.cluster import cluster, require
+from harness.lesson import HEAD_CHANGES, PHASES, TEACHER_LINK, Report, classroom
+from harness.page import no_rerun, open_app, rerun, shown_view, view_text, wait_for_app, wait_for_report
+from harness.runs import watch_runs
+from harness.student import STEP_VIEW_KEY, Run, Student
 from ui.classroom import STATUS_POLL_S
 from ui.i18n import texts
 
@@ -220,7 +214,7 @@ def test_an_unknown_class_code_gets_a_message_and_the_page_works(page: Page, lan
 
 @pytest.fixture(scope="module")
 def processes() -> Iterator[tuple[str, list[str]]]:
-    """Redis, two app processes sharing it and nginx in front (bench/cluster.py), as the README sets up."""
+    """Redis, two app processes sharing it and nginx in front (harness/cluster.py), as the README sets up."""
     for program in ("redis-server", "nginx"):
         try:
             require(program)

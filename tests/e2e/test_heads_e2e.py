@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
-from test_app_e2e import CAT, open_page, pick, step_view, trace_arrays
 
 from encoder import HABIT_THRESHOLD, HABITS, head_habits, selected_attention
-from tests.e2e.e2e_harness import chart_of, figure, no_rerun, screenshot_of
+from harness.chromium import screenshot_of
+from harness.page import chart_of, figure, no_rerun
+from tests.e2e.pages import CAT, open_page, pick, step_view, trace_arrays
 from ui.i18n import texts
 from viz import number_text
 
@@ -31,7 +32,7 @@ def expected_habits(weights: np.ndarray, tokens: list[str], t: dict[str, str]) -
         for head in layer:
             best = int(head.argmax())
             if head[best] < HABIT_THRESHOLD:
-                row.append(t["hb_mixed"])
+                row.append(t["habit_mixed"])
             else:
                 row.append(f"{t[HABIT_KEYS[HABITS[best]]]} {number_text(float(head[best]), 2)}")
         rows.append(row)

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.e2e_harness import STEP_VIEW, open_app, rerun, wait_for_app
+from harness.page import STEP_VIEW, open_app, rerun, wait_for_app
 from ui.i18n import texts
 
 

@@ -1,6 +1,6 @@
-"""The source article's encoder in real Chromium, in English and 中文: uploaded as a state_dict (its
-own class cannot be loaded safely) and opened with the head count the user picks, and its shape,
-without LayerNorm, chosen for random weights."""
+"""An encoder without LayerNorm (as the source article builds it) in real Chromium, in English and
+中文: uploaded as a state_dict (its own class cannot be loaded safely) and opened with the head
+count the user picks, and its shape, without LayerNorm, chosen for random weights."""
 
 from __future__ import annotations
 
@@ -10,30 +10,30 @@ from pathlib import Path
 import pytest
 import torch
 from playwright.sync_api import Page, expect
-from test_app_e2e import (
+
+from encoder import Encoder, EncoderConfig, from_state_dict
+from harness.chromium import screenshot_of
+from harness.page import open_app, rerun, wait_for_step_view
+from tests.e2e.pages import (
     LOVE,
     expect_no_exception,
     expect_worked_example,
-    open_app,
     pick,
     picker,
     slider,
     step_view,
 )
-
-from encoder import Encoder, EncoderConfig, from_state_dict
-from tests.e2e.e2e_harness import rerun, screenshot_of, wait_for_step_view
 from tests.torch_models import no_layer_norm_encoder
 from ui.i18n import texts
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chosen(
+def test_an_encoder_without_layer_norm_uploaded_as_a_state_dict_opens_with_the_heads_chosen(
     page: Page, lang: str, tmp_path: Path
 ) -> None:
     t = texts(lang)
     article = no_layer_norm_encoder(d_model=16, heads=2, layers=2, d_ff=32)
-    path = tmp_path / "article.pt"
+    path = tmp_path / "no_layer_norm.pt"
     torch.save(article.state_dict(), path)
 
     open_app(page, {"model": "upload", "lang": lang})
@@ -43,7 +43,7 @@ def test_the_articles_encoder_uploaded_as_a_state_dict_opens_with_the_heads_chos
     wait_for_step_view(page, complete=True)
     sidebar = page.get_by_test_id("stSidebar")
     said = t["upload_weights_only"].format(
-        file="article.pt", architecture=t["arch_article"], d_model=16, layers=2, d_ff=32
+        file="no_layer_norm.pt", architecture=t["arch_no_layer_norm"], d_model=16, layers=2, d_ff=32
     )
     expect(sidebar.get_by_text(said)).to_be_visible()  # the file name as typed, not Markdown-escaped
     expect(picker(page, t["head"]).get_by_role("radio")).to_have_count(8)  # d_model 16: 8 heads at most, first
@@ -70,7 +70,7 @@ def test_random_weights_without_layer_norm_from_the_sidebar(page: Page, lang: st
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text(t["advanced"], exact=True).click()
     with rerun(page, charts=8):
-        sidebar.get_by_test_id("stRadioOption").get_by_text(t["norm_none"], exact=True).click()
+        sidebar.get_by_test_id("stRadioOption").get_by_text(t["layer_norm_none"], exact=True).click()
     expect(page).to_have_url(re.compile(r"[?&]norm=none(&|$)"))
     expect(page.get_by_text(t["rest_text_none"])).to_be_visible()
     wait_for_step_view(page, complete=True)

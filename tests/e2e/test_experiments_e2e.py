@@ -7,7 +7,26 @@ import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from test_app_e2e import (
+
+from harness.chromium import app_context, screenshot, screenshot_of
+from harness.page import (
+    ALERT,
+    CELL_TEXTS,
+    CHART,
+    STEP_VIEW,
+    chart_of,
+    figure,
+    no_rerun,
+    open_app,
+    rerun,
+    shown_view,
+    view_text,
+    wait_for_app,
+    wait_for_report,
+    wait_for_step_view,
+)
+from harness.runs import watch_runs
+from tests.e2e.pages import (
     LOVE,
     charts_in,
     choose,
@@ -23,59 +42,38 @@ from test_app_e2e import (
     step_view,
     trace_arrays,
 )
-
-from tests.e2e.e2e_harness import (
-    ALERT,
-    CELL_TEXTS,
-    CHART,
-    STEP_VIEW,
-    app_context,
-    chart_of,
-    figure,
-    no_rerun,
-    open_app,
-    rerun,
-    screenshot,
-    screenshot_of,
-    shown_view,
-    view_text,
-    wait_for_app,
-    wait_for_report,
-    wait_for_step_view,
-    watch_runs,
-)
 from ui.i18n import texts
 
 LANGS = ("en", "zh")
 
 
-def open_experiment(page: Page, lang: str, lab: str, text: str = "我爱你") -> None:
+def open_experiment(page: Page, lang: str, experiment: str, text: str = "我爱你") -> None:
     """Open the page, then choose the experiment with its radio, as a teacher would."""
     t = texts(lang)
     open_app(page, {"text": text, "lang": lang})
     expect(charts_in(page, "experiments")).to_have_count(0)  # nothing until one is chosen
-    choose(page, t["lab"], t[f"lab_{lab}"], charts=1)
-    expect(page).to_have_url(re.compile(f"[?&]lab={lab}(&|$)"))
+    choose(page, t["experiment"], t[f"experiment_{experiment}"], charts=1)
+    expect(page).to_have_url(re.compile(f"[?&]experiment={experiment}(&|$)"))
     expect_no_exception(page)
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_head_view_draws_lines_for_every_head_and_follows_one_token(page: Page, lang: str) -> None:
     t = texts(lang)
-    open_experiment(page, lang, "heads")
+    open_experiment(page, lang, "head_view")
     chart = charts_in(page, "experiments")
     expect(chart).to_have_count(1)
     expect(chart.locator(".legendtext")).to_have_text([f"{t['head']} {h}" for h in range(1, 5)])
     expect(chart.locator(".textpoint text")).to_have_text(LOVE + LOVE)  # the query and the key column
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']")).to_have_count(0)
-    select_option(page, t["hv_token"], "2 · 爱", charts=1)
+    select_option(page, t["head_view_token"], "2 · 爱", charts=1)
     expect(chart.locator("g.trace.scatter[style*='opacity: 0.08']").first).to_be_attached()  # the others fade
     # A click on a token in the diagram picks it too: the query column is the first trace of labels.
     query_column = chart.locator("g.trace.scatter").filter(has=page.locator("g.textpoint")).first
     with rerun(page, charts=1):
         query_column.locator("path.point").nth(2).click(force=True)
-    expect(page.get_by_role("combobox", name=t["hv_token"])).to_have_value("3 · 你")
-    screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-head-view")
+    expect(page.get_by_role("combobox", name=t["head_view_token"])).to_have_value("3 · 你")
+    screenshot_of(page.locator(".st-key-experiments"), f"experiment-{lang}-head-view")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -84,10 +82,12 @@ def test_why_divide_by_sqrt_dk_shows_saturation_variance_and_both_softmaxes(page
     open_experiment(page, lang, "scaling")
     charts = charts_in(page, "experiments")
     expect(charts).to_have_count(4)
-    expect(charts.nth(0).locator(".legendtext")).to_have_text([t["sc_scaled"], t["sc_unscaled"], t["sc_uniform"]])
+    expect(charts.nth(0).locator(".legendtext")).to_have_text(
+        [t["scaling_scaled"], t["scaling_unscaled"], t["scaling_uniform"]]
+    )
     for i in (2, 3):  # scaled and unscaled weights, side by side
         expect_ticks(charts.nth(i), "x", LOVE)
-    screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-scaling")
+    screenshot_of(page.locator(".st-key-experiments"), f"experiment-{lang}-scaling")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -99,21 +99,21 @@ def test_padding_marks_the_padded_keys(page: Page, lang: str) -> None:
     expect_ticks(chart, "x", [*LOVE, "[PAD]", "[PAD]"])
     cells = chart.locator(CELL_TEXTS)  # Plotly's printed cell values
     expect(cells.filter(has_text="×")).to_have_count(2 * 5)  # two padded keys, five queries
-    expect(page.locator(".st-key-experiments").get_by_text(t["pad_check"].split("{")[0].strip())).to_be_visible()
-    screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-padding")
+    expect(page.locator(".st-key-experiments").get_by_text(t["padding_check"].split("{")[0].strip())).to_be_visible()
+    screenshot_of(page.locator(".st-key-experiments"), f"experiment-{lang}-padding")
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_a_shuffle_without_positions_only_reorders_and_with_positions_changes(page: Page, lang: str) -> None:
     t = texts(lang)
-    open_experiment(page, lang, "permute")
-    lab = page.locator(".st-key-experiments")
+    open_experiment(page, lang, "shuffle")
+    section = page.locator(".st-key-experiments")
     expect(charts_in(page, "experiments")).to_have_count(3)
-    expect(lab.locator(ALERT)).to_contain_text(t["perm_same"].split("{")[0].strip())
+    expect(section.locator(ALERT)).to_contain_text(t["shuffle_same"].split("{")[0].strip())
     with rerun(page, charts=1):
-        lab.get_by_text(t["perm_positions"], exact=True).click()
-    expect(lab.locator(ALERT)).to_contain_text(t["perm_differs"].split("{")[0].strip())
-    screenshot_of(lab, f"lab-{lang}-permute")
+        section.get_by_text(t["shuffle_positions"], exact=True).click()
+    expect(section.locator(ALERT)).to_contain_text(t["shuffle_differs"].split("{")[0].strip())
+    screenshot_of(section, f"experiment-{lang}-shuffle")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -125,13 +125,13 @@ def test_compare_shows_both_runs_and_their_difference(page: Page, lang: str) -> 
     expect(charts.nth(1).locator(".gtitle")).to_contain_text("B")
     for i in range(3):
         expect_ticks(charts.nth(i), "y", LOVE)
-    sentence_b = page.get_by_label(t["cmp_sentence_b"], exact=True)
+    sentence_b = page.get_by_label(t["compare_sentence_b"], exact=True)
     with rerun(page):
         sentence_b.fill("the cat")
         sentence_b.press("Enter")
     expect(charts).to_have_count(2)  # three tokens against two: no difference map, a message instead
     expect(page.locator(".st-key-experiments").locator(ALERT)).to_be_visible()
-    screenshot_of(page.locator(".st-key-experiments"), f"lab-{lang}-compare")
+    screenshot_of(page.locator(".st-key-experiments"), f"experiment-{lang}-compare")
 
 
 def shown_step(page: Page) -> list[str]:
@@ -295,9 +295,9 @@ def _luminance(css_colour: str) -> float:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize(("lab", "charts"), [("rollout", 2), ("qk", 1)])
-def test_rollout_and_queries_and_keys_draw_in_the_browser(page: Page, lang: str, lab: str, charts: int) -> None:
-    open_experiment(page, lang, lab, text="the cat sat on the mat")
+@pytest.mark.parametrize(("experiment", "charts"), [("rollout", 2), ("query_keys", 1)])
+def test_rollout_and_queries_and_keys_draw_in_the_browser(page: Page, lang: str, experiment: str, charts: int) -> None:
+    open_experiment(page, lang, experiment, text="the cat sat on the mat")
     expect(charts_in(page, "experiments")).to_have_count(charts)
     expect(charts_in(page, "experiments").first.locator("svg.main-svg").first).to_be_visible()
     expect_no_exception(page)
@@ -306,12 +306,12 @@ def test_rollout_and_queries_and_keys_draw_in_the_browser(page: Page, lang: str,
 @pytest.mark.parametrize("lang", LANGS)
 def test_head_habits_knock_out_and_several_tokens_open_from_a_link(page: Page, lang: str) -> None:
     t = texts(lang)
-    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "habits"})
+    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "experiment": "habits"})
     table = page.get_by_test_id("stDataFrame")
     expect(table).to_be_visible()
-    expect(table).to_contain_text(t["hb_habit"])
-    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "knockout"})
-    expect(page.get_by_text(t["ko_none"])).to_be_visible()
-    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "lab": "tokens"})
-    expect(page.get_by_text(t["tk_none"])).to_be_visible()
+    expect(table).to_contain_text(t["habits_habit"])
+    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "experiment": "knockout"})
+    expect(page.get_by_text(t["knockout_none"])).to_be_visible()
+    open_app(page, {"text": "the cat sat on the mat", "lang": lang, "experiment": "tokens"})
+    expect(page.get_by_text(t["tokens_none"])).to_be_visible()
     expect_no_exception(page)

@@ -13,7 +13,7 @@ What runs (each on loopback, stopped together):
   random route and `hash $route consistent` keeps every later request of that browser on the
   same process. Clients without cookies (the load client) are spread per connection.
 
-    python -m bench.cluster --processes 2          # serve until Ctrl-C; prints the URL
+    python -m harness.cluster --processes 2        # serve until Ctrl-C or SIGTERM; prints the URL
     python -m bench.classroom --processes 2        # the classroom bench against such a cluster
 
 Needs Debian's `nginx` and `redis-server` (`bash .ci/setup --test` installs them).
@@ -28,14 +28,13 @@ import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import streamlit
 
-from tests.e2e.e2e_harness import ROOT, free_port, streamlit_server
+from harness.server import ROOT, free_port, healthy, streamlit_server
 
 STATIC = Path(streamlit.__file__).parent / "static"
 
@@ -150,18 +149,10 @@ def nginx(folder: Path, upstreams: list[str]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     with _process([require("nginx"), "-c", str(conf), "-p", str(folder)], folder / "nginx.log") as process:
-        _wait_for(lambda: _healthy(url) or process.poll() is not None, "nginx")
+        _wait_for(lambda: healthy(url) or process.poll() is not None, "nginx")
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited: {(folder / 'nginx-error.log').read_text()[-2000:]}")
         yield url
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read() == b"ok"
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -179,14 +170,18 @@ def cluster(processes: int) -> Iterator[tuple[str, list[str]]]:
         yield stack.enter_context(nginx(folder, apps)), apps
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the children as Ctrl-C does: they run in sessions of their own
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    with cluster(args.processes) as (url, apps):
-        print(f"serving {url} (app processes: {', '.join(apps)}); Ctrl-C stops", flush=True)
-        with suppress(KeyboardInterrupt):
-            signal.pause()
+    signal.signal(signal.SIGTERM, _interrupt)
+    with suppress(KeyboardInterrupt), cluster(args.processes) as (url, apps):
+        print(f"serving {url} (app processes: {', '.join(apps)}); Ctrl-C or SIGTERM stops", flush=True)
+        signal.pause()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""The classroom lesson: what each student of a class does, and what it got wrong.
+
+Each student (a) opens the teacher's shared link, (b) changes the head five times in the step
+view, (c) types a sentence of their own (the encoder runs) and (d) opens a link with a new shape
+(a new model), with a think time of 0-300 ms before each. Errors: an exception on the page, a step
+view that shows another sentence or shape than asked, a link that does not follow a head change,
+a disconnect, a run over `RUN_TIMEOUT_S`. bench/classroom.py times it; tests/e2e/test_classroom.py
+plays it with a small class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import websockets
+
+from encoder import tokenize
+from harness.student import RUN_TIMEOUT_S, Run, Student
+from viz.step_view import decode_payload
+
+THINK_S = (0.0, 0.3)  # a student's pause before each action
+HEAD_CHANGES = 5
+TEACHER_LINK = {"text": "the cat sat on the mat because the cat was tired", "layers": 2, "heads": 4}
+PHASES = ("open", "head", "sentence", "new shape")
+SENTENCES = tuple(
+    f"{subject} {verb} the {thing}"
+    for subject in ("the cat", "a dog", "my teacher", "我们", "she", "the model", "our class", "you", "they", "he")
+    for verb, thing in (("saw", "mat"), ("likes", "sun"), ("reads", "book"), ("爱", "猫"), ("wants", "tea"))
+)  # 50 distinct sentences
+SHAPES = tuple(  # (d_model, heads, layers): 50 distinct shapes with the seed, each a new model
+    (d_model, heads, layers) for d_model, heads in ((32, 2), (48, 4), (64, 8), (96, 4), (128, 8)) for layers in (1, 2)
+)
+
+
+@dataclass
+class Report:
+    """Every student's runs, by phase, and what went wrong."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, phase: str, run: Run, who: str, wrong: str | None = None) -> Run:
+        """Count `run`; an exception on the page, or `wrong` (what the page got wrong), is an error."""
+        self.seconds[phase].append(run.seconds)
+        if run.exceptions:
+            self.errors.append(f"{who} {phase}: exception on the page: {run.exceptions[0][:200]}")
+        elif wrong:
+            self.errors.append(f"{who} {phase}: {wrong}")
+        return run
+
+
+def wrong_view(student: Student, tokens: list[str], shape: tuple[int, int, int]) -> str | None:
+    """What the step view's latest payload gets wrong about the run asked for, if anything."""
+    if not student.payloads:
+        return "no step view"
+    header, _ = decode_payload(student.payloads[-1])
+    got = (header["tokens"], (header["d_model"], header["n_heads"], header["n_layers"]))
+    return None if got == (tokens, shape) else f"the step view shows {got}, not {(tokens, shape)}"
+
+
+async def think(rng: random.Random) -> None:
+    await asyncio.sleep(rng.uniform(*THINK_S))
+
+
+async def lesson(base_url: str, index: int, report: Report, rng: random.Random) -> None:
+    """One student's lesson; whatever breaks is an error of this student, and the others go on."""
+    who = f"student {index}"
+    try:
+        await think(rng)
+        student, run = await Student.open(base_url, TEACHER_LINK)
+        teacher_shape = (64, int(TEACHER_LINK["heads"]), int(TEACHER_LINK["layers"]))
+        report.add("open", run, who, wrong_view(student, tokenize(str(TEACHER_LINK["text"])), teacher_shape))
+        for change in range(HEAD_CHANGES):
+            await think(rng)
+            head = (change + 1 + index) % teacher_shape[1]
+            run = await student.change_head(head)
+            link = parse_qs(student.query)  # the link as the server last set it
+            wrong = None if link.get("head") == [str(head + 1)] else f"the link says head {link.get('head')}"
+            report.add("head", run, who, wrong)
+        await think(rng)
+        sentence = SENTENCES[index % len(SENTENCES)]
+        run = await student.type_sentence(sentence)
+        report.add("sentence", run, who, wrong_view(student, tokenize(sentence), teacher_shape))
+        await student.close()
+        d_model, heads, layers = SHAPES[index % len(SHAPES)]
+        link = {"text": sentence, "d_model": d_model, "heads": heads, "layers": layers, "seed": 1000 + index}
+        await think(rng)
+        other, run = await Student.open(base_url, link)
+        report.add("new shape", run, who, wrong_view(other, tokenize(sentence), (d_model, heads, layers)))
+        await other.close()
+    except TimeoutError:
+        report.errors.append(f"{who}: a run took over {RUN_TIMEOUT_S:.0f} s")
+    except websockets.ConnectionClosed as closed:
+        report.errors.append(f"{who}: disconnected ({closed})")
+    except OSError as error:
+        report.errors.append(f"{who}: {error}")
+
+
+async def classroom(base_url: str, students: int, seed: int = 0) -> Report:
+    report = Report()
+    rngs = [random.Random(seed * 1000 + index) for index in range(students)]
+    await asyncio.gather(*(lesson(base_url, index, report, rngs[index]) for index in range(students)))
+    return report

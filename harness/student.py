@@ -1,0 +1,185 @@
+"""One student's browser tab without a browser: a session of Streamlit's own websocket protocol,
+spoken as the browser speaks it (tests/e2e/test_classroom.py checks that against real Chromium).
+
+A link is a `rerun_script` with its query string; a head change is the step view's report of its
+view, a rerun of the step view's fragment; a sentence is a rerun with the sentence's widget state;
+and every message the tab already holds is named in `cached_message_hashes`, so the server sends
+a reference instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+RUN_TIMEOUT_S = 30.0  # a run longer than this counts as an error
+STEP_VIEW_KEY = "step_view"  # the step view's element key (ui/step_view.py)
+TEXT_KEY = "text"  # the sentence's widget key (ui/sidebar.py)
+
+
+def link_query(params: dict[str, object]) -> str:
+    return urlencode({key: str(value) for key, value in params.items()}, quote_via=quote)
+
+
+@dataclass
+class Run:
+    """One run of the script, as the client saw it."""
+
+    seconds: float
+    messages: list[ForwardMsg]
+    status: int | None  # ScriptFinishedStatus; None when the run never finished
+
+    @property
+    def exceptions(self) -> list[str]:
+        return [
+            message.delta.new_element.exception.message
+            for message in self.messages
+            if message.WhichOneof("type") == "delta"
+            and message.delta.WhichOneof("type") == "new_element"
+            and message.delta.new_element.WhichOneof("type") == "exception"
+        ]
+
+    def elements(self) -> list[str]:
+        """The element types the run drew, in order ("block" for a container)."""
+        kinds = []
+        for message in self.messages:
+            if message.WhichOneof("type") != "delta":
+                continue
+            delta = message.delta
+            if delta.WhichOneof("type") == "new_element":
+                kinds.append(delta.new_element.WhichOneof("type"))
+            elif delta.WhichOneof("type") == "add_block":
+                kinds.append("block")
+        return kinds
+
+    def query_string(self) -> str | None:
+        """The link the run set last (`st.query_params`), if it set one."""
+        found = None
+        for message in self.messages:
+            if message.WhichOneof("type") == "page_info_changed":
+                found = message.page_info_changed.query_string
+        return found
+
+
+@dataclass
+class Student:
+    """One browser tab's session: the websocket, and what the browser would remember."""
+
+    websocket: websockets.ClientConnection
+    query: str
+    page_script_hash: str = ""
+    cache: dict[str, ForwardMsg] = field(default_factory=dict)  # cacheable messages received, by hash
+    widget_ids: dict[str, str] = field(default_factory=dict)  # user key -> widget id
+    fragment_of: dict[str, str] = field(default_factory=dict)  # user key -> the fragment that drew it
+    payloads: list[bytes] = field(default_factory=list)  # the step view's payloads received
+    auto_reruns: dict[str, float] = field(default_factory=dict)  # fragment -> seconds: what the browser's timers run
+
+    @classmethod
+    async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, Run]:
+        """A new tab on the link `params`: connect, and run the script as the browser's first message asks."""
+        ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
+        websocket = await websockets.connect(
+            ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None, open_timeout=RUN_TIMEOUT_S
+        )
+        student = cls(websocket, link_query(params))
+        run = await student.rerun(BackMsg())
+        return student, run
+
+    async def close(self) -> None:
+        await self.websocket.close()
+
+    def _back_message(self, message: BackMsg) -> bytes:
+        state = message.rerun_script
+        state.query_string = self.query
+        state.page_script_hash = self.page_script_hash
+        state.cached_message_hashes.extend(sorted(self.cache))
+        state.context_info.timezone = "UTC"
+        state.context_info.locale = "en-US"
+        return message.SerializeToString()
+
+    async def rerun(self, message: BackMsg) -> Run:
+        """Send a rerun request and read every message until the run has finished."""
+        start = time.perf_counter()
+        await self.websocket.send(self._back_message(message))
+        messages: list[ForwardMsg] = []
+        status = None
+        async with asyncio.timeout(RUN_TIMEOUT_S):
+            while status is None:
+                frame = await self.websocket.recv()
+                if isinstance(frame, str):
+                    continue
+                forward = ForwardMsg()
+                forward.ParseFromString(frame)
+                if forward.WhichOneof("type") == "ref_hash":  # a message this tab holds: the browser reuses it
+                    forward = self.cache[forward.ref_hash]
+                messages.append(forward)
+                self._remember(forward)
+                # A run that ends early for another (st.rerun) is not the end: the other run follows.
+                if forward.WhichOneof("type") == "script_finished" and (
+                    forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+                ):
+                    status = forward.script_finished
+        return Run(time.perf_counter() - start, messages, status)
+
+    def _remember(self, message: ForwardMsg) -> None:
+        kind = message.WhichOneof("type")
+        if message.metadata.cacheable and message.hash:
+            self.cache[message.hash] = message
+        if kind == "auto_rerun":
+            self.auto_reruns[message.auto_rerun.fragment_id] = message.auto_rerun.interval
+        elif kind == "stop_auto_rerun":
+            self.auto_reruns.pop(message.stop_auto_rerun.fragment_id, None)
+        elif kind == "new_session":
+            self.page_script_hash = message.new_session.page_script_hash
+        elif kind == "page_info_changed":
+            self.query = message.page_info_changed.query_string
+        elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+            element = message.delta.new_element
+            widget = getattr(element, element.WhichOneof("type"))
+            widget_id = getattr(widget, "id", "")
+            if widget_id.startswith("$$ID-"):
+                key = widget_id.split("-", 2)[2]
+                self.widget_ids[key] = widget_id
+                self.fragment_of[key] = message.delta.fragment_id
+            if element.WhichOneof("type") == "bidi_component":
+                self.payloads.append(element.bidi_component.bytes)
+
+    def _widget_change(self, key: str) -> tuple[BackMsg, Any]:
+        """A rerun request carrying the state of the widget with user key `key` (the caller sets its value)."""
+        message = BackMsg()
+        widget = message.rerun_script.widget_states.widgets.add()
+        widget.id = self.widget_ids[key]
+        return message, widget
+
+    async def change_head(self, head: int, layer: int = 0) -> Run:
+        """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
+        message, widget = self._widget_change(STEP_VIEW_KEY)
+        widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
+        message.rerun_script.fragment_id = self.fragment_of[STEP_VIEW_KEY]
+        return await self.rerun(message)
+
+    async def press(self, key: str) -> Run:
+        """A click on the button with user key `key`."""
+        message, widget = self._widget_change(key)
+        widget.trigger_value = True
+        return await self.rerun(message)
+
+    async def auto_rerun(self, fragment: str) -> Run:
+        """What the browser's timer sends for a fragment with `run_every` (a class's check-ins)."""
+        message = BackMsg()
+        message.rerun_script.fragment_id = fragment
+        return await self.rerun(message)
+
+    async def type_sentence(self, text: str) -> Run:
+        """What the sidebar's text box sends on Enter: a rerun with the sentence's new value."""
+        message, widget = self._widget_change(TEXT_KEY)
+        widget.string_value = text
+        return await self.rerun(message)
