@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 from harness.cluster import cluster
 from harness.lesson import PHASES, SENTENCES, SHAPES, TEACHER_LINK, Report, classroom
 from harness.server import ROOT, streamlit_server
-from harness.student import Run, Student
+from harness.student import ScriptRun, Student
 
 LARGEST_LINK = {  # the largest shape a link may ask for: 128 tokens, d_model 1024, 16 heads, 12 layers
     "text": " ".join(f"w{i}" for i in range(128)),
@@ -235,7 +235,7 @@ def run_follow(base_url: str, students: int) -> None:
         print(f"    {error}")
 
 
-async def crowd(base_url: str, students: int, link: dict[str, object]) -> tuple[list[Student], list[Run]]:
+async def crowd(base_url: str, students: int, link: dict[str, object]) -> tuple[list[Student], list[ScriptRun]]:
     """`students` tabs open on one link at once, and left open (as a class leaves its tabs)."""
     opened = await asyncio.gather(*(Student.open(base_url, link) for _ in range(students)))
     return [student for student, _ in opened], [run for _, run in opened]
@@ -246,7 +246,7 @@ def run_largest(base_url: str, students: int) -> None:
     pid = server_pid(base_url)
     before = rss_mb(pid)
 
-    async def hold() -> list[Run]:
+    async def hold() -> list[ScriptRun]:
         first, runs = await crowd(base_url, 1, LARGEST_LINK)  # the model and trace are built once
         rest, more = await crowd(base_url, students - 1, LARGEST_LINK)
         for student in first + rest:

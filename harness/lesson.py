@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 import websockets
 
 from encoder import tokenize
-from harness.student import RUN_TIMEOUT_S, Run, Student
+from harness.student import RUN_TIMEOUT_S, ScriptRun, Student
 from viz.step_view import decode_payload
 
 THINK_S = (0.0, 0.3)  # a student's pause before each action
@@ -42,7 +42,7 @@ class Report:
     seconds: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
     errors: list[str] = field(default_factory=list)
 
-    def add(self, phase: str, run: Run, who: str, wrong: str | None = None) -> Run:
+    def add(self, phase: str, run: ScriptRun, who: str, wrong: str | None = None) -> ScriptRun:
         """Count `run`; an exception on the page, or `wrong` (what the page got wrong), is an error."""
         self.seconds[phase].append(run.seconds)
         if run.exceptions:

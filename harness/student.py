@@ -30,7 +30,7 @@ def link_query(params: dict[str, object]) -> str:
 
 
 @dataclass
-class Run:
+class ScriptRun:
     """One run of the script, as the client saw it."""
 
     seconds: float
@@ -83,7 +83,7 @@ class Student:
     auto_reruns: dict[str, float] = field(default_factory=dict)  # fragment -> seconds: what the browser's timers run
 
     @classmethod
-    async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, Run]:
+    async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, ScriptRun]:
         """A new tab on the link `params`: connect, and run the script as the browser's first message asks."""
         ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
         websocket = await websockets.connect(
@@ -105,7 +105,7 @@ class Student:
         state.context_info.locale = "en-US"
         return message.SerializeToString()
 
-    async def rerun(self, message: BackMsg) -> Run:
+    async def rerun(self, message: BackMsg) -> ScriptRun:
         """Send a rerun request and read every message until the run has finished."""
         start = time.perf_counter()
         await self.websocket.send(self._back_message(message))
@@ -127,7 +127,7 @@ class Student:
                     forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
                 ):
                     status = forward.script_finished
-        return Run(time.perf_counter() - start, messages, status)
+        return ScriptRun(time.perf_counter() - start, messages, status)
 
     def _remember(self, message: ForwardMsg) -> None:
         kind = message.WhichOneof("type")
@@ -159,26 +159,26 @@ class Student:
         widget.id = self.widget_ids[key]
         return message, widget
 
-    async def change_head(self, head: int, layer: int = 0) -> Run:
+    async def change_head(self, head: int, layer: int = 0) -> ScriptRun:
         """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
         message, widget = self._widget_change(STEP_VIEW_KEY)
         widget.json_value = json.dumps({"view": {"layer": layer, "head": head, "query": 0, "step": 0}})
         message.rerun_script.fragment_id = self.fragment_of[STEP_VIEW_KEY]
         return await self.rerun(message)
 
-    async def press(self, key: str) -> Run:
+    async def press(self, key: str) -> ScriptRun:
         """A click on the button with user key `key`."""
         message, widget = self._widget_change(key)
         widget.trigger_value = True
         return await self.rerun(message)
 
-    async def auto_rerun(self, fragment: str) -> Run:
+    async def auto_rerun(self, fragment: str) -> ScriptRun:
         """What the browser's timer sends for a fragment with `run_every` (a class's check-ins)."""
         message = BackMsg()
         message.rerun_script.fragment_id = fragment
         return await self.rerun(message)
 
-    async def type_sentence(self, text: str) -> Run:
+    async def type_sentence(self, text: str) -> ScriptRun:
         """What the sidebar's text box sends on Enter: a rerun with the sentence's new value."""
         message, widget = self._widget_change(TEXT_KEY)
         widget.string_value = text

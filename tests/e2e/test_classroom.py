@@ -22,7 +22,7 @@ from harness.cluster import cluster, require
 from harness.lesson import HEAD_CHANGES, PHASES, TEACHER_LINK, Report, classroom
 from harness.page import no_rerun, open_app, rerun, shown_view, view_text, wait_for_app, wait_for_report
 from harness.runs import watch_runs
-from harness.student import STEP_VIEW_KEY, Run, Student
+from harness.student import STEP_VIEW_KEY, ScriptRun, Student
 from ui.classroom import STATUS_POLL_S
 from ui.i18n import texts
 
@@ -36,7 +36,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def _first_run(frames: list[bytes]) -> Run:
+def _first_run(frames: list[bytes]) -> ScriptRun:
     """The browser's first run: the messages it received up to the first `script_finished`."""
     messages = []
     for frame in frames:
@@ -44,7 +44,7 @@ def _first_run(frames: list[bytes]) -> Run:
         message.ParseFromString(frame)
         messages.append(message)
         if message.WhichOneof("type") == "script_finished":
-            return Run(0.0, messages, message.script_finished)
+            return ScriptRun(0.0, messages, message.script_finished)
     raise AssertionError(f"the browser's first run never finished ({len(messages)} messages)")
 
 
@@ -60,7 +60,7 @@ def test_the_load_client_speaks_as_the_browser_does(page: Page, app_url: str):
     open_app(page, TEACHER_LINK, step_view=True)
     browser_run = _first_run(received)
 
-    async def client() -> tuple[Student, Run, Run]:
+    async def client() -> tuple[Student, ScriptRun, ScriptRun]:
         student, run = await Student.open(app_url, TEACHER_LINK)
         head = await student.change_head(2)
         await student.close()
