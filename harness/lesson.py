@@ -77,8 +77,8 @@ async def lesson(base_url: str, index: int, report: Report, rng: random.Random) 
             await think(rng)
             head = (change + 1 + index) % teacher_shape[1]
             run = await student.change_head(head)
-            link = parse_qs(student.query)  # the link as the server last set it
-            wrong = None if link.get("head") == [str(head + 1)] else f"the link says head {link.get('head')}"
+            link = parse_qs(student.query)  # the link as the server last set it: no head= means head 1
+            wrong = None if link.get("head", ["1"]) == [str(head + 1)] else f"the link says head {link.get('head')}"
             report.add("head", run, who, wrong)
         await think(rng)
         sentence = SENTENCES[index % len(SENTENCES)]

@@ -220,6 +220,20 @@ def test_force_cpu_reaches_the_model_and_the_device_line(monkeypatch, cpu: str, 
     assert any(re.search(line, caption.value) for caption in at.caption), [c.value for c in at.caption]
 
 
+def test_an_old_full_link_opens_the_same_page_and_the_address_becomes_short():
+    """A link an earlier version wrote (every parameter, `lab=permute`) opens the same view; the
+    page then writes the address anew, with only what differs from the defaults."""
+    at = page.run(**page.OLD_DEFAULT_LINK | {"lab": "permute", "lab_shuffle": "7", "head": "3", "text": "the cat sat"})
+    assert at.radio(key="experiment").value == "shuffle" and at.number_input(key="shuffle_seed").value == 7
+    assert page.view(at)[1] == 2
+    assert {name: at.query_params[name] for name in at.query_params} == {
+        "experiment": "shuffle",
+        "shuffle_seed": "7",
+        "head": "3",
+        "text": "the cat sat",
+    }
+
+
 def test_importing_the_page_runs_nothing():
     """app.py is the page's table of contents: importing it (a test, a tool) draws no page."""
     code = "import app, streamlit.runtime as r; assert callable(app.main) and not r.exists()"

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from encoder import LIMITS, EncoderConfig
+from tests.app.page import OLD_DEFAULT_LINK
 from ui.settings import D_MODEL_OPTIONS, MAX_TEXT_CHARS, Settings, from_query_params, head_options, to_query_params
 
 
@@ -83,19 +84,6 @@ def test_a_link_carries_only_what_differs_from_the_defaults():
         "heads": "8",
         "norm": "none",
     }
-
-
-# The default page's link as the app wrote it before links left the defaults out and before the
-# experiments had their names: every parameter, under its name of the time.
-OLD_DEFAULT_LINK = {
-    "text": "我爱你", "lang": "en", "model": "random", "d_model": "64", "heads": "4", "layers": "2",
-    "minilm_layers": "6", "ff": "4", "seed": "0", "pos": "sinusoidal", "norm": "post", "act": "relu",
-    "causal": "0", "rest": "0", "lab": "off", "lab_layer": "1", "lab_head": "1", "lab_temperature": "1.0",
-    "lab_dk": "64", "lab_pad": "2", "lab_shuffle": "1", "lab_positions": "0", "cmp_text": "", "cmp_heads": "1",
-    "cmp_seed": "0", "cmp_scale": "1", "present": "0", "step": "1", "cpu": "0", "layer": "1", "head": "1",
-    "query": "1", "palette": "default", "wscale": "fixed", "img": "png", "trainer": "0", "train_task": "previous",
-    "train_d_model": "32", "train_heads": "2", "train_layers": "2", "train_steps": "3000", "train_seed": "0",
-}  # fmt: skip
 
 
 def test_an_old_full_link_opens_the_same_view():

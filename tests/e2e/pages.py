@@ -32,6 +32,7 @@ from harness.page import (
 )
 from ui.i18n import texts
 from viz import number_text, token_labels
+from viz.step_view import VIEW_FIELDS
 
 LOVE = ["我", "爱", "你"]
 MATRIX_CHARTS = ("scores", "scaled", "weights")  # query tokens down, key tokens across
@@ -120,8 +121,9 @@ def link(page: Page) -> dict[str, str]:
 
 
 def expect_link(page: Page, timeout: float = 1.0, **values: object) -> None:
-    """The address bar says these values within `timeout` seconds."""
-    want = {name: str(value) for name, value in values.items()}
+    """The address bar says these values within `timeout` seconds. A view's first layer, head,
+    query or step (1) is the default, which a link leaves out: then the name must be absent."""
+    want = {name: None if name in VIEW_FIELDS and value == 1 else str(value) for name, value in values.items()}
     deadline = time.monotonic() + timeout
     while {name: link(page).get(name) for name in want} != want:
         if time.monotonic() > deadline:

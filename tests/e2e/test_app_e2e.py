@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -607,7 +608,7 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     choose(page, "Language / 语言", "English")
     expect(page.get_by_label("Sentence", exact=True)).to_have_value("我爱你")
     expect(page).to_have_title(texts("en")["page_title"])
-    assert link(page)["lang"] == "en"
+    assert "lang" not in link(page)  # English is the default, which a link leaves out
     expect_no_message(page)
     expect_step_view_in(page, "en", head=2)  # the view the browser chose survives the language
     expect_step_charts_show(page, LOVE)
@@ -618,6 +619,17 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     expect_no_message(page)
     expect_step_view_in(page, "zh", head=2)
     expect_step_charts_show(page, LOVE)
+
+
+def test_the_default_pages_link_is_its_address_alone_and_a_head_adds_only_head(page: Page) -> None:
+    """A link carries only what differs from the defaults: one that fits in a chat message."""
+    open_app(page, step_view=True)
+    assert urlsplit(page.url).query == ""
+    with no_rerun(page) as mark:
+        picker(page, "Head").get_by_role("radio", name="2", exact=True).click()
+    expect_link(page, head=2)
+    wait_for_report(page, mark)  # the server has heard of the view, and written the link itself
+    assert urlsplit(page.url).query == "head=2"
 
 
 def test_the_step_view_reports_its_view_after_a_language_switch(page: Page) -> None:
@@ -631,14 +643,9 @@ def test_the_step_view_reports_its_view_after_a_language_switch(page: Page) -> N
     expect_titles(page, "L1H3")
     wait_for_report(page, mark)
     expect_no_message(page)
-    assert {name: link(page)[name] for name in ("lang", "model", "palette", "pos", "wscale", "head")} == {
-        "lang": "en",
-        "model": "random",
-        "palette": "default",
-        "pos": "sinusoidal",
-        "wscale": "fixed",
-        "head": "3",
-    }
+    # English, random weights, the default palette, positions and colour scale are the defaults,
+    # which a link leaves out: what is left is the head.
+    assert link(page) == {"head": "3"}
 
 
 # --- after attention: the rest of the layer and the stack ------------------------------------

@@ -51,12 +51,13 @@ const ViewState = {
     this.reportTimer = setTimeout(() => this.setStateValue("view", v), h.report_ms);
   },
 
-  // Every field 1-based; the step only in presentation mode or where the address already has one.
+  // Every field 1-based, and only where it is not the first: a link leaves out what is the
+  // default (the first layer, head, query and step), as the server writes links.
   writeAddress(v) {
     const url = new URL(window.location.href);
-    const present = this.trace.header.style.present;
     for (const name of this.trace.header.view_fields) {
-      if (name !== "step" || present || url.searchParams.has(name)) url.searchParams.set(name, String(v[name] + 1));
+      if (v[name] === 0) url.searchParams.delete(name);
+      else url.searchParams.set(name, String(v[name] + 1));
     }
     window.history.replaceState(window.history.state, "", url);
   },
