@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from encoder.config import LIMITS, ConfigError, EncoderConfig
+from encoder.embeddings import TextEmbedding
 from encoder.errors import EncoderError
-from encoder.model import Encoder, TextEmbedding
+from encoder.model import Encoder
 from encoder.state_dict import UnsupportedModelError
 from encoder.tokenizer import EmptyTextError, check_token_count
 
