@@ -3,9 +3,10 @@
 Random weights attend almost uniformly; a trained model has heads that look at the
 previous token, park on `[SEP]` or link a pronoun to its noun. This module reads a
 checkpoint's files with the libraries that wrote them (`safetensors` for the weights,
-`tokenizers` for the word pieces) and maps BERT's modules onto ours, so every step the
-app shows is a number the real model computes. `tests/encoder/test_pretrained.py` checks
-that against `transformers.BertModel` and `sentence-transformers`.
+`tokenizers` for the word pieces) and maps BERT's modules onto ours (each family's names:
+`encoder.bert_family`), so every step the app shows is a number the real model computes.
+`tests/encoder/test_pretrained.py` checks that against `transformers.BertModel` and
+`sentence-transformers`.
 
 The libraries are an optional extra (`pip install -e ".[pretrained]"`): they are imported
 only when a checkpoint is loaded, so `import encoder` stays light without them.
