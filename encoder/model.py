@@ -1,20 +1,18 @@
-"""The encoder: a text front end (tokens, embeddings, positions) and a stack of traceable layers.
+"""The encoder: a text front end (`encoder.embeddings`) and a stack of traceable layers.
 
 Parameter names and layouts follow `torch.nn.TransformerEncoderLayer` (a fused
 `[W_Q; W_K; W_V]` input projection, `norm1`, `norm2`), which makes `encoder.from_torch` a plain
 copy and lets one matrix product compute Q, K and V together, as torch does.
 
 The front end is the one part that differs between random weights and a trained
-checkpoint, so it is a swappable module (`TextEmbedding`) rather than a branch in the
-encoder: `HashedTextEmbedding` here, a checkpoint's tokenizer and embedding tables in
-`encoder.pretrained`.
+checkpoint, so `Encoder` takes it as a module (`TextEmbedding`): `HashedTextEmbedding` by
+default, a checkpoint's tokenizer and embedding tables from `encoder.pretrained`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 import torch
@@ -23,8 +21,8 @@ from torch import nn
 
 from encoder.attention import attention_mask, scaled_dot_product_attention
 from encoder.config import ConfigError, EncoderConfig
-from encoder.embeddings import sinusoidal_positions, token_embeddings
-from encoder.tokenizer import EmptyTextError, TooManyTokensError, check_token_count, tokenize
+from encoder.embeddings import HashedTextEmbedding, TextEmbedding
+from encoder.tokenizer import EmptyTextError, TooManyTokensError, check_token_count
 from encoder.trace import LayerTrace, Trace
 
 # In-place where torch has it: the pre-activation is never kept, so it need not be copied.
@@ -55,76 +53,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' was requested, but Apple MPS is not available here")
     return resolved
-
-
-class TextEmbedding(nn.Module, ABC):
-    """Text in, the input of layer 0 out, in the steps a trace shows.
-
-    Tokens, one embedding per token, the positions added to them, and what enters layer 0
-    are kept apart so that the app can draw each. Parameters belong to the encoder like
-    any other: `Encoder` fills them from its weights or its seed.
-    """
-
-    @abstractmethod
-    def tokenize(self, text: str, max_tokens: int | None) -> list[str]:
-        """The tokens of `text`; raise `EmptyTextError` or `TooManyTokensError` (None: no cap)."""
-
-    @abstractmethod
-    def embed(self, tokens: Sequence[str]) -> torch.Tensor:
-        """(n, d_model) one vector per token, on any device (the encoder moves it)."""
-
-    @abstractmethod
-    def positional_encoding(self, n_tokens: int) -> torch.Tensor:
-        """(n, d_model) what is added to the embeddings of a sequence of n tokens."""
-
-    @property
-    @abstractmethod
-    def learned_positions(self) -> torch.Tensor | None:
-        """(max positions, d_model) the trained position table, or None when positions are not learned."""
-
-    def layer_input(self, embeddings: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """(n, d_model) what enters layer 0: the plain sum, as in "Attention Is All You Need"."""
-        return embeddings + positions
-
-    def unknown(self, tokens: Sequence[str]) -> list[bool]:
-        """Per token, whether the vocabulary had no entry for it: never, when any token can be embedded."""
-        return [False] * len(tokens)
-
-
-class HashedTextEmbedding(TextEmbedding):
-    """Random-weight mode: the teaching tokenizer, hashed embeddings and a chosen positional encoding.
-
-    Hashing embeds every token of every script, so nothing is ever unknown (see
-    `encoder.embeddings` for why hashing rather than a table).
-    """
-
-    def __init__(self, config: EncoderConfig) -> None:
-        super().__init__()
-        self.seed = config.seed
-        self.d_model = config.d_model
-        self.positional = config.positional
-        self.position_table = (
-            nn.Parameter(torch.empty(config.limits.max_tokens, config.d_model))
-            if config.positional == "learned"
-            else None
-        )
-
-    def tokenize(self, text: str, max_tokens: int | None) -> list[str]:
-        return tokenize(text, max_tokens=max_tokens)
-
-    def embed(self, tokens: Sequence[str]) -> torch.Tensor:
-        return token_embeddings(list(tokens), self.seed, self.d_model)  # (n, d_model)
-
-    def positional_encoding(self, n_tokens: int) -> torch.Tensor:
-        if self.positional == "sinusoidal":
-            return sinusoidal_positions(n_tokens, self.d_model)  # (n, d_model)
-        if self.positional == "learned":
-            return self.position_table[:n_tokens].detach()  # (n, d_model)
-        return torch.zeros(n_tokens, self.d_model)
-
-    @property
-    def learned_positions(self) -> torch.Tensor | None:
-        return self.position_table
 
 
 class EncoderLayer(nn.Module):

