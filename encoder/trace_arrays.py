@@ -52,11 +52,11 @@ class TraceArrays:
     parameters: int  # the model's parameter count
 
     @classmethod
-    def of_run(cls, model: Encoder, run: Callable[[], Trace]) -> TraceArrays:
-        """Run `run` (a trace of `model`), timing it to the end of the device's work, and keep
+    def of_run(cls, model: Encoder, make_trace: Callable[[], Trace]) -> TraceArrays:
+        """Call `make_trace` (a trace of `model`), timing it to the end of the device's work, and keep
         the trace as numpy arrays with the model's name, shape, device and parameter count."""
         start = time.perf_counter()
-        trace = run()
+        trace = make_trace()
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         milliseconds = (time.perf_counter() - start) * 1000

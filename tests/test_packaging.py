@@ -1,5 +1,6 @@
-"""The README's Quick start is what CI runs, and the caps are documented where users look."""
+"""The README's Quick start is what CI runs, and the caps and link parameters are documented where users look."""
 
+import dataclasses
 import fnmatch
 import re
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from encoder import LIMITS
+from ui.settings import Settings, link_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,3 +73,11 @@ def test_the_step_views_module_is_its_files_in_order_each_with_one_job():
         assert text in module
         for literal in [*shared, f'"{WHERE}"', "REPORT_DELAY_MS"]:
             assert literal not in text, f"{name} writes {literal} itself"
+
+
+def test_readme_names_every_link_parameter():
+    """The README's table of link parameters is how a teacher writes a link by hand."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Links", 1)[1].split("\n## ", 1)[0]
+    missing = [link_name(f.name) for f in dataclasses.fields(Settings) if f"`{link_name(f.name)}`" not in table]
+    assert not missing, f"the README's Links table does not name {missing}"

@@ -1,6 +1,6 @@
 """The strip of a layer's heads and the grid of every head in real Chromium, in English and 中文:
 each thumbnail captioned with its head's habit, and several tokens chosen at once, drawn in the
-browser with no server run. Every caption is checked against encoder.analysis, computed here."""
+browser with no server run. Every caption is checked against encoder.head_habits, computed here."""
 
 from __future__ import annotations
 

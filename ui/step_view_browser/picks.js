@@ -84,7 +84,7 @@ const TokenPicks = {
 
   // Per head of `layer`, the caption of its tile for the tokens chosen: the key they look at most
   // together and their mean weight on it ("→ cat 0.61"), or the query that looks at them most and its
-  // weight on them together ("sat → 0.45"), as encoder.analysis.selected_attention computes them.
+  // weight on them together ("sat → 0.45"), as encoder.selected_attention computes them.
   pickedCaptions(layer) {
     const h = this.trace.header;
     const weights = this.trace.weights[layer];
