@@ -208,7 +208,7 @@ def _is_int(value: object) -> bool:
 SAME_WEIGHTS_TOLERANCE = 1e-5
 
 
-def permutation_difference(
+def shuffle_difference(
     original: np.ndarray, shuffled_weights: np.ndarray, order: Sequence[int]
 ) -> tuple[np.ndarray, float]:
     """The shuffled sentence's weights (n, n) put back in the original order, and their largest

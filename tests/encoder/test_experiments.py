@@ -24,12 +24,12 @@ from encoder.experiments import (
     head_habits,
     padded_trace,
     padding_effect,
-    permutation_difference,
     query_key_points,
     row_entropy,
     saturation_config,
     saturation_sweep,
     selected_attention,
+    shuffle_difference,
     shuffled,
     unshuffle_weights,
 )
@@ -346,13 +346,13 @@ def test_the_padding_effect_is_nothing_up_to_rounding_and_sees_a_real_change():
 
 
 @pytest.mark.parametrize(("positional", "order_blind"), [("none", True), ("sinusoidal", False)])
-def test_the_permutation_difference_tells_an_order_blind_model(positional: str, order_blind: bool):
+def test_the_shuffle_difference_tells_an_order_blind_model(positional: str, order_blind: bool):
     model = Encoder(EncoderConfig(d_model=32, n_heads=4, n_layers=2, positional=positional), device="cpu")
     tokens = tokenize(SENTENCE)
     reordered, order = shuffled(tokens, seed=3)
     original = model.trace_tokens(tokens).layers[1].weights[2].numpy()  # (n, n)
     shuffled_weights = model.trace_tokens(reordered).layers[1].weights[2].numpy()
-    restored, difference = permutation_difference(original, shuffled_weights, order)
+    restored, difference = shuffle_difference(original, shuffled_weights, order)
     np.testing.assert_array_equal(restored, unshuffle_weights(shuffled_weights, order))
     assert (difference < SAME_WEIGHTS_TOLERANCE) == order_blind, difference
 

@@ -20,9 +20,9 @@ from encoder import (
     TooManyTokensError,
     TraceArrays,
     padding_effect,
-    permutation_difference,
     saturation_config,
     saturation_sweep,
+    shuffle_difference,
     shuffled,
 )
 from ui import compute, errors, session, widgets
@@ -215,14 +215,14 @@ def shuffle(trace: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     with left:
         widgets.chart(
             matrix_figure(original, tokens, tokens, title=t["shuffle_original"].format(where=where), **matrix),
-            "original",
+            "shuffle_original",
         )
     with right:
         fig = matrix_figure(
             reordered, shuffled_tokens, shuffled_tokens, title=t["shuffle_shuffled"].format(where=where), **matrix
         )
-        widgets.chart(fig, "shuffled")
-    restored, difference = permutation_difference(original, reordered, order)  # (n, n), back in the original order
+        widgets.chart(fig, "shuffle_reordered")
+    restored, difference = shuffle_difference(original, reordered, order)  # (n, n), back in the original order
     fig = difference_figure(
         original,
         restored,
@@ -234,7 +234,7 @@ def shuffle(trace: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
         b_label=t["shuffle_restored_short"],
         **widgets.difference_look(style),
     )
-    widgets.chart(fig, "permutation_difference")
+    widgets.chart(fig, "shuffle_difference")
     same = difference < SAME_WEIGHTS_TOLERANCE
     (st.success if same else st.warning)(t["shuffle_same" if same else "shuffle_differs"].format(diff=difference))
 
@@ -249,9 +249,8 @@ def compare(trace: TraceArrays, run: compute.Run, style: ChartStyle) -> None:
     state = st.session_state
     keep = {"persist_state": "session"}
     st.text_input(t["compare_sentence_b"], key="compare_sentence", placeholder=t["compare_same_sentence"], **keep)
-    text_b = (
-        state.compare_sentence if state.compare_sentence.strip() else text
-    )  # empty: A's sentence, whatever it becomes
+    # Empty: A's sentence, whatever it becomes.
+    text_b = state.compare_sentence if state.compare_sentence.strip() else text
     b_key = key
     if key.kind == "random":
         heads = head_options(config.d_model, LIMITS.max_heads)
