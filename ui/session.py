@@ -1,7 +1,7 @@
 """The session: the link that opens it, the settings it holds, and the picks fitted to a model.
 
-Every setting lives in `st.session_state` under its name in the link (`ui.settings.Settings`),
-so a copied address reopens the same page.
+Every setting lives in `st.session_state` under its field name (`ui.settings.Settings`), and in
+the link under its link name (`ui.settings.link_name`), so a copied address reopens the same page.
 """
 
 from __future__ import annotations
