@@ -373,6 +373,7 @@ STEP_VIEW_STRING_KEYS: tuple[str, ...] = (
     "heads_grid_pooled",
     "present_prev",
     "present_next",
+    "step_view_announce",
     "present_position",
     "step_view_keys",
     "step_view_loading",

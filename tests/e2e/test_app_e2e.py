@@ -183,6 +183,9 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
     expect_titles(page, "L1H3")
     expect(chart_of(page, "weights")).to_have_attribute("data-where", "L1H3")
     expect_link(page, layer=1, head=3, query=1)
+    live = step_view(page).locator(".avi-live")  # a screen reader hears the change the eye sees
+    expect(live).to_have_attribute("aria-live", "polite")
+    expect(live).to_have_text(texts("en")["step_view_announce"].format(layer=1, head=3))
     # ~400 ms after the last click the browser reports the view: one run, of the step view's
     # fragment alone, which draws nothing again (the figures are the same objects).
     watch_redraws(page)
@@ -204,6 +207,7 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
         assert shown_view(page) == view_text(want_layer, want_head, 1, 1), key
         expect_titles(page, f"L{want_layer}H{want_head}")
         assert (checked(layer), checked(head)) == (str(want_layer), str(want_head))
+        expect(live).to_have_text(f"Layer {want_layer}, head {want_head}")
         expect_link(page, layer=want_layer, head=want_head)
         fragments = wait_for_report(page, mark)
         assert len(fragments) == 1 and fragments[0], (key, fragments)

@@ -187,6 +187,8 @@ def test_presentation_mode_steps_with_page_keys_and_buttons(page: Page, lang: st
         following.click()
     assert shown_step(page) == ["scaled"]
     expect(position).to_have_text(t["present_position"].format(step=3, total=7))
+    announced = t["step_view_announce"].format(layer=1, head=2) + " · " + t["step_scaled"]
+    expect(step_view(page).locator(".avi-live")).to_have_text(announced)
     expect(chart_of(page, "scaled").locator("text.avi-ytick").first).to_be_visible()
     expect_titles(page, "L1H2", names=("scaled",))  # drawn as it is shown, for the head chosen meanwhile
     expect_ticks(chart_of(page, "scaled"), "x", LOVE)

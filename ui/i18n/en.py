@@ -178,6 +178,7 @@ STRINGS: dict[str, str] = {
     "present_position": "Step {step} of {total}",
     "step_view_keys": "Keys: ← → heads · ↑ ↓ layers · Page Up / Page Down steps (presentation mode). Hover a "
     "softmax cell to light up its query and key in every step; click it to follow that query in the worked example.",
+    "step_view_announce": "Layer {layer}, head {head}",
     "step_view_loading": "Loading this layer's numbers…",
     "step_view_no_plotly": "The chart could not be saved: this page could not load Plotly from the server.",
     "download_chart": "Download this chart as an image",

@@ -167,6 +167,7 @@ STRINGS: dict[str, str] = {
     "present_position": "第 {step} 步，共 {total} 步",
     "step_view_keys": "按键：← → 切换头 · ↑ ↓ 切换层 · Page Up / Page Down 切换步骤（演示模式）。"
     "把鼠标移到 softmax 的格子上，各步骤中对应的查询和键会一起高亮；点击格子，手算示例就改用这个查询。",
+    "step_view_announce": "第 {layer} 层，第 {head} 个头",
     "step_view_loading": "正在载入这一层的数值…",
     "step_view_no_plotly": "图表无法保存：页面未能从服务器载入 Plotly。",
     "download_chart": "将此图表下载为图片",

@@ -116,7 +116,8 @@ class StepView {
     this.root.append(pickers);
     if (!present) this.root.append(el("p", { class: "avi-hint", text: t.step_view_keys }));
     this.status = el("p", { class: "avi-status", role: "status" });
-    this.root.append(this.status);
+    this.live = el("p", { class: "avi-live", "aria-live": "polite" }); // ViewState.announce
+    this.root.append(this.status, this.live);
 
     this.sections = {};
     this.pickBars = [];

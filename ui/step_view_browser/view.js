@@ -25,12 +25,25 @@ const ViewState = {
   },
 
   setView(change) {
-    const before = JSON.stringify(this.view);
+    const before = { ...this.view };
     Object.assign(this.view, change);
     this.clampView();
-    if (JSON.stringify(this.view) === before) return;
+    if (JSON.stringify(this.view) === JSON.stringify(before)) return;
     this.draw();
     this.remember();
+    this.announce(before);
+  },
+
+  // A change of layer, head or (in presentation mode) step, said to a screen reader through a
+  // polite live region: the eye sees the charts change, the ear would hear nothing.
+  announce(before) {
+    const h = this.trace.header;
+    const v = this.view;
+    if (v.layer === before.layer && v.head === before.head && v.step === before.step) return;
+    let text = fill(h.strings.step_view_announce, { layer: v.layer + 1, head: v.head + 1 });
+    const heading = h.style.present && this.sections[h.steps[v.step]].querySelector("h4");
+    if (heading) text += ` · ${heading.textContent}`;
+    this.live.textContent = text;
   },
 
   // The address bar right after the frame that shows the view (history.replaceState is slow
