@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from harness.chromium import screenshot, screenshot_of
@@ -623,6 +623,23 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     expect_no_message(page)
     expect_step_view_in(page, "zh", head=2)
     expect_step_charts_show(page, LOVE)
+
+
+def test_a_phone_is_not_told_about_arrow_keys_it_does_not_have(page: Page, browser: Browser, app_url: str) -> None:
+    """The line about arrow keys and hover is for a desktop; on a phone (touch, no hover) it only
+    pushes the first chart down."""
+    open_app(page, step_view=True)
+    expect(step_view(page).locator(".avi-keys")).to_be_visible()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2, base_url=app_url
+    )
+    try:
+        tab = phone.new_page()
+        open_app(tab, step_view=True)
+        expect(step_view(tab).locator(".avi-keys")).to_be_hidden()
+        screenshot(tab, "app-en-phone", full_page=False)
+    finally:
+        phone.close()
 
 
 def test_the_default_pages_link_is_its_address_alone_and_a_head_adds_only_head(page: Page) -> None:

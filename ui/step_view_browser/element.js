@@ -114,7 +114,7 @@ class StepView {
       this.root.append(el("h3", { text: t.inspect }));
     }
     this.root.append(pickers);
-    if (!present) this.root.append(el("p", { class: "avi-hint", text: t.step_view_keys }));
+    if (!present) this.root.append(el("p", { class: "avi-hint avi-keys", text: t.step_view_keys }));
     this.status = el("p", { class: "avi-status", role: "status" });
     this.live = el("p", { class: "avi-live", "aria-live": "polite" }); // ViewState.announce
     this.root.append(this.status, this.live);
