@@ -1,5 +1,5 @@
-"""The top of the page: its title (none on a projector), the link's refused values, and the run's
-tokens and one-line summary.
+"""The top of the page: its title (none on a projector, nor on a following student's phone), the
+link's refused values, and the run's tokens and one-line summary (folded away while following).
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from encoder import TraceArrays
-from ui import session
+from ui import classroom, session
 from ui.settings import Settings
 from viz import markdown_literal
 
@@ -25,13 +25,24 @@ PRESENTATION_CSS = """<style>
 </style>"""
 
 
+# Two of Streamlit's colours read under the 4.5:1 that small text needs (WCAG 1.4.3, axe-core's
+# color-contrast): a caption, the text colour at 60% opacity (2.8:1 on white), and a slider's
+# value above its thumb, in the primary colour (3.5:1 on the dark theme's sidebar). A caption at
+# 80% reads at about 7:1, and the value in the text colour at far more, in either theme.
+PAGE_CSS = """<style>
+[data-testid="stCaptionContainer"] { opacity: 0.8; }
+[data-testid="stSliderThumbValue"] { color: inherit; }
+</style>"""
+
+
 def title(settings: Settings) -> None:
     """The page's title, or in presentation mode the whole screen for the step (no sidebar)."""
     t = session.strings()
+    st.html(PAGE_CSS)
     if settings.present:
         st.html(PRESENTATION_CSS)
         st.set_page_config(initial_sidebar_state="collapsed")
-    else:
+    elif not classroom.following():  # a student's first screen is the teacher's step, not the title
         st.title(t["title"])
         st.caption(t["subtitle"])
     show_link_notices(settings)
@@ -54,6 +65,16 @@ def show_link_notices(settings: Settings) -> None:
 
 def summary(settings: Settings, trace: TraceArrays) -> None:
     """The tokens as the model split them, and what ran: the model, its shape, the device, the time."""
+    t = session.strings()
+    if classroom.following():  # a student's phone shows the teacher's step first; this is one tap away
+        with st.expander(t["class_details"]):
+            st.markdown(t["class_explore_hint"])
+            _summary(settings, trace)
+    else:
+        _summary(settings, trace)
+
+
+def _summary(settings: Settings, trace: TraceArrays) -> None:
     t = session.strings()
     config, n = trace.config, len(trace.tokens)
     if not settings.present:  # a projector needs the height for the chart; its axes name the tokens

@@ -47,15 +47,18 @@ BROWSER_DIR = HERE / "step_view_browser"
 # the files before it define, but for methods of StepView, which element.js (last) gathers.
 BROWSER_FILES: tuple[str, ...] = (
     "heatmap.js",  # HeatmapChart: a Plotly figure drawn on a canvas
+    "cells.js",  # its cells for the keyboard and a screen reader (the WAI-ARIA grid pattern)
     "payload.js",  # the binary payload read into its header and arrays
     "numbers.js",  # numbers and strings as the page prints them (numberText, fill)
     "dom.js",  # DOM and MathML helpers
     "formulas.js",  # the formula beside each step
     "view.js",  # the view: layer, head, query and step; the address bar, the report, the keys
     "picks.js",  # several tokens chosen at once, in the strip and the grid
-    "figures.js",  # each chart's figure filled in with the view's numbers
+    "figures.js",  # each step's figure filled in with the view's numbers
+    "tiles.js",  # every head of a layer, and of every layer, as thumbnails
     "charts.js",  # drawing the charts, the linked hover, the clicks, the downloads
     "worked.js",  # the worked example
+    "tables.js",  # each chart's numbers as a table
     "element.js",  # the element: StepView, built and drawn; the module's default export
 )
 

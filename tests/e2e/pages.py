@@ -146,7 +146,7 @@ def type_sentence(page: Page, text: str, label: str = "Sentence") -> None:
 
 def focus_step_view(page: Page) -> None:
     """Click the step view's heading: the element takes the focus (tabindex 0), so the keys reach it."""
-    step_view(page).locator("h3").click()
+    step_view(page).locator("h2").click()
     expect(step_view(page)).to_be_focused()
 
 
@@ -339,8 +339,8 @@ def expect_step_view_in(page: Page, lang: str, layer: int = 1, head: int = 1) ->
     assert options(picker(page, t["layer"])) == ["1", "2"]
     assert options(picker(page, t["head"])) == ["1", "2", "3", "4"]
     root = step_view(page)
-    expect(root.locator("h3")).to_have_text(t["inspect"])
-    expect(root.locator("h4")).to_have_text(
+    expect(root.locator("h2")).to_have_text(t["inspect"])
+    expect(root.locator("h3")).to_have_text(
         [
             *(t[f"step_{name}"] for name in STEP_CHART_NAMES),
             t["worked_example"],
@@ -356,3 +356,12 @@ def expect_step_view_in(page: Page, lang: str, layer: int = 1, head: int = 1) ->
     tokens, arrays = trace_arrays("我爱你")
     expect_worked_example(page, arrays, tokens, layer, head, 1, lang=lang)
     expect(root.locator("div.avi-worked")).to_contain_text(t["worked_step5"])
+
+
+def start_class(teacher: Page, t: dict[str, str]) -> str:
+    """Start a class on the teacher's page; the students' link, as the page shows it."""
+    with rerun(teacher):
+        teacher.get_by_role("button", name=t["class_start"], exact=True).click()
+    link = teacher.get_by_test_id("stExpander").filter(has_text=t["class_join"]).locator("code").first.inner_text()
+    assert "class=" in link and "teach=" not in link
+    return link

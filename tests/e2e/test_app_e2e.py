@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from harness.chromium import screenshot, screenshot_of
@@ -104,7 +104,7 @@ def test_default_page_shows_every_step_for_the_love_example(page: Page) -> None:
     expect(steps).to_have_count(len(STEP_NAMES))
     assert steps.evaluate_all("sections => sections.map((s) => s.dataset.step)") == list(STEP_NAMES)
     t = texts("en")
-    expect(root.locator("h4")).to_have_text(
+    expect(root.locator("h3")).to_have_text(
         [
             *(t[f"step_{name}"] for name in STEP_CHART_NAMES),
             t["worked_example"],
@@ -217,7 +217,7 @@ def test_head_clicks_and_arrow_keys_change_the_view_without_a_server_run(page: P
     expect(step_view(page)).to_be_focused()
     # The heads strip shows the layer's heads, and says which layer.
     expect(chart_of(page, "heads")).to_have_attribute("data-where", "L2")
-    expect(step_view(page).locator("section[data-step=heads] h4")).to_have_text("All heads of layer 2")
+    expect(step_view(page).locator("section[data-step=heads] h3")).to_have_text("All heads of layer 2")
     expect_no_message(page)
 
 
@@ -623,23 +623,6 @@ def test_chinese_ui_from_the_link_and_back_to_english_with_the_radio(page: Page)
     expect_no_message(page)
     expect_step_view_in(page, "zh", head=2)
     expect_step_charts_show(page, LOVE)
-
-
-def test_a_phone_is_not_told_about_arrow_keys_it_does_not_have(page: Page, browser: Browser, app_url: str) -> None:
-    """The line about arrow keys and hover is for a desktop; on a phone (touch, no hover) it only
-    pushes the first chart down."""
-    open_app(page, step_view=True)
-    expect(step_view(page).locator(".avi-keys")).to_be_visible()
-    phone = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2, base_url=app_url
-    )
-    try:
-        tab = phone.new_page()
-        open_app(tab, step_view=True)
-        expect(step_view(tab).locator(".avi-keys")).to_be_hidden()
-        screenshot(tab, "app-en-phone", full_page=False)
-    finally:
-        phone.close()
 
 
 def test_the_default_pages_link_is_its_address_alone_and_a_head_adds_only_head(page: Page) -> None:

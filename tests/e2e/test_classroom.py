@@ -23,6 +23,7 @@ from harness.lesson import HEAD_CHANGES, PHASES, TEACHER_LINK, Report, classroom
 from harness.page import no_rerun, open_app, rerun, shown_view, view_text, wait_for_app, wait_for_report
 from harness.runs import watch_runs
 from harness.student import STEP_VIEW_KEY, ScriptRun, Student
+from tests.e2e.pages import start_class
 from ui.classroom import STATUS_POLL_S
 from ui.i18n import texts
 
@@ -121,30 +122,21 @@ def _teacher_shows_head(teacher: Page, t: dict[str, str], head: int) -> None:
     )
 
 
-def _start_class(teacher: Page, t: dict[str, str]) -> str:
-    """Start a class on the teacher's page; the students' link, as the page shows it."""
-    with rerun(teacher):
-        teacher.get_by_role("button", name=t["class_start"], exact=True).click()
-    link = teacher.get_by_test_id("stExpander").filter(has_text=t["class_join"]).locator("code").first.inner_text()
-    assert "class=" in link and "teach=" not in link
-    return link
-
-
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_student_follows_the_teacher_breaks_away_and_rejoins(browser_context: BrowserContext, lang: str):
     t = texts(lang)
     teacher, student = browser_context.new_page(), browser_context.new_page()
     try:
         open_app(teacher, {"lang": lang, "text": "the cat sat on the mat", "heads": 4}, step_view=True)
-        link = _start_class(teacher, t)
+        link = start_class(teacher, t)
         watch_runs(student)
         student.goto(link + f"&lang={lang}")
         wait_for_app(student, step_view=True)
         # The student's page shows the teacher's sentence and shape, in the student's own language.
         code = parse_qs(link.split("?", 1)[1])["class"][0]
-        expect(student.get_by_text(t["class_banner"].format(code=code))).to_be_visible()
+        expect(student.get_by_text(t["class_banner"].format(code=code), exact=True)).to_be_visible()
         expect(student.get_by_test_id("step-view")).to_have_attribute("data-ready", view_text(1, 1, 1, 1))
-        assert "the" in student.get_by_test_id("stCode").first.inner_text()
+        assert "the" in student.get_by_test_id("stCode").first.text_content()
 
         # The teacher changes the head: the student's step view follows within a couple of seconds.
         _teacher_shows_head(teacher, t, 3)
@@ -177,7 +169,7 @@ def test_a_students_page_cannot_drive_the_class(browser_context: BrowserContext)
     teacher, student = browser_context.new_page(), browser_context.new_page()
     try:
         open_app(teacher, {"text": "我爱你", "heads": 4}, step_view=True)
-        link = _start_class(teacher, t)
+        link = start_class(teacher, t)
         watch_runs(student)
         student.goto(link)
         wait_for_app(student, step_view=True)
@@ -233,12 +225,12 @@ def test_a_class_started_on_one_process_is_followed_on_another(browser: Browser,
     try:
         teacher, student = teacher_context.new_page(), student_context.new_page()
         open_app(teacher, {"text": "the cat sat", "heads": 4}, step_view=True)
-        code = parse_qs(_start_class(teacher, t).split("?", 1)[1])["class"][0]
+        code = parse_qs(start_class(teacher, t).split("?", 1)[1])["class"][0]
         watch_runs(student)
         student.goto(f"/?class={code}")  # the other process: the class is known there through Redis
         wait_for_app(student, step_view=True)
         expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
-        assert "cat" in student.get_by_test_id("stCode").first.inner_text()
+        assert "cat" in student.get_by_test_id("stCode").first.text_content()
         _teacher_shows_head(teacher, t, 2)
         expect(student.get_by_test_id("step-view")).to_have_attribute(
             "data-ready", view_text(1, 2, 1, 1), timeout=5_000

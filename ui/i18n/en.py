@@ -177,7 +177,12 @@ STRINGS: dict[str, str] = {
     "present_next": "Next",
     "present_position": "Step {step} of {total}",
     "step_view_keys": "Keys: ← → heads · ↑ ↓ layers · Page Up / Page Down steps (presentation mode). Hover a "
-    "softmax cell to light up its query and key in every step; click it to follow that query in the worked example.",
+    "softmax cell to light up its query and key in every step; click it to follow that query in the worked example. "
+    "Tab into a chart to walk its cells with the arrow keys; Enter follows the cell's query, Escape leaves the chart.",
+    "step_view_touch": "Tap a softmax cell to light up its query and key in every step and follow that query in the "
+    "worked example; tap another to move it.",
+    "step_view_cell_join": ", ",
+    "chart_table": "Show the numbers as a table",
     "step_view_announce": "Layer {layer}, head {head}",
     "step_view_loading": "Loading this layer's numbers…",
     "step_view_no_plotly": "The chart could not be saved: this page could not load Plotly from the server.",
@@ -372,8 +377,9 @@ STRINGS: dict[str, str] = {
     "chart_loss": "loss",
     "chart_accuracy": "accuracy",
     "large_queue": "Another large model is being computed on this server; yours comes next.",
-    "class_banner": "You are following the teacher's page (class {code}). To try things yourself, press "
-    "“Explore on my own” in the sidebar.",
+    "class_banner": "Following the teacher · class {code}",
+    "class_details": "The sentence, the model, and exploring on your own",
+    "class_explore_hint": "To try things yourself, press “Explore on my own” in the sidebar (» at the top left).",
     "err_empty": "Type a sentence to begin: the text has no words or characters yet.",
     "err_too_many": "The text has {n} tokens; at most {max} are allowed.",
     "truncate": "Use the first {max} tokens",

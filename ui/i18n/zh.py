@@ -166,7 +166,12 @@ STRINGS: dict[str, str] = {
     "present_next": "下一步",
     "present_position": "第 {step} 步，共 {total} 步",
     "step_view_keys": "按键：← → 切换头 · ↑ ↓ 切换层 · Page Up / Page Down 切换步骤（演示模式）。"
-    "把鼠标移到 softmax 的格子上，各步骤中对应的查询和键会一起高亮；点击格子，手算示例就改用这个查询。",
+    "把鼠标移到 softmax 的格子上，各步骤中对应的查询和键会一起高亮；点击格子，手算示例就改用这个查询。"
+    "按 Tab 进入图表后可用方向键逐格移动；Enter 让手算示例改用该格的查询，Esc 离开图表。",
+    "step_view_touch": "轻点 softmax 的格子，各步骤中对应的查询和键会一起高亮，手算示例也改用这个查询；"
+    "再点另一个格子即可移动。",
+    "step_view_cell_join": "，",
+    "chart_table": "以表格显示数字",
     "step_view_announce": "第 {layer} 层，第 {head} 个头",
     "step_view_loading": "正在载入这一层的数值…",
     "step_view_no_plotly": "图表无法保存：页面未能从服务器载入 Plotly。",
@@ -344,7 +349,9 @@ STRINGS: dict[str, str] = {
     "chart_loss": "损失",
     "chart_accuracy": "准确率",
     "large_queue": "服务器正在计算另一个大模型；接下来就轮到你的。",
-    "class_banner": "你正在跟随老师的页面（课堂 {code}）。想自己动手试试，请点侧边栏中的“自己探索”。",
+    "class_banner": "正在跟随老师 · 课堂 {code}",
+    "class_details": "句子、模型，以及自己探索",
+    "class_explore_hint": "想自己动手试试，请点侧边栏（左上角的 »）中的“自己探索”。",
     "err_empty": "请输入一句话：文本中还没有任何单词或字符。",
     "err_too_many": "文本有 {n} 个词元，最多允许 {max} 个。",
     "truncate": "只使用前 {max} 个词元",

@@ -23,36 +23,41 @@ function loadPlotly(url) {
 }
 
 const ChartDrawing = {
-  // One chart's box and its HeatmapChart: hovering a cell of any chart but the strip outlines the
-  // cells it is linked to, and clicking a cell of a score or softmax map picks its query.
-  chart(name, t) {
+  // One chart's box and its HeatmapChart: hovering (or focusing, or tapping) a cell of any chart but
+  // the strip and the grid outlines the cells it is linked to; clicking (Enter on) a cell of a score
+  // or softmax map, or a row of Q or of the context, picks its query; a tile opens its head.
+  chart(name, t, label = "") {
     const div = el("div", { class: "avi-chart", "data-chart": name });
     this.charts[name] = div;
+    const matrices = this.trace.header.matrix_charts;
+    const pickQuery = (hit) => this.setView({ query: hit.row });
     this.heatmaps[name] = new HeatmapChart(div, {
       numberText,
+      label,
+      cellJoin: t.step_view_cell_join,
       downloadLabel: t.download_chart,
-      onHover: name === "heads" || name === "grid" ? null : (point) => this.hover(point),
+      onHover: name === "heads" || name === "grid" ? null : (point) => this.hover(point && this.linkedCell(name, point)),
       onClick: {
-        heads: (hit) => this.pickTile(this.view.layer, hit.column),
-        grid: (hit) => this.pickTile(hit.row, hit.column, true),
-        ...Object.fromEntries(this.trace.header.matrix_charts.map((matrix) => [matrix, (hit) => this.setView({ query: hit.row })])),
+        heads: (hit) => this.pickTile("heads", hit.row, hit.column),
+        grid: (hit) => this.pickTile("grid", hit.row, hit.column),
+        qkv: (hit) => hit.panel === this.heatmaps.qkv.panels[0] && pickQuery(hit),
+        context: pickQuery,
+        ...Object.fromEntries(matrices.map((matrix) => [matrix, pickQuery])),
       }[name],
+      onEscape: () => this.root.focus(),
+      onResize: name === "heads" || name === "grid" ? () => this.tilesResized(name) : null,
       onDownload: (figure) => this.download(name, figure),
     });
     return div;
   },
 
-  // A click on a tile of the strip or the grid opens its head (`row` and `column` are cells of the
-  // tiled array; the strip has one row of tiles). From the grid, the page goes up to the steps.
-  pickTile(row, column, fromGrid = false) {
-    const stride = this.tileStride();
-    this.setView({ layer: fromGrid ? Math.floor(row / stride) : row, head: Math.floor(column / stride) });
-    if (fromGrid) this.sections.qkv.scrollIntoView({ behavior: "smooth", block: "start" });
-  },
-
-  tileStride() {
-    const h = this.trace.header;
-    return Math.ceil(h.tokens.length / h.grid_block) + h.grid_gap;
+  // The (query, key) cell that a point of chart `name` stands for: a cell of a score or softmax map
+  // is one; a row of Q or of the context is a query (the key linked before stays), a row of K or V
+  // a key.
+  linkedCell(name, point) {
+    if (this.trace.header.matrix_charts.includes(name)) return [point.y, point.x];
+    const [query, key] = this.cell || [point.y, point.y];
+    return name === "qkv" && point.panel > 0 ? [query, point.y] : [point.y, key];
   },
 
   // A chart saved as an image by Plotly, from the figure on screen, named and sized as the
@@ -86,6 +91,7 @@ const ChartDrawing = {
       if (this.charts[name].dataset.shows !== key && this.drawOne(name)) this.charts[name].dataset.shows = key;
     }
     if (this.charts.grid) this.heatmaps.grid.outline(this.shapes("grid")); // around the head on show
+    this.fillTables();
     this.root.dataset.picked = picks; // the tokens the strip and the grid now show (tests, the bench)
     if (layer) this.root.dataset.ready = this.root.dataset.complete = this.trace.header.view_fields.map((field) => v[field]).join(",");
     else delete this.root.dataset.complete;
@@ -115,15 +121,14 @@ const ChartDrawing = {
 
   // Linked hover: cell (i, j) of any n × n map lights up query row i of Q, key row j of K and V,
   // cell (i, j) of the scores, row i of the softmax and of the context. One redraw per frame.
-  hover(point) {
-    this.pendingHover = point;
+  hover(cell) {
+    this.pendingHover = cell;
     if (this.hoverFrame) return;
     this.hoverFrame = requestAnimationFrame(() => {
       this.hoverFrame = null;
       const target = this.pendingHover;
-      const cell = target ? [Math.round(target.y), Math.round(target.x)] : null;
-      if (JSON.stringify(cell) === JSON.stringify(this.cell)) return;
-      this.highlight(cell);
+      if (JSON.stringify(target) === JSON.stringify(this.cell)) return;
+      this.highlight(target);
     });
   },
 
@@ -132,14 +137,6 @@ const ChartDrawing = {
     if (cell) this.root.dataset.hover = `${cell[0]},${cell[1]}`;
     else delete this.root.dataset.hover;
     for (const name of ["qkv", ...this.trace.header.matrix_charts, "context"]) this.heatmaps[name].outline(this.shapes(name));
-  },
-
-  // viz's outline of layer 1 head 1 (the grid's template), moved to the head on show.
-  gridOutline() {
-    const stride = this.tileStride();
-    const [dx, dy] = [this.view.head * stride, this.view.layer * stride];
-    const outline = this.trace.header.templates.grid.layout.shapes || [];
-    return outline.map((s) => ({ ...s, x0: s.x0 + dx, x1: s.x1 + dx, y0: s.y0 + dy, y1: s.y1 + dy }));
   },
 
   // The outlines that link cell (i, j) across the steps (none without a cell).

@@ -111,10 +111,10 @@ class StepView {
       this.position = el("span", { class: "avi-position" });
       pickers.append(el("div", { class: "avi-steps" }, this.prev, this.next, this.position));
     } else {
-      this.root.append(el("h3", { text: t.inspect }));
+      this.root.append(el("h2", { text: t.inspect }));
     }
     this.root.append(pickers);
-    if (!present) this.root.append(el("p", { class: "avi-hint avi-keys", text: t.step_view_keys }));
+    if (!present) this.root.append(el("p", { class: "avi-hint avi-keys", text: t.step_view_keys }), el("p", { class: "avi-hint avi-touch", text: t.step_view_touch }));
     this.status = el("p", { class: "avi-status", role: "status" });
     this.live = el("p", { class: "avi-live", "aria-live": "polite" }); // ViewState.announce
     this.root.append(this.status, this.live);
@@ -124,6 +124,7 @@ class StepView {
     this.charts = {};
     this.heatmaps = {};
     this.formulas = {};
+    this.tables = {};
     const titles = {
       qkv: [t.step_qkv, t.step_qkv_text],
       scores: [t.step_scores, t.step_scores_text],
@@ -138,17 +139,19 @@ class StepView {
       if (step in titles) {
         const chart = this.chart(step, t);
         this.formulas[step] = el("div", { class: "avi-formula" });
+        new ResizeObserver(() => fitFormula(this.formulas[step])).observe(this.formulas[step]);
         const [heading, text] = titles[step];
         const side = el("div", { class: "avi-side" }, this.formulas[step], el("p", { text }));
-        section.append(el("h4", { text: heading }));
+        section.append(el("h3", { text: heading }));
         if (step === "qkv" || present) section.append(side, chart);
         else section.append(el("div", { class: "avi-row" }, side, chart));
+        section.append(this.tableToggle(step, t));
       } else if (step === "worked") {
         this.buildWorked(section, t);
       } else {
-        this.heading = el("h4");
+        this.heading = el("h3");
         const chart = this.chart("heads", t);
-        section.append(this.heading, el("p", { text: t.heads_layer_text }), this.tokenBar(t), chart);
+        section.append(this.heading, el("p", { text: t.heads_layer_text }), this.tokenBar(t), chart, this.tableToggle("heads", t));
       }
     }
     // Below the steps (not in presentation mode): every layer and head at once, to pick from.
@@ -157,7 +160,7 @@ class StepView {
       this.gridNote = el("p", { class: "avi-hint" });
       const text = el("p", { text: fill(t.heads_grid_text, { layers: h.n_layers, heads: h.n_heads }) });
       const section = el("section", { class: "avi-section avi-overview", "data-part": "grid" });
-      section.append(el("h4", { text: t.heads_grid }), text, this.gridNote, this.tokenBar(t), this.chart("grid", t));
+      section.append(el("h3", { text: t.heads_grid }), text, this.gridNote, this.tokenBar(t), this.chart("grid", t, t.heads_grid), this.tableToggle("grid", t));
       this.root.append(section);
     }
     this.tokens = null;
@@ -167,7 +170,10 @@ class StepView {
   // What changes with the sentence but not the layout: the formulas' sizes, the query picker.
   refresh() {
     const h = this.trace.header;
-    for (const [step, holder] of Object.entries(this.formulas)) holder.replaceChildren(formula(step, h));
+    for (const [step, holder] of Object.entries(this.formulas)) {
+      holder.replaceChildren(formula(step, h));
+      fitFormula(holder);
+    }
     if (this.gridNote) this.gridNote.textContent = h.grid_block > 1 ? fill(h.strings.heads_grid_pooled, { block: h.grid_block }) : "";
     const tokens = JSON.stringify(h.tokens);
     if (tokens === this.tokens) return this.syncPicks();
@@ -206,6 +212,7 @@ class StepView {
     const style = getComputedStyle(this.root);
     this.theme = {
       color: style.getPropertyValue("--st-text-color").trim() || "#31333f",
+      background: style.getPropertyValue("--st-background-color").trim() || "#fff",
       family: style.getPropertyValue("--st-font").trim(),
     };
     const h = this.trace.header;
@@ -225,6 +232,7 @@ class StepView {
       this.position.textContent = fill(t.present_position, { step: v.step + 1, total: h.steps.length });
     }
     this.heading.textContent = fill(t.heads_layer, { layer: v.layer + 1 });
+    this.heatmaps.heads.label = this.heading.textContent; // the strip's name: its figure has no title
     for (const name of h.view_fields) this.root.dataset[name] = String(v[name]);
 
     const layer = this.trace.layers.get(v.layer);
@@ -241,7 +249,7 @@ class StepView {
   }
 }
 
-Object.assign(StepView.prototype, ViewState, TokenPicks, ChartFigures, ChartDrawing, WorkedExample);
+Object.assign(StepView.prototype, ViewState, TokenPicks, ChartFigures, TileCharts, ChartDrawing, WorkedExample, ChartTables);
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;

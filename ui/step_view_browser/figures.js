@@ -1,6 +1,6 @@
-// The charts' figures: each chart's template from the header (the figure viz built, without a
+// The five steps' figures: each chart's template from the header (the figure viz built, without a
 // head's numbers) filled in with the numbers of the view's layer and head, as viz's builders fill
-// them. Methods of StepView (element.js).
+// them (the strip's and the grid's are tiles.js's). Methods of StepView (element.js).
 
 const ChartFigures = {
   // A chart's figure to fill in. Plotly's theme (layout.template), which only Plotly reads when it
@@ -67,68 +67,5 @@ const ChartFigures = {
       trace.zmax = top > 0 ? top : 1;
     }
     return figure;
-  },
-
-  headsFigure() {
-    const figure = this.template("heads");
-    const h = this.trace.header;
-    const v = this.view;
-    const trace = figure.data[0];
-    trace.z = rowsOf(this.tileStrip(v.layer), 0); // (m, heads·(m+gap)-gap)
-    trace.customdata = this.tileHover(trace.z, v.layer, h.strip_tokens);
-    figure.layout.yaxis = { ...figure.layout.yaxis, ticktext: [`${h.strings.layer} ${v.layer + 1}`] };
-    // The template captions its own layer's heads: this layer's captions in the same places.
-    const captions = this.tileCaptions(v.layer);
-    figure.layout.annotations = (figure.layout.annotations || []).map((a, head) => ({ ...a, text: captions[head] }));
-    return figure;
-  },
-
-  // A layer's tiles as the strip and the grid show them: every weight, or the tokens chosen.
-  tileStrip(layer) {
-    return this.picked.size ? this.pickedStrip(layer) : this.trace.strips[layer];
-  },
-
-  // A layer's captions: each head's habit (the server's), or what the tokens chosen do in it.
-  tileCaptions(layer) {
-    if (this.picked.size) return this.pickedCaptions(layer);
-    const captions = this.trace.header.tile_labels;
-    return captions ? captions[layer] : [];
-  },
-
-  // Every layer's strip, one under the other, `grid_gap` empty rows between.
-  gridFigure() {
-    const figure = this.template("grid");
-    const h = this.trace.header;
-    const z = [];
-    const captions = [];
-    this.trace.strips.forEach((strip, layer) => {
-      if (layer) for (let g = 0; g < h.grid_gap; g++) z.push(new Float32Array(strip.shape[1]).fill(NaN));
-      z.push(...rowsOf(this.tileStrip(layer), 0));
-      captions.push(...this.tileCaptions(layer));
-    });
-    const trace = figure.data[0];
-    trace.z = z;
-    trace.customdata = this.tileHover(z, 0, h.grid_tokens);
-    figure.layout.annotations = (figure.layout.annotations || []).map((a, k) => ({ ...a, text: captions[k] })); // layer by layer
-    return figure;
-  },
-
-  // As viz.grid.hover_data: per cell of tiled maps, [layer, head] (1-based), then the query and key
-  // (their labels, or else the first position of the block a pooled cell averages).
-  tileHover(z, firstLayer, withTokens) {
-    const h = this.trace.header;
-    const block = h.grid_block;
-    const m = Math.ceil(h.tokens.length / block);
-    const stride = m + h.grid_gap;
-    return z.map((values, r) => {
-      const q = r % stride;
-      const layer = firstLayer + Math.floor(r / stride) + 1;
-      return Array.from(values, (_, c) => {
-        const k = c % stride;
-        const head = Math.floor(c / stride) + 1;
-        if (withTokens) return [layer, head, q < m ? h.labels[q] : "", k < m ? h.labels[k] : ""];
-        return [layer, head, q < m ? q * block + 1 : 0, k < m ? k * block + 1 : 0];
-      });
-    });
   },
 };

@@ -1,4 +1,24 @@
-// The formula beside each of the five steps, as MathML, with the run's sizes in it (n, d_k, √d_k).
+// The formula beside each of the five steps, as MathML, with the run's sizes in it (n, d_k, √d_k),
+// and fitted to its box.
+
+const FORMULA_MIN_SCALE = 0.6; // a formula is set no smaller than this share of its type to fit
+
+// A formula wider than its box (a phone's column) set smaller to fit it, down to FORMULA_MIN_SCALE;
+// narrower still, it scrolls sideways inside its box, and the keyboard can reach it to scroll it.
+function fitFormula(holder) {
+  const node = holder.firstElementChild;
+  if (!node) return;
+  node.style.fontSize = "";
+  if (node.scrollWidth > node.clientWidth && node.clientWidth > 0) {
+    const size = parseFloat(getComputedStyle(node).fontSize);
+    const scale = Math.max(FORMULA_MIN_SCALE, (0.98 * node.clientWidth) / node.scrollWidth);
+    node.style.fontSize = `${(size * scale).toFixed(2)}px`;
+  }
+  const scrolls = node.scrollWidth > node.clientWidth;
+  node.classList.toggle("avi-scrolls", scrolls);
+  if (scrolls) node.setAttribute("tabindex", "0");
+  else node.removeAttribute("tabindex");
+}
 
 function formula(step, h) {
   const sqrt = Math.sqrt(h.d_head);

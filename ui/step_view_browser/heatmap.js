@@ -24,6 +24,9 @@ const TICK_GAP = 4; // between a tick label and what it labels
 const MIN_CELL_FONT = 7; // px: cell numbers smaller than this are not drawn (the hover still has them)
 const ANNOTATION_PAD = 2; // px between an annotation's text and the edge of its box
 const ANNOTATION_MAX_SHARE = 0.25; // of the height down to the next annotation below (or the cells' end)
+const STACK_BELOW_PX = 150; // panels side by side narrower than this each are stacked instead
+const LABEL_LINE = 1.15; // ems across one line of label: the least room between two turned labels
+const TITLE_ROOM = 2.2; // ems an axis title takes below its labels (viz.style.token_margins's title_room)
 
 // Token labels come HTML-escaped for Plotly (viz.style.token_labels: &, < and > only).
 export function plainText(text) {
@@ -104,17 +107,25 @@ function hoverLines(template, point, numberText) {
 
 export class HeatmapChart {
   // `div` is the chart's box; `numberText` prints a value as the page does everywhere else.
-  constructor(div, { numberText, onHover, onClick, onDownload, downloadLabel }) {
+  // `label` names a chart whose figure has no title; `cellJoin` joins a cell's hover lines into its
+  // accessible name (cells.js).
+  // `onResize`, if given, may draw the chart anew for its new width (returning true) instead.
+  constructor(div, { numberText, onHover, onClick, onDownload, onEscape, onResize, downloadLabel, label, cellJoin }) {
     this.div = div;
+    this.label = label;
     this.numberText = numberText;
     this.onHover = onHover;
     this.onClick = onClick;
+    this.onEscape = onEscape;
+    this.cellJoin = cellJoin || ", ";
     this.canvas = document.createElement("canvas");
+    this.canvas.setAttribute("aria-hidden", "true");
     this.chrome = svg("svg", { class: "avi-chrome", "aria-hidden": "true" });
     this.outlines = svg("g", { class: "avi-outlines" });
     this.tip = document.createElement("div");
     this.tip.className = "avi-tip";
     this.tip.hidden = true;
+    this.tip.setAttribute("aria-hidden", "true");
     this.button = document.createElement("button");
     this.button.type = "button";
     this.button.className = "avi-download";
@@ -124,19 +135,22 @@ export class HeatmapChart {
     this.button.addEventListener("click", () => this.figure && onDownload(this.figure));
     div.heatmapChart = this; // tests and tools read what a chart drew (`figure`) and where (`cellCentre`)
     div.classList.add("avi-heatmap");
-    div.setAttribute("role", "img");
-    div.append(this.canvas, this.chrome, this.tip, this.button);
+    div.append(this.canvas, this.chrome, this.tip, this.gridSurface(), this.button);
     div.addEventListener("pointermove", (event) => this.pointer(event));
-    div.addEventListener("pointerleave", () => this.leave());
+    // A finger lifted leaves the chart at once (pointerleave follows pointerup): what it tapped
+    // stays outlined until the next tap.
+    div.addEventListener("pointerleave", (event) => event.pointerType !== "touch" && this.pointing && this.leave());
     div.addEventListener("click", (event) => {
-      const hit = this.hit(event);
+      if (event.target === this.button) return;
+      const hit = this.pointer(event); // a tap has no hover before it: the click shows what hover shows
       if (hit && this.onClick) this.onClick(hit);
     });
     this.width = 0; // drawn at this width
     this.boxWidth = 0; // the box's width as last observed: read without forcing a layout
     new ResizeObserver(([entry]) => {
       this.boxWidth = entry.contentBoxSize[0].inlineSize;
-      if (this.figure && this.boxWidth && Math.round(this.boxWidth) !== Math.round(this.width)) this.draw(this.figure, this.theme);
+      if (!this.figure || !this.boxWidth || Math.round(this.boxWidth) === Math.round(this.width)) return;
+      if (!(onResize && onResize())) this.draw(this.figure, this.theme);
     }).observe(div);
   }
 
@@ -149,17 +163,16 @@ export class HeatmapChart {
     if (!width) return false;
     this.width = width;
     const layout = figure.layout;
-    const height = layout.height || DEFAULT_HEIGHT;
     const title = layout.title && layout.title.text ? plainText(layout.title.text) : "";
-    this.div.style.height = `${height}px`;
-    this.div.setAttribute("aria-label", title);
+    this.surface.setAttribute("aria-label", title || this.label || "");
     const font = (layout.font && layout.font.size) || 14;
     this.font = font;
     const family = theme.family || "sans-serif";
     this.fontCss = (size) => `${size}px ${family}`;
     const scale = this.colourScale(figure);
-    const plot = this.plotArea(figure, width, height, scale);
-    this.panels = figure.data.map((trace) => this.panel(trace, layout, plot));
+    const { panels, plot, height } = this.layoutPanels(figure, width, scale);
+    this.panels = panels;
+    this.div.style.height = `${height}px`;
 
     const ratio = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(width * ratio);
@@ -177,16 +190,20 @@ export class HeatmapChart {
     this.chrome.replaceChildren();
     const text = svg("g", { fill: theme.color, "font-family": family, "font-size": font });
     for (const panel of this.panels) this.drawCellTexts(text, panel, scale);
-    if (title) text.append(svg("text", { class: "avi-title", x: 0, y: layout.margin.t / 2 + 0.35 * font, "font-weight": 600 }, title));
-    // Panels that share a y axis (Q, K and V) label its rows once, at the first of them.
+    if (title) {
+      const size = Math.min(font, (font * width) / Math.max(1, this.measure(font)(title) * 1.05)); // a narrow screen: smaller
+      text.append(svg("text", { class: "avi-title", x: 0, y: layout.margin.t / 2 + 0.35 * font, "font-weight": 600, "font-size": size.toFixed(1) }, title));
+    }
+    // Panels side by side that share a y axis (Q, K and V) label its rows once, at the first.
     const labelled = new Set();
     for (const panel of this.panels) {
-      this.drawAxes(text, panel, height, !labelled.has(panel.yRef));
-      labelled.add(panel.yRef);
+      this.drawAxes(text, panel, !labelled.has(panel.rowsKey));
+      labelled.add(panel.rowsKey);
     }
     if (scale.shown) this.drawColourBar(text, scale, plot);
-    this.chrome.append(text, this.drawAnnotations(layout.annotations || []), this.outlines);
+    this.chrome.append(text, this.drawAnnotations(layout.annotations || []), this.outlines, this.focusMarks);
     this.outline(layout.shapes || []);
+    this.refreshFocus();
     return true;
   }
 
@@ -234,19 +251,52 @@ export class HeatmapChart {
     const margin = figure.layout.margin || { l: 80, r: 80, t: 100, b: 80 };
     const left = margin.l;
     const right = Math.max(left + 10, width - margin.r - scale.room);
-    return { left, right, top: margin.t, bottom: Math.max(margin.t + 10, height - margin.b) };
+    return { left, right, top: margin.t, bottom: Math.max(margin.t + 10, height - margin.b), margin };
   }
 
-  // Where one trace's cells go: its axes' domain within the plot area, one column per x.
-  panel(trace, layout, plot) {
+  // The panels (one per trace) and the chart's height. Panels side by side that would be narrower
+  // than STACK_BELOW_PX each (Q, K and V on a phone) are stacked instead, each the full width with
+  // its own row labels. Each panel's x labels are fitted to their room (`fitTicks`); labels turned
+  // to fit get the height they need below the cells.
+  layoutPanels(figure, width, scale) {
+    const layout = figure.layout;
+    const height = layout.height || DEFAULT_HEIGHT;
+    const plot = this.plotArea(figure, width, height, scale);
+    const sideBySide = figure.data.length > 1 && figure.data.every((trace) => (trace.yaxis || "y") === (figure.data[0].yaxis || "y"));
+    let panels = figure.data.map((trace) => this.panel(trace, layout, plot));
+    const stacked = sideBySide && panels.some((panel) => panel.right - panel.left < STACK_BELOW_PX);
+    if (!stacked) {
+      const extra = Math.max(0, ...panels.map((panel) => this.fitTicks(panel, plot.margin.b)));
+      for (const panel of panels) panel.slotBottom = height + extra;
+      return { panels, plot, height: height + extra };
+    }
+    // Each panel's rows as tall as its cells are wide (at least a line of label), up to the figure's height.
+    const { rows, columns } = panels[0];
+    const cells = Math.min(plot.bottom - plot.top, rows * Math.max((plot.right - plot.left) / Math.max(1, columns), LABEL_LINE * 1.4 * this.font));
+    const whole = { x: [0, 1], y: [0, 1] };
+    panels = figure.data.map((trace) => this.panel(trace, layout, plot, whole));
+    const extra = Math.max(0, ...panels.map((panel) => this.fitTicks(panel, plot.margin.b)));
+    const slot = cells + plot.margin.b + extra;
+    panels = figure.data.map((trace, i) => {
+      const top = plot.top + i * slot;
+      const panel = this.panel(trace, layout, { ...plot, top, bottom: top + cells }, whole);
+      this.fitTicks(panel, plot.margin.b);
+      return Object.assign(panel, { rowsKey: i, slotBottom: top + slot });
+    });
+    return { panels, plot: { ...plot, bottom: plot.top + (panels.length - 1) * slot + cells }, height: plot.top + panels.length * slot };
+  }
+
+  // Where one trace's cells go: its axes' domain within the plot area (or `domain`, {x, y}, given
+  // instead), one column per x.
+  panel(trace, layout, plot, domain = null) {
     const xName = `xaxis${(trace.xaxis || "x").slice(1)}`;
     const yName = `yaxis${(trace.yaxis || "y").slice(1)}`;
     const xAxis = layout[xName] || {};
     const yAxis = layout[yName] || {};
     const rows = trace.z.length;
     const columns = rows ? trace.z[0].length : 0;
-    const [xa, xb] = xAxis.domain || [0, 1];
-    const [ya, yb] = yAxis.domain || [0, 1];
+    const [xa, xb] = (domain && domain.x) || xAxis.domain || [0, 1];
+    const [ya, yb] = (domain && domain.y) || yAxis.domain || [0, 1];
     let left = plot.left + xa * (plot.right - plot.left);
     let right = plot.left + xb * (plot.right - plot.left);
     let top = plot.top + (1 - yb) * (plot.bottom - plot.top);
@@ -261,7 +311,51 @@ export class HeatmapChart {
     const reversed = yAxis.autorange === "reversed";
     const x = (value) => left + ((value + 0.5) / columns) * (right - left);
     const y = (value) => (reversed ? top + ((value + 0.5) / rows) * (bottom - top) : bottom - ((value + 0.5) / rows) * (bottom - top));
-    return { trace, xRef: trace.xaxis || "x", yRef: trace.yaxis || "y", xAxis, yAxis, rows, columns, left, right, top, bottom, reversed, x, y };
+    const yRef = trace.yaxis || "y";
+    return { trace, xRef: trace.xaxis || "x", yRef, rowsKey: yRef, xAxis, yAxis, rows, columns, left, right, top, bottom, reversed, x, y };
+  }
+
+  // A panel's x labels, placed so that no two meet: level when they fit between their neighbours,
+  // else turned (the figure's angle, or upright), else upright and only every few. Sets
+  // `panel.xTicks` ({values, labels, angle}) and `panel.yStep` (every how many rows has a label);
+  // returns how much lower than the figure's bottom margin the turned labels reach.
+  fitTicks(panel, bottomMargin) {
+    const font = this.font;
+    const measure = this.measure(font);
+    const { xAxis } = panel;
+    let values = xAxis.tickvals;
+    let labels = xAxis.ticktext;
+    const cellWidth = (panel.right - panel.left) / Math.max(1, panel.columns);
+    if (!values) {
+      // every `dtick`, or round steps that leave the labels room
+      const widest = measure(String(panel.columns - 1)) + 2 * TICK_GAP;
+      let step = xAxis.dtick || 1;
+      if (!xAxis.dtick || step * cellWidth < widest) step = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((s) => s * cellWidth >= widest) || 1000;
+      values = [];
+      for (let v = 0; v < panel.columns; v += step) values.push(v);
+      labels = values.map(String);
+    }
+    labels = values.map((value, k) => plainText(labels ? labels[k] : value));
+    const gaps = values.slice(1).map((value, k) => Math.abs(panel.x(value) - panel.x(values[k])));
+    const spacing = gaps.length ? Math.min(...gaps) : Infinity;
+    const widest = Math.max(0, ...labels.map(measure));
+    const line = LABEL_LINE * font; // the room across a turned label
+    const given = xAxis.tickangle || 0;
+    let angle = given;
+    let every = 1;
+    if (!(given === 0 && widest + TICK_GAP <= spacing)) {
+      angle = [given, -90].find((a) => a !== 0 && spacing * Math.abs(Math.sin((a * Math.PI) / 180)) >= line) ?? -90;
+      if (spacing < line) every = Math.ceil(line / spacing);
+    }
+    if (every > 1) [values, labels] = [values, labels].map((list) => list.filter((_, k) => k % every === 0));
+    panel.xTicks = { values, labels, angle };
+    const rowHeight = (panel.bottom - panel.top) / Math.max(1, panel.rows);
+    panel.yStep = Math.max(1, Math.ceil(line / rowHeight));
+    if (angle === given) return 0; // the figure's margins were made for its own angle
+    const turn = (Math.abs(angle) * Math.PI) / 180;
+    const reach = TICK_GAP + widest * Math.sin(turn) + font * Math.cos(turn);
+    const titleRoom = xAxis.title && xAxis.title.text ? TITLE_ROOM * font : 0;
+    return Math.max(0, reach - (bottomMargin - titleRoom));
   }
 
   colourOf(scale, value) {
@@ -320,43 +414,30 @@ export class HeatmapChart {
     group.append(cells);
   }
 
-  drawAxes(group, panel, height, withRows) {
+  drawAxes(group, panel, withRows) {
     const font = this.font;
     const { xAxis, yAxis } = panel;
-    const measure = this.measure(font);
     // Rows: the labels at tickvals, right-aligned against the cells.
     if (withRows && yAxis.tickvals && yAxis.showticklabels !== false) {
       yAxis.tickvals.forEach((value, k) => {
+        if (k % panel.yStep) return;
         const label = plainText(yAxis.ticktext ? yAxis.ticktext[k] : value);
         group.append(svg("text", { class: "avi-ytick", x: panel.left - TICK_GAP, y: panel.y(value) + 0.35 * font, "text-anchor": "end" }, label));
       });
     }
-    // Columns: tickvals, or every `dtick`, or round steps that leave the labels room.
-    let values = xAxis.tickvals;
-    let labels = xAxis.ticktext;
-    if (!values) {
-      const widest = measure(String(panel.columns - 1)) + 2 * TICK_GAP;
-      const room = (panel.right - panel.left) / Math.max(1, panel.columns);
-      let step = xAxis.dtick || 1;
-      if (!xAxis.dtick) step = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((s) => s * room >= widest) || 1000;
-      values = [];
-      for (let v = 0; v < panel.columns; v += step) values.push(v);
-      labels = values.map(String);
-    }
-    const slanted = xAxis.tickangle && xAxis.tickangle !== 0;
-    const y = panel.bottom + TICK_GAP + (slanted ? 0.3 * font : 0.95 * font);
+    // Columns, as `fitTicks` placed them.
+    const { values, labels, angle } = panel.xTicks;
+    const y = panel.bottom + TICK_GAP + (angle ? 0.3 * font : 0.95 * font);
     values.forEach((value, k) => {
       const x = panel.x(value);
-      const label = plainText(labels ? labels[k] : value);
-      const attributes = slanted
-        ? { x, y, "text-anchor": "end", transform: `rotate(${xAxis.tickangle} ${x} ${y})` }
-        : { x, y, "text-anchor": "middle" };
-      group.append(svg("text", { class: "avi-xtick", ...attributes }, label));
+      const attributes = angle ? { x, y, "text-anchor": "end", transform: `rotate(${angle} ${x} ${y})` } : { x, y, "text-anchor": "middle" };
+      if (angle === -90) attributes["dominant-baseline"] = "central";
+      group.append(svg("text", { class: "avi-xtick", ...attributes }, labels[k]));
     });
     // Axis titles: below the column labels, and turned up the left edge.
     const xTitle = xAxis.title && xAxis.title.text;
     if (xTitle) {
-      group.append(svg("text", { class: "avi-xtitle", x: (panel.left + panel.right) / 2, y: height - 8 - 0.6 * font, "text-anchor": "middle" }, plainText(xTitle)));
+      group.append(svg("text", { class: "avi-xtitle", x: (panel.left + panel.right) / 2, y: panel.slotBottom - 8 - 0.6 * font, "text-anchor": "middle" }, plainText(xTitle)));
     }
     const yTitle = yAxis.title && yAxis.title.text;
     if (yTitle && withRows) {
@@ -429,17 +510,11 @@ export class HeatmapChart {
       const x1 = panel.x(shape.x1);
       const y0 = panel.y(shape.y0);
       const y1 = panel.y(shape.y1);
+      const box = { x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0), height: Math.abs(y1 - y0), fill: "none" };
+      // A halo in the page's background under the line: the outline reads on a cell of any colour.
       this.outlines.append(
-        svg("rect", {
-          class: "avi-outline",
-          x: Math.min(x0, x1),
-          y: Math.min(y0, y1),
-          width: Math.abs(x1 - x0),
-          height: Math.abs(y1 - y0),
-          fill: "none",
-          stroke: shape.line.color,
-          "stroke-width": shape.line.width,
-        }),
+        svg("rect", { ...box, class: "avi-outline-halo", stroke: this.theme.background || "#fff", "stroke-width": shape.line.width + 3 }),
+        svg("rect", { ...box, class: "avi-outline", stroke: shape.line.color, "stroke-width": shape.line.width }),
       );
     }
   }
@@ -462,19 +537,24 @@ export class HeatmapChart {
     return null;
   }
 
+  // The pointer's cell shown, or what the pointer showed taken away where it left the cells. (Only
+  // what it showed: Chromium sends a still mouse's moves as the page scrolls under it, which must
+  // not take away the keyboard's cell.)
   pointer(event) {
-    if (event.target === this.button) return;
+    if (event.target === this.button) return null;
     const hit = this.hit(event);
-    if (!hit) return this.leave();
-    const { trace } = hit.panel;
-    const point = {
-      x: hit.column,
-      y: hit.row,
-      z: hit.value,
-      text: trace.text ? trace.text[hit.row][hit.column] : undefined,
-      customdata: trace.customdata ? trace.customdata[hit.row][hit.column] : undefined,
-    };
-    const lines = hoverLines(trace.hovertemplate || "%{z}", point, this.numberText);
+    if (!hit) {
+      if (this.pointing) this.leave();
+      return null;
+    }
+    this.pointing = true;
+    this.show(hit);
+    return hit;
+  }
+
+  // The hover label at a cell (under the pointer, or the keyboard's), and the linked outlines.
+  show(hit) {
+    const lines = this.cellLines(hit.panel, hit.row, hit.column);
     this.tip.replaceChildren(...lines.map((line) => Object.assign(document.createElement("div"), { textContent: line })));
     this.tip.hidden = false;
     const room = this.div.clientWidth;
@@ -482,10 +562,25 @@ export class HeatmapChart {
     const left = hit.x + 14 + tipWidth > room ? hit.x - 14 - tipWidth : hit.x + 14;
     this.tip.style.transform = `translate(${Math.max(0, left)}px, ${Math.max(0, hit.y - this.tip.offsetHeight / 2)}px)`;
     this.tip.style.fontSize = `${(this.figure.layout.hoverlabel && this.figure.layout.hoverlabel.font.size) || this.font}px`;
-    if (this.onHover) this.onHover({ x: hit.column, y: hit.row });
+    if (this.onHover) this.onHover({ x: hit.column, y: hit.row, panel: this.panels.indexOf(hit.panel) });
+  }
+
+  // What a cell's hover says, line by line, from the figure's hover template: also its
+  // accessible name (cells.js), so the ear hears what the eye reads.
+  cellLines(panel, row, column) {
+    const { trace } = panel;
+    const point = {
+      x: column,
+      y: row,
+      z: trace.z[row][column],
+      text: trace.text ? trace.text[row][column] : undefined,
+      customdata: trace.customdata ? trace.customdata[row][column] : undefined,
+    };
+    return hoverLines(trace.hovertemplate || "%{z}", point, this.numberText);
   }
 
   leave() {
+    this.pointing = false;
     this.tip.hidden = true;
     if (this.onHover) this.onHover(null);
   }

@@ -41,7 +41,7 @@ const ViewState = {
     const v = this.view;
     if (v.layer === before.layer && v.head === before.head && v.step === before.step) return;
     let text = fill(h.strings.step_view_announce, { layer: v.layer + 1, head: v.head + 1 });
-    const heading = h.style.present && this.sections[h.steps[v.step]].querySelector("h4");
+    const heading = h.style.present && this.sections[h.steps[v.step]].querySelector("h3");
     if (heading) text += ` · ${heading.textContent}`;
     this.live.textContent = text;
   },

@@ -6,7 +6,7 @@ const SCROLL_ABOVE_ROWS = 16; // longer worked-example tables scroll, with the s
 
 const WorkedExample = {
   buildWorked(section, t) {
-    section.append(el("h4", { text: t.worked_example }));
+    section.append(el("h3", { text: t.worked_example }));
     const select = el("select", { class: "avi-query", "aria-label": t.worked_query });
     select.addEventListener("change", () => this.setView({ query: Number(select.value) }));
     this.querySelect = select;
@@ -46,7 +46,7 @@ const WorkedExample = {
     if (n <= 6) parts.push(this.softmaxFormula(q, scaled, weights));
     const header = [t.col_key, t.col_dot, t.col_scaled, t.col_exp, t.col_weight];
     const rows = h.tokens.map((token, j) => [token, ...[dots[j], scaled[j], exps[j], weights[j]].map((x) => numberText(x, 4))]);
-    parts.push(this.table(header, rows, [], "avi-table-steps"));
+    parts.push(this.table(header, rows, [], "avi-table-steps", `${t.worked_example}: ${t.col_dot} … ${t.col_weight}`));
     if (scaled.some((s) => !Number.isFinite(s))) parts.push(el("p", { class: "avi-caption", text: t.worked_masked }));
     parts.push(el("p", { text: t.worked_step5 }));
     const dims = Math.min(d, h.worked_dimensions);
@@ -59,16 +59,19 @@ const WorkedExample = {
       [t.weighted_sum_row, ...sums.map((x) => numberText(x, 4))],
       [t.context_row, ...context.slice(0, dims).map((x) => numberText(x, 4))],
     ];
-    parts.push(this.table(vectorHeader, vectorRows, footer, "avi-table-sum"));
+    parts.push(this.table(vectorHeader, vectorRows, footer, "avi-table-sum", `${t.worked_example}: ${t.weighted_sum_row}`));
     this.worked.replaceChildren(...parts);
   },
 
   // Steps 1 to 5 as a table: a header, one row per key, and rows kept in view below a long body.
-  table(header, rows, footer, name) {
-    const make = (cells, tag) => el("tr", {}, ...cells.map((cell, c) => el(tag, { class: c ? "avi-number" : "avi-token", text: cell })));
+  // Each row's first cell heads its row (a screen reader says "key cat" before each number).
+  table(header, rows, footer, name, label) {
+    const cell = (tag) => (text, c) => (c ? el(tag, { class: "avi-number", text }) : el(tag === "td" ? "th" : tag, { class: "avi-token", scope: tag === "td" ? "row" : "col", text }));
+    const make = (cells, tag) => el("tr", {}, ...cells.map(cell(tag)));
     const body = el("table", { class: `avi-table ${name}` }, el("thead", {}, make(header, "th")), el("tbody", {}, ...rows.map((r) => make(r, "td"))));
     if (footer.length) body.append(el("tfoot", {}, ...footer.map((r) => make(r, "td"))));
-    const scroll = el("div", { class: rows.length > SCROLL_ABOVE_ROWS ? "avi-scroll avi-long" : "avi-scroll" }, body);
+    // A box that scrolls is a region the keyboard can reach and scroll (tabindex), named for a screen reader.
+    const scroll = el("div", { class: rows.length > SCROLL_ABOVE_ROWS ? "avi-scroll avi-long" : "avi-scroll", tabindex: "0", role: "region", "aria-label": label }, body);
     return scroll;
   },
 
@@ -82,6 +85,6 @@ const WorkedExample = {
       const cells = [sub(mi("A"), row(mn(String(q + 1)), mo(","), mn(String(j + 1)))), mo("="), frac(power(s), terms()), mo("="), mn(w.toFixed(4))];
       table.append(m("mtr", m("mtd", row(...cells))));
     }
-    return el("div", { class: "avi-softmax" }, math(table));
+    return el("div", { class: "avi-softmax", tabindex: "0", role: "region", "aria-label": `${this.trace.header.strings.worked_example}: softmax` }, math(table));
   },
 };
