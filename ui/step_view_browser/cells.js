@@ -18,14 +18,27 @@ const ChartCells = {
     this.surface.setAttribute("aria-readonly", "true");
     this.gridRow = document.createElement("div");
     this.gridRow.setAttribute("role", "row");
+    const placeholder = document.createElement("div"); // a row holds a cell; the focus names it (holdCell)
+    placeholder.setAttribute("role", "gridcell");
+    this.gridRow.append(placeholder);
     this.surface.append(this.gridRow);
     this.focusCell = null; // {p, row, column}: panel index, row and column of the cell in focus
     this.focusMarks = svg("g", { class: "avi-focus-marks" });
     this.surface.addEventListener("keydown", (event) => this.cellKey(event));
     // A click focuses the surface too; only a keyboard's focus (:focus-visible) picks a cell at once.
-    this.surface.addEventListener("focus", () => this.surface.matches(":focus-visible") && this.moveFocus(this.focusCell || this.firstCell()));
+    this.surface.addEventListener("focus", () => this.surface.matches(":focus-visible") && this.moveFocus(this.currentCell()));
     this.surface.addEventListener("blur", () => this.focusOut());
     return this.surface;
+  },
+
+  // The cell in focus last, within the chart as drawn now (another sentence may be shorter), or
+  // else the first.
+  currentCell() {
+    if (!this.focusCell || !this.panels || !this.panels.length) return this.firstCell();
+    const { p, row, column } = this.focusCell;
+    const at = Math.min(p, this.panels.length - 1);
+    const panel = this.panels[at];
+    return { p: at, row: Math.min(row, panel.rows - 1), column: Math.min(column, panel.columns - 1) };
   },
 
   // The first finite cell, row by row, of the first panel that has one.
@@ -45,7 +58,7 @@ const ChartCells = {
       if (this.onEscape) this.onEscape();
       return;
     }
-    const cell = this.focusCell || this.firstCell();
+    const cell = this.currentCell();
     if (!cell) return;
     const arrows = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
     let next = null;
@@ -111,19 +124,11 @@ const ChartCells = {
   },
 
   // After a redraw (another head, another sentence) the cell in focus keeps its place and reads its
-  // new number; out of focus, the grid holds the cell that focus would start on (a row needs a cell).
+  // new number. Out of focus nothing is named: the focus names its cell when it comes.
   refreshFocus() {
-    const focused = document.activeElement === this.surface && this.focusCell;
-    let cell = this.focusCell;
-    if (cell) {
-      const panel = this.panels[Math.min(cell.p, this.panels.length - 1)];
-      cell = { p: this.panels.indexOf(panel), row: Math.min(cell.row, panel.rows - 1), column: Math.min(cell.column, panel.columns - 1) };
-      this.focusCell = cell;
-    }
-    cell = cell || this.firstCell();
-    if (cell) {
-      const node = this.holdCell(cell);
-      if (focused) this.surface.setAttribute("aria-activedescendant", node.id);
+    if (document.activeElement === this.surface && this.focusCell) {
+      this.focusCell = this.currentCell();
+      this.surface.setAttribute("aria-activedescendant", this.holdCell(this.focusCell).id);
     }
     this.markFocus();
   },

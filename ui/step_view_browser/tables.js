@@ -20,7 +20,8 @@ const ChartTables = {
   fillTable(name) {
     const entry = this.tables[name];
     const chart = this.heatmaps[name];
-    if (name === "heads" || name === "grid") entry.details.hidden = this.tileCaptions(0).length === 0;
+    // The tiles' table is their captions: the habits the server sent, or what the tokens chosen do.
+    if (name === "heads" || name === "grid") entry.details.hidden = !this.trace.header.tile_labels && !this.picked.size;
     if (!entry.details.open || !chart.panels) return;
     const shows = `${this.charts[name].dataset.shows}|${this.pickKey()}`;
     if (entry.shows === shows) return;
