@@ -10,11 +10,13 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import classroom, compute, downloads, experiments, heading, rest_of_layer, session, sidebar, step_view, trainer
+from ui.lessons import panel as lesson
 
 
 def main() -> None:
     compute.configure_torch()
     session.start()
+    lesson.open_link()
     classroom.join()
     st.set_page_config(page_title=session.strings()["page_title"], page_icon="🔍", layout="wide")
     upload = sidebar.section()
@@ -29,6 +31,7 @@ def main() -> None:
         return
     trace, run = result
     heading.summary(settings, trace)
+    lesson.section(trace, run, run.trace_id)
     step_view.section(trace, run.trace_id)
     if not settings.present:  # a projector shows the step; the rest of the layer waits below
         rest_of_layer.section(trace)

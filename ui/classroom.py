@@ -51,7 +51,7 @@ def join() -> None:
             else:
                 state.class_code, state.class_following = code, True
     if state.class_following:
-        snapshot = session.class_store().follow(state.class_code, _session_id())
+        snapshot = session.class_store().follow(state.class_code, page_id())
         if snapshot is None:
             state.class_following, state.class_refused, state.class_code = False, state.class_code, None
         elif snapshot.revision != state.get("class_applied"):
@@ -74,7 +74,7 @@ def check_in(*, in_step_view: bool) -> None:
     state = st.session_state
     if not following():
         return
-    snapshot = session.class_store().follow(state.class_code, _session_id())
+    snapshot = session.class_store().follow(state.class_code, page_id())
     if snapshot is None:  # the class has ended: the page's run says so (join)
         st.rerun(scope="app")
     if snapshot.revision == state.get("class_applied"):
@@ -105,7 +105,7 @@ def apply(settings: Settings) -> None:
     state.commanded_view = View(*(getattr(settings, name) for name in VIEW_FIELDS), revision=old.revision + 1)
 
 
-def _session_id() -> str:
+def page_id() -> str:
     """This page's name among the class's followers (counted, never shown)."""
     state = st.session_state
     if "class_follower" not in state:
@@ -138,7 +138,7 @@ def toggle_following() -> None:
     state.class_following = not state.class_following
     state.class_applied = None  # following again: take the teacher's settings at once
     if not state.class_following:
-        session.class_store().leave(state.class_code, _session_id())
+        session.class_store().leave(state.class_code, page_id())
 
 
 def sidebar_section() -> None:

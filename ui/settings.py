@@ -8,6 +8,7 @@ user's language. Pure Python: testable without Streamlit.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from viz.step_view import STEPS
 D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 FF_MULTIPLIERS: tuple[int, ...] = (1, 2, 4)  # d_ff = multiplier x d_model; 4 is the paper's ratio
 MAX_SEED = 2**31 - 1
+LESSON_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # a lesson's name, as a link and its file name write it
 MAX_TEXT_CHARS = 5000  # a link's text is cut here (with a notice); the tokenizer caps tokens anyway
 EXAMPLES: tuple[str, ...] = (
     "我爱你",
@@ -82,6 +84,8 @@ class Settings:
     train_n_layers: int = 2
     train_steps: int = 3000
     train_seed: int = 0
+    lesson: str = ""  # the lesson the page is in ("": none; ui.lessons), at its stop `lesson_stop`
+    lesson_stop: int = 0
 
 
 # The link's shorter name for a field, where it has one; every other field is linked by its name.
@@ -98,6 +102,7 @@ LINK_NAMES: dict[str, str] = {
     "image_format": "img",
     "train_n_heads": "train_heads",
     "train_n_layers": "train_layers",
+    "lesson_stop": "stop",
 }
 # Names and values that links of earlier versions wrote: read as today's, so an old link opens
 # the same view.
@@ -169,6 +174,7 @@ ONE_BASED = (
     "step",
     "experiment_layer",
     "experiment_head",
+    "lesson_stop",
 )  # counted from 1 in links, as on screen
 
 
@@ -257,6 +263,16 @@ class _LinkReader:
         else:
             self.refuse(name, "reason_choice", default, choices=", ".join(map(str, allowed)))
 
+    def name(self, field_name: str, pattern: re.Pattern[str]) -> None:
+        """A name that `pattern` matches whole (a lesson's): whether it exists is the app's to say."""
+        raw = self.raw(field_name)
+        if raw is None:
+            return
+        if pattern.fullmatch(raw):
+            self.values[field_name] = raw
+        else:
+            self.refuse(field_name, "reason_name", "")
+
     def flag(self, name: str) -> None:
         raw = self.raw(name)
         if raw is None:
@@ -334,6 +350,9 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     link.integer("compare_n_heads", divisors, "reason_divisor", defaults.compare_n_heads, d_model=d_model)
     link.within("compare_seed", 0, MAX_SEED, defaults.compare_seed)
     link.within("step", 1, len(STEPS), 0, offset=1)
+    # Whether a lesson of this name exists, and how many stops it has, the app checks (ui.lessons.panel).
+    link.name("lesson", LESSON_NAME)
+    link.integer("lesson_stop", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)
     return dataclasses.replace(defaults, **link.values), link.notices
 
 

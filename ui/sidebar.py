@@ -10,6 +10,7 @@ from encoder import (
 )
 from ui import classroom, compute, session
 from ui.i18n import LANGUAGES, option_label
+from ui.lessons import panel as lesson
 from ui.settings import (
     ACTIVATION_NAMES,
     CHOICES,
@@ -67,6 +68,7 @@ def section() -> compute.Upload | None:
                 t["image_format"], CHOICES["image_format"], key="image_format", format_func=str.upper, horizontal=True
             )
         st.caption(t["share_hint"])
+        lesson.sidebar_section()
         classroom.sidebar_section()
     return upload
 

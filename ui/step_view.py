@@ -10,6 +10,7 @@ browser asks (the `need` state).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from streamlit.components.v1 import declare_component
 from encoder import TraceArrays, habit_names, head_habits
 from ui import classroom, session
 from ui.i18n import HABIT_LABELS, chart_labels, texts
+from ui.lessons import panel
+from ui.lessons.questions import Mark
 from ui.settings import Settings
 from viz import number_text
 from viz.step_view import (
@@ -116,6 +119,7 @@ def payload(
     style: StepViewStyle,
     url: str,
     report_ms: int,
+    mark: Mark | None,
 ) -> bytes:
     """One run's payload, built once per (trace, language, style, layers) and then re-sent as it
     is (Streamlit then sends the browser a reference to the message it already holds)."""
@@ -139,6 +143,7 @@ def payload(
         plotly_url=url,
         report_ms=report_ms,
         tile_labels=habit_captions(_trace.weights, _trace.tokens, t),
+        mark=None if mark is None else dataclasses.asdict(mark),
     )
 
 
@@ -190,7 +195,8 @@ def show(trace: TraceArrays, trace_id: str, lang: str, style: StepViewStyle) -> 
             layers = (min(max(need["layer"], 0), n_layers - 1),)
             include_base = bool(need.get("base"))
     report_ms = classroom.TEACHER_REPORT_MS if classroom.teaching() else REPORT_DELAY_MS
-    key = (trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url(), report_ms)
+    mark = panel.revealed_mark(trace_id)
+    key = (trace_id, lang, layers, include_base, lazy, commanded, style, plotly_url(), report_ms, mark)
     # Most runs here (a view report, a class's check-in) ask for the payload the session already
     # holds: compared as a tuple, without the cache's hashing of its arguments.
     held = st.session_state.get("step_view_payload")

@@ -24,6 +24,7 @@ from viz.grid import (
 from viz.head_view import head_view_figure, head_view_token_at
 from viz.heatmaps import matrix_figure, qkv_figure, vectors_figure
 from viz.labels import ChartLabels
+from viz.lesson import class_answers_figure
 from viz.stack import cosine_similarity, norms_figure, position_curves_figure, similarity_figure
 from viz.style import (
     MASK_MARK,
@@ -49,6 +50,7 @@ __all__ = [
     "ChartStyle",
     "Palette",
     "chart_config",
+    "class_answers_figure",
     "cosine_similarity",
     "difference_figure",
     "grid_block_size",

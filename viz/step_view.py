@@ -131,6 +131,7 @@ def step_view_payload(
     plotly_url: str = "",
     report_ms: int = REPORT_DELAY_MS,
     tile_labels: Sequence[Sequence[str]] | None = None,
+    mark: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The payload for one run (see the module's docstring).
 
@@ -143,7 +144,9 @@ def step_view_payload(
     is where the browser loads Plotly.js from; `report_ms` how long after the last click it
     reports its view (a class's teacher reports sooner: the students wait on it).
     `tile_labels` (layers, heads) caption each head's thumbnail in the strip and the grid (the
-    page gives each head's habit).
+    page gives each head's habit). `mark` is a lesson's revealed answer, which the browser outlines:
+    `chart` ("weights" or "heads"), `layer`, `head`, and for the weights `query` and `key` (None:
+    the query's whole row), 0-based.
     """
     n = len(tokens)
     view = replace(  # fitted to the model and the sentence
@@ -216,6 +219,7 @@ def step_view_payload(
         "lazy": lazy,
         "view": {name: getattr(view, name) for name in VIEW_FIELDS},
         "revision": view.revision,
+        "mark": None if mark is None else dict(mark),
         "style": {
             "palette": style.chart.palette,
             "font_size": style.chart.font_size,

@@ -35,6 +35,8 @@ def test_every_setting_round_trips_through_a_link():
         rest=True,
         cpu=True,
         layer=4,
+        lesson="attention",
+        lesson_stop=4,
         head=11,
         query=3,
         palette="colorblind",

@@ -81,7 +81,7 @@ const ChartDrawing = {
   // on a step that presentation mode hides: it is drawn when its step is shown.
   drawCharts(layer) {
     const v = this.view;
-    const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}`;
+    const look = `${this.trace.id}|${this.shape}|${this.theme.color}|${this.theme.family}|${JSON.stringify(this.trace.header.mark)}`;
     const picks = this.pickKey();
     const keys = { grid: `${look}|${picks}`, heads: `${look}|${v.layer}|${picks}` };
     for (const name of Object.keys(this.charts)) {
@@ -139,9 +139,34 @@ const ChartDrawing = {
     for (const name of ["qkv", ...this.trace.header.matrix_charts, "context"]) this.heatmaps[name].outline(this.shapes(name));
   },
 
-  // The outlines that link cell (i, j) across the steps (none without a cell).
+  // What chart `name` outlines: the cell the hover links, and a lesson's revealed answer.
   shapes(name) {
     if (name === "grid") return this.gridOutline();
+    return [...this.linkedShapes(name), ...this.answerShapes(name)];
+  },
+
+  // A lesson's revealed answer (the header's `mark`, ui/lessons/questions.py Mark): a cell or a
+  // row of the softmax weights, or a head's thumbnail in the strip, while the view shows its layer.
+  answerShapes(name) {
+    const mark = this.trace.header.mark;
+    const v = this.view;
+    if (!mark || mark.layer !== v.layer) return [];
+    const line = { color: this.theme.color, width: 5 };
+    const rect = (x0, x1, y0, y1) => ({ type: "rect", name: "answer", xref: "x", yref: "y", x0, x1, y0, y1, line, fillcolor: "rgba(0,0,0,0)" });
+    if (name === "heads" && mark.chart === "heads") {
+      const tiles = this.tileLayouts && this.tileLayouts.heads;
+      if (!tiles) return [];
+      const [top, left] = tiles.at(0, mark.head);
+      return [rect(left - 0.5, left + tiles.m - 0.5, top - 0.5, top + tiles.m - 0.5)];
+    }
+    if (name !== "weights" || mark.chart !== "weights" || mark.head !== v.head) return [];
+    const i = mark.query;
+    if (mark.key === null) return [rect(-0.5, this.trace.header.tokens.length - 0.5, i - 0.5, i + 0.5)];
+    return [rect(mark.key - 0.5, mark.key + 0.5, i - 0.5, i + 0.5)];
+  },
+
+  // The outlines that link cell (i, j) across the steps (none without a cell).
+  linkedShapes(name) {
     if (!this.cell || name === "heads") return [];
     const [i, j] = this.cell;
     const h = this.trace.header;

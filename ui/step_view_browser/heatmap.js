@@ -512,9 +512,11 @@ export class HeatmapChart {
       const y1 = panel.y(shape.y1);
       const box = { x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0), height: Math.abs(y1 - y0), fill: "none" };
       // A halo in the page's background under the line: the outline reads on a cell of any colour.
+      // A lesson's revealed answer (shape.name "answer") is outlined thicker, and tests find it by its class.
+      const kind = shape.name === "answer" ? " avi-answer" : "";
       this.outlines.append(
-        svg("rect", { ...box, class: "avi-outline-halo", stroke: this.theme.background || "#fff", "stroke-width": shape.line.width + 3 }),
-        svg("rect", { ...box, class: "avi-outline", stroke: shape.line.color, "stroke-width": shape.line.width }),
+        svg("rect", { ...box, class: `avi-outline-halo${kind}`, stroke: this.theme.background || "#fff", "stroke-width": shape.line.width + 3 }),
+        svg("rect", { ...box, class: `avi-outline${kind}`, stroke: shape.line.color, "stroke-width": shape.line.width }),
       );
     }
   }
