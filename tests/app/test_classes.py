@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ui.classes import (
+    ANSWERED,
+    CLOSED,
     CODE_ALPHABET,
     CODE_LENGTH,
     CODE_PATTERN,
     FOLLOWER_TIMEOUT_S,
+    FULL,
+    GONE,
     IDLE_EXPIRY_S,
+    MAX_ANSWER_CHARS,
+    MAX_QUESTIONS,
+    MAX_STUDENTS,
     MemoryClassStore,
+    RedisClassStore,
     normal_code,
 )
 
@@ -87,3 +97,73 @@ def test_an_idle_class_expires_and_a_busy_one_does_not():
 @pytest.mark.parametrize(("typed", "code"), [("abcd efgh", "ABCDEFGH"), (" AbCd-EfGh ", "ABCDEFGH")])
 def test_a_code_read_aloud_and_typed_is_the_same_code(typed, code):
     assert normal_code(typed) == code
+
+
+# --- a lesson's answers, in either store --------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def answer_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A store as a server runs it: in memory, or in a private redis-server (as behind nginx)."""
+    if request.param == "memory":
+        yield MemoryClassStore()
+        return
+    import shutil
+
+    if not shutil.which("redis-server") and not os.environ.get("CI"):
+        pytest.skip("redis-server is not installed (bash .ci/setup --test installs it)")
+    from harness.cluster import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield RedisClassStore(url)
+
+
+def test_each_students_page_answers_once_and_may_change_its_mind(answer_store):
+    code, _ = answer_store.create()
+    for student, value in [("a", "1"), ("b", "2"), ("a", "0"), ("c", "2"), ("b", "2")]:
+        assert answer_store.answer(code, student, "attention:3", value) == ANSWERED
+    assert answer_store.answers(code, "attention:3") == {"a": "0", "b": "2", "c": "2"}
+    assert answer_store.answer_count(code, "attention:3") == 3
+    assert answer_store.answers(code, "attention:4") == {} and answer_store.answer_count(code, "attention:4") == 0
+
+
+def test_the_reveal_closes_the_question_and_only_the_teacher_reveals(answer_store):
+    code, secret = answer_store.create()
+    answer_store.answer(code, "a", "attention:3", "1")
+    assert not answer_store.reveal(code, "guessed", "attention:3", '{"right": ["1"]}')
+    assert answer_store.revealed(code, "attention:3") is None
+    assert answer_store.answer(code, "b", "attention:3", "2") == ANSWERED
+    assert answer_store.reveal(code, secret, "attention:3", '{"right": ["1"]}')
+    assert answer_store.revealed(code, "attention:3") == '{"right": ["1"]}'
+    assert answer_store.answer(code, "c", "attention:3", "1") == CLOSED  # too late: not counted
+    assert answer_store.answer(code, "a", "attention:3", "2") == CLOSED  # nor a change of mind
+    assert answer_store.answers(code, "attention:3") == {"a": "1", "b": "2"}
+    assert answer_store.answer(code, "c", "attention:4", "4") == ANSWERED  # the next question is open
+    assert answer_store.answer("NOSUCH99", "a", "attention:3", "1") == GONE
+
+
+def test_answers_are_bounded(answer_store):
+    code, secret = answer_store.create()
+    for student in range(MAX_STUDENTS):
+        assert answer_store.answer(code, f"s{student}", "attention:3", "1") == ANSWERED
+    assert answer_store.answer(code, "one-too-many", "attention:3", "1") == FULL
+    assert answer_store.answer(code, "s0", "attention:3", "2") == ANSWERED  # a student already in may change
+    assert answer_store.answer_count(code, "attention:3") == MAX_STUDENTS
+    with pytest.raises(ValueError):
+        answer_store.answer(code, "a", "attention:3", "x" * (MAX_ANSWER_CHARS + 1))
+    with pytest.raises(ValueError):
+        answer_store.answer(code, "a", "no question", "1")
+    with pytest.raises(ValueError):
+        answer_store.reveal(code, secret, "attention:3", "x" * 20_000)
+    for question in range(MAX_QUESTIONS - 1):
+        assert answer_store.answer(code, "a", f"q:{question}", "1") == ANSWERED
+    assert answer_store.answer(code, "a", "q:999", "1") == GONE  # a class keeps so many questions, no more
+
+
+def test_a_teachers_lesson_file_reaches_the_class(answer_store):
+    code, secret = answer_store.create()
+    assert answer_store.lesson_file(code) is None
+    data = 'title = { en = "我", zh = "我" }\n'.encode()
+    assert not answer_store.share_lesson(code, "guessed", data)
+    assert answer_store.share_lesson(code, secret, data) and answer_store.lesson_file(code) == data
+    assert not answer_store.share_lesson(code, secret, b"x" * (64 * 1024 + 1))

@@ -461,4 +461,5 @@ STRINGS: dict[str, str] = {
     "lesson_upload_help": "One TOML file: a title, the page it starts from, and [[stop]] tables, each with a text in "
     "English and Chinese and an optional question. The README's “Lessons” section documents the format; "
     "ui/lessons/attention.toml is an example.",
+    "lesson_yours": "{title} (your file)",
 }

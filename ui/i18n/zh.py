@@ -428,4 +428,5 @@ STRINGS: dict[str, str] = {
     "lesson_upload": "或者你自己的课程文件（.toml）",
     "lesson_upload_help": "一个 TOML 文件：标题、起始页面，以及若干 [[stop]] 表，每一站有英文和中文的文字，"
     "可以带一个问题。格式见 README 的 “Lessons” 一节；ui/lessons/attention.toml 是一个例子。",
+    "lesson_yours": "{title}（你的文件）",
 }

@@ -173,13 +173,19 @@ def sidebar_section() -> None:
         return
     names = lesson_names() + ((UPLOADED,) if lesson_of(UPLOADED) is not None else ())
     lang = state.lang
-    name = st.selectbox(t["lesson_pick"], names, format_func=lambda n: lesson_of(n).title[lang], key="lesson_pick")
+    labels = {name: _lesson_label(name, t, lang) for name in names}
+    name = st.selectbox(t["lesson_pick"], names, format_func=labels.__getitem__, key="lesson_pick")
     st.button(t["lesson_start"], on_click=start, args=(name,), width="stretch", key="lesson_start", type="primary")
     st.caption(t["lesson_start_help"])
     st.file_uploader(t["lesson_upload"], type=["toml"], key="lesson_file", help=t["lesson_upload_help"],
                      on_change=keep_file)  # fmt: skip
     if state.get("lesson_file_error"):
         st.error(error_message(t, state.lesson_file_error[1], state.lesson_file_error[0]))
+
+
+def _lesson_label(name: str, t: Mapping[str, str], lang: str) -> str:
+    title = lesson_of(name).title[lang]
+    return t["lesson_yours"].format(title=title) if name == UPLOADED else title
 
 
 def section(trace: TraceArrays, run: compute.Run, trace_id: str) -> None:
