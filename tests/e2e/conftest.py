@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from harness.chromium import CHROMIUM_ARGS, INSTALL_HINT, SCREENSHOTS, app_context, find_chromium, screenshot
+from harness.cluster import cluster, require
 from harness.server import ROOT, streamlit_server
 
 try:
@@ -64,7 +65,7 @@ def _in_ci() -> bool:
 
 def _missing(reason: str) -> None:
     if _in_ci():
-        pytest.fail(f"{reason} (CI is set, so a missing browser is a failure)", pytrace=False)
+        pytest.fail(f"{reason} (CI is set, so what is missing is a failure)", pytrace=False)
     pytest.skip(reason)
 
 
@@ -121,3 +122,16 @@ def module_page(browser_context: BrowserContext) -> Iterator[Page]:
     page = browser_context.new_page()
     yield page
     page.close()
+
+
+@pytest.fixture(scope="session")
+def processes() -> Iterator[tuple[str, list[str]]]:
+    """Redis, two app processes sharing it and nginx in front (harness/cluster.py), as the README sets up:
+    one for the session, shared by the class's and the lesson's tests (it takes seconds to start)."""
+    for program in ("redis-server", "nginx"):
+        try:
+            require(program)
+        except FileNotFoundError as missing:
+            _missing(f"{missing}")
+    with cluster(2) as (proxy, apps):
+        yield proxy, apps

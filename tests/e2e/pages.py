@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from encoder import Encoder, EncoderConfig
 from harness.page import (
@@ -365,3 +366,22 @@ def start_class(teacher: Page, t: dict[str, str]) -> str:
     link = teacher.get_by_test_id("stExpander").filter(has_text=t["class_join"]).locator("code").first.inner_text()
     assert "class=" in link and "teach=" not in link
     return link
+
+
+@contextmanager
+def phone(browser: Browser, app_url: str, size: tuple[int, int] = (390, 844)) -> Iterator[Page]:
+    """A phone's tab: Chromium's mobile emulation with touch (no hover, taps as touch events, a
+    device pixel ratio of 2), in a context of its own."""
+    width, height = size
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        base_url=app_url,
+    )
+    context.set_default_timeout(30_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

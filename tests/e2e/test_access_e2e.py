@@ -9,8 +9,6 @@ use; `axe-playwright-python` runs it in the real page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import parse_qs
 
 import pytest
@@ -20,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from harness.chromium import screenshot
 from harness.page import CHART, cell_position, figure, no_rerun, open_app, shown_view, title, view_text, wait_for_app
 from harness.runs import watch_runs
-from tests.e2e.pages import CAT, focus_step_view, start_class, step_view, trace_arrays
+from tests.e2e.pages import CAT, focus_step_view, phone, start_class, step_view, trace_arrays
 from ui.experiments import EXPERIMENTS
 from ui.i18n import chart_labels, texts
 from viz import token_labels
@@ -31,23 +29,6 @@ PHONES = [  # (width, height), the page's language, a sentence of 8 tokens in it
 ]
 MIN_SOFTMAX_CELL_PX = 24  # up to 8 tokens: a fingertip's target (WCAG 2.5.8's minimum)
 MIN_TILE_PX = 56  # a thumbnail of a head's weights (ui/step_view_browser/tiles.js wraps below it)
-
-
-@contextmanager
-def phone(browser: Browser, app_url: str, size: tuple[int, int] = (390, 844)) -> Iterator[Page]:
-    width, height = size
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        is_mobile=True,
-        has_touch=True,
-        device_scale_factor=2,
-        base_url=app_url,
-    )
-    context.set_default_timeout(30_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 # Elements drawn past the right edge of the screen, but for those inside a box of their own that

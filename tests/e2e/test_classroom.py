@@ -6,8 +6,7 @@ timings (those are the bench's)."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -18,7 +17,6 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from harness.chromium import app_context
-from harness.cluster import cluster, require
 from harness.lesson import HEAD_CHANGES, PHASES, TEACHER_LINK, Report, classroom
 from harness.page import no_rerun, open_app, rerun, shown_view, view_text, wait_for_app, wait_for_report
 from harness.runs import watch_runs
@@ -202,20 +200,6 @@ def test_an_unknown_class_code_gets_a_message_and_the_page_works(page: Page, lan
 
 
 # --- several app processes -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def processes() -> Iterator[tuple[str, list[str]]]:
-    """Redis, two app processes sharing it and nginx in front (harness/cluster.py), as the README sets up."""
-    for program in ("redis-server", "nginx"):
-        try:
-            require(program)
-        except FileNotFoundError as missing:
-            if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-                pytest.fail(f"{missing} (CI is set)", pytrace=False)
-            pytest.skip(str(missing))
-    with cluster(2) as (proxy, apps):
-        yield proxy, apps
 
 
 def test_a_class_started_on_one_process_is_followed_on_another(browser: Browser, processes):
