@@ -3,8 +3,9 @@ spoken as the browser speaks it (tests/e2e/test_classroom.py checks that against
 
 A link is a `rerun_script` with its query string; a head change is the step view's report of its
 view, a rerun of the step view's fragment; a sentence is a rerun with the sentence's widget state;
-and every message the tab already holds is named in `cached_message_hashes`, so the server sends
-a reference instead.
+a lesson's answer is a rerun of the question's fragment with the answer control's state and the
+Send button's trigger; and every message the tab already holds is named in
+`cached_message_hashes`, so the server sends a reference instead.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from urllib.parse import quote, urlencode
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
 
 RUN_TIMEOUT_S = 30.0  # a run longer than this counts as an error
 STEP_VIEW_KEY = "step_view"  # the step view's element key (ui/step_view.py)
 TEXT_KEY = "text"  # the sentence's widget key (ui/sidebar.py)
+SEND_KEY = "lesson_send"  # a following student's Send button, in the question's fragment (ui/lessons/panel.py)
 
 
 def link_query(params: dict[str, object]) -> str:
@@ -60,6 +63,27 @@ class ScriptRun:
                 kinds.append("block")
         return kinds
 
+    def texts(self) -> list[str]:
+        """The words the run put on the page, in order: every Markdown (captions too) and alert body,
+        which is where a page says a count or a verdict."""
+        found = []
+        for message in self.messages:
+            if message.WhichOneof("type") == "delta" and message.delta.WhichOneof("type") == "new_element":
+                element = message.delta.new_element
+                if element.WhichOneof("type") in ("markdown", "alert"):
+                    found.append(getattr(element, element.WhichOneof("type")).body)
+        return found
+
+    def figures(self) -> list[dict[str, Any]]:
+        """The Plotly figures the run drew, as the browser gets them (the figure's JSON)."""
+        return [
+            json.loads(message.delta.new_element.plotly_chart.spec)
+            for message in self.messages
+            if message.WhichOneof("type") == "delta"
+            and message.delta.WhichOneof("type") == "new_element"
+            and message.delta.new_element.WhichOneof("type") == "plotly_chart"
+        ]
+
     def query_string(self) -> str | None:
         """The link the run set last (`st.query_params`), if it set one."""
         found = None
@@ -79,6 +103,7 @@ class Student:
     cache: dict[str, ForwardMsg] = field(default_factory=dict)  # cacheable messages received, by hash
     widget_ids: dict[str, str] = field(default_factory=dict)  # user key -> widget id
     fragment_of: dict[str, str] = field(default_factory=dict)  # user key -> the fragment that drew it
+    widgets: dict[str, Any] = field(default_factory=dict)  # user key -> the widget as last drawn (its options)
     payloads: list[bytes] = field(default_factory=list)  # the step view's payloads received
     auto_reruns: dict[str, float] = field(default_factory=dict)  # fragment -> seconds: what the browser's timers run
 
@@ -136,9 +161,15 @@ class Student:
         if kind == "auto_rerun":
             self.auto_reruns[message.auto_rerun.fragment_id] = message.auto_rerun.interval
         elif kind == "stop_auto_rerun":
-            self.auto_reruns.pop(message.stop_auto_rerun.fragment_id, None)
+            for fragment in message.stop_auto_rerun.fragment_ids:
+                self.auto_reruns.pop(fragment, None)
         elif kind == "new_session":
             self.page_script_hash = message.new_session.page_script_hash
+            # A run of the whole page: the browser drops every timer, and the run sets those it still
+            # draws. A timer kept for a fragment the run no longer draws would get no answer at all
+            # (the server ignores a rerun of a fragment it does not hold).
+            if not message.metadata.run.fragment_ids:
+                self.auto_reruns.clear()
         elif kind == "page_info_changed":
             self.query = message.page_info_changed.query_string
         elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
@@ -149,15 +180,20 @@ class Student:
                 key = widget_id.split("-", 2)[2]
                 self.widget_ids[key] = widget_id
                 self.fragment_of[key] = message.delta.fragment_id
+                self.widgets[key] = widget
             if element.WhichOneof("type") == "bidi_component":
                 self.payloads.append(element.bidi_component.bytes)
+
+    def _widget_state(self, message: BackMsg, key: str) -> Any:
+        """`message` carries the state of the widget with user key `key` too (the caller sets its value)."""
+        widget = message.rerun_script.widget_states.widgets.add()
+        widget.id = self.widget_ids[key]
+        return widget
 
     def _widget_change(self, key: str) -> tuple[BackMsg, Any]:
         """A rerun request carrying the state of the widget with user key `key` (the caller sets its value)."""
         message = BackMsg()
-        widget = message.rerun_script.widget_states.widgets.add()
-        widget.id = self.widget_ids[key]
-        return message, widget
+        return message, self._widget_state(message, key)
 
     async def change_head(self, head: int, layer: int = 0) -> ScriptRun:
         """What the step view sends after a click on a head: its view, in a rerun of its fragment."""
@@ -170,6 +206,32 @@ class Student:
         """A click on the button with user key `key`."""
         message, widget = self._widget_change(key)
         widget.trigger_value = True
+        return await self.rerun(message)
+
+    async def answer(self, key: str, value: float, button: str = SEND_KEY) -> ScriptRun:
+        """A click on Send after an answer: the browser's widget manager already holds the control's
+        value, so the one rerun of the button's fragment carries both, the value and the trigger.
+
+        `value` is what the student clicks or types: for a radio the option's position, sent as
+        Streamlit 1.67's browser sends it (`string_value`, the option's label as drawn, which the
+        server maps back to the option; not its index); for a number input the number
+        (`double_value`, or `int_value` for an integer input). The picks in between, each a rerun of its own in a
+        browser, are left out: the answer is what the benchmark times.
+        """
+        message = BackMsg()
+        control = self._widget_state(message, key)
+        drawn = self.widgets[key]
+        kind = drawn.DESCRIPTOR.name
+        if kind == "Radio":
+            control.string_value = drawn.options[int(value)]
+        elif kind == "NumberInput" and drawn.data_type == NumberInput.INT:
+            control.int_value = int(value)
+        elif kind == "NumberInput":
+            control.double_value = float(value)
+        else:
+            raise ValueError(f"{key!r} is a {kind}; an answer is a Radio or a NumberInput")
+        self._widget_state(message, button).trigger_value = True
+        message.rerun_script.fragment_id = self.fragment_of[button]
         return await self.rerun(message)
 
     async def auto_rerun(self, fragment: str) -> ScriptRun:
