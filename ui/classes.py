@@ -145,6 +145,12 @@ class MemoryClassStore:
             state = self._live(code)
             return {} if state is None else dict(state.answers.get(question, {}))
 
+    def answer_of(self, code: str, question: str, student: str) -> str | None:
+        """One student's answer to `question`: what their page checks every second, so it reads only theirs."""
+        with self._lock:
+            state = self._live(code)
+            return None if state is None else state.answers.get(question, {}).get(student)
+
     def answer_count(self, code: str, question: str) -> int:
         with self._lock:
             state = self._live(code)
@@ -306,6 +312,9 @@ class RedisClassStore:
 
     def answers(self, code: str, question: str) -> dict[str, str]:
         return self._redis.hgetall(self._lesson_keys(code, question)[1])
+
+    def answer_of(self, code: str, question: str, student: str) -> str | None:
+        return self._redis.hget(self._lesson_keys(code, question)[1], student)
 
     def answer_count(self, code: str, question: str) -> int:
         return self._redis.hlen(self._lesson_keys(code, question)[1])

@@ -125,6 +125,9 @@ def test_each_students_page_answers_once_and_may_change_its_mind(answer_store):
     assert answer_store.answers(code, "attention:3") == {"a": "0", "b": "2", "c": "2"}
     assert answer_store.answer_count(code, "attention:3") == 3
     assert answer_store.answers(code, "attention:4") == {} and answer_store.answer_count(code, "attention:4") == 0
+    assert [answer_store.answer_of(code, "attention:3", s) for s in "abcd"] == ["0", "2", "2", None]
+    assert answer_store.answer_of(code, "attention:4", "a") is None
+    assert answer_store.answer_of("NOSUCH99", "attention:3", "a") is None
 
 
 def test_the_reveal_closes_the_question_and_only_the_teacher_reveals(answer_store):

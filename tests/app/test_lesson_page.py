@@ -4,14 +4,17 @@ and a lesson file uploaded, good or broken."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from encoder import Encoder, EncoderConfig
 from tests.app import page
 from ui.i18n import texts
 from ui.lessons.format import shipped_lesson
+from ui.session import class_store
 from viz.step_view import STEPS
 
 LESSON = shipped_lesson("attention")
@@ -140,3 +143,20 @@ def test_an_uploaded_lesson_runs_and_a_broken_one_names_its_line(lang: str):
     at = page.after(_button(at, "lesson_start").click())
     assert {"en": "Our tokens", "zh": "我们的词元"}[lang] in [s.value for s in at.subheader]
     assert at.query_params["lesson"] == "mine"
+
+
+def test_a_teachers_page_that_finds_its_question_closed_before_the_bars_draws_them_from_the_answers():
+    """Reveal closes the question, then publishes the bars: a teacher's page on another device that
+    runs in between counts the final answers itself, and shows the same bars."""
+    at = page.run(lesson="attention", stop="3")
+    at = page.after(_button(at, "class_start").click())
+    store, code, secret = class_store(), at.session_state.class_code, at.session_state.class_secret
+    for student, value in [("a", "1"), ("b", "1"), ("c", "0")]:
+        store.answer(code, student, "attention:3", value)
+    assert store.reveal(code, secret, "attention:3", json.dumps({"right": ["1"], "numeric": False, "tolerance": 0}))
+    at = page.after(at)
+    drawn = page.charts(at)["answers_attention_3"]["data"][0]
+    weights = Encoder(EncoderConfig(d_model=64, n_heads=4, n_layers=2, seed=0)).trace_text("我爱你").layers[0].weights
+    right = int(weights[1, 1].argmax())  # layer 1, head 2, 爱's row: the key it weighs most
+    labels = [("✓ " if k == right else "") + f"{k + 1} · {token}" for k, token in enumerate("我爱你")]
+    assert dict(zip(drawn["y"], drawn["x"], strict=True)) == dict(zip(labels, [1, 2, 0], strict=True))

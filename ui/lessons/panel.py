@@ -314,13 +314,17 @@ def _teacher_question(question: Question, trace: TraceArrays, run: compute.Run, 
     asked = _asked(question, trace, run)
     _ask(asked, trace)
     qid = f"{where[0]}:{where[1] + 1}"
-    published = _published(session.class_store().revealed(state.class_code, qid))
+    store = session.class_store()
+    published = _published(store.revealed(state.class_code, qid))
     if published is None:
         st.fragment(_count, run_every=COUNT_POLL_S)(qid)
         st.button(t["lesson_reveal"], on_click=_reveal_class, args=(qid, asked), key="lesson_reveal", type="primary")
         return
     state.lesson_mark = (where[2], asked.mark)
-    bars = [tuple(bar) for bar in published.get("bars", [])]
+    if "bars" in published:
+        bars = [tuple(bar) for bar in published["bars"]]
+    else:  # closed a moment ago on another page of this teacher's, its bars not yet published: the answers are final
+        bars = _bars(asked, store.answers(state.class_code, qid))
     total = sum(count for _, count, _ in bars)
     figure = class_answers_figure(
         bars, title=t["lesson_class_answers"].format(n=total), count_label=t["lesson_answers_axis"],
@@ -348,11 +352,17 @@ def _reveal_class(qid: str, asked: Asked) -> None:
     judge = {"right": list(asked.right), "numeric": asked.numeric, "tolerance": asked.question.tolerance}
     if not store.reveal(state.class_code, state.class_secret, qid, json.dumps(judge)):
         return
-    bars = tally(asked, list(store.answers(state.class_code, qid).values()))
-    if len(asked.options) > MAX_OPTION_BARS:
-        bars = [bar for bar in bars if bar[1] or bar[2]]
+    bars = _bars(asked, store.answers(state.class_code, qid))
     store.reveal(state.class_code, state.class_secret, qid, json.dumps(judge | {"bars": bars}, ensure_ascii=False))
     move_view(asked.mark)
+
+
+def _bars(asked: Asked, answers: Mapping[str, str]) -> list[tuple[str, int, bool]]:
+    """The class's answers as bars; a question with many options shows only those answered, and the right one."""
+    bars = tally(asked, list(answers.values()))
+    if len(asked.options) > MAX_OPTION_BARS:
+        bars = [bar for bar in bars if bar[1] or bar[2]]
+    return bars
 
 
 def _answers_csv(lesson: Lesson) -> str:
@@ -378,7 +388,7 @@ def _student_question(question: Question, trace: TraceArrays, run: compute.Run, 
     qid = f"{where[0]}:{where[1] + 1}"
     store = session.class_store()
     published = _published(store.revealed(state.class_code, qid))
-    mine = store.answers(state.class_code, qid).get(classroom.page_id())
+    mine = store.answer_of(state.class_code, qid, classroom.page_id())
     if published is None:
         key = _answer_key(where)
         _control(asked, key)
