@@ -38,8 +38,9 @@ def test_an_encoder_without_layer_norm_uploaded_as_a_state_dict_opens_with_the_h
 
     open_app(page, {"model": "upload", "lang": lang})
     expect(page.get_by_text(t["upload_needed"])).to_be_visible()
+    uploader = page.locator(".st-key-upload_file")  # the model's uploader, not the lesson's
     with rerun(page):
-        page.locator('.st-key-upload_file input[type="file"]')  # not the lesson's uploader.set_input_files(path)
+        uploader.locator('input[type="file"]').set_input_files(path)
     wait_for_step_view(page, complete=True)
     sidebar = page.get_by_test_id("stSidebar")
     said = t["upload_weights_only"].format(
