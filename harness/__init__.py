@@ -2,7 +2,7 @@
 behind nginx), real Chromium, and Streamlit's websocket protocol as a student's browser speaks it.
 
     server.py    `streamlit run` on a free port, healthy before it is used, stopped after
-    cluster.py   redis-server, several app processes and nginx in front (python -m harness.cluster)
+    cluster.py   `attention-visualizer serve` (ui/serve.py) on a free loopback port, for the benchmarks and tests
     chromium.py  finding and launching Chromium, the app's browser context, screenshots
     runs.py      the script runs one page's websocket carries (Streamlit's own protobuf classes)
     page.py      waiting for the page and reading it: selectors, the step view, its charts

@@ -103,7 +103,7 @@ def test_a_code_read_aloud_and_typed_is_the_same_code(typed, code):
 
 
 @pytest.fixture(params=["memory", "redis"])
-def answer_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def answer_store(request: pytest.FixtureRequest):
     """A store as a server runs it: in memory, or in a private redis-server (as behind nginx)."""
     if request.param == "memory":
         yield MemoryClassStore()
@@ -114,7 +114,7 @@ def answer_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         pytest.skip("redis-server is not installed (bash .ci/setup --test installs it)")
     from harness.cluster import redis_server
 
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+    with redis_server() as url:
         yield RedisClassStore(url)
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from harness.chromium import CHROMIUM_ARGS, INSTALL_HINT, SCREENSHOTS, app_context, find_chromium, screenshot
-from harness.cluster import cluster, require
+from harness.cluster import ServeError, cluster, require
 from harness.server import ROOT, streamlit_server
 
 try:
@@ -131,7 +131,7 @@ def processes() -> Iterator[tuple[str, list[str]]]:
     for program in ("redis-server", "nginx"):
         try:
             require(program)
-        except FileNotFoundError as missing:
-            _missing(f"{missing}")
-    with cluster(2) as (proxy, apps):
+        except ServeError as missing:
+            _missing(str(missing))
+    with cluster(2, SCREENSHOTS / "cluster.log") as (proxy, apps):
         yield proxy, apps
