@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import secrets
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
@@ -27,6 +28,8 @@ from ui.settings import Settings, from_query_params
 from viz.step_view import VIEW_FIELDS, View
 
 POLL_S = 0.6  # a following student's step view checks the class this often (ui.step_view)
+TEACHER_COOKIE = "avi_teach"  # the teacher's browser keeps "CODE.SECRET" here (remember_teacher)
+TEACHER_COOKIE_S = 12 * 3600  # a class ends after 4 hours with nobody in it; a lesson is shorter
 STATUS_POLL_S = 5.0  # the sidebar's status (and the teacher's count of followers) this often
 TEACHER_REPORT_MS = 100  # the teacher's step view reports its view this soon after a click (else 400 ms)
 # What each student keeps for themselves: their language, their display, their device.
@@ -46,8 +49,8 @@ def join() -> None:
             snapshot = session.class_store().peek(code) if CODE_PATTERN.fullmatch(code) else None
             if snapshot is None:
                 state.class_refused = raw[:40]
-            elif session.class_store().is_teacher(code, st.query_params.get("teach", "")):
-                state.class_code, state.class_secret = code, st.query_params["teach"]
+            elif session.class_store().is_teacher(code, secret := _teacher_secret(code)):
+                state.class_code, state.class_secret = code, secret
             else:
                 state.class_code, state.class_following = code, True
     if state.class_following:
@@ -57,6 +60,31 @@ def join() -> None:
         elif snapshot.revision != state.get("class_applied"):
             apply(teacher_settings(snapshot.params))
             state.class_applied = snapshot.revision
+
+
+def _teacher_secret(code: str) -> str:
+    """The teacher's secret for `code`: the teacher link's `teach=`, or the cookie the teacher's own
+    browser keeps (`remember_teacher`), so that a teacher whose app process died reconnects to
+    another as the teacher, not as a student of their own class. Checked by the caller."""
+    given = st.query_params.get("teach")
+    if given:
+        return given
+    kept = st.context.cookies.get(TEACHER_COOKIE, "")
+    kept_code, _, secret = kept.partition(".")
+    return secret if kept_code == code else ""
+
+
+def remember_teacher() -> None:
+    """Keep the teacher's secret in the teacher's own browser, never in the address bar a projector
+    shows: a cookie for this site only, read back by `_teacher_secret` when a new session starts."""
+    state = st.session_state
+    if not state.get("class_secret") or state.get("class_cookie") == state.class_code:
+        return
+    state.class_cookie = state.class_code
+    cookie = (
+        f"{TEACHER_COOKIE}={state.class_code}.{state.class_secret}; path=/; max-age={TEACHER_COOKIE_S}; samesite=strict"
+    )
+    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
 
 
 def following() -> bool:
@@ -195,6 +223,7 @@ def join_box() -> None:
         st.info(t["class_banner"].format(code=state.class_code), icon="👩‍🏫")
     if not state.get("class_secret"):
         return
+    remember_teacher()
     link = students_link(state.class_code)
     with st.expander(t["class_join"], expanded=True):
         left, right = st.columns([3, 1])

@@ -358,6 +358,8 @@ class Stack:
     def start(self) -> None:
         nginx = find_program("nginx")
         redis = None if self.redis_url else find_program("redis-server")
+        if importlib.util.find_spec("redis") is None:
+            raise ServeError('the app processes need the redis package to share classes: pip install -e ".[redis]".')
         if not self.app.is_file():
             raise ServeError(f"{self.app} is missing: serve runs from a checkout of the project (pip install -e .).")
         try:

@@ -25,8 +25,8 @@ from playwright.sync_api import Browser, expect
 
 from harness.chromium import app_context
 from harness.page import open_app, view_text, wait_for_app
-from harness.runs import watch_runs
-from tests.e2e.pages import start_class
+from harness.runs import runs_of, watch_runs
+from tests.e2e.pages import start_class, wait_until
 from ui.i18n import texts
 from ui.serve import free_port, healthy
 
@@ -137,6 +137,22 @@ def test_a_killed_app_process_is_restarted_and_its_student_follows_the_teacher_a
             "data-ready", view_text(1, 3, 1, 1), timeout=60_000
         )
         expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
+
+        # Then the teacher's process dies: the teacher's browser reconnects to it, restarted, and is
+        # the teacher again (a cookie of its own; the address bar the projector shows has no secret).
+        sockets: list[object] = []
+        teacher.on("websocket", lambda socket: sockets.append(socket))
+        os.kill(apps[other][0], signal.SIGKILL)
+        served.wait_for(rf"^serve +\| {other} exited with code -9: restarting it")
+        wait_until(teacher, lambda: sockets, "the teacher's page reconnected", timeout=60)
+        ended = runs_of(teacher).ended
+        wait_until(teacher, lambda: runs_of(teacher).ended > ended, "a run on the new connection", timeout=60)
+        assert "teach=" not in teacher.url
+        heads.get_by_role("radio", name="2", exact=True).click()
+        teacher.wait_for_function("() => new URLSearchParams(location.search).get('head') === '2'")
+        expect(student.get_by_test_id("step-view")).to_have_attribute(
+            "data-ready", view_text(1, 2, 1, 1), timeout=30_000
+        )  # published: only the teacher's page publishes
         assert served.process.poll() is None
     finally:
         student_context.close()
