@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import ipaddress
 import json
 import secrets
 from collections.abc import Mapping
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import segno
 import streamlit as st
@@ -145,6 +146,17 @@ def students_link(code: str) -> str:
     return f"{_base_url()}/?{urlencode({'class': code}, quote_via=quote)}"
 
 
+def only_this_machine(link: str) -> bool:
+    """Whether `link` names this computer alone (localhost, 127.0.0.1, ::1): no student's device can open it."""
+    host = urlsplit(link).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def teacher_link(code: str, secret: str) -> str:
     return f"{_base_url()}/?{urlencode({'class': code, 'teach': secret}, quote_via=quote)}"
 
@@ -230,6 +242,8 @@ def join_box() -> None:
         left.markdown(t["class_join_text"])
         left.markdown(f"## `{link}`")
         left.markdown(t["class_code"].format(code=state.class_code))
+        if only_this_machine(link):
+            left.warning(t["class_loopback"])
         right.image(_qr_png(link), caption=t["class_qr"], width=220)
 
 

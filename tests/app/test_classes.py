@@ -23,6 +23,7 @@ from ui.classes import (
     RedisClassStore,
     normal_code,
 )
+from ui.classroom import only_this_machine
 
 
 class Clock:
@@ -170,3 +171,18 @@ def test_a_teachers_lesson_file_reaches_the_class(answer_store):
     assert not answer_store.share_lesson(code, "guessed", data)
     assert answer_store.share_lesson(code, secret, data) and answer_store.lesson_file(code) == data
     assert not answer_store.share_lesson(code, secret, b"x" * (64 * 1024 + 1))
+
+
+@pytest.mark.parametrize(
+    ("link", "alone"),
+    [
+        ("http://localhost:8501/?class=ABCD2345", True),
+        ("http://127.0.0.1:8501/?class=ABCD2345", True),
+        ("http://[::1]:8501/?class=ABCD2345", True),
+        ("http://192.168.1.20:8501/?class=ABCD2345", False),
+        ("https://attention.example.edu/?class=ABCD2345", False),
+    ],
+)
+def test_a_link_that_names_this_computer_alone_is_told_apart(link: str, alone: bool):
+    """The teacher is warned when the students' link is one no other device can open."""
+    assert only_this_machine(link) is alone

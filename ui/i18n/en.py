@@ -339,6 +339,8 @@ STRINGS: dict[str, str] = {
     "class_explore": "Explore on my own",
     "class_follow": "Follow the teacher",
     "class_join": "Join this class",
+    "class_loopback": "This link names this computer only, so students' devices cannot open it. Open this page "
+    "at the computer's address on the network (`attention-visualizer serve` prints it) and start the class there.",
     "class_join_text": "Open this link, or scan the code, to follow this page on your own screen:",
     "class_code": "Class code: **{code}**",
     "class_qr": "Scan to join",

@@ -314,6 +314,8 @@ STRINGS: dict[str, str] = {
     "class_explore": "自己探索",
     "class_follow": "跟随老师",
     "class_join": "加入这堂课",
+    "class_loopback": "这个链接只指向本机，学生的设备打不开。请用本机在网络上的地址打开本页面"
+    "（`attention-visualizer serve` 会打印出来），再在那里开始上课。",
     "class_join_text": "打开这个链接或扫描二维码，就能在自己的屏幕上跟随本页面：",
     "class_code": "课堂代码：**{code}**",
     "class_qr": "扫码加入",
