@@ -64,12 +64,16 @@ def join() -> None:
 
 
 def _teacher_secret(code: str) -> str:
-    """The teacher's secret for `code`: the teacher link's `teach=`, or the cookie the teacher's own
-    browser keeps (`remember_teacher`), so that a teacher whose app process died reconnects to
-    another as the teacher, not as a student of their own class. Checked by the caller."""
+    """The teacher's secret for `code`: the teacher link's `teach=`; or, in the teacher's own tab
+    (its link says `teacher=1`), the cookie the teacher's browser keeps (`remember_teacher`), so that
+    a teacher whose app process died reconnects to another as the teacher, not as a student of their
+    own class. The students' link in another tab of the same browser stays a student's. Checked by
+    the caller: `teacher=1` alone, copied off a projector, makes nobody a teacher."""
     given = st.query_params.get("teach")
     if given:
         return given
+    if st.query_params.get(session.TEACHER_TAB) != "1":
+        return ""
     kept = st.context.cookies.get(TEACHER_COOKIE, "")
     kept_code, _, secret = kept.partition(".")
     return secret if kept_code == code else ""
@@ -125,10 +129,14 @@ def teacher_settings(params: Mapping[str, str]) -> Settings:
 
 
 def apply(settings: Settings) -> None:
-    """The teacher's settings into this session, but for what each student keeps (`OWN`)."""
+    """The teacher's settings into this session, but for what each student keeps (`OWN`). Only what
+    differs is written: in a run that has drawn the sidebar already (a student who joined while the
+    teacher moved the head), writing an unchanged widget's value would raise, and there is no need."""
     state = st.session_state
     for name in FOLLOWED:
-        state[name] = getattr(settings, name)
+        value = getattr(settings, name)
+        if name not in state or state[name] != value:
+            state[name] = value
     # The step view follows as it follows a link: a new revision makes the browser give up its own view.
     old = state.get("commanded_view", View())
     state.commanded_view = View(*(getattr(settings, name) for name in VIEW_FIELDS), revision=old.revision + 1)

@@ -79,6 +79,9 @@ def class_store() -> ClassStore:
     return class_store_for(os.environ.get("REDIS_URL"))
 
 
+TEACHER_TAB = "teacher"  # in the teacher's own address bar: this tab teaches (ui.classroom.join)
+
+
 def sync_link(settings: Settings) -> None:
     """Write the settings into the link, once they have settled in a run; in a class, keep its
     code there, and on the teacher's page publish them to the students."""
@@ -88,6 +91,7 @@ def sync_link(settings: Settings) -> None:
     if code is not None:
         if state.get("class_secret"):
             class_store().publish(code, state.class_secret, params)
+            params = params | {TEACHER_TAB: "1"}  # this tab is the teacher's (its browser's cookie has the secret)
         params = params | {"class": code}
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
