@@ -2,11 +2,14 @@
 protocol (harness/student.py), playing the lesson (harness/lesson.py). No browser: the students'
 browsers are their own machines; the server is what they share, and what this measures.
 
-It reports, per phase, p50 / p95 / max from sending the message to the run's `script_finished`;
-the lesson's errors; and the server's RSS before, at its peak and after. bench/README.md has
-the latest figures.
+It reports, per phase, p50 / p95 / max: for the page's files (a first visit, as Chromium fetches
+them: harness/files.py) from the first request to the last byte, and for the rest from sending the
+message to the run's `script_finished`; the lesson's errors; and the server's CPU and RSS.
+bench/README.md has the latest figures.
 
     python -m bench.classroom --students 30
+    python -m bench.classroom --processes 2 --students 30 60 --baseline 30   # serve, and one plain process first
+    python -m bench.classroom --processes 2 --kill 30   # SIGKILL one app process under a class following its teacher
     python -m bench.classroom --soak 1000     # one session, 1,000 reruns over 50 sentences and shapes
     python -m bench.classroom --largest 30    # the largest allowed shape open in 30 sessions at once
     python -m bench.classroom --processes 2   # two app processes behind nginx (harness/cluster.py)
@@ -22,20 +25,22 @@ import math
 import os
 import random
 import re
+import signal
 import statistics
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import websockets
 
-from harness.cluster import cluster
-from harness.lesson import PHASES, SENTENCES, SHAPES, TEACHER_LINK, Report, classroom
-from harness.server import ROOT, streamlit_server
+from harness.cluster import Stack, served
+from harness.files import PageFiles, document_path, record_page_files, visit
+from harness.lesson import FILES, PHASES, SENTENCES, SHAPES, TEACHER_LINK, Report, classroom
+from harness.server import ROOT, healthy, streamlit_server
 from harness.student import RUN_TIMEOUT_S, SEND_KEY, ScriptRun, Student
 from ui.i18n.en import STRINGS as EN
 from viz.lesson import RIGHT_MARK
@@ -107,31 +112,74 @@ def summary_line(phase: str, values: Sequence[float]) -> str:
     return f"  {phase:<10} n={len(values):<4} {times}"
 
 
-def warm_up(app_urls: Sequence[str]) -> None:
-    """One student plays the lesson on each app process first: the models and traces later students share are built."""
+def warm_up(app_urls: Sequence[str], files: PageFiles | None = None) -> None:
+    """One student plays the lesson on each app process first: the models and traces later students
+    share are built, and the page's files have been read once."""
     for url in app_urls:
-        report = asyncio.run(classroom(url, 1, seed=99))
+        report = asyncio.run(classroom(url, 1, seed=99, files=files))
         if report.errors:
             raise RuntimeError(f"the warm-up lesson on {url} failed: {report.errors}")
+
+
+def machine_seconds() -> tuple[float, float]:
+    """All cores' busy and stolen CPU seconds so far (/proc/stat): steal is time the host gave this
+    virtual machine's cores to someone else."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def total(measure, pids: Sequence[int]) -> float:
     return sum(measure(pid) for pid in pids)
 
 
-def run_classroom(base_url: str, students: int, app_urls: Sequence[str]) -> Report:
-    """A class of `students` against `base_url` (one app, or nginx in front of `app_urls`)."""
+def with_children(pid: int) -> list[int]:
+    """`pid` and its child processes (nginx's master and its workers)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def describe_files(files: PageFiles) -> str:
+    return (
+        f"the page's files, as Chromium fetched them on a first visit: {len(files.paths)} "
+        f"(the document, then {len(files.paths) - 1} more), {files.decoded_bytes / 2**20:.1f} MiB uncompressed"
+    )
+
+
+def run_classroom(
+    base_url: str,
+    students: int,
+    app_urls: Sequence[str],
+    files: PageFiles | None = None,
+    proxy_pid: int | None = None,
+) -> Report:
+    """A class of `students` against `base_url` (one app, or nginx, `proxy_pid`, in front of `app_urls`)."""
     pids = [server_pid(url) for url in app_urls]
-    warm_up(app_urls)
-    before, cpu_before = total(rss_mb, pids), total(cpu_seconds, pids)
-    start = time.perf_counter()
+    proxy = with_children(proxy_pid) if proxy_pid else []
+    warm_up(app_urls, files)
+    before, cpu_before, proxy_before = total(rss_mb, pids), total(cpu_seconds, pids), total(cpu_seconds, proxy)
+    start, client_before, (busy_before, steal_before) = time.perf_counter(), time.process_time(), machine_seconds()
     with rss_peak(pids) as peak:
-        report = asyncio.run(classroom(base_url, students))
-    wall = time.perf_counter() - start
-    processes = f" on {len(pids)} app processes" if len(pids) > 1 else ""
-    print(f"N = {students}{processes}: {wall:.1f} s wall, server CPU {total(cpu_seconds, pids) - cpu_before:.1f} s")
-    for phase in PHASES:
+        report = asyncio.run(classroom(base_url, students, files=files))
+    wall, client = time.perf_counter() - start, time.process_time() - client_before
+    busy, steal = (after - before for after, before in zip(machine_seconds(), (busy_before, steal_before), strict=True))
+    where = f"{len(pids)} app processes behind nginx" if proxy_pid else "one plain `streamlit run`"
+    cpu = f"server CPU {total(cpu_seconds, pids) - cpu_before:.1f} s"
+    if proxy:
+        cpu += f" (app processes), nginx {total(cpu_seconds, proxy) - proxy_before:.1f} s"
+    print(f"N = {students} on {where}: {wall:.1f} s wall, {cpu}, the load client {client:.1f} s")
+    cores = os.cpu_count() or 1
+    print(f"  machine    {cores} cores busy {busy:.1f} of {cores * wall:.1f} s, stolen by the host {steal:.1f} s")
+    for phase in (FILES, *PHASES) if files else PHASES:
         print(summary_line(phase, report.seconds[phase]))
+    if report.wire_bytes:
+        print(f"  {'':<10} each first visit: {statistics.mean(report.wire_bytes) / 2**20:.2f} MiB over the wire")
     print(f"  errors     {len(report.errors)}" + "".join(f"\n    {error}" for error in report.errors[:10]))
     print(f"  server RSS before {before:.0f} MB, peak {peak[0]:.0f} MB, after {total(rss_mb, pids):.0f} MB")
     return report
@@ -482,19 +530,239 @@ def run_largest(base_url: str, students: int) -> None:
     print(f"  server RSS before {before:.0f} MB, peak {peak[0]:.0f} MB, after {rss_mb(pid):.0f} MB")
 
 
+KILL_BEFORE = (0, 1)  # (layer, head) the teacher shows before the kill; every page follows it first
+KILL_AFTER = (0, 2)  # the head the teacher changes to after the kill
+KILL_CHANGE_S = 1.0  # the teacher changes head this long after the kill
+KILL_WAIT_S = 30.0  # how long the class has, after the kill, to follow the change before a page counts as lost
+KILL_TAIL_S = 3.0  # the class checks in this much longer once it all follows: the others must see nothing wrong
+FOLLOWING_AGAIN_S = 10.0  # issue 22: each student of the killed process follows again this soon after the kill
+
+
+@dataclass
+class Recovery:
+    """One app process killed (SIGKILL) under a class following its teacher: when it answered its
+    health check again, when each of its students was back, and what the students of the others saw."""
+
+    homes: dict[int, str] = field(default_factory=dict)  # student -> the app process it followed on ("HOST:PORT")
+    teacher: str = ""  # the teacher's app process, which is not killed
+    killed: str = ""
+    healthy: float | None = None  # kill -> /_stcore/health on the killed process's URL says ok again
+    restarts: int = 0  # serve's restarts of it
+    closed: dict[int, float] = field(default_factory=dict)  # kill -> the student's websocket closed
+    reconnected: dict[int, float] = field(default_factory=dict)  # kill -> its new session's first run ended
+    attempts: dict[int, int] = field(default_factory=dict)  # websockets opened to get there (the browser's backoff)
+    landed: dict[int, str] = field(default_factory=dict)  # the app process the new websocket reached
+    shown: dict[int, float] = field(default_factory=dict)  # when the student's page first showed KILL_AFTER
+    changed: float = 0.0  # kill -> the teacher's run that published KILL_AFTER ended
+    errors: list[str] = field(default_factory=list)  # what the teacher and the other processes' students saw
+    killed_errors: list[str] = field(default_factory=list)  # what the killed process's students saw
+
+    def of_killed(self) -> list[int]:
+        return [index for index, home in self.homes.items() if home == self.killed]
+
+    def of_others(self) -> list[int]:
+        return [index for index, home in self.homes.items() if home != self.killed]
+
+
+def link_view(student: Student) -> tuple[int, int]:
+    """The (layer, head) a page's link shows, 0-based (no layer= or head= means the first)."""
+    link = parse_qs(student.query)
+    return int(link.get("layer", ["1"])[0]) - 1, int(link.get("head", ["1"])[0]) - 1
+
+
+async def next_run(timers: Timers) -> ScriptRun | None:
+    """The page's next timer run, or None as soon as its websocket closes: a browser hears the close
+    at once, not at its next message."""
+    tick = asyncio.ensure_future(timers.tick())
+    closed = asyncio.ensure_future(timers.student.websocket.wait_closed())
+    try:
+        await asyncio.wait({tick, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closed.cancel()
+    if not tick.done():
+        tick.cancel()
+        with suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+            await tick
+        return None
+    try:
+        return tick.result()
+    except websockets.ConnectionClosed:
+        return None
+
+
+async def back_up(stack: Stack, address: str, pid: int, since: float) -> float:
+    """Seconds from `since` until the app process at `address`, restarted by serve (a new pid), says ok."""
+    app = next(app for app in stack.apps if app.url == f"http://{address}")
+    while app.pid == pid or not await asyncio.to_thread(healthy, app.url):
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - since
+
+
+async def kill_class(stack: Stack, students: int, seed: int = 0) -> Recovery:
+    """A teacher starts a class on `stack` (serve, through nginx) and `students` follow it, each in a
+    browser that first fetched the class link's document (its cookies keep it on one app process).
+    The teacher shows `KILL_BEFORE`; once every page follows, one app process other than the
+    teacher's is killed with SIGKILL, and `KILL_CHANGE_S` later the teacher shows `KILL_AFTER`.
+    Every page checks in on its browser's timers; a page whose websocket closes reconnects as
+    Streamlit's browser does (`Student.reconnect`) and starts a new session on its link."""
+    result = Recovery()
+    rng = random.Random(seed)
+    teacher, _ = await Student.open(stack.url, TEACHER_LINK)
+    await teacher.press("class_start")
+    link = {"class": parse_qs(teacher.query)["class"][0]}
+    result.teacher = teacher.upstream or ""
+
+    async def join() -> Student:
+        first = await visit(stack.url, PageFiles((document_path(link),)))
+        student, _ = await Student.open(stack.url, link, first.cookies)
+        return student
+
+    followers = list(await asyncio.gather(*(join() for _ in range(students))))
+    result.homes = {index: student.upstream or "" for index, student in enumerate(followers)}
+    others = [home for home in result.homes.values() if home != result.teacher]
+    if not others:
+        raise RuntimeError(f"every student follows on the teacher's app process {result.teacher}: none to kill")
+    result.killed = max(set(others), key=others.count)
+    killed_at = math.inf  # perf_counter
+    everyone = {view: asyncio.Event() for view in (KILL_BEFORE, KILL_AFTER)}
+    seen: dict[tuple[int, int], set[int]] = {view: set() for view in everyone}
+    stop = asyncio.Event()
+
+    async def follow(index: int, student: Student) -> None:
+        who = f"student {index} (on {result.homes[index]})"
+        mine = result.errors if result.homes[index] != result.killed else result.killed_errors
+        timers = Timers(student)
+        try:
+            while not stop.is_set():
+                run = await next_run(timers)
+                if run is None and stop.is_set():
+                    return
+                if run is None:
+                    if result.homes[index] != result.killed or killed_at == math.inf:
+                        result.errors.append(f"{who}: its websocket closed")
+                        return
+                    result.closed[index] = time.perf_counter() - killed_at
+                    async with asyncio.timeout(KILL_WAIT_S):
+                        student, run, result.attempts[index] = await student.reconnect(stack.url, rng)
+                    followers[index] = student
+                    result.reconnected[index] = time.perf_counter() - killed_at
+                    result.landed[index] = student.upstream or ""
+                    timers = Timers(student)
+                if run.exceptions:
+                    mine.append(f"{who}: {run.exceptions[0][:200]}")
+                view = link_view(student)
+                if view in seen and index not in seen[view]:
+                    seen[view].add(index)
+                    if view == KILL_AFTER:
+                        result.shown[index] = time.perf_counter()
+                    if len(seen[view]) == students:
+                        everyone[view].set()
+        except (TimeoutError, ValueError, OSError, websockets.ConnectionClosed) as error:
+            mine.append(f"{who}: {error!r}")
+
+    tasks = [asyncio.create_task(follow(index, student)) for index, student in enumerate(followers)]
+    await teacher.change_head(KILL_BEFORE[1], layer=KILL_BEFORE[0])
+    try:
+        await asyncio.wait_for(everyone[KILL_BEFORE].wait(), RUN_TIMEOUT_S)
+    except TimeoutError:
+        raise RuntimeError(f"the class did not follow before the kill: {result.errors}") from None
+    app = next(app for app in stack.apps if app.url == f"http://{result.killed}")
+    pid, restarts = app.pid, app.restarts
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.perf_counter()
+    health = asyncio.create_task(back_up(stack, result.killed, pid, killed_at))
+    await asyncio.sleep(KILL_CHANGE_S)
+    run = await teacher.change_head(KILL_AFTER[1], layer=KILL_AFTER[0])
+    result.changed = time.perf_counter() - killed_at
+    if run.exceptions:
+        result.errors.append(f"the teacher's change: {run.exceptions[0][:200]}")
+    with suppress(TimeoutError):  # a page that never follows is counted below
+        await asyncio.wait_for(everyone[KILL_AFTER].wait(), KILL_WAIT_S)
+    try:
+        result.healthy = await asyncio.wait_for(health, KILL_WAIT_S)
+    except TimeoutError:
+        result.errors.append(f"{result.killed} not healthy again within {KILL_WAIT_S:.0f} s of the kill")
+    result.restarts = app.restarts - restarts
+    await asyncio.sleep(KILL_TAIL_S)
+    stop.set()
+    await asyncio.gather(*tasks)
+    for student in (teacher, *followers):
+        await student.close()
+    for index in result.homes:
+        if index not in result.shown:
+            mine = result.killed_errors if result.homes[index] == result.killed else result.errors
+            mine.append(f"student {index}: never showed the teacher's head after the kill")
+    result.shown = {index: at - killed_at for index, at in result.shown.items()}
+    return result
+
+
+def run_kill(stack: Stack, students: int) -> Recovery:
+    warm_up(stack.app_urls)
+    result = asyncio.run(kill_class(stack, students))
+    killed, others = result.of_killed(), result.of_others()
+    print(f"a class of {students} following its teacher through nginx, {len(stack.apps)} app processes; "
+          f"{result.killed} (not the teacher's) killed with SIGKILL")  # fmt: skip
+    counts = ", ".join(f"{sum(home == address for home in result.homes.values())} on {address}"
+                       for address in sorted(set(result.homes.values())))  # fmt: skip
+    print(f"  students before the kill: {counts}; the teacher on {result.teacher}")
+    back = "never" if result.healthy is None else f"{result.healthy:.2f} s after the kill"
+    print(f"  {result.killed} healthy again: {back} (serve restarted it {result.restarts} time(s))")
+    print(f"  the teacher's change after the kill published {result.changed:.2f} s after it")
+    print(f"  the killed process's {len(killed)} students, seconds from the kill:")
+    print(summary_line("closed", [result.closed[index] for index in killed if index in result.closed]))
+    print(summary_line("reconnect", list(result.reconnected.values())) + "   (the new session's first run ended)")
+    following = [result.shown[index] for index in killed if index in result.shown]
+    print(summary_line("following", following) + "   (the first run showing the teacher's head after the kill)")
+    within = sum(seconds <= FOLLOWING_AGAIN_S for seconds in following)
+    attempts = sorted(result.attempts.values())
+    landed = ", ".join(f"{list(result.landed.values()).count(address)} on {address}"
+                       for address in sorted(set(result.landed.values())))  # fmt: skip
+    print(
+        f"  {'':<10} {within} of {len(killed)} following again within {FOLLOWING_AGAIN_S:.0f} s; websockets opened "
+        f"{attempts[0] if attempts else 0}-{attempts[-1] if attempts else 0} times each; reconnected to {landed}"
+    )
+    print(f"  the other processes' {len(others)} students, from the teacher's change to their page showing it:")
+    shown = [result.shown[index] - result.changed for index in others if index in result.shown]
+    print(summary_line("following", shown))
+    print(f"  errors on the other processes: {len(result.errors)}" + "".join(f"\n    {e}" for e in result.errors[:10]))
+    print(
+        f"  errors of the killed process's students: {len(result.killed_errors)}"
+        + "".join(f"\n    {error}" for error in result.killed_errors[:10])
+    )
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 10, 30], help="class sizes to play in turn")
-    parser.add_argument("--processes", type=int, default=1, help="app processes behind nginx (harness/cluster.py)")
+    parser.add_argument("--processes", type=int, default=1, help="app processes behind nginx (serve)")
+    parser.add_argument("--baseline", type=int, default=0, help="with --processes: first this many on one process")
+    parser.add_argument("--kill", type=int, default=0, help="with --processes: SIGKILL one under a class of this many")
     parser.add_argument("--soak", type=int, default=0, help="instead: one session, this many reruns")
     parser.add_argument("--largest", type=int, default=0, help="instead: the largest shape open in this many sessions")
     parser.add_argument("--follow", type=int, default=0, help="instead: a class of this many following its teacher")
     parser.add_argument("--lesson", type=int, default=0, help="instead: a class of this many answering a question")
     args = parser.parse_args(argv)
+    if (args.baseline or args.kill) and args.processes < 2:
+        parser.error("--baseline and --kill go with --processes 2 or more")
+    if args.kill:
+        with served(args.processes) as stack:
+            run_kill(stack, args.kill)
+        return
     if args.processes > 1:
-        with cluster(args.processes) as (base_url, apps):
+        files = None
+        if args.baseline:
+            with streamlit_server(ROOT / "app.py") as base_url:
+                files = record_page_files(base_url, TEACHER_LINK)
+                print(describe_files(files))
+                run_classroom(base_url, args.baseline, [base_url], files)
+        with served(args.processes) as stack:
+            if files is None:
+                files = record_page_files(stack.url, TEACHER_LINK)
+                print(describe_files(files))
+            nginx = next(child for child in stack.children if child.name == "nginx")
             for students in args.students:
-                run_classroom(base_url, students, apps)
+                run_classroom(stack.url, students, stack.app_urls, files, proxy_pid=nginx.pid)
         return
     with streamlit_server(ROOT / "app.py") as base_url:
         if args.largest:
@@ -514,8 +782,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             first, last = samples[0], samples[-1]
             print(f"RSS growth after the first {100} reruns: {100 * (last - first) / first:+.1f} %")
             return
+        files = record_page_files(base_url, TEACHER_LINK)
+        print(describe_files(files))
         for students in args.students:
-            run_classroom(base_url, students, [base_url])
+            run_classroom(base_url, students, [base_url], files)
 
 
 if __name__ == "__main__":

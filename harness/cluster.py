@@ -3,6 +3,7 @@ nginx in front), started on a free loopback port for a benchmark or a test, its 
 file. One implementation: what the tests and benchmarks run is what a teacher runs.
 
     python -m bench.classroom --processes 2        # the classroom bench against such a cluster
+    python -m bench.classroom --processes 2 --kill 30   # one app process killed under a class
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ui.serve import RedisOnly, ServeError, Stack, find_program, free_port
 
-__all__ = ["ServeError", "cluster", "redis_server", "require"]
+__all__ = ["ServeError", "Stack", "cluster", "redis_server", "require", "served"]
 
 
 def require(program: str) -> str:
@@ -23,11 +24,19 @@ def require(program: str) -> str:
 
 
 @contextmanager
-def cluster(processes: int, log_path: Path | None = None) -> Iterator[tuple[str, list[str]]]:
+def served(processes: int, log_path: Path | None = None) -> Iterator[Stack]:
     """`serve --processes N` on a free loopback port, supervised (a process that dies is restarted);
-    yields (nginx's URL, the app processes' URLs). Every process's lines go to `log_path`."""
+    yields the running `Stack`: nginx's `url`, and each app process (`apps`: its url, pid, restarts).
+    Every process's lines go to `log_path`."""
     with _log(log_path) as out, Stack(processes, host="127.0.0.1", port=free_port(), out=out) as stack:
         stack.supervise_in_background()
+        yield stack
+
+
+@contextmanager
+def cluster(processes: int, log_path: Path | None = None) -> Iterator[tuple[str, list[str]]]:
+    """`served`, seen from outside: yields (nginx's URL, the app processes' URLs)."""
+    with served(processes, log_path) as stack:
         yield stack.url, stack.app_urls
 
 

@@ -2,10 +2,12 @@
 
 Each student (a) opens the teacher's shared link, (b) changes the head five times in the step
 view, (c) types a sentence of their own (the encoder runs) and (d) opens a link with a new shape
-(a new model), with a think time of 0-300 ms before each. Errors: an exception on the page, a step
+(a new model), with a think time of 0-300 ms before each. Given the page's files
+(`harness.files.record_page_files`), a student first fetches them as a browser does on a first
+visit ("files"), and its tab keeps the cookies they set. Errors: an exception on the page, a step
 view that shows another sentence or shape than asked, a link that does not follow a head change,
-a disconnect, a run over `RUN_TIMEOUT_S`. bench/classroom.py times it; tests/e2e/test_classroom.py
-plays it with a small class.
+a file not served (not 200), a disconnect, a run or a first visit over 30 s. bench/classroom.py
+times it; tests/e2e/test_classroom.py plays it with a small class.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from urllib.parse import parse_qs
 import websockets
 
 from encoder import tokenize
+from harness.files import PageFiles, Visit, visit
 from harness.student import RUN_TIMEOUT_S, ScriptRun, Student
 from viz.step_view import decode_payload
 
 THINK_S = (0.0, 0.3)  # a student's pause before each action
 HEAD_CHANGES = 5
 TEACHER_LINK = {"text": "the cat sat on the mat because the cat was tired", "layers": 2, "heads": 4}
-PHASES = ("open", "head", "sentence", "new shape")
+FILES = "files"  # the first visit's files, before the websocket: a phase only when the lesson is given them
+PHASES = ("open", "head", "sentence", "new shape")  # the websocket's phases
 SENTENCES = tuple(
     f"{subject} {verb} the {thing}"
     for subject in ("the cat", "a dog", "my teacher", "我们", "she", "the model", "our class", "you", "they", "he")
@@ -39,8 +43,15 @@ SHAPES = tuple(  # (d_model, heads, layers): 50 distinct shapes with the seed, e
 class Report:
     """Every student's runs, by phase, and what went wrong."""
 
-    seconds: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in (FILES, *PHASES)})
     errors: list[str] = field(default_factory=list)
+    wire_bytes: list[int] = field(default_factory=list)  # each first visit's bytes over the wire
+
+    def add_visit(self, visit: Visit, who: str) -> None:
+        """Count a first visit; each file not served is an error."""
+        self.seconds[FILES].append(visit.seconds)
+        self.wire_bytes.append(visit.wire_bytes)
+        self.errors.extend(f"{who} {FILES}: {error}" for error in visit.errors)
 
     def add(self, phase: str, run: ScriptRun, who: str, wrong: str | None = None) -> ScriptRun:
         """Count `run`; an exception on the page, or `wrong` (what the page got wrong), is an error."""
@@ -65,12 +76,17 @@ async def think(rng: random.Random) -> None:
     await asyncio.sleep(rng.uniform(*THINK_S))
 
 
-async def lesson(base_url: str, index: int, report: Report, rng: random.Random) -> None:
+async def lesson(base_url: str, index: int, report: Report, rng: random.Random, files: PageFiles | None = None) -> None:
     """One student's lesson; whatever breaks is an error of this student, and the others go on."""
     who = f"student {index}"
+    cookies: dict[str, str] = {}
     try:
         await think(rng)
-        student, run = await Student.open(base_url, TEACHER_LINK)
+        if files is not None:
+            first = await visit(base_url, files)
+            report.add_visit(first, who)
+            cookies = first.cookies
+        student, run = await Student.open(base_url, TEACHER_LINK, cookies)
         teacher_shape = (64, int(TEACHER_LINK["heads"]), int(TEACHER_LINK["layers"]))
         report.add("open", run, who, wrong_view(student, tokenize(str(TEACHER_LINK["text"])), teacher_shape))
         for change in range(HEAD_CHANGES):
@@ -88,19 +104,20 @@ async def lesson(base_url: str, index: int, report: Report, rng: random.Random) 
         d_model, heads, layers = SHAPES[index % len(SHAPES)]
         link = {"text": sentence, "d_model": d_model, "heads": heads, "layers": layers, "seed": 1000 + index}
         await think(rng)
-        other, run = await Student.open(base_url, link)
+        other, run = await Student.open(base_url, link, cookies)
         report.add("new shape", run, who, wrong_view(other, tokenize(sentence), (d_model, heads, layers)))
         await other.close()
     except TimeoutError:
-        report.errors.append(f"{who}: a run took over {RUN_TIMEOUT_S:.0f} s")
+        report.errors.append(f"{who}: a run or the first visit took over {RUN_TIMEOUT_S:.0f} s")
     except websockets.ConnectionClosed as closed:
         report.errors.append(f"{who}: disconnected ({closed})")
     except OSError as error:
         report.errors.append(f"{who}: {error}")
 
 
-async def classroom(base_url: str, students: int, seed: int = 0) -> Report:
+async def classroom(base_url: str, students: int, seed: int = 0, files: PageFiles | None = None) -> Report:
+    """`students` play the lesson at once; with `files`, each first fetches the page's files."""
     report = Report()
     rngs = [random.Random(seed * 1000 + index) for index in range(students)]
-    await asyncio.gather(*(lesson(base_url, index, report, rngs[index]) for index in range(students)))
+    await asyncio.gather(*(lesson(base_url, index, report, rngs[index], files) for index in range(students)))
     return report

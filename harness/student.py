@@ -5,14 +5,17 @@ A link is a `rerun_script` with its query string; a head change is the step view
 view, a rerun of the step view's fragment; a sentence is a rerun with the sentence's widget state;
 a lesson's answer is a rerun of the question's fragment with the answer control's state and the
 Send button's trigger; and every message the tab already holds is named in
-`cached_message_hashes`, so the server sends a reference instead.
+`cached_message_hashes`, so the server sends a reference instead. A tab whose websocket closes
+reconnects as Streamlit's browser does (`Student.reconnect`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,7 +25,18 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
 
+from harness.files import get
+
 RUN_TIMEOUT_S = 30.0  # a run longer than this counts as an error
+UPSTREAM_HEADER = "X-Avi-Upstream"  # serve's nginx names the app process that answered (ui/serve.py)
+# Streamlit 1.67's browser, when its websocket closes (WebsocketConnection, static/js/index.*.js): it
+# waits a random delay from a window that doubles per attempt (0.25-0.5 s, 0.5-1 s, 1-2 s, then 2-4 s),
+# then pings the server until it answers, and opens the websocket again.
+RECONNECT_FIRST_S = (0.25, 0.5)
+RECONNECT_MAX_S = 4.0
+PING_PATHS = ("/_stcore/health", "/_stcore/host-config")  # both must answer 200 before the websocket
+PING_RETRY_S = 0.1  # the first ping's retry; it doubles, jittered down by up to 30 %, to at most 4 s
+WEBSOCKET_TIMEOUT_S = 15.0  # the browser's WEBSOCKET_TIMEOUT_MS
 STEP_VIEW_KEY = "step_view"  # the step view's element key (ui/step_view.py)
 TEXT_KEY = "text"  # the sentence's widget key (ui/sidebar.py)
 SEND_KEY = "lesson_send"  # a following student's Send button, in the question's fragment (ui/lessons/panel.py)
@@ -42,8 +56,10 @@ class ScriptRun:
 
     @property
     def exceptions(self) -> list[str]:
+        """Each exception the page shows, "Type: message" (students see the type alone: the app's
+        `showErrorDetails = "type"` redacts the message)."""
         return [
-            message.delta.new_element.exception.message
+            f"{message.delta.new_element.exception.type}: {message.delta.new_element.exception.message}"
             for message in self.messages
             if message.WhichOneof("type") == "delta"
             and message.delta.WhichOneof("type") == "new_element"
@@ -99,6 +115,7 @@ class Student:
 
     websocket: websockets.ClientConnection
     query: str
+    cookies: dict[str, str] = field(default_factory=dict)  # the browser's, sent with the websocket
     page_script_hash: str = ""
     cache: dict[str, ForwardMsg] = field(default_factory=dict)  # cacheable messages received, by hash
     widget_ids: dict[str, str] = field(default_factory=dict)  # user key -> widget id
@@ -108,15 +125,81 @@ class Student:
     auto_reruns: dict[str, float] = field(default_factory=dict)  # fragment -> seconds: what the browser's timers run
 
     @classmethod
-    async def open(cls, base_url: str, params: dict[str, object]) -> tuple[Student, ScriptRun]:
-        """A new tab on the link `params`: connect, and run the script as the browser's first message asks."""
+    async def open(
+        cls, base_url: str, params: dict[str, object], cookies: Mapping[str, str] | None = None
+    ) -> tuple[Student, ScriptRun]:
+        """A new tab on the link `params`: connect, and run the script as the browser's first message
+        asks. `cookies` are the browser's (a first visit's, `harness.files.visit`): through nginx
+        they keep the tab on the app process that served its page."""
+        return await cls.connect(base_url, link_query(params), dict(cookies or {}))
+
+    @classmethod
+    async def connect(
+        cls,
+        base_url: str,
+        query: str,
+        cookies: dict[str, str],
+        cache: dict[str, ForwardMsg] | None = None,
+        timeout: float = RUN_TIMEOUT_S,
+    ) -> tuple[Student, ScriptRun]:
+        """A new session on the link `query`: the websocket, then the browser's first rerun, naming
+        the messages the tab already holds (`cache`)."""
         ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
+        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())} if cookies else None
         websocket = await websockets.connect(
-            ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None, open_timeout=RUN_TIMEOUT_S
+            ws_url,
+            subprotocols=["streamlit"],
+            origin=base_url,
+            additional_headers=headers,
+            max_size=None,
+            open_timeout=timeout,
         )
-        student = cls(websocket, link_query(params))
+        student = cls(websocket, query, cookies, cache=cache if cache is not None else {})
         run = await student.rerun(BackMsg())
         return student, run
+
+    async def reconnect(self, base_url: str, rng: random.Random) -> tuple[Student, ScriptRun, int]:
+        """What Streamlit's browser does once this tab's websocket has closed: wait its backoff, ping
+        `PING_PATHS` until both answer, open the websocket; again with the next, longer wait if that
+        fails. A session lives in one app process: when that process died, the tab's new websocket
+        starts a new session, which runs the tab's link (`query`) as `open` does; the tab keeps the
+        messages it holds, as the browser's cache outlives its websocket. Returns the new tab, that
+        run, and the attempts it took."""
+        attempt = 0
+        while True:
+            attempt += 1
+            high = min(RECONNECT_MAX_S, RECONNECT_FIRST_S[1] * 2 ** (attempt - 1))
+            await asyncio.sleep(rng.uniform(RECONNECT_FIRST_S[0] if attempt == 1 else high / 2, high))
+            await self._ping(base_url, rng)
+            try:
+                student, run = await Student.connect(
+                    base_url, self.query, self.cookies, self.cache, timeout=WEBSOCKET_TIMEOUT_S
+                )
+            except (OSError, TimeoutError, websockets.InvalidHandshake):
+                continue
+            return student, run, attempt
+
+    async def _ping(self, base_url: str, rng: random.Random) -> None:
+        """Ask `PING_PATHS` together until both answer 200, as the browser's DoInitPings does."""
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                answers = await asyncio.gather(*(get(base_url, path, self.cookies) for path in PING_PATHS))
+                if all(answer.status == 200 for answer in answers):
+                    return
+            except (OSError, TimeoutError):
+                pass
+            wait = min(RECONNECT_MAX_S, PING_RETRY_S * 2 ** (tries - 1))
+            await asyncio.sleep(wait if tries == 1 else wait * rng.uniform(0.7, 1.0))
+
+    @property
+    def upstream(self) -> str | None:
+        """The app process that answered the websocket through nginx ("127.0.0.1:PORT"); None when
+        the tab reached an app process directly. nginx lists every process it tried: the last answered."""
+        response = self.websocket.response
+        named = response.headers.get(UPSTREAM_HEADER) if response is not None else None
+        return named.rsplit(",", 1)[-1].strip() if named else None
 
     async def close(self) -> None:
         await self.websocket.close()
