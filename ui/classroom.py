@@ -26,7 +26,7 @@ from encoder import LIMITS
 from ui import session
 from ui.classes import CODE_PATTERN, normal_code
 from ui.settings import Settings, from_query_params
-from viz.step_view import VIEW_FIELDS, View
+from viz.step_view import VIEW_FIELDS
 
 POLL_S = 0.6  # a following student's step view checks the class this often (ui.step_view)
 TEACHER_COOKIE = "avi_teach"  # the teacher's browser keeps "CODE.SECRET" here (remember_teacher)
@@ -137,9 +137,7 @@ def apply(settings: Settings) -> None:
         value = getattr(settings, name)
         if name not in state or state[name] != value:
             state[name] = value
-    # The step view follows as it follows a link: a new revision makes the browser give up its own view.
-    old = state.get("commanded_view", View())
-    state.commanded_view = View(*(getattr(settings, name) for name in VIEW_FIELDS), revision=old.revision + 1)
+    session.command_view()  # the step view follows as it follows a link
 
 
 def page_id() -> str:

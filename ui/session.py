@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 
 import streamlit as st
 
@@ -22,6 +23,7 @@ from ui.settings import (
     to_query_params,
 )
 from viz import ChartLabels, ChartStyle
+from viz.step_view import VIEW_FIELDS, View
 
 BASE_FONT = 14  # chart font size in pixels: readable on a projector
 
@@ -141,3 +143,19 @@ def font_size(settings: Settings) -> int:
 def chart_style(settings: Settings) -> ChartStyle:
     """The palette and font size every chart of the page is drawn with."""
     return ChartStyle(palette=settings.palette, font_size=font_size(settings))
+
+
+def command_view() -> None:
+    """Move the browser's step view to this session's layer, head, query and step: a new
+    `View.revision`, which the browser takes as the server's order to give up its own view (a
+    link, a class's teacher, a lesson's reveal). A session's revisions start at a random number, so
+    that a browser which reconnects to a new session (its app process crashed) never mistakes the
+    new session's first order for one it followed already."""
+    state = st.session_state
+    old = state.get("commanded_view")
+    revision = old.revision + 1 if old is not None else first_revision()
+    state.commanded_view = View(*(state[name] for name in VIEW_FIELDS), revision=revision)
+
+
+def first_revision() -> int:
+    return secrets.randbits(40)  # a whole number JavaScript holds exactly

@@ -152,7 +152,7 @@ def commanded_view() -> View:
     a later command from the server would raise, to move a browser off its own view."""
     state = st.session_state
     if "commanded_view" not in state:
-        state.commanded_view = View(*(state[name] for name in VIEW_FIELDS))
+        state.commanded_view = View(*(state[name] for name in VIEW_FIELDS), revision=session.first_revision())
     return state.commanded_view
 
 

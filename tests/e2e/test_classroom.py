@@ -202,31 +202,28 @@ def test_an_unknown_class_code_gets_a_message_and_the_page_works(page: Page, lan
 # --- several app processes -------------------------------------------------------------------
 
 
-def test_a_class_started_on_one_process_is_followed_on_another(browser: Browser, processes):
-    proxy, (first, second) = processes
+def test_a_class_started_through_nginx_is_followed_on_both_processes(browser: Browser, processes):
+    """The teacher through nginx, as `serve` is opened (a cookie keeps the browser on one process,
+    which ever it is); a student on each app process: the class is known on both through Redis."""
+    proxy, apps = processes
     t = texts("en")
-    teacher_context, student_context = app_context(browser, first), app_context(browser, second)
+    contexts = [app_context(browser, url) for url in (proxy, *apps)]
     try:
-        teacher, student = teacher_context.new_page(), student_context.new_page()
+        teacher, *students = (context.new_page() for context in contexts)
         open_app(teacher, {"text": "the cat sat", "heads": 4}, step_view=True)
+        assert "avi_route" in {cookie["name"] for cookie in teacher.context.cookies()}
         code = parse_qs(start_class(teacher, t).split("?", 1)[1])["class"][0]
-        watch_runs(student)
-        student.goto(f"/?class={code}")  # the other process: the class is known there through Redis
-        wait_for_app(student, step_view=True)
-        expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
-        assert "cat" in student.get_by_test_id("stCode").first.text_content()
+        for student in students:
+            watch_runs(student)
+            student.goto(f"/?class={code}")
+            wait_for_app(student, step_view=True)
+            expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
+            assert "cat" in student.get_by_test_id("stCode").first.text_content()
         _teacher_shows_head(teacher, t, 2)
-        expect(student.get_by_test_id("step-view")).to_have_attribute(
-            "data-ready", view_text(1, 2, 1, 1), timeout=5_000
-        )
-        # Through nginx (a cookie keeps the browser on one process, which ever it is): the same class.
-        proxied = browser.new_context(viewport=student.viewport_size, base_url=proxy).new_page()
-        watch_runs(proxied)
-        proxied.goto(f"/?class={code}")
-        wait_for_app(proxied, step_view=True)
-        expect(proxied.get_by_test_id("step-view")).to_have_attribute("data-ready", view_text(1, 2, 1, 1))
-        assert "avi_route" in {cookie["name"] for cookie in proxied.context.cookies()}
-        proxied.context.close()
+        for student in students:
+            expect(student.get_by_test_id("step-view")).to_have_attribute(
+                "data-ready", view_text(1, 2, 1, 1), timeout=5_000
+            )
     finally:
-        teacher_context.close()
-        student_context.close()
+        for context in contexts:
+            context.close()

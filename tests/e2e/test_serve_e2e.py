@@ -125,14 +125,19 @@ def test_a_killed_app_process_is_restarted_and_its_student_follows_the_teacher_a
         wait_for_app(student, step_view=True)
         expect(student.get_by_role("button", name=t["class_explore"], exact=True)).to_be_visible()
 
+        # The student's browser cannot reach the server for a while (its health checks fail), so that
+        # the teacher moves on before it reconnects: its new session starts on the teacher's new head.
+        for path in ("**/_stcore/health", "**/_stcore/host-config"):
+            student_context.route(path, lambda route: route.abort())
         os.kill(apps[victim][0], signal.SIGKILL)
         served.wait_for(rf"^serve +\| {victim} exited with code -9: restarting it")
         served.wait_for(rf"^serve +\| {victim} pid (?!{apps[victim][0]}\b)\d+ on ")
-        # The student's browser reconnects (Streamlit's client does) through nginx to a live process,
-        # and its page, whose link names the class, follows the teacher again.
         heads = teacher.get_by_test_id("step-view").get_by_role("radiogroup", name=t["head"])
         heads.get_by_role("radio", name="3", exact=True).click()
         teacher.wait_for_function("() => new URLSearchParams(location.search).get('head') === '3'")  # published
+        # Then it reconnects (Streamlit's client does) through nginx to a live process, and its page,
+        # whose link names the class, follows the teacher again.
+        student_context.unroute_all()
         expect(student.get_by_test_id("step-view")).to_have_attribute(
             "data-ready", view_text(1, 3, 1, 1), timeout=60_000
         )

@@ -28,7 +28,7 @@ from ui.lessons.format import Lesson, LessonError, Question, lesson_names, read_
 from ui.lessons.questions import Asked, Mark, answer_value, ask, is_right, question_text, tally
 from ui.settings import from_query_params
 from viz import class_answers_figure, markdown_literal
-from viz.step_view import STEPS, VIEW_FIELDS, View
+from viz.step_view import STEPS
 
 QUESTION_POLL_S = 1.0  # a following student's question checks for the reveal this often
 COUNT_POLL_S = 0.5  # the teacher's "{n} answered" counts again this often
@@ -149,8 +149,7 @@ def move_view(mark: Mark | None) -> None:
     state.layer, state.head = mark.layer, mark.head
     if mark.query is not None:
         state.query = mark.query
-    old = state.get("commanded_view", View())
-    state.commanded_view = View(*(state[name] for name in VIEW_FIELDS), revision=old.revision + 1)
+    session.command_view()
 
 
 def revealed_mark(trace_id: str) -> Mark | None:
