@@ -189,23 +189,49 @@ class EncoderDecoder(nn.Module):
         )  # fmt: skip
         model = cls(config, device="cpu")
         with torch.no_grad():
-            for ours, theirs in zip(model.encoder.layers, module.encoder.layers, strict=True):
-                ours.qkv_proj.weight.copy_(theirs.self_attn.in_proj_weight)
-                ours.qkv_proj.bias.copy_(theirs.self_attn.in_proj_bias)
-                ours.out_proj.load_state_dict(theirs.self_attn.out_proj.state_dict())
-                ours.ffn_in.load_state_dict(theirs.linear1.state_dict())
-                ours.ffn_out.load_state_dict(theirs.linear2.state_dict())
-                ours.norm1.load_state_dict(theirs.norm1.state_dict())
-                ours.norm2.load_state_dict(theirs.norm2.state_dict())
-            model.encoder.final_norm.load_state_dict(module.encoder.norm.state_dict())
-            for ours, theirs in zip(model.decoder_layers, module.decoder.layers, strict=True):
-                for mine, attention in ((ours.self_attn, theirs.self_attn), (ours.cross_attn, theirs.multihead_attn)):
-                    mine.in_proj.weight.copy_(attention.in_proj_weight)
-                    mine.in_proj.bias.copy_(attention.in_proj_bias)
-                    mine.out_proj.load_state_dict(attention.out_proj.state_dict())
-                ours.ffn_in.load_state_dict(theirs.linear1.state_dict())
-                ours.ffn_out.load_state_dict(theirs.linear2.state_dict())
-                for index in (1, 2, 3):
-                    getattr(ours, f"norm{index}").load_state_dict(getattr(theirs, f"norm{index}").state_dict())
-            model.decoder_norm.load_state_dict(module.decoder.norm.state_dict())
+            for ours, theirs in _matching_weights(model, module):
+                ours.copy_(theirs)
         return model
+
+    def to_torch(self) -> nn.Transformer:
+        """An `nn.Transformer` (batch_first, no dropout) with these weights: run it with
+        `tgt_mask=nn.Transformer.generate_square_subsequent_mask(T)` to get `trace(...).output`."""
+        config = self.config
+        module = nn.Transformer(
+            d_model=config.d_model, nhead=config.n_heads, num_encoder_layers=config.n_encoder_layers,
+            num_decoder_layers=config.n_decoder_layers, dim_feedforward=config.d_ff, dropout=0.0,
+            activation=config.activation, layer_norm_eps=config.layer_norm_eps, batch_first=True,
+            norm_first=config.layer_norm == "pre", device=self.encoder.device,
+        )  # fmt: skip
+        with torch.no_grad():
+            for ours, theirs in _matching_weights(self, module):
+                theirs.copy_(ours)
+        return module.eval()
+
+
+def _matching_weights(model: EncoderDecoder, module: nn.Transformer) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each of our tensors with the `nn.Transformer` tensor that holds the same weights: one table
+    for both directions (`from_torch`, `to_torch`)."""
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def linear(ours: nn.Module, theirs: nn.Module) -> None:
+        pairs.extend([(ours.weight, theirs.weight), (ours.bias, theirs.bias)])
+
+    for ours, theirs in zip(model.encoder.layers, module.encoder.layers, strict=True):
+        pairs += [(ours.qkv_proj.weight, theirs.self_attn.in_proj_weight),
+                  (ours.qkv_proj.bias, theirs.self_attn.in_proj_bias)]  # fmt: skip
+        parts = [(ours.out_proj, theirs.self_attn.out_proj), (ours.ffn_in, theirs.linear1),
+                 (ours.ffn_out, theirs.linear2), (ours.norm1, theirs.norm1), (ours.norm2, theirs.norm2)]  # fmt: skip
+        for mine, torchs in parts:
+            linear(mine, torchs)
+    linear(model.encoder.final_norm, module.encoder.norm)
+    for ours, theirs in zip(model.decoder_layers, module.decoder.layers, strict=True):
+        for mine, attention in ((ours.self_attn, theirs.self_attn), (ours.cross_attn, theirs.multihead_attn)):
+            pairs += [(mine.in_proj.weight, attention.in_proj_weight), (mine.in_proj.bias, attention.in_proj_bias)]
+            linear(mine.out_proj, attention.out_proj)
+        parts = [(ours.ffn_in, theirs.linear1), (ours.ffn_out, theirs.linear2), (ours.norm1, theirs.norm1),
+                 (ours.norm2, theirs.norm2), (ours.norm3, theirs.norm3)]  # fmt: skip
+        for mine, torchs in parts:
+            linear(mine, torchs)
+    linear(model.decoder_norm, module.decoder.norm)
+    return pairs

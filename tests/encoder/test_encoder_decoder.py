@@ -11,6 +11,7 @@ from torch import nn
 from encoder.config import ConfigError
 from encoder.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 
+pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")  # torch's note on norm_first
 S, T = 3, 4  # 我 爱 你 -> <s> I love you
 
 
@@ -27,7 +28,6 @@ def _torch_transformer(norm_first: bool, activation: str) -> nn.Transformer:
     return transformer.eval()
 
 
-@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")  # torch's own note on norm_first
 @pytest.mark.parametrize(("norm_first", "activation"), [(False, "relu"), (True, "gelu")])
 def test_the_trace_is_torchs_transformer_with_the_causal_mask(norm_first: bool, activation: str):
     transformer = _torch_transformer(norm_first, activation)
@@ -78,3 +78,14 @@ def test_random_weights_come_from_the_seed_alone():
     again = EncoderDecoder(EncoderDecoderConfig(seed=3), device="cpu").trace(source, target).output
     other = EncoderDecoder(EncoderDecoderConfig(seed=4), device="cpu").trace(source, target).output
     assert torch.equal(first, again) and not torch.allclose(first, other)
+
+
+def test_random_weights_go_to_torch_and_back():
+    model = EncoderDecoder(EncoderDecoderConfig(d_model=32, n_heads=4, layer_norm="pre", activation="gelu", seed=7))
+    source, target = torch.randn(5, 32), torch.randn(6, 32)
+    module = model.to_torch()
+    with torch.no_grad():
+        theirs = module(source[None], target[None], tgt_mask=nn.Transformer.generate_square_subsequent_mask(6))[0]
+    ours = model.trace(source, target).output
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(EncoderDecoder.from_torch(module).trace(source, target).output, ours)
