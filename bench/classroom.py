@@ -40,9 +40,10 @@ import websockets
 from harness.cluster import Stack, served
 from harness.files import PageFiles, document_path, record_page_files, visit
 from harness.lesson import FILES, PHASES, SENTENCES, SHAPES, TEACHER_LINK, Report, classroom
-from harness.server import ROOT, healthy, streamlit_server
+from harness.server import ROOT, streamlit_server
 from harness.student import RUN_TIMEOUT_S, SEND_KEY, ScriptRun, Student
 from ui.i18n.en import STRINGS as EN
+from ui.serve import healthy
 from viz.lesson import RIGHT_MARK
 
 LARGEST_LINK = {  # the largest shape a link may ask for: 128 tokens, d_model 1024, 16 heads, 12 layers

@@ -13,14 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ui.serve import RedisOnly, ServeError, Stack, find_program, free_port
+from ui.serve import RedisOnly, ServeError, Stack, free_port
 
-__all__ = ["ServeError", "Stack", "cluster", "redis_server", "require", "served"]
-
-
-def require(program: str) -> str:
-    """The path of `program`, or `ServeError` saying what to install."""
-    return find_program(program)
+__all__ = ["ServeError", "Stack", "cluster", "redis_server", "served"]
 
 
 @contextmanager

@@ -7,33 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ui.serve import free_port, healthy, streamlit_command
+
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py, bench/, tests/
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    """Whether the Streamlit server (or a proxy in front of it) at `url` answers its health check with `ok`."""
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -68,16 +51,8 @@ def streamlit_server(
     with open(log_path, "w+b") if log_path is not None else tempfile.TemporaryFile() as log:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        command = [
-            sys.executable, "-m", "streamlit", "run", str(script),
-            "--server.headless", "true",
-            "--server.address", "127.0.0.1",
-            "--server.port", str(port),
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ]  # fmt: skip
         process = subprocess.Popen(
-            command,
+            streamlit_command(script, port),
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -86,9 +86,11 @@ def remember_teacher() -> None:
     if not state.get("class_secret") or state.get("class_cookie") == state.class_code:
         return
     state.class_cookie = state.class_code
-    cookie = (
-        f"{TEACHER_COOKIE}={state.class_code}.{state.class_secret}; path=/; max-age={TEACHER_COOKIE_S}; samesite=strict"
-    )
+    # Both parts come from the class store, never from what a user typed: the code matches CODE_PATTERN,
+    # and the secret is the store's own token_urlsafe (a link's `teach=` is kept only once the store
+    # has confirmed it). json.dumps makes them one JavaScript string either way.
+    value = f"{state.class_code}.{state.class_secret}"
+    cookie = f"{TEACHER_COOKIE}={value}; path=/; max-age={TEACHER_COOKIE_S}; samesite=strict"
     st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
 
 

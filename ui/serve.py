@@ -206,6 +206,19 @@ def precompress(static: Path, www: Path) -> int:
     return saved
 
 
+def streamlit_command(app: Path, port: int) -> list[str]:
+    """One app process on a loopback port, as Streamlit's own e2e suite starts one: no browser opened,
+    no usage statistics, no file watching (the code does not change under a running server)."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.headless", "true",
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
 def display_url(host: str, port: int) -> str:
     """The address to open: a wildcard host is reached on loopback from this machine."""
     if host in ("0.0.0.0", "::", ""):
@@ -398,14 +411,7 @@ class Stack:
         return f"unix://{sock}"
 
     def _app_child(self, index: int, port: int) -> Child:
-        command = [
-            sys.executable, "-m", "streamlit", "run", str(self.app),
-            "--server.headless", "true",
-            "--server.address", "127.0.0.1",
-            "--server.port", str(port),
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ]  # fmt: skip
+        command = streamlit_command(self.app, port)
         env = {"REDIS_URL": self.redis_url or "", "PYTHONUNBUFFERED": "1"}
         return Child(f"app{index}", command, self.log, env=env, cwd=self.app.parent, url=f"http://127.0.0.1:{port}")
 

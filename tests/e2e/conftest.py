@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from harness.chromium import CHROMIUM_ARGS, INSTALL_HINT, SCREENSHOTS, app_context, find_chromium, screenshot
-from harness.cluster import ServeError, cluster, require
+from harness.cluster import cluster
 from harness.server import ROOT, streamlit_server
+from ui.serve import ServeError, find_program
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -130,7 +131,7 @@ def processes() -> Iterator[tuple[str, list[str]]]:
     one for the session, shared by the class's and the lesson's tests (it takes seconds to start)."""
     for program in ("redis-server", "nginx"):
         try:
-            require(program)
+            find_program(program)
         except ServeError as missing:
             _missing(str(missing))
     with cluster(2, SCREENSHOTS / "cluster.log") as (proxy, apps):
