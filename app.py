@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import classroom, compute, downloads, experiments, heading, rest_of_layer, session, sidebar, step_view, trainer
+from ui import (
+    classroom,
+    compute,
+    downloads,
+    experiments,
+    heading,
+    rest_of_layer,
+    session,
+    sidebar,
+    step_view,
+    trainer,
+    translation,
+)
 from ui.lessons import panel as lesson
 
 
@@ -25,6 +37,11 @@ def main() -> None:
 
     heading.title(settings)
     classroom.join_box()
+    if settings.model == "translation":  # the encoder-decoder: its own section, then the trainer
+        translation.section(settings)
+        if not settings.present:
+            trainer.section()
+        return
     result = compute.trace_or_message(settings, upload)
     if result is None:
         trainer.section()  # a model still to train: the section that trains it stays on the page

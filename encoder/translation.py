@@ -13,6 +13,7 @@ characters it translates. Chinese is split per character, as everywhere in the a
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -29,6 +30,7 @@ from encoder.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, Encode
 from encoder.errors import EncoderError
 from encoder.model import resolve_device
 from encoder.tokenizer import EmptyTextError
+from encoder.trace_arrays import TraceArrays
 
 # (Chinese, as a subject, as an object)
 PEOPLE = (("我", "I", "me"), ("我们", "we", "us"), ("你", "you", "you"), ("他", "he", "him"),
@@ -432,3 +434,59 @@ def held_out_accuracy(training: _Training, pairs: Sequence[Pair]) -> float:
         words = [translator.target_vocabulary[i] for i in row[1:]]
         right += words[: len(pair.target) + 1] == [*pair.target, EOS]
     return right / len(pairs)
+
+
+# ---------------------------------------------------------------------------------------------
+# A translation's attention, as the step view takes a trace.
+
+# The attention an interface shows: the encoder's self-attention over the source, the decoder's
+# masked self-attention over its own input, and cross-attention (target queries over the source).
+ATTENTION_KINDS: tuple[str, ...] = ("encoder", "decoder", "cross")
+STEP_NAMES: tuple[str, ...] = ("q", "k", "v", "scores", "scaled_scores", "weights", "context")
+
+
+def attention_arrays(translator: Translator, translation: Translation, kind: str) -> TraceArrays:
+    """The encoder's or the decoder's self-attention of `translation` as a `TraceArrays`, under the
+    names an encoder's trace uses (`layer0.q`, ..., `mask`), so every view of an encoder's attention
+    shows it. The decoder's has the causal `mask` (True: the query may see the key) and its config
+    says `causal`; its tokens are the decoder's input, <s> first. Cross-attention maps target ×
+    source: it is not a square trace (`cross_weights`)."""
+    config = translator.config
+    trace = translation.trace
+    if kind == "encoder":
+        arrays, tokens, layer_config = trace.encoder.to_numpy(), translation.source, config.encoder_config()
+        arrays["tokens"] = np.array(tokens, dtype=str)
+    elif kind == "decoder":
+        tokens = translation.target
+        layer_config = dataclasses.replace(config.encoder_config(), n_layers=config.n_decoder_layers, causal=True)
+        arrays = {
+            "tokens": np.array(tokens, dtype=str),
+            "mask": np.tril(np.ones((len(tokens), len(tokens)), dtype=bool)),
+        }
+        for i, layer in enumerate(trace.decoder):
+            for name in STEP_NAMES:
+                arrays[f"layer{i}.{name}"] = getattr(layer.self_attention, name).cpu().numpy()
+    else:
+        raise ValueError(f"kind={kind!r} is invalid: attention_arrays takes 'encoder' or 'decoder'")
+    n_layers = layer_config.n_layers
+    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)])  # (L, H, n, n)
+    for array in (*arrays.values(), weights):
+        array.flags.writeable = False
+    arrays |= {f"layer{i}.weights": weights[i] for i in range(n_layers)}  # read-only views
+    return TraceArrays(
+        config=layer_config,
+        model_name=None,
+        tokens=list(tokens),
+        unknown=[False] * len(tokens),
+        arrays=arrays,
+        weights=weights,
+        device=translator.device.type.upper(),
+        milliseconds=0.0,
+        parameters=sum(p.numel() for p in translator.parameters()),
+    )
+
+
+def cross_weights(translation: Translation) -> np.ndarray:
+    """(decoder layers, heads, T, S) every head's cross-attention: row t is the position that
+    emitted word t, over the source characters."""
+    return torch.stack([layer.cross_attention.weights for layer in translation.trace.decoder]).cpu().numpy()

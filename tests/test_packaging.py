@@ -43,7 +43,7 @@ def test_readme_states_the_caps_that_the_code_enforces():
 
 
 def test_the_package_data_ships_every_file_the_step_view_reads():
-    """The step view's element is read from files at import (ui/step_view.py): an installed
+    """The step view's and the generation's elements are read from files at import: an installed
     package without one of them fails on its first page."""
     tomllib = pytest.importorskip("tomllib")
     from ui.step_view import BROWSER_DIR, BROWSER_FILES
@@ -52,6 +52,7 @@ def test_the_package_data_ships_every_file_the_step_view_reads():
     patterns = patterns["package-data"]["ui"]
     ui = ROOT / "ui"
     read = [ui / "step_view.css", *(BROWSER_DIR / name for name in BROWSER_FILES)]
+    read += [ui / "generation.css", ui / "generation_browser" / "generation.js"]  # ui/generation.py's element
     for path in read:
         relative = path.relative_to(ui).as_posix()
         assert any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns), relative

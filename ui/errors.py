@@ -21,6 +21,7 @@ MESSAGES: Mapping[str, str] = {
     "pretrained_missing": "err_pretrained",
     "checkpoint": "err_checkpoint",
     "checkpoint_unsupported": "err_checkpoint_unsupported",
+    "translation_unknown": "err_translation_unknown",
     # A refused upload: said inside "err_upload" ("This file cannot be inspected: ...").
     "empty": "upload_empty",
     "unreadable": "upload_unreadable",

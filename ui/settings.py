@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from encoder.config import ACTIVATIONS, LAYER_NORMS, POSITIONALS
+from encoder.translation import ATTENTION_KINDS
 from viz.step_view import STEPS
 
 D_MODEL_OPTIONS: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -44,7 +45,7 @@ class Settings:
 
     text: str = EXAMPLES[0]
     lang: str = "en"
-    model: str = "random"  # random weights, the trained MiniLM, or a user's uploaded torch model
+    model: str = "random"  # random weights, the trained MiniLM, a user's uploaded torch model, or the translator
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2
@@ -55,6 +56,8 @@ class Settings:
     layer_norm: str = "post"
     activation: str = "relu"
     causal: bool = False  # decoder-style mask: no token attends to a later one
+    translation_weights: str = "random"  # the encoder-decoder: random weights of the shape above, or trained here
+    attention: str = "encoder"  # the encoder-decoder's attention the step view shows (ATTENTION_KINDS)
     rest: bool = False  # show the rest of the layer and the stack (off: a lighter page)
     experiment: str = "off"  # which experiment is open below the step view (ui.experiments.EXPERIMENTS)
     experiment_layer: int = 0  # the experiments' own layer and head (the step view's live in another fragment)
@@ -103,6 +106,7 @@ LINK_NAMES: dict[str, str] = {
     "train_n_heads": "train_heads",
     "train_n_layers": "train_layers",
     "lesson_stop": "stop",
+    "translation_weights": "tweights",
 }
 # Names and values that links of earlier versions wrote: read as today's, so an old link opens
 # the same view.
@@ -132,8 +136,10 @@ def link_name(field_name: str) -> str:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "lang": ("en", "zh"),
-    "model": ("random", "minilm", "upload", "trained"),
-    "train_task": ("previous", "reverse", "sort", "induction"),
+    "model": ("random", "minilm", "upload", "trained", "translation"),
+    "train_task": ("previous", "reverse", "sort", "induction", "translate"),
+    "translation_weights": ("random", "trained"),
+    "attention": ATTENTION_KINDS,
     "positional": POSITIONALS,
     "layer_norm": LAYER_NORMS,  # "none": an encoder without LayerNorm, as the source article builds it
     "activation": ACTIVATIONS,

@@ -8,7 +8,7 @@ from encoder import (
     LIMITS,
     EncoderError,
 )
-from ui import classroom, compute, session
+from ui import classroom, compute, session, translation
 from ui.i18n import LANGUAGES, option_label
 from ui.lessons import panel as lesson
 from ui.settings import (
@@ -45,6 +45,8 @@ def section() -> compute.Upload | None:
             minilm_shape(keep)
         elif model == "trained":
             st.caption(t["trained_caption"])
+        elif model == "translation":
+            translation_shape(keep)
         else:
             st.file_uploader(
                 t["upload"], type=["pt", "pth"], key="upload_file", help=t["upload_help"], on_change=session.keep_upload
@@ -73,8 +75,25 @@ def section() -> compute.Upload | None:
     return upload
 
 
-def random_shape(keep: dict[str, str]) -> None:
-    """The shape of a randomly initialised encoder, every part of it the user's to choose."""
+def translation_shape(keep: dict[str, str]) -> None:
+    """The translator: random weights of a shape the user chooses (the encoder's controls; the
+    layers go to the encoder and the decoder each), or the one trained on this page."""
+    t = session.strings()
+    st.caption(translation.vocabulary_caption())
+    weights = st.radio(
+        t["translation_weights"],
+        CHOICES["translation_weights"],
+        key="translation_weights",
+        format_func=option_label(t, "translation_weights"),
+        **keep,
+    )
+    if weights == "random":
+        random_shape(keep, encoder_decoder=True)
+
+
+def random_shape(keep: dict[str, str], *, encoder_decoder: bool = False) -> None:
+    """The shape of a randomly initialised encoder, every part of it the user's to choose; an
+    encoder–decoder has no choice of positions (sinusoids) or mask (the decoder's is causal)."""
     t = session.strings()
     st.select_slider(
         t["d_model"], D_MODEL_OPTIONS, key="d_model", on_change=session.fit_heads, help=t["d_model_help"], **keep
@@ -94,9 +113,14 @@ def random_shape(keep: dict[str, str]) -> None:
         st.number_input(t["seed"], 0, MAX_SEED, step=1, key="seed", help=t["seed_help"], **keep)
         # Radios, not selectboxes, wherever labels are translated: a selectbox hands back its
         # label, which stops matching an option when the language changes.
-        st.radio(
-            t["positional"], CHOICES["positional"], key="positional", format_func=option_label(t, "positional"), **keep
-        )
+        if not encoder_decoder:
+            st.radio(
+                t["positional"],
+                CHOICES["positional"],
+                key="positional",
+                format_func=option_label(t, "positional"),
+                **keep,
+            )
         st.radio(
             t["layer_norm"], CHOICES["layer_norm"], key="layer_norm", format_func=option_label(t, "layer_norm"), **keep
         )
@@ -108,7 +132,8 @@ def random_shape(keep: dict[str, str]) -> None:
             horizontal=True,
             **keep,
         )
-        st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
+        if not encoder_decoder:
+            st.checkbox(t["causal"], key="causal", help=t["causal_help"], **keep)
 
 
 def default_heads(d_model: int, options: list[int]) -> int:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from encoder.training import TASKS, probe_ideal, probe_scores
+from encoder.training import TASKS, Snapshot, TrainingResult, probe_ideal, probe_scores
+from encoder.translation import CrossSnapshot, TranslationResult, aligned_rows, alignment_matrix
 from ui import session, widgets
 from ui.i18n import option_label
 from ui.settings import CHOICES, MAX_SEED, MAX_TRAIN_LAYERS, TRAIN_D_MODELS, TRAIN_HEADS, TRAIN_STEPS
 from ui.trainings import MAX_TRAININGS, Job, TrainingKey, trainings
-from viz import heads_grid_figure, matrix_figure, training_curves_figure
+from viz import heads_grid_figure, markdown_literal, matrix_figure, training_curves_figure
 
 REFRESH_S = 1.0  # how often a page with a running training redraws it
 
@@ -33,8 +34,12 @@ def inspect(key: TrainingKey) -> None:
     """Open the trained model in every view of the page, on its probe."""
     job = trainings().get(key)
     if job is not None and job.finished:
-        st.session_state.model = "trained"
-        st.session_state.text = " ".join(job.result.probe)
+        if key.task == "translate":
+            st.session_state.model, st.session_state.translation_weights = "translation", "trained"
+            st.session_state.text = job.result.probe.source
+        else:
+            st.session_state.model = "trained"
+            st.session_state.text = " ".join(job.result.probe)
         st.session_state.training_inspect = True  # the button is in a fragment: the whole page must run
 
 
@@ -51,8 +56,8 @@ def section() -> None:
         settings = session.settings()
         session.sync_link(settings)
         key = TrainingKey.of(settings)
-        task = TASKS[key.task]
-        if key.n_layers < task.min_layers:
+        task = TASKS.get(key.task)  # None: "translate", which trains a translator (encoder.translation)
+        if task is not None and key.n_layers < task.min_layers:
             st.info(t["train_layers_needed"].format(n=task.min_layers))
         mine = st.session_state.get("training")
         own = trainings().get(mine) if mine is not None else None
@@ -112,7 +117,12 @@ def live(job: Job) -> None:
             st.info(t["train_stopped"].format(step=step, steps=job.key.steps))
         score = float(job.head_scores.max()) if job.head_scores is not None else 0.0
         done = {"step": step, "device": device, "rate": job.rate, "accuracy": job.accuracy, "score": score}
-        st.success(t["train_done"].format(**done))
+        if isinstance(result, TranslationResult):
+            score = float(job.head_scores[-1].max())  # the best head of the last decoder layer
+            done |= {"score": score, "n": len(result.held_out)}
+            st.success(t["train_translate_done"].format(**done))
+        else:
+            st.success(t["train_done"].format(**done))
     look = {"labels": session.labels(), "style": session.chart_style(session.settings())}
     if history:
         fig = training_curves_figure(
@@ -125,6 +135,21 @@ def live(job: Job) -> None:
         steps = [snapshot.step for snapshot in snapshots]
         chosen = st.select_slider(t["train_scrub"], steps, value=steps[-1], key=f"train_scrub_{job.key.file_name}")
         shown = snapshots[steps.index(chosen)]
+    if isinstance(result, TranslationResult):
+        translation_snapshot(result, shown, look, t)
+    else:
+        encoder_snapshot(result, shown, look, t)
+    if job.finished:
+        left, right = st.columns(2)
+        left.button(t["train_inspect"], on_click=inspect, args=(job.key,), key="train_inspect")
+        if job.key.task != "translate":  # the upload reads an encoder back; a translator is not one
+            right.download_button(
+                t["train_download"], data=job.saved(), file_name=job.key.file_name, mime="application/octet-stream"
+            )
+
+
+def encoder_snapshot(result: TrainingResult, shown: Snapshot, look: dict, t: dict[str, str]) -> None:
+    """Every head on the probe at a snapshot, beside the task's ideal pattern and each head's match."""
     probe = result.probe
     st.markdown(f"**{t['train_heads_title'].format(probe=' '.join(probe), step=shown.step)}**")
     widgets.chart(heads_grid_figure(shown.weights, probe, **look), f"training_heads_{shown.step}")
@@ -135,9 +160,26 @@ def live(job: Job) -> None:
     with right:
         st.caption(t["train_match"])
         widgets.per_head_table({t["train_match"]: probe_scores(result, shown)})
-    if job.finished:
-        left, right = st.columns(2)
-        left.button(t["train_inspect"], on_click=inspect, args=(job.key,), key="train_inspect")
-        right.download_button(
-            t["train_download"], data=job.saved(), file_name=job.key.file_name, mime="application/octet-stream"
-        )
+
+
+def translation_snapshot(result: TranslationResult, shown: CrossSnapshot, look: dict, t: dict[str, str]) -> None:
+    """The probe's cross-attention at a snapshot, in the last decoder layer's head that aligns best
+    on it, beside the alignment the corpus states and every head's share of aligned words."""
+    probe = result.probe
+    source, target = list(probe.source), list(probe.target)
+    aligned = aligned_rows(shown.weights, probe).mean(axis=-1)  # (layers, heads)
+    head = int(aligned[-1].argmax())
+    layer = len(aligned) - 1
+    title = t["train_translate_probe"].format(source=probe.source, target=probe.text, step=shown.step)
+    st.markdown(f"**{markdown_literal(title)}**")
+    left, right = st.columns(2)
+    with left:
+        weights = shown.weights[layer, head, : len(target)]  # (words, S): EOS's row left out
+        fig = matrix_figure(weights, target, source, kind="weights", title=f"L{layer + 1}H{head + 1}", **look)
+        widgets.chart(fig, f"training_cross_{shown.step}")
+    with right:
+        ideal = alignment_matrix(probe)  # (words, S)
+        fig = matrix_figure(ideal, target, source, kind="weights", title=t["train_translate_ideal"], **look)
+        widgets.chart(fig, "training_alignment")
+    st.caption(t["train_translate_match"])
+    widgets.per_head_table({t["train_translate_match"]: aligned})

@@ -9,6 +9,7 @@ Training runs in a thread of its own, never on the page's script thread; at most
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -18,8 +19,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from encoder import Encoder, EncoderConfig, to_torch
+from encoder import Encoder, EncoderConfig, EncoderDecoderConfig, Translator, to_torch, train_translation
 from encoder.training import TrainingResult, train
+from encoder.translation import TranslationResult
 from ui.settings import Settings
 
 MAX_TRAININGS = 2  # at once, per server: each takes one core (torch runs one thread per run)
@@ -53,6 +55,11 @@ class TrainingKey:
     def config(self) -> EncoderConfig:
         return EncoderConfig(d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers, seed=self.seed)
 
+    def translation_config(self) -> EncoderDecoderConfig:
+        """The translator's shape (task "translate"): the layers in the encoder and in the decoder each."""
+        return EncoderDecoderConfig(d_model=self.d_model, n_heads=self.n_heads, n_encoder_layers=self.n_layers,
+                                    n_decoder_layers=self.n_layers, seed=self.seed)  # fmt: skip
+
     @property
     def file_name(self) -> str:
         return f"trained-{self.task}-d{self.d_model}-h{self.n_heads}-l{self.n_layers}-seed{self.seed}-{self.steps}.pt"
@@ -63,9 +70,9 @@ class Job:
     """One training: its live result (history and snapshots grow while it runs)."""
 
     key: TrainingKey
-    result: TrainingResult | None = None
+    result: TrainingResult | TranslationResult | None = None  # the latter for the task "translate"
     accuracy: float | None = None  # held-out, once finished
-    head_scores: np.ndarray | None = None  # (layers, heads) mean weight on the ideal keys, once finished
+    head_scores: np.ndarray | None = None  # (layers, heads) mean weight on the ideal keys (translate: alignment)
     error: str | None = None
     started: float = 0.0  # perf_counter when the first step began
     stop: threading.Event = field(default_factory=threading.Event)
@@ -98,13 +105,16 @@ class Job:
         """Done, without an error, with a model to inspect."""
         return self.done.is_set() and self.error is None and self.result is not None
 
-    def _began(self, result: TrainingResult) -> None:
+    def _began(self, result: TrainingResult | TranslationResult) -> None:
         self.result, self.started = result, time.perf_counter()
 
     def run(self) -> None:
         key = self.key
         try:
             device = "cpu" if key.device == "cpu" else None
+            if key.task == "translate":
+                self._translate(device)
+                return
             result = train(
                 key.task,
                 key.config(),
@@ -120,6 +130,19 @@ class Job:
             self.error = f"{type(error).__name__}: {error}"
         finally:
             self.done.set()
+
+    def _translate(self, device: str | None) -> None:
+        key = self.key
+        result = train_translation(
+            key.translation_config(),
+            key.steps,
+            device=device,
+            seed=key.seed,
+            on_start=self._began,
+            callback=lambda logged, snapshot: not self.stop.is_set(),
+        )
+        self.result = result
+        self.accuracy, self.head_scores = result.accuracy, result.alignment_heads
 
 
 class Trainings:
@@ -171,8 +194,13 @@ def _digest(job: Job) -> str:
     return f"{job.key.file_name}@{job.result.history[-1].step}"
 
 
-def model_of(digest: str) -> Encoder:
-    """The finished model `model_digest` named."""
+def translation_digest(settings: Settings) -> str | None:
+    """`model_digest` of the translator that "Train a model" trains with these settings (task "translate")."""
+    return model_digest(dataclasses.replace(settings, train_task="translate"))
+
+
+def model_of(digest: str) -> Encoder | Translator:
+    """The finished model `model_digest` named (a Translator for the task "translate")."""
     for job in trainings().jobs():
         if job.finished and _digest(job) == digest:
             return job.result.model

@@ -63,6 +63,8 @@ def test_every_setting_round_trips_through_a_link():
         train_n_layers=3,
         train_steps=5000,
         train_seed=9,
+        translation_weights="trained",
+        attention="cross",
     )
     untouched = [
         f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) == getattr(Settings(), f.name)

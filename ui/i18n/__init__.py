@@ -30,13 +30,22 @@ def texts(language: str) -> dict[str, str]:
 # The label of each option of the radios whose options are translated, as literal keys of
 # `texts` (a key built at run time could not be found by reading the code).
 CHOICE_LABELS: dict[str, dict[str, str]] = {
-    "model": {"random": "model_random", "minilm": "model_minilm", "upload": "model_upload", "trained": "model_trained"},
+    "model": {
+        "random": "model_random",
+        "minilm": "model_minilm",
+        "upload": "model_upload",
+        "trained": "model_trained",
+        "translation": "model_translation",
+    },
     "train_task": {
         "previous": "task_previous",
         "reverse": "task_reverse",
         "sort": "task_sort",
         "induction": "task_induction",
+        "translate": "task_translate",
     },
+    "translation_weights": {"random": "translation_weights_random", "trained": "translation_weights_trained"},
+    "attention": {"encoder": "attention_encoder", "decoder": "attention_decoder", "cross": "attention_cross"},
     "positional": {"sinusoidal": "positional_sinusoidal", "learned": "positional_learned", "none": "positional_none"},
     "layer_norm": {"post": "layer_norm_post", "pre": "layer_norm_pre", "none": "layer_norm_none"},
     "palette": {"default": "palette_default", "colorblind": "palette_colorblind"},

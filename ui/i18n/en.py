@@ -464,4 +464,53 @@ STRINGS: dict[str, str] = {
     "English and Chinese and an optional question. The README's “Lessons” section documents the format; "
     "ui/lessons/attention.toml is an example.",
     "lesson_yours": "{title} (your file)",
+    "model_translation": "Encoder–decoder (translation)",
+    "translation_weights": "Weights",
+    "translation_weights_random": "Random (choose the shape)",
+    "translation_weights_trained": "Trained here (Train a model, task “translate”)",
+    "translation_caption": "The encoder reads the Chinese; the decoder writes the English one word at a time, "
+    "with masked self-attention over the words so far and cross-attention over the Chinese. The encoder and "
+    "the decoder each have the number of layers above. The model reads only these characters: {vocabulary}",
+    "task_translate": "translate: Chinese → English, e.g. 我爱你 → I love you (ideal: each English word on its "
+    "Chinese characters)",
+    "translation_result": "Translation",
+    "translation_summary": "{model}: d_model = {d_model}, heads: {heads}, {encoder_layers} encoder and "
+    "{decoder_layers} decoder layers, on {device}",
+    "translation_trained_name": "Translation trained here ({steps} steps)",
+    "translation_trained_needed": "No translation model has been trained with the settings of “Train a model” on "
+    "this server yet: open it below, choose the task “translate”, and press “Train”.",
+    "err_translation_unknown": "The translation model reads only these characters: {vocabulary}. Not among them: "
+    "{characters}.",
+    "attention": "Attention",
+    "attention_encoder": "Encoder self-attention",
+    "attention_decoder": "Decoder self-attention (masked)",
+    "attention_cross": "Cross-attention",
+    "attention_encoder_text": "The encoder's self-attention over the Chinese characters: every character may look "
+    "at every other, as in an encoder alone.",
+    "attention_decoder_text": "The decoder's input is <s> and the words it has written so far. A position may look "
+    "only at itself and the positions before it: the mask sets every score above the diagonal to −∞ (marked "
+    "{mark}), so its softmax weight is exactly 0.",
+    "attention_cross_text": "Cross-attention: the queries come from the decoder (a row per English position), the "
+    "keys and values from the encoder's output (a column per Chinese character). Step through the translation "
+    "below: each word, the row that chose it, and every layer and head.",
+    "train_translate_done": "Trained for {step} steps on {device} at {rate:.0f} steps per second. Exact match on "
+    "{n} held-out sentences never trained on: {accuracy:.1%}; the best head of the last decoder layer aligns "
+    "{score:.0%} of their words.",
+    "train_translate_probe": "Cross-attention on the held-out sentence {source} → {target}, at step {step}",
+    "train_translate_ideal": "The alignment: each English word on its Chinese characters",
+    "train_translate_match": "Words aligned (probe)",
+    "generation_title": "The translation, word by word",
+    "generation_step_label": "Step",
+    "generation_step": "Step {t} of {n}",
+    "generation_prev": "Previous word",
+    "generation_next": "Next word",
+    "generation_layer": "Layer",
+    "generation_head": "Head",
+    "generation_end": "(end)",
+    "generation_emitted": "wrote “{token}” with probability {p}",
+    "generation_looks": "“{token}”: its cross-attention over the Chinese",
+    "generation_weight": "weight",
+    "generation_tiles": "Every layer and head: English word (row) × Chinese character (column), up to this step. "
+    "Pick one to show its row above.",
+    "generation_tile": "Layer {layer}, head {head}",
 }

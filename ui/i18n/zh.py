@@ -431,4 +431,45 @@ STRINGS: dict[str, str] = {
     "lesson_upload_help": "一个 TOML 文件：标题、起始页面，以及若干 [[stop]] 表，每一站有英文和中文的文字，"
     "可以带一个问题。格式见 README 的 “Lessons” 一节；ui/lessons/attention.toml 是一个例子。",
     "lesson_yours": "{title}（你的文件）",
+    "model_translation": "编码器–解码器（翻译）",
+    "translation_weights": "权重",
+    "translation_weights_random": "随机（自选形状）",
+    "translation_weights_trained": "在这里训练的（“训练一个模型”，任务“translate”）",
+    "translation_caption": "编码器读中文；解码器一次写一个英文词，用带掩码的自注意力看已经写出的词，"
+    "用交叉注意力看中文。编码器和解码器的层数都是上面的层数。模型只认识这些字：{vocabulary}",
+    "task_translate": "translate：中文 → 英文，例如 我爱你 → I love you（理想：每个英文词看向它对应的中文字）",
+    "translation_result": "翻译",
+    "translation_summary": "{model}：d_model = {d_model}，头数：{heads}，编码器 {encoder_layers} 层、"
+    "解码器 {decoder_layers} 层，运行于 {device}",
+    "translation_trained_name": "在这里训练的翻译模型（{steps} 步）",
+    "translation_trained_needed": "这台服务器上还没有用“训练一个模型”中的设置训练过翻译模型：请在下方打开它，"
+    "选择任务“translate”，然后点“开始训练”。",
+    "err_translation_unknown": "翻译模型只认识这些字：{vocabulary}。不在其中的：{characters}。",
+    "attention": "注意力",
+    "attention_encoder": "编码器自注意力",
+    "attention_decoder": "解码器自注意力（带掩码）",
+    "attention_cross": "交叉注意力",
+    "attention_encoder_text": "编码器在中文字之间的自注意力：每个字都可以看所有的字，和单独的编码器一样。",
+    "attention_decoder_text": "解码器的输入是 <s> 和它已经写出的词。每个位置只能看它自己和它前面的位置："
+    "掩码把对角线以上的分数设为 −∞（标记为 {mark}），所以它们的 softmax 权重正好是 0。",
+    "attention_cross_text": "交叉注意力：查询来自解码器（每个英文位置一行），键和值来自编码器的输出（每个中文字一列）。"
+    "在下面一步一步地看翻译：每个词、选出它的那一行，以及每一层每个头。",
+    "train_translate_done": "在 {device} 上训练了 {step} 步，每秒 {rate:.0f} 步。在 {n} 个从未训练过的句子上完全正确："
+    "{accuracy:.1%}；解码器最后一层最好的头对齐了 {score:.0%} 的词。",
+    "train_translate_probe": "留出句子 {source} → {target} 的交叉注意力，第 {step} 步",
+    "train_translate_ideal": "对齐：每个英文词看向它对应的中文字",
+    "train_translate_match": "对齐的词（探针句）",
+    "generation_title": "翻译，一个词一个词地写出",
+    "generation_step_label": "步",
+    "generation_step": "第 {t} 步，共 {n} 步",
+    "generation_prev": "上一个词",
+    "generation_next": "下一个词",
+    "generation_layer": "层",
+    "generation_head": "头",
+    "generation_end": "（结束）",
+    "generation_emitted": "写出“{token}”，概率 {p}",
+    "generation_looks": "“{token}”：它对中文的交叉注意力",
+    "generation_weight": "权重",
+    "generation_tiles": "每一层每个头：英文词（行）× 中文字（列），到这一步为止。选一个，在上面显示它的那一行。",
+    "generation_tile": "第 {layer} 层，第 {head} 头",
 }

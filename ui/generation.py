@@ -1,0 +1,51 @@
+"""The translation's generation scrubber as one element in the page (Streamlit's Components v2).
+
+The decoder is causal, so the trace of the finished translation holds every step's
+cross-attention (row t is what step t computed): the browser gets it once
+(`viz.generation.generation_payload`) and replays the steps, layers and heads by itself. A
+change of step, layer or head never reaches the server, so the element sends no state back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from encoder.translation import Translation
+from ui.step_view import plotly_url
+from viz.generation import generation_payload
+from viz.style import ChartStyle
+
+HERE = Path(__file__).parent
+
+_mount = st.components.v2.component(
+    "generation",
+    css=(HERE / "generation.css").read_text(encoding="utf-8"),
+    js=(HERE / "generation_browser" / "generation.js").read_text(encoding="utf-8"),
+    # Not in a shadow root: every rule is under .avi-generation, and Plotly's hover and tests
+    # reach the element through the page's document.
+    isolate_styles=False,
+)
+
+
+def payload_of(translation: Translation, strings: Mapping[str, str], style: ChartStyle | None = None) -> dict[str, Any]:
+    """The element's payload for one translation: every decoder layer's cross-attention, stacked."""
+    cross = torch.stack([layer.cross_attention.weights for layer in translation.trace.decoder])  # (L, H, T, S)
+    return generation_payload(
+        translation.source,
+        translation.emitted,
+        translation.probabilities,
+        cross.detach().cpu().numpy().astype(np.float32, copy=False),
+        strings,
+        style=style,
+    )
+
+
+def show(translation_payload: dict[str, Any], key: str = "generation") -> None:
+    """Mount the element with `translation_payload` (from `payload_of`), plus where Plotly.js is served."""
+    _mount(key=key, data={**translation_payload, "plotly_url": plotly_url()})

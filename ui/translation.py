@@ -1,0 +1,121 @@
+"""The encoder–decoder's page: a sentence translated by the translator (random weights of the
+sidebar's shape, or the one "Train a model" trained with the task "translate"), the attention
+the step view shows ("Attention": the encoder's, the decoder's masked self-attention), and the
+generation replayed token by token with its cross-attention (ui.generation), drawn in the browser.
+
+The decoder is causal, so one trace of the finished translation holds every step of it: row t of
+each decoder map is what position t computed when it chose word t (encoder.translation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+
+from encoder import ConfigError, EmptyTextError, EncoderDecoderConfig, EncoderError, TraceArrays, Translator
+from encoder.translation import Translation, attention_arrays, source_vocabulary
+from ui import errors, generation, session, step_view, trainings
+from ui.i18n import option_label
+from ui.settings import CHOICES, Settings
+from viz import MASK_MARK, markdown_literal
+from viz.generation import GENERATION_STRING_KEYS
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A sentence through one translator: the translation and the step view's two square traces."""
+
+    translation: Translation
+    encoder: TraceArrays  # the encoder's self-attention over the source
+    decoder: TraceArrays  # the decoder's masked self-attention over its input, <s> first
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def random_translator(config: EncoderDecoderConfig, device: str) -> Translator:
+    return Translator(config, device=None if device == "auto" else device)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def translate(model_id: str, _translator: Translator, text: str) -> Translated:
+    """One translation per (translator, sentence), shared by every session; `model_id` names the
+    translator in the cache. Raises EmptyTextError or UnknownCharactersError."""
+    translation = _translator.translate(text)
+    return Translated(
+        translation,
+        attention_arrays(_translator, translation, "encoder"),
+        attention_arrays(_translator, translation, "decoder"),
+    )
+
+
+def config_of(settings: Settings) -> EncoderDecoderConfig:
+    """The random translator's shape: the sidebar's, with its layers in the encoder and the decoder each."""
+    return EncoderDecoderConfig(
+        d_model=settings.d_model, n_heads=settings.n_heads, n_encoder_layers=settings.n_layers,
+        n_decoder_layers=settings.n_layers, d_ff=settings.ff_multiplier * settings.d_model,
+        layer_norm=settings.layer_norm, activation=settings.activation, seed=settings.seed,
+    )  # fmt: skip
+
+
+def translator_or_message(settings: Settings) -> tuple[str, str, Translator] | None:
+    """(model id, model name, translator) the settings choose, or None after saying why not."""
+    t = session.strings()
+    device = "cpu" if settings.cpu else "auto"
+    if settings.translation_weights == "trained":
+        digest = trainings.translation_digest(settings)
+        if digest is None:
+            st.info(t["translation_trained_needed"])
+            return None
+        return digest, t["translation_trained_name"].format(steps=settings.train_steps), trainings.model_of(digest)
+    try:
+        config = config_of(settings)
+    except ConfigError as error:
+        st.error(errors.explain(t, error))
+        return None
+    return f"random {config!r} {device}", t["random_name"].format(seed=settings.seed), random_translator(config, device)
+
+
+def section(settings: Settings) -> None:
+    """The translation, the attention chosen in the step view, and the generation step by step."""
+    t = session.strings()
+    chosen = translator_or_message(settings)
+    if chosen is None:
+        return
+    model_id, name, translator = chosen
+    try:
+        translated = translate(model_id, translator, settings.text)
+    except EmptyTextError as error:
+        st.info(errors.explain(t, error))
+        return
+    except EncoderError as error:  # characters the model never saw: the message lists those it knows
+        st.warning(errors.explain(t, error))
+        return
+    translation = translated.translation
+    st.markdown(f"**{t['translation_result']}**")
+    st.code(f"{''.join(translation.source)}  →  {translation.text}", language=None, wrap_lines=True)
+    config = translator.config
+    st.caption(
+        t["translation_summary"].format(
+            model=name, d_model=config.d_model, heads=config.n_heads, encoder_layers=config.n_encoder_layers,
+            decoder_layers=config.n_decoder_layers, device=translator.device.type.upper(),
+        )
+    )  # fmt: skip
+    st.radio(t["attention"], CHOICES["attention"], key="attention", format_func=option_label(t, "attention"),
+             horizontal=True)  # fmt: skip
+    kind = settings.attention
+    text = {"encoder": t["attention_encoder_text"], "decoder": t["attention_decoder_text"].format(mark=MASK_MARK),
+            "cross": t["attention_cross_text"]}[kind]  # fmt: skip
+    st.caption(markdown_literal(text))
+    if kind != "cross":
+        trace = translated.encoder if kind == "encoder" else translated.decoder
+        trace_id = hashlib.sha256(repr((model_id, settings.text, kind)).encode()).hexdigest()[:16]
+        step_view.section(trace, trace_id)
+    st.subheader(t["generation_title"])
+    strings = {key: t[key] for key in GENERATION_STRING_KEYS}
+    generation.show(generation.payload_of(translation, strings, session.chart_style(settings)))
+
+
+def vocabulary_caption() -> str:
+    """The characters the translator reads, for the sidebar."""
+    return session.strings()["translation_caption"].format(vocabulary=" ".join(source_vocabulary()))
