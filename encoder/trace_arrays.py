@@ -50,6 +50,7 @@ class TraceArrays:
     device: str  # "CPU", "CUDA" or "MPS": where the encoder ran
     milliseconds: float  # how long the encoder ran
     parameters: int  # the model's parameter count
+    key_tokens: list[str] | None = None  # the keys when they are not `tokens` (cross-attention: (L, H, n, n_keys))
 
     @classmethod
     def of_run(cls, model: Encoder, make_trace: Callable[[], Trace]) -> TraceArrays:

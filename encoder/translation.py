@@ -446,30 +446,31 @@ STEP_NAMES: tuple[str, ...] = ("q", "k", "v", "scores", "scaled_scores", "weight
 
 
 def attention_arrays(translator: Translator, translation: Translation, kind: str) -> TraceArrays:
-    """The encoder's or the decoder's self-attention of `translation` as a `TraceArrays`, under the
-    names an encoder's trace uses (`layer0.q`, ..., `mask`), so every view of an encoder's attention
-    shows it. The decoder's has the causal `mask` (True: the query may see the key) and its config
-    says `causal`; its tokens are the decoder's input, <s> first. Cross-attention maps target ×
-    source: it is not a square trace (`cross_weights`)."""
+    """One attention of `translation` as a `TraceArrays`, under the names an encoder's trace uses
+    (`layer0.q`, ..., `mask`), so the step view shows it: the encoder's self-attention over the
+    source; the decoder's masked self-attention over its input (<s> first), with the causal `mask`
+    (True: the query may see the key) and a config that says `causal`; or cross-attention, whose
+    queries are the decoder's positions and whose `key_tokens` are the source's characters."""
     config = translator.config
     trace = translation.trace
     if kind == "encoder":
         arrays, tokens, layer_config = trace.encoder.to_numpy(), translation.source, config.encoder_config()
         arrays["tokens"] = np.array(tokens, dtype=str)
-    elif kind == "decoder":
+    elif kind in ("decoder", "cross"):
         tokens = translation.target
-        layer_config = dataclasses.replace(config.encoder_config(), n_layers=config.n_decoder_layers, causal=True)
-        arrays = {
-            "tokens": np.array(tokens, dtype=str),
-            "mask": np.tril(np.ones((len(tokens), len(tokens)), dtype=bool)),
-        }
+        causal = kind == "decoder"
+        layer_config = dataclasses.replace(config.encoder_config(), n_layers=config.n_decoder_layers, causal=causal)
+        arrays = {"tokens": np.array(tokens, dtype=str)}
+        if causal:
+            arrays["mask"] = np.tril(np.ones((len(tokens), len(tokens)), dtype=bool))  # (T, T)
         for i, layer in enumerate(trace.decoder):
+            attention = layer.self_attention if causal else layer.cross_attention
             for name in STEP_NAMES:
-                arrays[f"layer{i}.{name}"] = getattr(layer.self_attention, name).cpu().numpy()
+                arrays[f"layer{i}.{name}"] = getattr(attention, name).cpu().numpy()
     else:
-        raise ValueError(f"kind={kind!r} is invalid: attention_arrays takes 'encoder' or 'decoder'")
+        raise ValueError(f"kind={kind!r} is invalid: must be one of {', '.join(ATTENTION_KINDS)}")
     n_layers = layer_config.n_layers
-    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)])  # (L, H, n, n)
+    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)])  # (L, H, n, n or S)
     for array in (*arrays.values(), weights):
         array.flags.writeable = False
     arrays |= {f"layer{i}.weights": weights[i] for i in range(n_layers)}  # read-only views
@@ -483,6 +484,7 @@ def attention_arrays(translator: Translator, translation: Translation, kind: str
         device=translator.device.type.upper(),
         milliseconds=0.0,
         parameters=sum(p.numel() for p in translator.parameters()),
+        key_tokens=list(translation.source) if kind == "cross" else None,
     )
 
 

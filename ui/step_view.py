@@ -142,8 +142,9 @@ def payload(
         style=style,
         plotly_url=url,
         report_ms=report_ms,
-        tile_labels=habit_captions(_trace.weights, _trace.tokens, t),
+        tile_labels=None if _trace.key_tokens is not None else habit_captions(_trace.weights, _trace.tokens, t),
         mark=None if mark is None else dataclasses.asdict(mark),
+        key_tokens=_trace.key_tokens,
     )
 
 

@@ -1,7 +1,8 @@
 """The encoder–decoder's page: a sentence translated by the translator (random weights of the
 sidebar's shape, or the one "Train a model" trained with the task "translate"), the attention
-the step view shows ("Attention": the encoder's, the decoder's masked self-attention), and the
-generation replayed token by token with its cross-attention (ui.generation), drawn in the browser.
+the step view shows ("Attention": the encoder's, the decoder's masked self-attention, or
+cross-attention, target × source), and the generation replayed token by token with its
+cross-attention (ui.generation), drawn in the browser.
 
 The decoder is causal, so one trace of the finished translation holds every step of it: row t of
 each decoder map is what position t computed when it chose word t (encoder.translation).
@@ -30,6 +31,7 @@ class Translated:
     translation: Translation
     encoder: TraceArrays  # the encoder's self-attention over the source
     decoder: TraceArrays  # the decoder's masked self-attention over its input, <s> first
+    cross: TraceArrays  # cross-attention: the decoder's positions over the source (key_tokens)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -46,6 +48,7 @@ def translate(model_id: str, _translator: Translator, text: str) -> Translated:
         translation,
         attention_arrays(_translator, translation, "encoder"),
         attention_arrays(_translator, translation, "decoder"),
+        attention_arrays(_translator, translation, "cross"),
     )
 
 
@@ -107,10 +110,8 @@ def section(settings: Settings) -> None:
     text = {"encoder": t["attention_encoder_text"], "decoder": t["attention_decoder_text"].format(mark=MASK_MARK),
             "cross": t["attention_cross_text"]}[kind]  # fmt: skip
     st.caption(markdown_literal(text))
-    if kind != "cross":
-        trace = translated.encoder if kind == "encoder" else translated.decoder
-        trace_id = hashlib.sha256(repr((model_id, settings.text, kind)).encode()).hexdigest()[:16]
-        step_view.section(trace, trace_id)
+    trace = {"encoder": translated.encoder, "decoder": translated.decoder, "cross": translated.cross}[kind]
+    step_view.section(trace, hashlib.sha256(repr((model_id, settings.text, kind)).encode()).hexdigest()[:16])
     st.subheader(t["generation_title"])
     strings = {key: t[key] for key in GENERATION_STRING_KEYS}
     generation.show(generation.payload_of(translation, strings, session.chart_style(settings)))

@@ -52,18 +52,19 @@ def grid_block_size(n_tokens: int, max_tile_cells: int = GRID_MAX_TILE_CELLS) ->
 
 
 def pool_blocks(weights: np.ndarray, block: int) -> np.ndarray:
-    """Average (layers, heads, n, n) over block x block squares of tokens; the last may be smaller.
+    """Average (layers, heads, n_queries, n_keys) over block x block squares of tokens; the last may
+    be smaller.
 
     Masked weights are 0, not NaN, so they count as "no attention" in the average.
     """
     if block == 1:
         return weights
-    n_layers, n_heads, n, _ = weights.shape
-    size = math.ceil(n / block)
-    padded = np.full((n_layers, n_heads, size * block, size * block), np.nan, dtype=np.float32)
-    padded[:, :, :n, :n] = weights
-    blocks = padded.reshape(n_layers, n_heads, size, block, size, block)  # (L, H, m, b, m, b)
-    return np.nanmean(blocks, axis=(3, 5)).astype(np.float32)  # (L, H, m, m)
+    n_layers, n_heads, n_queries, n_keys = weights.shape
+    rows, columns = math.ceil(n_queries / block), math.ceil(n_keys / block)
+    padded = np.full((n_layers, n_heads, rows * block, columns * block), np.nan, dtype=np.float32)
+    padded[:, :, :n_queries, :n_keys] = weights
+    blocks = padded.reshape(n_layers, n_heads, rows, block, columns, block)  # (L, H, mq, b, mk, b)
+    return np.nanmean(blocks, axis=(3, 5)).astype(np.float32)  # (L, H, mq, mk)
 
 
 def tile_stride(n_tokens: int) -> int:
@@ -72,49 +73,64 @@ def tile_stride(n_tokens: int) -> int:
 
 
 def tile_weights(weights: np.ndarray) -> np.ndarray:
-    """The (layers, heads, n, n) maps laid out as one array, NaN between the tiles.
+    """The (layers, heads, n_queries, n_keys) maps laid out as one array, NaN between the tiles.
 
-    weights[l, h, i, j] lands at row l·(n+gap) + i, column h·(n+gap) + j.
+    weights[l, h, i, j] lands at row l·(n_queries+gap) + i, column h·(n_keys+gap) + j.
     """
-    n_layers, n_heads, n, _ = weights.shape
-    stride = tile_stride(n)
-    tiles = np.full((n_layers, stride, n_heads, stride), np.nan, dtype=np.float32)  # (L, n+gap, H, n+gap)
-    tiles[:, :n, :, :n] = weights.transpose(0, 2, 1, 3)  # (L, n, H, n): layer, query, head, key
-    grid = tiles.reshape(n_layers * stride, n_heads * stride)  # (L·(n+gap), H·(n+gap))
-    return np.ascontiguousarray(grid[: n_layers * stride - GRID_GAP, : n_heads * stride - GRID_GAP])
+    n_layers, n_heads, n_queries, n_keys = weights.shape
+    row_stride, column_stride = tile_stride(n_queries), tile_stride(n_keys)
+    tiles = np.full((n_layers, row_stride, n_heads, column_stride), np.nan, dtype=np.float32)  # (L, nq+gap, H, nk+gap)
+    tiles[:, :n_queries, :, :n_keys] = weights.transpose(0, 2, 1, 3)  # (L, nq, H, nk): layer, query, head, key
+    grid = tiles.reshape(n_layers * row_stride, n_heads * column_stride)  # (L·(nq+gap), H·(nk+gap))
+    return np.ascontiguousarray(grid[: n_layers * row_stride - GRID_GAP, : n_heads * column_stride - GRID_GAP])
 
 
 def hover_data(
-    labels: list[str], n_layers: int, n_heads: int, *, with_tokens: bool, block: int = 1, first_layer: int = 0
+    labels: list[str],
+    n_layers: int,
+    n_heads: int,
+    *,
+    with_tokens: bool,
+    block: int = 1,
+    first_layer: int = 0,
+    key_labels: list[str] | None = None,
 ) -> np.ndarray:
     """Per cell of the tiled array: layer (1-based, counted from `first_layer`), head (1-based),
-    then query and key.
+    then query and key (`key_labels`: the keys' own, when they are not the queries).
 
     Query and key are the tokens' labels when `with_tokens`, else their 1-based positions
     (with `block` > 1, the first position of the block a pooled cell averages).
     Gap cells hold "" or 0; they are never hovered.
     """
-    n = math.ceil(len(labels) / block)
-    stride = tile_stride(n)
-    rows = np.arange(n_layers * stride - GRID_GAP)  # (rows,)
-    columns = np.arange(n_heads * stride - GRID_GAP)  # (cols,)
-    position_in_tile = np.arange(stride)  # index n is the gap after a tile
-    numbers_1_based = np.where(position_in_tile < n, position_in_tile * block + 1, 0)  # (n+gap,)
-    tokens = np.array([*labels, *[""] * GRID_GAP], dtype=object) if with_tokens else numbers_1_based
+    key_labels = labels if key_labels is None else key_labels
+
+    def along(names: list[str]) -> tuple[int, np.ndarray]:
+        """(stride, per position within a tile and its gap: the label or the 1-based position)."""
+        n = math.ceil(len(names) / block)
+        position_in_tile = np.arange(tile_stride(n))  # index n is the gap after a tile
+        numbers_1_based = np.where(position_in_tile < n, position_in_tile * block + 1, 0)  # (n+gap,)
+        return tile_stride(n), np.array([*names, *[""] * GRID_GAP], dtype=object) if with_tokens else numbers_1_based
+
+    row_stride, queries = along(labels)
+    column_stride, keys = along(key_labels)
+    rows = np.arange(n_layers * row_stride - GRID_GAP)  # (rows,)
+    columns = np.arange(n_heads * column_stride - GRID_GAP)  # (cols,)
     # Positions take the smallest unsigned type that holds them: one byte each up to 255.
-    dtype = object if with_tokens else np.min_scalar_type(max(first_layer + n_layers, n_heads, len(labels)))
+    longest = max(first_layer + n_layers, n_heads, len(labels), len(key_labels))
+    dtype = object if with_tokens else np.min_scalar_type(longest)
     data = np.empty((rows.size, columns.size, 4), dtype=dtype)  # (rows, cols, 4)
-    data[..., 0] = (rows // stride + first_layer + 1)[:, None]
-    data[..., 1] = (columns // stride + 1)[None, :]
-    data[..., 2] = tokens[rows % stride][:, None]
-    data[..., 3] = tokens[columns % stride][None, :]
+    data[..., 0] = (rows // row_stride + first_layer + 1)[:, None]
+    data[..., 1] = (columns // column_stride + 1)[None, :]
+    data[..., 2] = queries[rows % row_stride][:, None]
+    data[..., 3] = keys[columns % column_stride][None, :]
     return data
 
 
 def heads_grid_figure(
-    weights: np.ndarray,  # (layers, heads, n, n) softmax weights
+    weights: np.ndarray,  # (layers, heads, n_queries, n_keys) softmax weights
     tokens: Sequence[str],
     *,
+    key_tokens: Sequence[str] | None = None,  # the keys, when they are not the queries (cross-attention)
     selected: tuple[int, int] | None = None,  # (layer, head), 0-based, to outline
     labels: ChartLabels = ChartLabels(),
     style: ChartStyle = ChartStyle(),
@@ -134,23 +150,31 @@ def heads_grid_figure(
     tile in its top-left corner (`tile_label_annotations`).
     """
     font_size = style.font_size
-    stack = float_array(weights, "weights", "(layers, heads, n_queries, n_keys)")  # (L, H, n, n)
-    require_square(stack, "weights")
-    n_layers, n_heads, n, _ = stack.shape
-    ticks = labels_for(tokens, n, array_name="weights", axis_name="positions", token_kind="tokens")
-    block = grid_block_size(n, max_tile_cells)
-    stack = pool_blocks(np.where(np.isfinite(stack), stack, np.float32(np.nan)), block)  # (L, H, m, m)
+    stack = float_array(weights, "weights", "(layers, heads, n_queries, n_keys)")  # (L, H, nq, nk)
+    if key_tokens is None:
+        require_square(stack, "weights")
+    n_layers, n_heads, n_queries, n_keys = stack.shape
+    axis = "positions" if key_tokens is None else "rows"
+    ticks = labels_for(tokens, n_queries, array_name="weights", axis_name=axis, token_kind="tokens")
+    key_ticks = ticks
+    if key_tokens is not None:
+        key_ticks = labels_for(key_tokens, n_keys, array_name="weights", axis_name="columns", token_kind="key tokens")
+    block = grid_block_size(max(n_queries, n_keys), max_tile_cells)
+    stack = pool_blocks(np.where(np.isfinite(stack), stack, np.float32(np.nan)), block)  # (L, H, mq, mk)
     z = tile_weights(stack)  # (rows, cols)
     with_tokens = block == 1 and z.size <= GRID_TOKEN_HOVER_MAX_CELLS
     position = "" if with_tokens else "#"
     block_note = f" (+{block - 1})" if block > 1 else ""  # a pooled cell starts there, spans `block`
-    n = stack.shape[-1]  # tile side, in cells
+    n, n_key_cells = stack.shape[-2:]  # a tile's rows and columns, in cells
+    customdata = hover_data(
+        ticks, n_layers, n_heads, with_tokens=with_tokens, block=block, first_layer=first_layer, key_labels=key_ticks
+    )
     heatmap = go.Heatmap(
         z=z,
         colorscale=SEQUENTIAL_SCALES[style.palette],
         zmin=0.0,
         zmax=1.0,
-        customdata=hover_data(ticks, n_layers, n_heads, with_tokens=with_tokens, block=block, first_layer=first_layer),
+        customdata=customdata,
         hovertemplate=(
             f"{labels.layer} %{{customdata[0]}} · {labels.head} %{{customdata[1]}}<br>"
             f"{labels.query}: {position}%{{customdata[2]}}{block_note}<br>"
@@ -160,13 +184,13 @@ def heads_grid_figure(
         hoverongaps=False,  # the gaps between tiles are not cells
         colorbar=colorbar(labels.weight),
     )
-    stride = tile_stride(n)
+    stride, column_stride = tile_stride(n), tile_stride(n_key_cells)
     tile_centre = (n - 1) / 2
     layout = base_layout("", font_size)
     layout["xaxis"] = cell_axis(
         "",
         tickmode="array",
-        tickvals=[h * stride + tile_centre for h in range(n_heads)],
+        tickvals=[h * column_stride + (n_key_cells - 1) / 2 for h in range(n_heads)],
         ticktext=[f"{labels.head} {h + 1}" for h in range(n_heads)],
     )
     layout["yaxis"] = cell_axis(
@@ -182,24 +206,30 @@ def heads_grid_figure(
     rows, columns = z.shape
     layout["height"] = round(min(MAX_HEIGHT, max(MIN_HEIGHT, TYPICAL_WIDTH * rows / columns + 4 * font_size)))
     if selected is not None:
-        layout["shapes"] = selection_outline(selected, n, n_layers, n_heads)
+        layout["shapes"] = selection_outline(selected, n, n_layers, n_heads, n_key_cells)
     if tile_labels is not None:
-        layout["annotations"] = tile_label_annotations(tile_labels, n, n_layers, n_heads, font_size)
+        layout["annotations"] = tile_label_annotations(tile_labels, n, n_layers, n_heads, font_size, n_key_cells)
     return go.Figure(data=[heatmap], layout=pinned_fonts(layout, font_size))
 
 
 def tile_label_annotations(
-    labels: Sequence[Sequence[str]], n_cells: int, n_layers: int, n_heads: int, font_size: float
+    labels: Sequence[Sequence[str]],
+    n_cells: int,
+    n_layers: int,
+    n_heads: int,
+    font_size: float,
+    n_key_cells: int | None = None,
 ) -> list[dict[str, object]]:
     """One caption per tile, inside its top-left corner on a light box, in the grid's cell
-    coordinates (`tile_stride`): annotation k is layer k // heads, head k % heads."""
+    coordinates (`tile_stride`): annotation k is layer k // heads, head k % heads. A tile has
+    `n_cells` rows and `n_key_cells` columns (the same by default)."""
     if len(labels) != n_layers or any(len(row) != n_heads for row in labels):
         shape = (len(labels), *{len(row) for row in labels})
         raise ValueError(f"tile_labels has shape {shape}; expected one label per tile, ({n_layers}, {n_heads})")
-    stride = tile_stride(n_cells)
+    stride, column_stride = tile_stride(n_cells), tile_stride(n_cells if n_key_cells is None else n_key_cells)
     return [
         {
-            "x": head * stride - 0.5,
+            "x": head * column_stride - 0.5,
             "y": layer * stride - 0.5,
             "xref": "x",
             "yref": "y",
@@ -215,17 +245,20 @@ def tile_label_annotations(
     ]
 
 
-def selection_outline(selected: tuple[int, int], n_tokens: int, n_layers: int, n_heads: int) -> list[dict[str, object]]:
-    """Rectangles around the selected tile, drawn on the cell edges."""
+def selection_outline(
+    selected: tuple[int, int], n_tokens: int, n_layers: int, n_heads: int, n_keys: int | None = None
+) -> list[dict[str, object]]:
+    """Rectangles around the selected tile (`n_tokens` rows, `n_keys` columns), on the cell edges."""
     layer, head = selected
     if not (0 <= layer < n_layers and 0 <= head < n_heads):
         raise ValueError(
             f"selected={selected!r} is out of range: layer must be in [0, {n_layers}) and head in [0, {n_heads})"
         )
-    stride = tile_stride(n_tokens)
+    n_keys = n_tokens if n_keys is None else n_keys
+    stride, column_stride = tile_stride(n_tokens), tile_stride(n_keys)
     edges = {
-        "x0": head * stride - 0.5,
-        "x1": head * stride + n_tokens - 0.5,
+        "x0": head * column_stride - 0.5,
+        "x1": head * column_stride + n_keys - 0.5,
         "y0": layer * stride - 0.5,
         "y1": layer * stride + n_tokens - 0.5,
     }
@@ -235,13 +268,16 @@ def selection_outline(selected: tuple[int, int], n_tokens: int, n_layers: int, n
     ]
 
 
-def grid_cell_to_layer_head(x: float, y: float, n_tokens: int, n_layers: int, n_heads: int) -> tuple[int, int] | None:
+def grid_cell_to_layer_head(
+    x: float, y: float, n_tokens: int, n_layers: int, n_heads: int, n_keys: int | None = None
+) -> tuple[int, int] | None:
     """The (layer, head), 0-based, of the tile under a clicked point; None in a gap or outside.
 
     `x` and `y` are the point's heatmap coordinates as Plotly reports them on click: the
-    column and row of the cell in the tiled array.
+    column and row of the cell in the tiled array (tiles of `n_tokens` rows, `n_keys` columns).
     """
-    for name, count in (("n_tokens", n_tokens), ("n_layers", n_layers), ("n_heads", n_heads)):
+    n_keys = n_tokens if n_keys is None else n_keys
+    for name, count in (("n_tokens", n_tokens), ("n_keys", n_keys), ("n_layers", n_layers), ("n_heads", n_heads)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(f"{name}={count!r} is invalid: must be a positive integer")
     if not (math.isfinite(x) and math.isfinite(y)):
@@ -250,7 +286,7 @@ def grid_cell_to_layer_head(x: float, y: float, n_tokens: int, n_layers: int, n_
     if column < 0 or row < 0:
         return None
     layer, query = divmod(row, tile_stride(n_tokens))
-    head, key = divmod(column, tile_stride(n_tokens))
-    if query >= n_tokens or key >= n_tokens or layer >= n_layers or head >= n_heads:
+    head, key = divmod(column, tile_stride(n_keys))
+    if query >= n_tokens or key >= n_keys or layer >= n_layers or head >= n_heads:
         return None
     return layer, head

@@ -96,10 +96,11 @@ def vectors_figure(
 
 def qkv_figure(
     q: np.ndarray,  # (n, d_head) one head
-    k: np.ndarray,  # (n, d_head)
-    v: np.ndarray,  # (n, d_head)
+    k: np.ndarray,  # (n, d_head), or (n_keys, d_head) with key_tokens
+    v: np.ndarray,  # (n, d_head), or (n_keys, d_head) with key_tokens
     tokens: Sequence[str],
     *,
+    key_tokens: Sequence[str] | None = None,  # K's and V's rows when they are not Q's (cross-attention)
     title: str = "",
     names: tuple[str, str, str] = ("Q", "K", "V"),
     labels: ChartLabels = ChartLabels(),
@@ -111,13 +112,21 @@ def qkv_figure(
     One figure rather than three: the browser draws one chart instead of three on every
     change of head, and one shared, symmetric colour scale lets the three be compared
     cell by cell. Three heatmaps on three x axes, laid out by domain (no make_subplots).
+    With `key_tokens` (cross-attention: queries from the target, keys and values from the
+    source), K and V share a second row axis of their own, labelled with the keys.
     """
     panels = [float_array(values, name, "(n_tokens, d_head)") for values, name in zip((q, k, v), names, strict=True)]
-    if not panels[0].shape == panels[1].shape == panels[2].shape:
+    same = panels[1].shape == panels[2].shape and panels[0].shape[1] == panels[1].shape[1]
+    if not same or (key_tokens is None and panels[0].shape != panels[1].shape):
         shapes = ", ".join(f"{name} {panel.shape}" for name, panel in zip(names, panels, strict=True))
         raise ValueError(f"Q, K and V must have the same shape, but have {shapes}")
     n_tokens, d = panels[0].shape
     ticks = labels_for(tokens, n_tokens, array_name=names[0], axis_name="rows", token_kind="tokens")
+    key_ticks = ticks
+    if key_tokens is not None:
+        key_ticks = labels_for(
+            key_tokens, len(panels[1]), array_name=names[1], axis_name="rows", token_kind="key tokens"
+        )
     show = values_are_shown(show_values, n_tokens, 3 * d)
     finite = [panel[np.isfinite(panel)] for panel in panels]
     largest = max((float(np.abs(values).max()) for values in finite if values.size), default=1.0) or 1.0
@@ -128,21 +137,30 @@ def qkv_figure(
         "cmax": largest,
         "colorbar": colorbar(labels.value),
     }
-    gap = 0.05
+    gap = 0.05 if key_tokens is None else 0.1  # K's own row labels need the room before it
     width = (1 - 2 * gap) / 3
     data = []
     dim_ticks = {"dtick": 1} if d <= MAX_CELLS_PER_AXIS_FOR_VALUES // 2 else {}
     for index, (name, panel) in enumerate(zip(names, panels, strict=True)):
         axis = "" if index == 0 else str(index + 1)
+        rows_axis = "y" if index == 0 or key_tokens is None else "y2"
         hover = f"{name} · {labels.token}: %{{customdata}}<br>{labels.dimension}: %{{x}}<br>{labels.value}"
         data.append(
             vectors_heatmap(
-                panel, ticks, hover=hover, show_values=show, coloraxis="coloraxis", xaxis=f"x{axis}", yaxis="y"
+                panel,
+                ticks if rows_axis == "y" else key_ticks,
+                hover=hover,
+                show_values=show,
+                coloraxis="coloraxis",
+                xaxis=f"x{axis}",
+                yaxis=rows_axis,
             )
         )
         start = index * (width + gap)
         layout[f"xaxis{axis}"] = cell_axis(f"{name} · {labels.dimension}", domain=[start, start + width], **dim_ticks)
     layout["yaxis"] = axis_with_token_ticks(labels.token, ticks, top_down=True)
+    if key_tokens is not None:
+        layout["yaxis2"] = {**axis_with_token_ticks("", key_ticks, top_down=True), "anchor": "x2"}
     token_margins(layout, style.font_size, ticks, [str(d - 1)])
     return go.Figure(data=data, layout=pinned_fonts(layout, style.font_size))
 

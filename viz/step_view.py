@@ -132,6 +132,7 @@ def step_view_payload(
     report_ms: int = REPORT_DELAY_MS,
     tile_labels: Sequence[Sequence[str]] | None = None,
     mark: Mapping[str, Any] | None = None,
+    key_tokens: Sequence[str] | None = None,
 ) -> bytes:
     """The payload for one run (see the module's docstring).
 
@@ -146,26 +147,31 @@ def step_view_payload(
     `tile_labels` (layers, heads) caption each head's thumbnail in the strip and the grid (the
     page gives each head's habit). `mark` is a lesson's revealed answer, which the browser outlines:
     `chart` ("weights" or "heads"), `layer`, `head`, and for the weights `query` and `key` (None:
-    the query's whole row), 0-based.
+    the query's whole row), 0-based. `key_tokens` are the keys when they are not the queries
+    (cross-attention: the target's positions ask, the source's characters answer): every map is
+    then n × n_keys, and K and V have a row per key.
     """
     n = len(tokens)
+    cross = key_tokens is not None
+    key_tokens = list(tokens) if key_tokens is None else list(key_tokens)
+    n_keys = len(key_tokens)
     view = replace(  # fitted to the model and the sentence
         view, layer=min(view.layer, n_layers - 1), head=min(view.head, n_heads - 1), query=min(view.query, n - 1)
     )
     d_head = d_model // n_heads
-    block = grid_block_size(n)
-    tile = -(-n // block)  # cells per side of a (pooled) tile
-    strip_cells = tile * (n_heads * (tile + GRID_GAP) - GRID_GAP)  # one layer's tiles and the gaps between
-    grid_cells = (n_layers * (tile + GRID_GAP) - GRID_GAP) * (n_heads * (tile + GRID_GAP) - GRID_GAP)
+    block = grid_block_size(max(n, n_keys))
+    tile, key_tile = -(-n // block), -(-n_keys // block)  # rows and columns of a (pooled) tile
+    strip_cells = tile * (n_heads * (key_tile + GRID_GAP) - GRID_GAP)  # one layer's tiles and the gaps between
+    grid_cells = (n_layers * (tile + GRID_GAP) - GRID_GAP) * (n_heads * (key_tile + GRID_GAP) - GRID_GAP)
     sections: list[tuple[str, np.ndarray]] = []
     if include_base:
         if "mask" in arrays:
             sections.append(("mask", np.asarray(arrays["mask"], dtype=np.uint8)))
         for layer in range(n_layers):
-            weights = arrays[f"layer{layer}.weights"]  # (heads, n, n)
+            weights = arrays[f"layer{layer}.weights"]  # (heads, n, n_keys)
             sections.append((f"layer{layer}.weights", weights))
             pooled = pool_blocks(np.where(np.isfinite(weights), weights, np.float32(np.nan))[None], block)
-            sections.append((f"strip{layer}", tile_weights(pooled)))  # (m, heads·(m+gap)-gap)
+            sections.append((f"strip{layer}", tile_weights(pooled)))  # (m, heads·(m_keys+gap)-gap)
     for layer in sorted(layers):
         for name in STEP_ARRAYS:
             sections.append((f"layer{layer}.{name}", arrays[f"layer{layer}.{name}"]))
@@ -185,6 +191,9 @@ def step_view_payload(
         "id": trace_id,
         "tokens": list(tokens),
         "labels": token_labels(tokens),
+        "key_tokens": key_tokens,  # the queries' own tokens, but in cross-attention
+        "key_labels": token_labels(key_tokens),
+        "cross": cross,
         "n_layers": n_layers,
         "n_heads": n_heads,
         "d_model": d_model,
@@ -195,8 +204,8 @@ def step_view_payload(
         "strip_tokens": block == 1 and strip_cells <= GRID_TOKEN_HOVER_MAX_CELLS,
         "grid_tokens": block == 1 and grid_cells <= GRID_TOKEN_HOVER_MAX_CELLS,
         "show_values": {  # numbers in the cells, as the figure builders decide
-            "qkv": values_are_shown(None, n, 3 * d_head),
-            "matrix": values_are_shown(None, n, n),
+            "qkv": values_are_shown(None, max(n, n_keys), 3 * d_head),
+            "matrix": values_are_shown(None, n, n_keys),
             "context": values_are_shown(None, n, d_head),
         },
         "plotly_url": plotly_url,
@@ -229,7 +238,15 @@ def step_view_payload(
         "config": chart_config("attention", style.image_format),
         "strings": dict(strings),
         "templates": figure_templates(
-            arrays, tokens, view.layer, view.head, n_layers, labels, style.chart, tile_labels
+            arrays,
+            tokens,
+            view.layer,
+            view.head,
+            n_layers,
+            labels,
+            style.chart,
+            tile_labels,
+            key_tokens if cross else None,
         ),
         "plotly_template": plotly_template(),
         "arrays": index,
@@ -264,24 +281,29 @@ def figure_templates(
     labels: ChartLabels,
     style: ChartStyle,
     tile_labels: Sequence[Sequence[str]] | None = None,
+    key_tokens: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each chart of the step view as Plotly JSON, built for (layer, head) by the page's own
-    figure builders and stripped of the fields that change with the head."""
+    figure builders and stripped of the fields that change with the head. `key_tokens`: the
+    keys, in cross-attention."""
 
     def one(name: str) -> np.ndarray:
         return arrays[f"layer{layer}.{name}"][head]
 
     chart = {"labels": labels, "style": style}
     mask = arrays.get("mask")
+    keys = tokens if key_tokens is None else key_tokens
     figures = {
-        "qkv": qkv_figure(one("q"), one("k"), one("v"), tokens, title=f"Q, K, V ({WHERE})", **chart),
+        "qkv": qkv_figure(
+            one("q"), one("k"), one("v"), tokens, key_tokens=key_tokens, title=f"Q, K, V ({WHERE})", **chart
+        ),
         "scores": matrix_figure(
-            one("scores"), tokens, tokens, kind="scores", title=f"Q·Kᵀ ({WHERE})", value_label="q·k", **chart
+            one("scores"), tokens, keys, kind="scores", title=f"Q·Kᵀ ({WHERE})", value_label="q·k", **chart
         ),
         "scaled": matrix_figure(
             one("scaled_scores"),
             tokens,
-            tokens,
+            keys,
             kind="scores",
             title=f"Q·Kᵀ/√d_k ({WHERE})",
             value_label="q·k/√d_k",
@@ -291,7 +313,7 @@ def figure_templates(
         "weights": matrix_figure(
             one("weights"),
             tokens,
-            tokens,
+            keys,
             kind="weights",
             title=f"softmax ({WHERE})",
             mask=mask,
@@ -301,6 +323,7 @@ def figure_templates(
         "heads": heads_grid_figure(
             arrays[f"layer{layer}.weights"][None],
             tokens,
+            key_tokens=key_tokens,
             first_layer=layer,
             tile_labels=None if tile_labels is None else tile_labels[layer : layer + 1],
             **chart,
@@ -309,6 +332,7 @@ def figure_templates(
         "grid": heads_grid_figure(
             np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)]),
             tokens,
+            key_tokens=key_tokens,
             selected=(0, 0),
             tile_labels=tile_labels,
             **chart,

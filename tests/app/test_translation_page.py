@@ -89,7 +89,13 @@ def test_a_translator_trained_here_translates_我爱你_step_by_step(trained_pag
     assert np.isneginf(arrays["layer0.scaled_scores"][:, 0, 1:]).all()
 
     at = page.after(at.radio(key="attention").set_value("cross"))
-    assert not [e for e in at.get("bidi_component") if e.proto.component_name == "step_view"]
+    header, arrays = page.step_view(at)  # target positions ask, the source's characters answer
+    assert header["tokens"] == [BOS, "I", "love", "you"] and header["key_tokens"] == ["我", "爱", "你"]
+    assert header["cross"] and not header["masked"]
+    for i, layer in enumerate(reference.trace.decoder):
+        for name in ("q", "k", "v", "scores", "scaled_scores", "weights", "context"):
+            np.testing.assert_array_equal(arrays[f"layer{i}.{name}"], getattr(layer.cross_attention, name).numpy())
+    assert arrays["layer0.k"].shape[1] == 3 and arrays["layer0.weights"].shape[1:] == (4, 3)
     data = _generation(at)
     assert data["emitted"] == ["I", "love", "you", EOS]
     np.testing.assert_array_equal(np.asarray(data["weights"], dtype=np.float32), cross_weights(reference))

@@ -157,11 +157,11 @@ const ChartDrawing = {
       const tiles = this.tileLayouts && this.tileLayouts.heads;
       if (!tiles) return [];
       const [top, left] = tiles.at(0, mark.head);
-      return [rect(left - 0.5, left + tiles.m - 0.5, top - 0.5, top + tiles.m - 0.5)];
+      return [rect(left - 0.5, left + tiles.mk - 0.5, top - 0.5, top + tiles.m - 0.5)];
     }
     if (name !== "weights" || mark.chart !== "weights" || mark.head !== v.head) return [];
     const i = mark.query;
-    if (mark.key === null) return [rect(-0.5, this.trace.header.tokens.length - 0.5, i - 0.5, i + 0.5)];
+    if (mark.key === null) return [rect(-0.5, this.trace.header.key_tokens.length - 0.5, i - 0.5, i + 0.5)];
     return [rect(mark.key - 0.5, mark.key + 0.5, i - 0.5, i + 0.5)];
   },
 
@@ -173,7 +173,7 @@ const ChartDrawing = {
     const colour = this.theme.color;
     const line = { color: colour, width: 3 };
     const rect = (xref, x0, x1, y0, y1) => ({ type: "rect", xref, yref: "y", x0, x1, y0, y1, line, fillcolor: "rgba(0,0,0,0)" });
-    const n = h.tokens.length;
+    const n = h.key_tokens.length;
     const d = h.d_head;
     const cellRect = rect("x", j - 0.5, j + 0.5, i - 0.5, i + 0.5);
     switch (name) {

@@ -46,6 +46,9 @@ class StepView {
     }
     const trace = this.trace;
     trace.header = header;
+    // Cross-attention's queries and keys are different tokens: no picking of tokens as both.
+    this.root.dataset.cross = String(Boolean(header.cross));
+    if (header.cross) this.picked = new Set();
     if (header.base) {
       trace.weights = [];
       trace.strips = [];

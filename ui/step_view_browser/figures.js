@@ -17,9 +17,10 @@ const ChartFigures = {
   qkvFigure(layer) {
     const figure = this.template("qkv");
     const v = this.view;
-    const labels = this.trace.header.labels;
+    const h = this.trace.header;
     let largest = 0;
     ["q", "k", "v"].forEach((name, index) => {
+      const labels = index ? h.key_labels : h.labels; // K and V: a row per key (the source's, in cross-attention)
       const rows = rowsOf(layer[name], v.head);
       for (const values of rows) for (const value of values) if (Number.isFinite(value)) largest = Math.max(largest, Math.abs(value));
       const trace = figure.data[index];
@@ -46,14 +47,15 @@ const ChartFigures = {
   matrixFigure(name, array, masked) {
     const figure = this.template(name);
     const labels = this.trace.header.labels;
+    const keyLabels = this.trace.header.key_labels;
     const mask = masked ? this.trace.mask : null;
-    const n = labels.length;
+    const n = keyLabels.length;
     const raw = rowsOf(array, this.view.head);
     const isMasked = (i, j, value) => !Number.isFinite(value) || (mask !== null && mask.data[i * n + j] === 0);
     const rows = raw.map((values) => (values.every(Number.isFinite) ? values : Array.from(values, (x) => (Number.isFinite(x) ? x : NaN))));
     const trace = figure.data[0];
     trace.z = rows;
-    trace.customdata = labels.map((query) => labels.map((key) => [query, key]));
+    trace.customdata = labels.map((query) => keyLabels.map((key) => [query, key]));
     // As viz.heatmaps.cell_texts: the value where numbers fit, the mask mark wherever a key is hidden.
     const show = this.trace.header.show_values.matrix;
     if (show || raw.some((values, i) => values.some((x, j) => isMasked(i, j, x)))) {

@@ -23,22 +23,13 @@ function fitFormula(holder) {
 function formula(step, h) {
   const sqrt = Math.sqrt(h.d_head);
   switch (step) {
-    case "qkv":
-      return math(
-        ...["Q", "K", "V"].flatMap((name, i) => [
-          ...(i ? [mo(","), m("mspace")] : []),
-          mi(name),
-          mo("="),
-          mi("X"),
-          sup(mi("W"), mi(name)),
-        ]),
-        m("mspace"),
-        mo("("),
-        mn(String(h.tokens.length)),
-        mo("×"),
-        mn(String(h.d_head)),
-        mo(")"),
-      );
+    case "qkv": {
+      // Cross-attention: K and V come from the encoder's output M (a row per source token).
+      const size = (n) => [m("mspace"), mo("("), mn(String(n)), mo("×"), mn(String(h.d_head)), mo(")")];
+      const product = (name, i) => [...(i ? [mo(","), m("mspace")] : []), mi(name), mo("="), mi(h.cross && i ? "M" : "X"), sup(mi("W"), mi(name))];
+      if (!h.cross) return math(...["Q", "K", "V"].flatMap(product), ...size(h.tokens.length));
+      return math(...product("Q", 0), ...size(h.tokens.length), ...product("K", 1), ...product("V", 2), ...size(h.key_tokens.length));
+    }
     case "scores":
       return math(mi("S"), mo("="), mi("Q"), kt());
     case "scaled":

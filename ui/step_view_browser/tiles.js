@@ -9,41 +9,46 @@ const COLOUR_BAR_PX = 90; // a little more than the colour bar and its labels ta
 
 const TileCharts = {
   // Where the tiles of `layers` go in chart `name`: `columns` tiles a row, each layer on `rowsPer`
-  // rows of them, in cells of the tiled array (`stride` apart: a tile of m cells and the gap).
+  // rows of them, in cells of the tiled array (`stride` rows and `keyStride` columns apart: a tile
+  // of m × mk cells and the gap; m = mk but in cross-attention).
   tileLayout(name, layers) {
     const h = this.trace.header;
     const m = Math.ceil(h.tokens.length / h.grid_block);
+    const mk = Math.ceil(h.key_tokens.length / h.grid_block);
     const gap = h.grid_gap;
     const stride = m + gap;
+    const keyStride = mk + gap;
     const { margin } = h.templates[name].layout;
     const room = (this.heatmaps[name].boxWidth || this.charts[name].clientWidth) - margin.l - margin.r - COLOUR_BAR_PX;
-    const cellPx = (columns) => room / (columns * stride - gap);
+    const cellPx = (columns) => room / (columns * keyStride - gap);
     let columns = h.n_heads;
-    while (columns > 1 && cellPx(columns) * m < MIN_TILE_PX) columns--;
+    while (columns > 1 && cellPx(columns) * mk < MIN_TILE_PX) columns--;
     const rowsPer = Math.ceil(h.n_heads / columns);
     columns = Math.ceil(h.n_heads / rowsPer); // as even as the rows allow: 4 heads as 2 × 2, not 3 + 1
     // Wrapped, one layer's rows of tiles are set apart from the next by half a tile more.
     const layerStride = rowsPer * stride + (rowsPer > 1 ? Math.ceil(m / 2) : 0);
     return {
       m,
+      mk,
       stride,
+      keyStride,
       columns,
       rowsPer,
       layerStride,
       layers,
       cellPx: cellPx(columns),
       wraps: rowsPer > 1,
-      size: [(layers.length - 1) * layerStride + rowsPer * stride - gap, columns * stride - gap],
+      size: [(layers.length - 1) * layerStride + rowsPer * stride - gap, columns * keyStride - gap],
       // the top-left cell [row, column] of the tile of `head` of the k-th layer shown
-      at: (k, head) => [k * layerStride + Math.floor(head / columns) * stride, (head % columns) * stride],
+      at: (k, head) => [k * layerStride + Math.floor(head / columns) * stride, (head % columns) * keyStride],
       // the layer, head, query and key of cell (row, column), or null in a gap
       find: (row, column) => {
         const k = Math.floor(row / layerStride);
         const within = row - k * layerStride;
         const [tileRow, query] = [Math.floor(within / stride), within % stride];
-        const [tileColumn, key] = [Math.floor(column / stride), column % stride];
+        const [tileColumn, key] = [Math.floor(column / keyStride), column % keyStride];
         const head = tileRow * columns + tileColumn;
-        if (query >= m || key >= m || tileRow >= rowsPer || head >= h.n_heads || k >= layers.length) return null;
+        if (query >= m || key >= mk || tileRow >= rowsPer || head >= h.n_heads || k >= layers.length) return null;
         return { layer: layers[k], head, query, key };
       },
     };
@@ -57,17 +62,17 @@ const TileCharts = {
     const t = h.strings;
     const tiles = this.tileLayout(name, layers);
     this.tileLayouts = { ...this.tileLayouts, [name]: tiles };
-    const { m, stride } = tiles;
+    const { m, mk, stride, keyStride } = tiles;
     const [rows, columns] = tiles.size;
     const z = Array.from({ length: rows }, () => new Float32Array(columns).fill(NaN));
     const captions = [];
     const style = (figure.layout.annotations || [])[0];
     layers.forEach((layer, k) => {
-      const strip = rowsOf(this.tileStrip(layer), 0); // (m, heads·(m+gap)-gap)
+      const strip = rowsOf(this.tileStrip(layer), 0); // (m, heads·(mk+gap)-gap)
       const texts = this.tileCaptions(layer);
       for (let head = 0; head < h.n_heads; head++) {
         const [top, left] = tiles.at(k, head);
-        for (let i = 0; i < m; i++) z[top + i].set(strip[i].subarray(head * stride, head * stride + m), left);
+        for (let i = 0; i < m; i++) z[top + i].set(strip[i].subarray(head * keyStride, head * keyStride + mk), left);
         // Wrapped, the axis cannot name the heads: each caption does.
         const text = tiles.wraps ? [`${t.head} ${head + 1}`, texts[head]].filter(Boolean).join(" · ") : texts[head];
         if (style) captions.push({ ...style, x: left - 0.5, y: top - 0.5, text: text || "" });
@@ -117,7 +122,7 @@ const TileCharts = {
         const cell = tiles.find(r, c);
         if (!cell) return withTokens ? [0, 0, "", ""] : [0, 0, 0, 0];
         const { layer, head, query, key } = cell;
-        if (withTokens) return [layer + 1, head + 1, h.labels[query], h.labels[key]];
+        if (withTokens) return [layer + 1, head + 1, h.labels[query], h.key_labels[key]];
         return [layer + 1, head + 1, query * block + 1, key * block + 1];
       }),
     );

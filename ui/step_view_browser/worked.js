@@ -19,7 +19,7 @@ const WorkedExample = {
     const h = this.trace.header;
     const t = h.strings;
     const v = this.view;
-    const n = h.tokens.length;
+    const n = h.key_tokens.length; // the keys the query weighs (the source's, in cross-attention)
     const q = v.query;
     const d = h.d_head;
     const pick = (array) => rowsOf(array, v.head)[q];
@@ -45,7 +45,7 @@ const WorkedExample = {
     parts.push(el("p", { text: fill(t.worked_step4, { total }) }));
     if (n <= 6) parts.push(this.softmaxFormula(q, scaled, weights));
     const header = [t.col_key, t.col_dot, t.col_scaled, t.col_exp, t.col_weight];
-    const rows = h.tokens.map((token, j) => [token, ...[dots[j], scaled[j], exps[j], weights[j]].map((x) => numberText(x, 4))]);
+    const rows = h.key_tokens.map((token, j) => [token, ...[dots[j], scaled[j], exps[j], weights[j]].map((x) => numberText(x, 4))]);
     parts.push(this.table(header, rows, [], "avi-table-steps", `${t.worked_example}: ${t.col_dot} … ${t.col_weight}`));
     if (scaled.some((s) => !Number.isFinite(s))) parts.push(el("p", { class: "avi-caption", text: t.worked_masked }));
     parts.push(el("p", { text: t.worked_step5 }));
@@ -54,7 +54,7 @@ const WorkedExample = {
     const weighted = values.map((vector, j) => Array.from(vector.subarray(0, dims), (x) => weights[j] * x));
     const sums = Array.from({ length: dims }, (_, c) => weighted.reduce((a, r) => a + r[c], 0));
     const vectorHeader = [t.col_key, ...Array.from({ length: dims }, (_, c) => `${t.col_weighted}[${c}]`)];
-    const vectorRows = h.tokens.map((token, j) => [token, ...weighted[j].map((x) => numberText(x, 4))]);
+    const vectorRows = h.key_tokens.map((token, j) => [token, ...weighted[j].map((x) => numberText(x, 4))]);
     const footer = [
       [t.weighted_sum_row, ...sums.map((x) => numberText(x, 4))],
       [t.context_row, ...context.slice(0, dims).map((x) => numberText(x, 4))],
