@@ -153,6 +153,13 @@ class Translation:
         return " ".join(self.words)
 
 
+def never_special(logits: torch.Tensor) -> torch.Tensor:
+    """`logits` (..., target vocabulary) with <pad> and <s> (the vocabulary's first two) at -inf, in
+    place: a decoder never writes them, though a random one would."""
+    logits[..., :2] = float("-inf")
+    return logits
+
+
 class Translator(nn.Module):
     """An `EncoderDecoder` with what makes it translate: a table of vectors for the Chinese
     characters and one for the English words (times √d_model, plus the sinusoidal positions of
@@ -207,14 +214,19 @@ class Translator(nn.Module):
         return self.encoder_decoder.trace(self.embed(self.source_table, source_ids),
                                           self.embed(self.target_table, target_ids))  # fmt: skip
 
+    def word_logits(self, output: torch.Tensor) -> torch.Tensor:
+        """(..., T, target vocabulary) the readout of the decoder's output (..., T, d_model), with
+        <pad> and <s> at -inf (`never_special`)."""
+        return never_special(self.readout(output))
+
     @torch.inference_mode()
     def translate_tokens(self, source: Sequence[str]) -> Translation:
         """Greedy decoding, one word at a time, every step through `trace`: the word each position
-        emits is the readout's argmax of the decoder's output there."""
+        emits is the argmax of `word_logits` there; its probability is their softmax's."""
         target = [BOS]
         while True:
             trace = self.trace(source, target)
-            logits = self.readout(trace.output)  # (T, target vocabulary)
+            logits = self.word_logits(trace.output)  # (T, target vocabulary)
             word = self.target_vocabulary[int(logits[-1].argmax())]
             if word == EOS or len(target) > MAX_TARGET_WORDS:
                 break
@@ -255,7 +267,7 @@ class _Training(nn.Module):
         """Greedy decoding of a batch (batch, S) -> (batch, MAX_TARGET_WORDS + 1) ids, BOS first."""
         target = torch.full((len(source), 1), 1, device=source.device)  # BOS
         for _ in range(MAX_TARGET_WORDS):
-            word = self(source, target)[:, -1].argmax(dim=-1)  # (batch,)
+            word = never_special(self(source, target)[:, -1]).argmax(dim=-1)  # (batch,)
             target = torch.cat([target, word[:, None]], dim=1)
         return target
 

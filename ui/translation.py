@@ -17,7 +17,7 @@ import streamlit as st
 
 from encoder import ConfigError, EmptyTextError, EncoderDecoderConfig, EncoderError, TraceArrays, Translator
 from encoder.translation import Translation, attention_arrays, source_vocabulary
-from ui import errors, generation, session, step_view, trainings
+from ui import compute, errors, generation, session, step_view, trainings
 from ui.i18n import option_label
 from ui.settings import CHOICES, Settings
 from viz import MASK_MARK, markdown_literal
@@ -34,15 +34,45 @@ class Translated:
     cross: TraceArrays  # cross-attention: the decoder's positions over the source (key_tokens)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+def translator_nbytes(config: EncoderDecoderConfig) -> int:
+    """About the bytes of a translator's float32 weights: per encoder layer W_Q, W_K, W_V, W_O and the
+    FFN, per decoder layer twice the attention (self and cross) and the FFN."""
+    attention, ffn = 4 * config.d_model**2, 2 * config.d_model * config.d_ff
+    return 4 * (config.n_encoder_layers * (attention + ffn) + config.n_decoder_layers * (2 * attention + ffn))
+
+
 def random_translator(config: EncoderDecoderConfig, device: str) -> Translator:
+    """A translator of random weights, per shape and device, shared by every session; a large one
+    (the largest shape holds 1.4 GB and builds in seconds) one at a time, as compute's large models."""
+    if translator_nbytes(config) <= compute.SMALL_BYTES:
+        return _small_translator(config, device)
+    with compute.one_large_at_a_time():
+        return _large_translator(config, device)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _small_translator(config: EncoderDecoderConfig, device: str) -> Translator:
     return Translator(config, device=None if device == "auto" else device)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def translate(model_id: str, _translator: Translator, text: str) -> Translated:
-    """One translation per (translator, sentence), shared by every session; `model_id` names the
-    translator in the cache. Raises EmptyTextError or UnknownCharactersError."""
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _large_translator(config: EncoderDecoderConfig, device: str) -> Translator:
+    return Translator(config, device=None if device == "auto" else device)
+
+
+def translate(model_id: str, translator: Translator, text: str) -> Translated:
+    """One translation per (translator, sentence), shared by every session; a large translator's
+    (a greedy decoding is a trace per word) one at a time. Raises EmptyTextError or
+    UnknownCharactersError."""
+    if translator_nbytes(translator.config) <= compute.SMALL_BYTES:
+        return _translate(model_id, translator, text)
+    with compute.one_large_at_a_time():
+        return _translate(model_id, translator, text)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # a translation holds at most ~10 MB (the largest shape)
+def _translate(model_id: str, _translator: Translator, text: str) -> Translated:
+    """`translate`, cached: `model_id` names the translator in the cache."""
     translation = _translator.translate(text)
     return Translated(
         translation,

@@ -338,6 +338,19 @@ def figure_templates(
             **chart,
         ),
     }
+    if mask is not None:  # a causal run's mask, a step of its own: 0 where a query may look, −∞ (marked) where not
+        allowed = np.asarray(mask, dtype=bool)  # (n, n)
+        figures["mask"] = matrix_figure(
+            np.where(allowed, 0.0, -np.inf),
+            tokens,
+            keys,
+            kind="scores",
+            title="M",
+            value_label="M",
+            mask=allowed,
+            **chart,
+        )
+        figures["mask"].update_traces(showscale=False)  # two values, each written in its cell: no colour bar
     templates = {}
     for name, figure in figures.items():
         figure.update_traces({field: None for field in PER_HEAD_FIELDS})
@@ -365,6 +378,8 @@ STEP_VIEW_STRING_KEYS: tuple[str, ...] = (
     "step_scores_text",
     "step_scaled",
     "step_scaled_text",
+    "step_mask",
+    "step_mask_text",
     "step_weights",
     "step_weights_text",
     "step_context",
@@ -421,6 +436,7 @@ def step_view_strings(
     sqrt = float(np.sqrt(d_head))
     strings["step_qkv_text"] = strings["step_qkv_text"].format(d_head=d_head, d_model=d_model)
     strings["step_scaled_text"] = strings["step_scaled_text"].format(sqrt=sqrt)
+    strings["step_mask_text"] = strings["step_mask_text"].format(mark=MASK_MARK)
     strings["worked_step2"] = strings["worked_step2"].format(sqrt=sqrt)
     shown = min(d_head, worked_dimensions)
     strings["worked_dims"] = strings["worked_dims"].format(shown=shown, d_head=d_head) if shown < d_head else ""

@@ -130,3 +130,14 @@ def test_a_link_to_a_translator_not_trained_here_says_what_to_do():
     at = page.run(model="translation", tweights="trained", train_seed="4242")
     assert texts("en")["translation_trained_needed"] in page.alerts(at)
     assert not page.has_step_view(at)
+
+
+def test_a_class_follows_the_teachers_translation_and_attention():
+    teacher = page.run(model="translation", layers="1")
+    [start] = [b for b in teacher.button if b.key == "class_start"]
+    teacher = page.after(start.click())
+    teacher = page.after(teacher.radio(key="attention").set_value("cross"))
+    student = page.run(**{"class": teacher.session_state.class_code})
+    header, _ = page.step_view(student)
+    assert student.radio(key="model").value == "translation" and student.session_state.attention == "cross"
+    assert header["cross"] and header["key_tokens"] == ["我", "爱", "你"] and header["n_layers"] == 1

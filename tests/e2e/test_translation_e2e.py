@@ -83,3 +83,30 @@ def test_a_translator_trained_on_the_page_translates_我爱你_in_both_languages
     expect(page.get_by_test_id("stCode").first).to_have_text("我爱你  →  I love you")
     expect(words.last).to_have_text(texts("en")["generation_end"])
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_the_decoders_mask_is_a_step_of_its_own_and_its_weights_are_zero(page: Page) -> None:
+    open_app(page, {"model": "translation", "attention": "decoder", "layers": 1, "d_model": 32, "heads": 2},
+             step_view=True)  # fmt: skip
+    config = EncoderDecoderConfig(d_model=32, n_heads=2, n_encoder_layers=1, n_decoder_layers=1)
+    translation = Translator(config).translate("我爱你")
+    n = len(translation.target)
+    mask = step_view(page).locator('section[data-part="mask"]')
+    expect(mask).to_be_visible()
+    drawn = figure(page, "mask")["data"][0]
+    later = np.triu(np.ones((n, n), dtype=bool), 1)  # (T, T): a key after its query
+    assert np.array_equal(np.array(drawn["text"]) == "×", later)  # marked, not blank
+    assert all(
+        value == 0
+        for row, hidden in zip(drawn["z"], later, strict=True)
+        for value, h in zip(row, hidden, strict=True)
+        if not h
+    )
+    weights = np.array(figure(page, "weights")["data"][0]["z"], dtype=np.float32)
+    expected = translation.trace.decoder[0].self_attention.weights[0].numpy()
+    np.testing.assert_array_equal(weights, expected)
+    assert (weights[later] == 0).all()
+    with rerun(page):
+        page.get_by_text("Encoder self-attention", exact=True).click()
+    wait_for_app(page, step_view=True)
+    expect(mask).to_have_count(0)  # the encoder has no mask

@@ -65,7 +65,9 @@ def _torch_greedy(translator: Translator, source: list[str]) -> list[str]:
             ids = torch.tensor([target])
             mask = nn.Transformer.generate_square_subsequent_mask(len(target))
             hidden = module(memory_input, translator.embed(translator.target_table, ids), tgt_mask=mask)
-            word = int(translator.readout(hidden)[0, -1].argmax())
+            logits = translator.readout(hidden)[0, -1]  # (vocabulary,)
+            logits[:2] = float("-inf")  # never <pad> or <s>
+            word = int(logits.argmax())
             if word == translator.target_index[EOS]:
                 break
             target.append(word)

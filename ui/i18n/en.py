@@ -100,6 +100,10 @@ STRINGS: dict[str, str] = {
     "step_scaled": "Step 3 · Scaled scores",
     "step_scaled_text": "Divided by √d_k = {sqrt:.3f}, so that the scores do not grow with d_k and the softmax "
     "does not saturate.",
+    "step_mask": "The causal mask",
+    "step_mask_text": "Position i may look only at itself and the positions before it: the mask M adds 0 where it "
+    "may look and −∞ where it may not (marked {mark}). The scaled scores of step 3 already carry it, so the "
+    "softmax gives those keys a weight of exactly 0.",
     "step_weights": "Step 4 · Softmax weights",
     "step_weights_text": "Softmax along each row: every weight is between 0 and 1 and each row sums to 1.",
     "step_context": "Step 5 · Context vectors",

@@ -93,6 +93,9 @@ STRINGS: dict[str, str] = {
     "step_scores_text": "第 i 行第 j 列：查询 i 与键 j 的匹配程度（点积）。行是查询词元，列是键词元。",
     "step_scaled": "第 3 步 · 缩放后的分数",
     "step_scaled_text": "除以 √d_k = {sqrt:.3f}，使分数不随 d_k 增大而变大，softmax 也不会饱和。",
+    "step_mask": "因果掩码",
+    "step_mask_text": "位置 i 只能看它自己和它前面的位置：掩码 M 在可以看的地方加 0，在不能看的地方加 −∞"
+    "（标记为 {mark}）。第 3 步的缩放分数已经加上了它，所以 softmax 给这些键的权重正好是 0。",
     "step_weights": "第 4 步 · Softmax 权重",
     "step_weights_text": "对每一行做 softmax：每个权重都在 0 到 1 之间，每一行的和为 1。",
     "step_context": "第 5 步 · 上下文向量",

@@ -108,6 +108,7 @@ const ChartDrawing = {
       scaled: () => this.matrixFigure("scaled", layer.scaled_scores, true),
       weights: () => this.matrixFigure("weights", this.trace.weights[v.layer], true),
       context: () => this.vectorsFigure("context", layer.context),
+      mask: () => this.maskFigure(),
     }[name]();
     const where = `L${v.layer + 1}H${v.head + 1}`;
     const layout = figure.layout;
@@ -115,7 +116,7 @@ const ChartDrawing = {
     layout.font = { ...layout.font, color: this.theme.color, ...(this.theme.family ? { family: this.theme.family } : {}) };
     if (layout.title && layout.title.text) layout.title = { ...layout.title, text: layout.title.text.replace(this.trace.header.where, where) };
     const div = this.charts[name];
-    div.dataset.where = { heads: `L${v.layer + 1}`, grid: "" }[name] ?? where;
+    div.dataset.where = { heads: `L${v.layer + 1}`, grid: "", mask: "" }[name] ?? where;
     return this.heatmaps[name].draw(figure, this.theme);
   },
 

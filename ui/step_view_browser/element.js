@@ -93,7 +93,7 @@ class StepView {
   build() {
     const h = this.trace.header;
     // A new sentence on the same model keeps every element: its charts are updated in place.
-    const shape = JSON.stringify([h.n_layers, h.n_heads, h.strings, h.style]);
+    const shape = JSON.stringify([h.n_layers, h.n_heads, h.strings, h.style, h.masked]);
     if (shape === this.shape) return this.refresh();
     this.shape = shape;
     const t = h.strings;
@@ -149,6 +149,7 @@ class StepView {
         if (step === "qkv" || present) section.append(side, chart);
         else section.append(el("div", { class: "avi-row" }, side, chart));
         section.append(this.tableToggle(step, t));
+        if (step === "scaled" && h.masked) this.root.append(this.buildMask(t, present));
       } else if (step === "worked") {
         this.buildWorked(section, t);
       } else {
@@ -195,6 +196,23 @@ class StepView {
     this.syncPicks();
   }
 
+  // The causal mask as a step of its own, after step 3 (a run with a mask): M, 0 where a query may
+  // look and −∞ (marked) where it may not. Not a step of the view: presentation mode shows it with
+  // step 3.
+  buildMask(t, present) {
+    const section = el("section", { class: "avi-section avi-mask", "data-part": "mask" });
+    this.sections.mask = section;
+    const chart = this.chart("mask", t);
+    this.formulas.mask = el("div", { class: "avi-formula" });
+    new ResizeObserver(() => fitFormula(this.formulas.mask)).observe(this.formulas.mask);
+    const side = el("div", { class: "avi-side" }, this.formulas.mask, el("p", { text: t.step_mask_text }));
+    section.append(el("h3", { text: t.step_mask }));
+    if (present) section.append(side, chart);
+    else section.append(el("div", { class: "avi-row" }, side, chart));
+    section.append(this.tableToggle("mask", t));
+    return section;
+  }
+
   radioGroup(label, count, pick) {
     const group = el("div", { class: "avi-radios", role: "radiogroup", "aria-label": label });
     group.append(el("span", { class: "avi-label", text: label }));
@@ -234,6 +252,8 @@ class StepView {
       this.next.disabled = v.step === h.steps.length - 1;
       this.position.textContent = fill(t.present_position, { step: v.step + 1, total: h.steps.length });
     }
+    // The causal mask's step (a run with a mask), beside step 3 in presentation mode.
+    if (this.sections.mask) this.sections.mask.hidden = h.style.present && h.steps[v.step] !== "scaled";
     this.heading.textContent = fill(t.heads_layer, { layer: v.layer + 1 });
     this.heatmaps.heads.label = this.heading.textContent; // the strip's name: its figure has no title
     for (const name of h.view_fields) this.root.dataset[name] = String(v[name]);

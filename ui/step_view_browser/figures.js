@@ -44,6 +44,22 @@ const ChartFigures = {
     return figure;
   },
 
+  // The causal mask M (the same for every layer and head): 0 where the query may look at the key,
+  // −∞ where it may not, which the chart marks as every masked cell (viz.heatmaps.cell_texts).
+  maskFigure() {
+    const figure = this.template("mask");
+    const h = this.trace.header;
+    const n = h.key_labels.length;
+    const mask = this.trace.mask.data;
+    const show = h.show_values.matrix;
+    const trace = figure.data[0];
+    trace.z = h.labels.map((_, i) => Float32Array.from(h.key_labels, (_, j) => (mask[i * n + j] ? 0 : NaN)));
+    trace.customdata = h.labels.map((query) => h.key_labels.map((key) => [query, key]));
+    trace.text = trace.z.map((values) => Array.from(values, (value) => (Number.isFinite(value) ? (show ? numberText(value, 2) : "") : h.mask_mark)));
+    trace.texttemplate = "%{text}";
+    return figure;
+  },
+
   matrixFigure(name, array, masked) {
     const figure = this.template(name);
     const labels = this.trace.header.labels;

@@ -42,6 +42,12 @@ function formula(step, h) {
         mo("="),
         frac(mi("S"), mn(sqrt.toFixed(3))),
       );
+    case "mask": {
+      // M_ij = 0 where j ≤ i, −∞ where j > i; step 3's scores carry it: S̃ + M.
+      const ij = row(mi("i"), mi("j"));
+      const cases = m("mtable", m("mtr", m("mtd", mn("0")), m("mtd", row(mi("j"), mo("≤"), mi("i")))), m("mtr", m("mtd", row(mo("−"), mi("∞"))), m("mtd", row(mi("j"), mo(">"), mi("i")))));
+      return math(sub(mi("M"), ij), mo("="), row(mo("{"), cases), mo(","), m("mspace"), tilde("S"), mo("+"), mi("M"));
+    }
     case "weights": {
       const s = (i) => sub(tilde("S"), i);
       return math(
