@@ -52,7 +52,9 @@ def test_the_package_data_ships_every_file_the_step_view_reads():
     patterns = patterns["package-data"]["ui"]
     ui = ROOT / "ui"
     read = [ui / "step_view.css", *(BROWSER_DIR / name for name in BROWSER_FILES)]
-    read += [ui / "generation.css", ui / "generation_browser" / "generation.js"]  # ui/generation.py's element
+    from ui.generation import BROWSER_FILES as GENERATION_FILES
+
+    read += [ui / "generation.css", *GENERATION_FILES]  # ui/generation.py's element
     for path in read:
         relative = path.relative_to(ui).as_posix()
         assert any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns), relative

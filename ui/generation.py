@@ -17,16 +17,23 @@ import streamlit as st
 import torch
 
 from encoder.translation import Translation
-from ui.step_view import plotly_url
+from ui.step_view import BROWSER_DIR, plotly_url
 from viz.generation import generation_payload
 from viz.style import ChartStyle
 
 HERE = Path(__file__).parent
+# The element's module: the step view's helpers it shares (el, fill, loadPlotly), then its own file.
+BROWSER_FILES: tuple[Path, ...] = (
+    BROWSER_DIR / "dom.js",
+    BROWSER_DIR / "numbers.js",
+    BROWSER_DIR / "plotly.js",
+    HERE / "generation_browser" / "generation.js",
+)
 
 _mount = st.components.v2.component(
     "generation",
     css=(HERE / "generation.css").read_text(encoding="utf-8"),
-    js=(HERE / "generation_browser" / "generation.js").read_text(encoding="utf-8"),
+    js="\n".join(path.read_text(encoding="utf-8") for path in BROWSER_FILES),
     # Not in a shadow root: every rule is under .avi-generation, and Plotly's hover and tests
     # reach the element through the page's document.
     isolate_styles=False,

@@ -59,6 +59,7 @@ BROWSER_FILES: tuple[str, ...] = (
     "picks.js",  # several tokens chosen at once, in the strip and the grid
     "figures.js",  # each step's figure filled in with the view's numbers
     "tiles.js",  # every head of a layer, and of every layer, as thumbnails
+    "plotly.js",  # Plotly.js loaded once per page (the generation element shares it)
     "charts.js",  # drawing the charts, the linked hover, the clicks, the downloads
     "worked.js",  # the worked example
     "tables.js",  # each chart's numbers as a table

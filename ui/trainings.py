@@ -111,38 +111,23 @@ class Job:
     def run(self) -> None:
         key = self.key
         try:
-            device = "cpu" if key.device == "cpu" else None
+            how = {
+                "device": "cpu" if key.device == "cpu" else None,
+                "seed": key.seed,
+                "on_start": self._began,
+                "callback": lambda logged, snapshot: not self.stop.is_set(),
+            }
             if key.task == "translate":
-                self._translate(device)
-                return
-            result = train(
-                key.task,
-                key.config(),
-                key.steps,
-                device=device,
-                seed=key.seed,
-                on_start=self._began,
-                callback=lambda logged, snapshot: not self.stop.is_set(),
-            )
+                result = train_translation(key.translation_config(), key.steps, **how)
+                self.accuracy, self.head_scores = result.accuracy, result.alignment_heads
+            else:
+                result = train(key.task, key.config(), key.steps, **how)
+                self.accuracy, self.head_scores = result.evaluate()
             self.result = result
-            self.accuracy, self.head_scores = result.evaluate()
         except Exception as error:  # shown on the page, in its language, never as a traceback
             self.error = f"{type(error).__name__}: {error}"
         finally:
             self.done.set()
-
-    def _translate(self, device: str | None) -> None:
-        key = self.key
-        result = train_translation(
-            key.translation_config(),
-            key.steps,
-            device=device,
-            seed=key.seed,
-            on_start=self._began,
-            callback=lambda logged, snapshot: not self.stop.is_set(),
-        )
-        self.result = result
-        self.accuracy, self.head_scores = result.accuracy, result.alignment_heads
 
 
 class Trainings:

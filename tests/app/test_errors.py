@@ -21,8 +21,10 @@ from encoder import (
     ConfigError,
     Encoder,
     EncoderConfig,
+    EncoderDecoderConfig,
     EncoderError,
     PretrainedUnavailableError,
+    Translator,
     from_state_dict,
     from_torch,
     load_pretrained,
@@ -93,6 +95,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "unsupported": lambda: from_torch(
         load_torch_file(_saved(nn.TransformerEncoderLayer(8, 2, activation=nn.GELU(approximate="tanh"))))
     ),
+    "translation_unknown": lambda: Translator(EncoderDecoderConfig(d_model=16, n_heads=2)).translate("我爱猫"),
 }
 
 

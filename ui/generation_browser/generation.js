@@ -6,46 +6,10 @@
 // The decoder is causal, so row t of the finished trace is what step t computed: every change of
 // step, layer or head is drawn here and nothing is sent back to the server.
 //
-// Plain JavaScript, no build step. Every token (user text) reaches the page through textContent;
-// Plotly gets the escaped copies the payload carries (`*_labels`).
-
-let plotlyLoading = null;
-
-// Plotly.js from the copy the server serves (ui.step_view.plotly_url), loaded once per page.
-function loadPlotly(url) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = url;
-      script.async = true;
-      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly")));
-      script.onerror = () => {
-        plotlyLoading = null;
-        reject(new Error(`could not load ${url}`));
-      };
-      document.head.appendChild(script);
-    });
-  }
-  return plotlyLoading;
-}
-
-// An element from attributes and children; text only ever through textContent.
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-// A translated string's {placeholders}, filled in.
-function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (match, name) => (name in values ? String(values[name]) : match));
-}
+// Plain JavaScript, no build step: joined after the step view's dom.js (el), numbers.js (fill,
+// numberText) and plotly.js (loadPlotly) into one module (ui/generation.py). Every token (user
+// text) reaches the page through textContent; Plotly gets the escaped copies the payload carries
+// (`*_labels`).
 
 // [[position, "rgb(r, g, b)"], ...] (viz.generation.weight_colorscale) -> value -> "rgb(r, g, b)",
 // interpolated in RGB between the stops. The bars are coloured here: Plotly.js 4 warns for every

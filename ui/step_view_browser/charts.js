@@ -2,26 +2,6 @@
 // view changes, the hover that links a cell across the steps, the clicks on tiles, and a chart
 // saved as an image by Plotly. Methods of StepView (element.js).
 
-let plotlyLoading = null;
-
-function loadPlotly(url) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = url;
-      script.async = true;
-      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly")));
-      script.onerror = () => {
-        plotlyLoading = null;
-        reject(new Error(`could not load ${url}`));
-      };
-      document.head.appendChild(script);
-    });
-  }
-  return plotlyLoading;
-}
-
 const ChartDrawing = {
   // One chart's box and its HeatmapChart: hovering (or focusing, or tapping) a cell of any chart but
   // the strip and the grid outlines the cells it is linked to; clicking (Enter on) a cell of a score
