@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from encoder.config import LIMITS
 from encoder.embeddings import sinusoidal_positions
 from encoder.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, EncoderDecoderTrace
 from encoder.errors import EncoderError
 from encoder.model import resolve_device
-from encoder.tokenizer import EmptyTextError
+from encoder.tokenizer import check_token_count
 from encoder.trace_arrays import TraceArrays
 
 # (Chinese, as a subject, as an object)
@@ -197,10 +198,10 @@ class Translator(nn.Module):
         return table[ids] * math.sqrt(self.config.d_model) + positions
 
     def source_tokens(self, text: str) -> list[str]:
-        """The sentence's characters, spaces left out; refused when empty or outside the vocabulary."""
-        tokens = [character for character in text if not character.isspace()]
-        if not tokens:
-            raise EmptyTextError()
+        """The sentence's characters, spaces left out; refused when empty, longer than the encoder's
+        cap (`LIMITS.max_tokens`: every step of a greedy decoding encodes it again) or outside the
+        vocabulary."""
+        tokens = check_token_count([character for character in text if not character.isspace()], LIMITS.max_tokens)
         unknown = sorted({token for token in tokens if token not in self.source_index or token == PAD})
         if unknown:
             raise UnknownCharactersError(unknown, self.source_vocabulary[1:])

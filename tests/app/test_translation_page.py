@@ -124,6 +124,9 @@ def test_characters_outside_the_vocabulary_are_refused_in_the_pages_language(lan
     assert not page.has_step_view(at)
     at = page.after(at.text_input(key="text").set_value("他爱我们"))
     assert at.code[0].value.startswith("他爱我们  →  ")
+    at = page.after(at.text_input(key="text").set_value("我爱你" * 50))  # past the encoder's 128 tokens
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith(t["err_too_many"].split("{")[0]) and not page.has_step_view(at)
 
 
 def test_a_link_to_a_translator_not_trained_here_says_what_to_do():

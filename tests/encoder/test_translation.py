@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from encoder import EmptyTextError
+from encoder import EmptyTextError, TooManyTokensError
 from encoder.encoder_decoder import EncoderDecoderConfig
 from encoder.translation import (
     BOS,
@@ -108,6 +108,8 @@ def test_a_sentence_outside_the_vocabulary_is_refused_with_the_vocabulary():
     assert refused.value.details["vocabulary"].split() == list(source_vocabulary())
     with pytest.raises(EmptyTextError):
         translator.translate("  ")
+    with pytest.raises(TooManyTokensError):  # each step would encode it again
+        translator.translate("我爱你" * 100)
     assert translator.translate("我 爱 你").source == ["我", "爱", "你"]  # spaces are not tokens
 
 
