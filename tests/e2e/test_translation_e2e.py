@@ -61,6 +61,12 @@ def test_cross_attentions_steps_and_the_generation_in_the_browser(page: Page) ->
     with no_rerun(page):
         root.locator('button.avi-generation-tile[data-layer="0"][data-head="1"]').click()
     expect(root).to_have_attribute("data-head", "1")
+    # The tiles are one tab stop: the picked one; the arrow keys pick the next.
+    expect(root.locator('button.avi-generation-tile[tabindex="0"]')).to_have_count(1)
+    with no_rerun(page):
+        page.keyboard.press("ArrowLeft")
+    expect(root).to_have_attribute("data-head", "0")
+    expect(root.locator('button.avi-generation-tile[data-head="0"]')).to_be_focused()
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 

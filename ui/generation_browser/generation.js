@@ -167,6 +167,16 @@ class Generation {
       ...this.tiles.map((tile) => tile.button),
     );
     this.grid = grid;
+    // One tab stop for all the tiles (the picked one); the arrow keys, Home and End pick another.
+    grid.addEventListener("keydown", (event) => {
+      const k = this.tiles.findIndex((tile) => tile.button === document.activeElement);
+      const to = { ArrowRight: k + 1, ArrowDown: k + 1, ArrowLeft: k - 1, ArrowUp: k - 1, Home: 0, End: this.tiles.length - 1 }[event.key];
+      if (k < 0 || to === undefined) return;
+      event.preventDefault();
+      const tile = this.tiles[Math.max(0, Math.min(to, this.tiles.length - 1))];
+      this.set({ layer: tile.layer, head: tile.head });
+      tile.button.focus();
+    });
     this.cell = {
       width: Math.min(Math.max(Math.floor(TILE_WIDTH / p.source.length), 2), CELL_MAX.width),
       height: Math.min(Math.max(Math.floor(TILE_HEIGHT / p.n_steps), 2), CELL_MAX.height),
@@ -282,6 +292,7 @@ class Generation {
       const on = tile.layer === layer && tile.head === head;
       tile.button.setAttribute("aria-pressed", String(on));
       tile.button.classList.toggle("is-picked", on);
+      tile.button.tabIndex = on ? 0 : -1;
     }
     this.schedule();
   }
