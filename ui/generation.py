@@ -3,12 +3,13 @@
 The decoder is causal, so the trace of the finished translation holds every step's
 cross-attention (row t is what step t computed): the browser gets it once
 (`viz.generation.generation_payload`) and replays the steps, layers and heads by itself. A
-change of step, layer or head never reaches the server, so the element sends no state back.
+change of step, layer or head is drawn there at once; the element tells the server its view only
+once the changes stop, so that the link holds it and a class follows it (ui.translation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,15 @@ def payload_of(translation: Translation, strings: Mapping[str, str], style: Char
     )
 
 
-def show(translation_payload: dict[str, Any], key: str = "generation") -> None:
-    """Mount the element with `translation_payload` (from `payload_of`), plus where Plotly.js is served."""
-    _mount(key=key, data={**translation_payload, "plotly_url": plotly_url()})
+def show(
+    translation_payload: dict[str, Any],
+    command: Mapping[str, int],
+    on_view_change: Callable[[], None],
+    key: str = "generation",
+) -> None:
+    """Mount the element with `translation_payload` (from `payload_of`), where Plotly.js is served,
+    and the server's `command`: `word` (0: the whole translation), `layer`, `head` and a `revision`
+    that grows when the server moves the view itself. The browser reports its view (`view`:
+    `word`, `word_layer`, `word_head`) once the changes stop: `on_view_change` reads it."""
+    data = {**translation_payload, "plotly_url": plotly_url(), "command": dict(command)}
+    _mount(key=key, data=data, on_view_change=on_view_change)

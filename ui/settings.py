@@ -58,6 +58,9 @@ class Settings:
     causal: bool = False  # decoder-style mask: no token attends to a later one
     translation_weights: str = "random"  # the encoder-decoder: random weights of the shape above, or trained here
     attention: str = "encoder"  # the encoder-decoder's attention the step view shows (ATTENTION_KINDS)
+    word: int = 0  # the generation's step, from 1 (0: the whole translation)
+    word_layer: int = 0  # the generation's decoder layer and head (0-based, as layer and head)
+    word_head: int = 0
     rest: bool = False  # show the rest of the layer and the stack (off: a lighter page)
     experiment: str = "off"  # which experiment is open below the step view (ui.experiments.EXPERIMENTS)
     experiment_layer: int = 0  # the experiments' own layer and head (the step view's live in another fragment)
@@ -166,6 +169,7 @@ TEMPERATURES: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 SATURATION_D_KS: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)  # with 4 heads, d_model stays within 1024
 MAX_PADDING = 8  # enough [PAD] tokens to see the mask; more only repeats it
 MAX_SHUFFLE = 999
+MAX_WORD = 99  # a link's generation step; the page fits it to the translation (at most 13 words)
 # Training's small caps: a model a 2-core machine trains in well under a minute.
 TRAIN_D_MODELS: tuple[int, ...] = (16, 32, 64)
 TRAIN_HEADS: tuple[int, ...] = (1, 2, 4)
@@ -181,6 +185,8 @@ ONE_BASED = (
     "experiment_layer",
     "experiment_head",
     "lesson_stop",
+    "word_layer",
+    "word_head",
 )  # counted from 1 in links, as on screen
 
 
@@ -356,6 +362,10 @@ def from_query_params(params: Mapping[str, str], max_layers: int, max_heads: int
     link.integer("compare_n_heads", divisors, "reason_divisor", defaults.compare_n_heads, d_model=d_model)
     link.within("compare_seed", 0, MAX_SEED, defaults.compare_seed)
     link.within("step", 1, len(STEPS), 0, offset=1)
+    # The translation is not made yet: the app fits the word, its layer and head to it.
+    link.within("word", 0, MAX_WORD, defaults.word)
+    link.within("word_layer", 1, max_layers, 0, offset=1)
+    link.within("word_head", 1, max_heads, 0, offset=1)
     # Whether a lesson of this name exists, and how many stops it has, the app checks (ui.lessons.panel).
     link.name("lesson", LESSON_NAME)
     link.integer("lesson_stop", lambda n: n >= 1, "reason_at_least", 0, offset=1, low=1)

@@ -11,6 +11,7 @@ each decoder map is what position t computed when it chose word t (encoder.trans
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import streamlit as st
@@ -144,7 +145,52 @@ def section(settings: Settings) -> None:
     step_view.section(trace, hashlib.sha256(repr((model_id, settings.text, kind)).encode()).hexdigest()[:16])
     st.subheader(t["generation_title"])
     strings = {key: t[key] for key in GENERATION_STRING_KEYS}
-    generation.show(generation.payload_of(translation, strings, session.chart_style(settings)))
+    payload = generation.payload_of(translation, strings, session.chart_style(settings))
+    st.fragment(_generation)(payload, len(translation.emitted), translator.config)
+
+
+# The generation's view in the settings (and so in the link and a class), as the browser reports it.
+GENERATION_FIELDS: tuple[str, ...] = ("word", "word_layer", "word_head")
+
+
+def _generation(payload: dict, n_steps: int, config: EncoderDecoderConfig) -> None:
+    """The generation element, in a fragment of its own: the browser's report of its view reruns
+    this alone, which writes the link (and on a teacher's page, the class)."""
+    session.clamp("word", n_steps + 1)
+    session.clamp("word_layer", config.n_decoder_layers)
+    session.clamp("word_head", config.n_heads)
+    settings = session.settings()
+    session.sync_link(settings)
+    generation.show(payload, generation_command(settings), on_view_change=_reported_view)
+
+
+def _reported_view() -> None:
+    """The view the browser reports, into the settings: whole numbers of at least 0, as a link's
+    values are checked; `_generation` fits them to the translation."""
+    state = st.session_state.get("generation")
+    reported = state.get("view") if isinstance(state, Mapping) else None
+    if not isinstance(reported, Mapping):
+        return
+    values = {name: reported.get(name) for name in GENERATION_FIELDS}
+    if all(isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10_000 for value in values.values()):
+        st.session_state.update(values)
+        st.session_state.generation_reported = tuple(values.values())
+
+
+def generation_command(settings: Settings) -> dict[str, int]:
+    """Where the server puts the generation's view: the settings' word, layer and head, under a
+    revision that grows only when they changed by something other than the browser's own report (a
+    link, a class's teacher), so that the browser keeps its view otherwise."""
+    state = st.session_state
+    current = tuple(getattr(settings, name) for name in GENERATION_FIELDS)
+    held = state.get("generation_commanded")
+    if held is None:
+        held = (current, session.first_revision())
+    elif current != held[0]:
+        held = (current, held[1] if current == state.get("generation_reported") else held[1] + 1)
+    state.generation_commanded = held
+    word, layer, head = held[0]
+    return {"word": word, "layer": layer, "head": head, "revision": held[1]}
 
 
 def vocabulary_caption() -> str:

@@ -65,6 +65,9 @@ def test_every_setting_round_trips_through_a_link():
         train_seed=9,
         translation_weights="trained",
         attention="cross",
+        word=3,
+        word_layer=1,
+        word_head=2,
     )
     untouched = [
         f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) == getattr(Settings(), f.name)

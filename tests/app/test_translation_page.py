@@ -144,3 +144,31 @@ def test_a_class_follows_the_teachers_translation_and_attention():
     header, _ = page.step_view(student)
     assert student.radio(key="model").value == "translation" and student.session_state.attention == "cross"
     assert header["cross"] and header["key_tokens"] == ["我", "爱", "你"] and header["n_layers"] == 1
+
+
+def test_the_link_holds_the_generations_word_layer_and_head():
+    at = page.run(model="translation", layers="2", d_model="32", heads="2", word="2", word_layer="2", word_head="2")
+    command = _generation(at)["command"]
+    assert (command["word"], command["layer"], command["head"]) == (2, 1, 1)  # 0-based layer and head
+    revision = command["revision"]
+    at = page.after(at.radio(key="attention").set_value("cross"))  # a rerun moves nothing
+    assert _generation(at)["command"]["revision"] == revision
+    at = page.run(model="translation", word="99", word_head="3", heads="2")  # past the translation: fitted
+    command = _generation(at)["command"]
+    assert command["word"] == len(_generation(at)["emitted"]) and command["head"] == 1
+    at = page.run(model="translation", word="-1")
+    assert any("-1" in alert for alert in page.alerts(at)) and _generation(at)["command"]["word"] == 0
+
+
+def test_a_class_follows_the_teachers_word():
+    teacher = page.run(model="translation", layers="1")
+    [start] = [b for b in teacher.button if b.key == "class_start"]
+    teacher = page.after(start.click())
+    student = page.run(**{"class": teacher.session_state.class_code})
+    before = _generation(student)["command"]
+    teacher.session_state["word"] = 2  # as the teacher's browser reports its scrubber
+    teacher = page.after(teacher)
+    assert teacher.query_params["word"] == "2"  # the link holds it, and the class hears it
+    student = page.after(student)
+    after = _generation(student)["command"]
+    assert after["word"] == 2 and after["revision"] != before["revision"]  # the student's view moves

@@ -10,7 +10,14 @@ from playwright.sync_api import Page, expect
 
 from encoder import EncoderDecoderConfig, Translator
 from harness.page import figure, no_rerun, open_app, rerun, wait_for_app
-from tests.e2e.pages import expected_worked_example, shown_worked_example, step_view, type_sentence, wait_until
+from tests.e2e.pages import (
+    expect_link,
+    expected_worked_example,
+    shown_worked_example,
+    step_view,
+    type_sentence,
+    wait_until,
+)
 from ui.i18n import texts
 
 GENERATION = ".avi-generation"
@@ -55,6 +62,7 @@ def test_cross_attentions_steps_and_the_generation_in_the_browser(page: Page) ->
         page.keyboard.press("Home")
     expect(root).to_have_attribute("data-step", "1")
     expect(root.locator(".avi-generation-word:not([hidden])")).to_have_count(1)
+    expect_link(page, timeout=5.0, word=1)  # told to the server once the keys stop: the link holds it
     with no_rerun(page):
         root.locator(".avi-generation-next").click()
     expect(root).to_have_attribute("data-step", "2")
@@ -67,6 +75,11 @@ def test_cross_attentions_steps_and_the_generation_in_the_browser(page: Page) ->
         page.keyboard.press("ArrowLeft")
     expect(root).to_have_attribute("data-head", "0")
     expect(root.locator('button.avi-generation-tile[data-head="0"]')).to_be_focused()
+    # A link opens the generation where it says.
+    open_app(page, {"model": "translation", "layers": 1, "d_model": 32, "heads": 2, "word": 2, "word_head": 2},
+             step_view=True)  # fmt: skip
+    expect(root).to_have_attribute("data-step", "2")
+    expect(root).to_have_attribute("data-head", "1")
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 

@@ -4,7 +4,9 @@
 //
 // Python (ui/generation.py) sends one payload per translation (viz/generation.py documents it).
 // The decoder is causal, so row t of the finished trace is what step t computed: every change of
-// step, layer or head is drawn here and nothing is sent back to the server.
+// step, layer or head is drawn here at once; the server hears of it once the clicks stop
+// (REPORT_MS), only so that the link and a class follow, and it can move the view itself (a link,
+// a class's teacher: `command`, with a revision that grows).
 //
 // Plain JavaScript, no build step: joined after the step view's dom.js (el), numbers.js (fill,
 // numberText) and plotly.js (loadPlotly) into one module (ui/generation.py). Every token (user
@@ -42,6 +44,8 @@ const TILE_GAP = 16; // px between two tiles of a row, at least
 const CAPTION_ROOM = 30; // px under a tile for its name, at least
 const TILE_PAD = 4; // px of the tile's button around its map
 
+const REPORT_MS = 400; // after the last change, the view goes to the server (the link, a class)
+
 class Generation {
   constructor(parent) {
     this.uid = ++elementCount;
@@ -49,12 +53,27 @@ class Generation {
     parent.appendChild(this.root);
     this.payload = null;
     this.view = null; // {step (1..T), layer, head}
+    this.revision = null; // the server's latest command followed
+    this.report = null; // the timer of the view's report to the server
     this.frame = null;
     this.tilesDrawn = null; // "step:columns" of the overview on screen
   }
 
-  receive(payload) {
-    if (this.payload && payload.id === this.payload.id) return; // the same translation re-sent by a rerun
+  // A payload, and the server's command in it: where the view is to be (its `word`, 0 for the whole
+  // translation; its layer and head), followed when its revision is new.
+  receive(payload, setStateValue) {
+    this.setStateValue = setStateValue;
+    const command = payload.command;
+    if (!(this.payload && payload.id === this.payload.id)) this.open(payload); // not a rerun's re-send
+    if (command && command.revision !== this.revision) {
+      this.revision = command.revision;
+      const p = this.payload;
+      const step = command.word >= 1 ? Math.min(command.word, p.n_steps) : p.n_steps;
+      this.set({ step, layer: Math.min(command.layer, p.n_layers - 1), head: Math.min(command.head, p.n_heads - 1) }, false);
+    }
+  }
+
+  open(payload) {
     const previous = this.payload;
     this.payload = payload;
     const p = payload;
@@ -257,13 +276,24 @@ class Generation {
 
   // A change of step, layer or head: the text at once, the charts in the next frame (a dragged
   // scrubber fires many input events per frame; only the last is drawn).
-  set(change) {
+  set(change, report = true) {
     const p = this.payload;
     const view = { ...this.view, ...change };
     view.step = Math.min(Math.max(view.step, 1), p.n_steps);
     if (view.step === this.view.step && view.layer === this.view.layer && view.head === this.view.head) return;
     this.view = view;
     this.draw();
+    if (report) this.reportSoon();
+  }
+
+  // The view to the server once the changes stop: the whole translation is word 0, as a link leaves it.
+  reportSoon() {
+    clearTimeout(this.report);
+    this.report = setTimeout(() => {
+      const { step, layer, head } = this.view;
+      const word = step === this.payload.n_steps ? 0 : step;
+      if (this.setStateValue) this.setStateValue("view", { word, word_layer: layer, word_head: head });
+    }, REPORT_MS);
   }
 
   draw() {
@@ -422,14 +452,14 @@ class Generation {
 }
 
 export default function (component) {
-  const { data, parentElement } = component;
+  const { data, parentElement, setStateValue } = component;
   let view = parentElement.__aviGeneration;
   if (!view || !view.root.isConnected) {
     view = new Generation(parentElement);
     parentElement.__aviGeneration = view;
   }
   try {
-    if (data) view.receive(data);
+    if (data) view.receive(data, setStateValue);
   } catch (error) {
     view.payload = null;
     view.root.replaceChildren(el("p", { class: "avi-generation-status", text: String(error) }));
