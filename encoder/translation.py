@@ -119,7 +119,7 @@ def target_vocabulary() -> tuple[str, ...]:
 # The model that translates: an EncoderDecoder with token tables, positions and a readout.
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"  # the target's start and end, and the batch's filler
-MAX_TARGET_WORDS = 12  # greedy decoding stops here without an EOS (the corpus's longest is 6 words)
+MAX_TARGET_WORDS = 12  # greedy decoding stops at this many words without an EOS (the corpus's longest is 6)
 
 
 class UnknownCharactersError(EncoderError, ValueError):
@@ -144,8 +144,8 @@ class Translation:
 
     source: list[str]  # the Chinese characters
     words: list[str]  # the English words emitted, EOS left out
-    target: list[str]  # the decoder's input: [BOS, *words] (one position per emitted token, EOS included)
-    emitted: list[str]  # what each position of `target` emitted: [*words, EOS] (or MAX_TARGET_WORDS words)
+    target: list[str]  # the decoder's input: BOS, then every word but one that ended at MAX_TARGET_WORDS
+    emitted: list[str]  # what each position of `target` emitted: [*words, EOS], or the MAX_TARGET_WORDS words
     trace: EncoderDecoderTrace
     probabilities: np.ndarray  # (T,) the probability each position gave the token it emitted
 
@@ -229,13 +229,16 @@ class Translator(nn.Module):
             trace = self.trace(source, target)
             logits = self.word_logits(trace.output)  # (T, target vocabulary)
             word = self.target_vocabulary[int(logits[-1].argmax())]
-            if word == EOS or len(target) > MAX_TARGET_WORDS:
+            if word == EOS:
+                words, emitted = target[1:], [*target[1:], EOS]
+                break
+            if len(target) == MAX_TARGET_WORDS:  # the last word allowed: emitted, not fed back
+                words = emitted = [*target[1:], word]
                 break
             target.append(word)
-        emitted = [*target[1:], word]
         ids = torch.tensor([self.target_index[token] for token in emitted], device=self.device)
         probabilities = logits.softmax(dim=-1)[torch.arange(len(emitted)), ids]  # (T,)
-        return Translation(list(source), target[1:], target, emitted, trace, probabilities.cpu().numpy())
+        return Translation(list(source), words, target, emitted, trace, probabilities.cpu().numpy())
 
     def translate(self, text: str) -> Translation:
         return self.translate_tokens(self.source_tokens(text))

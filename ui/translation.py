@@ -135,8 +135,9 @@ def section(settings: Settings) -> None:
             decoder_layers=config.n_decoder_layers, device=translator.device.type.upper(),
         )
     )  # fmt: skip
+    # persist_state: on another model the radio is not drawn, and its value must outlive that run.
     st.radio(t["attention"], CHOICES["attention"], key="attention", format_func=option_label(t, "attention"),
-             horizontal=True)  # fmt: skip
+             horizontal=True, persist_state="session")  # fmt: skip
     kind = settings.attention
     text = {"encoder": t["attention_encoder_text"], "decoder": t["attention_decoder_text"].format(mark=MASK_MARK),
             "cross": t["attention_cross_text"]}[kind]  # fmt: skip

@@ -172,3 +172,17 @@ def test_a_class_follows_the_teachers_word():
     student = page.after(student)
     after = _generation(student)["command"]
     assert after["word"] == 2 and after["revision"] != before["revision"]  # the student's view moves
+
+
+def test_a_message_or_another_model_and_back_keeps_the_attention_chosen():
+    """The Attention radio is not drawn under a message or on another model: its value must outlive
+    those runs (a run that read it after one raised KeyError)."""
+    at = page.run(model="translation", layers="1")
+    at = page.after(at.radio(key="attention").set_value("decoder"))
+    at = page.after(at.text_input(key="text").set_value("我爱猫"))  # refused: no radio on this run
+    at = page.after(at.text_input(key="text").set_value("我爱他"))
+    assert at.radio(key="attention").value == "decoder"
+    at = page.after(at.radio(key="model").set_value("random"))
+    at = page.after(at.text_input(key="text").set_value("我爱你"))
+    at = page.after(at.radio(key="model").set_value("translation"))
+    assert at.radio(key="attention").value == "decoder" and page.step_view(at)[0]["masked"]

@@ -80,8 +80,9 @@ def test_greedy_decoding_through_the_trace_is_torchs(trained, which):
     for text in ("我爱你", "他昨天没看见我们", "今天她不喜欢他们"):
         translation = translator.translate(text)
         assert translation.words == _torch_greedy(translator, list(text)), text
-        assert translation.target == [BOS, *translation.words]
-        assert len(translation.emitted) == len(translation.target)
+        assert translation.target == [BOS, *translation.emitted[:-1]] and len(translation.words) <= MAX_TARGET_WORDS
+        ended = translation.emitted[-1] == EOS
+        assert translation.emitted == ([*translation.words, EOS] if ended else translation.words), text
         assert ((translation.probabilities > 0) & (translation.probabilities <= 1)).all()
 
 

@@ -353,8 +353,9 @@ STRINGS: dict[str, str] = {
     "are digits, e.g. 3 1 4 1 5 9 2 6.",
     "train_toggle": "Train a model",
     "train_text": "Train a small encoder on a task whose right answer is a pattern of attention, and watch "
-    "its heads form. Every task is over the digits 0–9, in sequences of 8; the probe below is one such "
-    "sequence, shown at every stage of training.",
+    "its heads form. The first four tasks are over the digits 0–9, in sequences of 8, and the probe below is "
+    "one such sequence, shown at every stage of training; “translate” trains an encoder–decoder on Chinese → "
+    "English sentences, and its probe is a sentence it never trains on.",
     "train_task": "Task",
     "task_previous": "previous: the token before (ideal: the sub-diagonal)",
     "task_reverse": "reverse: the sequence backwards (ideal: the anti-diagonal)",

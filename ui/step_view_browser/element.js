@@ -203,9 +203,10 @@ class StepView {
     const section = el("section", { class: "avi-section avi-mask", "data-part": "mask" });
     this.sections.mask = section;
     const chart = this.chart("mask", t);
-    this.formulas.mask = el("div", { class: "avi-formula" });
-    new ResizeObserver(() => fitFormula(this.formulas.mask)).observe(this.formulas.mask);
-    const side = el("div", { class: "avi-side" }, this.formulas.mask, el("p", { text: t.step_mask_text }));
+    const holder = el("div", { class: "avi-formula" });
+    this.formulas.mask = holder;
+    new ResizeObserver(() => fitFormula(holder)).observe(holder); // this one, not a later run's
+    const side = el("div", { class: "avi-side" }, holder, el("p", { text: t.step_mask_text }));
     section.append(el("h3", { text: t.step_mask }));
     if (present) section.append(side, chart);
     else section.append(el("div", { class: "avi-row" }, side, chart));

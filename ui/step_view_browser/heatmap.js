@@ -262,7 +262,8 @@ export class HeatmapChart {
     const layout = figure.layout;
     const height = layout.height || DEFAULT_HEIGHT;
     const plot = this.plotArea(figure, width, height, scale);
-    const sideBySide = figure.data.length > 1 && figure.data.every((trace) => (trace.yaxis || "y") === (figure.data[0].yaxis || "y"));
+    // Q, K and V: side by side (in cross-attention K and V have rows of their own, on a second y axis).
+    const sideBySide = figure.data.length > 1;
     let panels = figure.data.map((trace) => this.panel(trace, layout, plot));
     const stacked = sideBySide && panels.some((panel) => panel.right - panel.left < STACK_BELOW_PX);
     if (!stacked) {
