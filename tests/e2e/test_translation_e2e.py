@@ -75,6 +75,9 @@ def test_cross_attentions_steps_and_the_generation_in_the_browser(page: Page) ->
         page.keyboard.press("ArrowLeft")
     expect(root).to_have_attribute("data-head", "0")
     expect(root.locator('button.avi-generation-tile[data-head="0"]')).to_be_focused()
+    with no_rerun(page):
+        page.keyboard.press("ArrowDown")  # one layer: no row below, the same tile
+    expect(root).to_have_attribute("data-head", "0")
     # A link opens the generation where it says.
     open_app(page, {"model": "translation", "layers": 1, "d_model": 32, "heads": 2, "word": 2, "word_head": 2},
              step_view=True)  # fmt: skip

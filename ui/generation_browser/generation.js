@@ -186,13 +186,16 @@ class Generation {
       ...this.tiles.map((tile) => tile.button),
     );
     this.grid = grid;
-    // One tab stop for all the tiles (the picked one); the arrow keys, Home and End pick another.
+    // One tab stop for all the tiles (the picked one); the arrow keys move along a row or to the
+    // row above or below, as the tiles are laid out; Home and End go to the first and the last.
     grid.addEventListener("keydown", (event) => {
       const k = this.tiles.findIndex((tile) => tile.button === document.activeElement);
-      const to = { ArrowRight: k + 1, ArrowDown: k + 1, ArrowLeft: k - 1, ArrowUp: k - 1, Home: 0, End: this.tiles.length - 1 }[event.key];
+      const row = Math.max(1, this.columns);
+      const to = { ArrowRight: k + 1, ArrowDown: k + row, ArrowLeft: k - 1, ArrowUp: k - row, Home: 0, End: this.tiles.length - 1 }[event.key];
       if (k < 0 || to === undefined) return;
       event.preventDefault();
-      const tile = this.tiles[Math.max(0, Math.min(to, this.tiles.length - 1))];
+      if (to < 0 || to >= this.tiles.length) return; // at an edge: stay
+      const tile = this.tiles[to];
       this.set({ layer: tile.layer, head: tile.head });
       tile.button.focus();
     });
