@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,22 +62,27 @@ class TraceArrays:
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         milliseconds = (time.perf_counter() - start) * 1000
-        arrays = trace.to_numpy()
-        weights = np.stack([arrays[f"layer{i}.weights"] for i in range(model.config.n_layers)])  # (L, H, n, n)
-        for array in (*arrays.values(), weights):
-            array.flags.writeable = False
-        arrays |= {f"layer{i}.weights": weights[i] for i in range(model.config.n_layers)}  # read-only views
-        return cls(
+        return cls.frozen(
             config=model.config,
             model_name=model.name,
             tokens=trace.tokens,
             unknown=list(trace.unknown),
-            arrays=arrays,
-            weights=weights,
+            arrays=trace.to_numpy(),
             device=model.device.type.upper(),
             milliseconds=milliseconds,
             parameters=sum(p.numel() for p in model.parameters()),
         )
+
+    @classmethod
+    def frozen(cls, *, arrays: dict[str, np.ndarray], **fields: Any) -> TraceArrays:
+        """`arrays` (named as `Trace.to_numpy` names them) made read-only, with every layer's weights
+        stacked once and each `layerN.weights` a view of the stack; `fields` are the rest."""
+        n_layers = fields["config"].n_layers
+        weights = np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)])  # (L, H, n, n or n_keys)
+        for array in (*arrays.values(), weights):
+            array.flags.writeable = False
+        arrays = arrays | {f"layer{i}.weights": weights[i] for i in range(n_layers)}  # read-only views
+        return cls(arrays=arrays, weights=weights, **fields)
 
     def layer(self, index: int, name: str) -> np.ndarray:
         """One intermediate of one layer, e.g. layer(0, "weights") -> (heads, n, n)."""

@@ -331,8 +331,7 @@ def alignment_scores(translator: Translator, pairs: Sequence[Pair]) -> np.ndarra
     hits, words = 0, 0
     for pair in pairs:
         trace = translator.trace(list(pair.source), [BOS, *pair.target])
-        weights = torch.stack([layer.cross_attention.weights for layer in trace.decoder]).cpu().numpy()
-        hits = hits + aligned_rows(weights, pair).sum(axis=-1)  # (layers, heads)
+        hits = hits + aligned_rows(cross_weights(trace), pair).sum(axis=-1)  # (layers, heads)
         words += len(pair.target)
     return hits / words
 
@@ -393,9 +392,9 @@ def train_translation(
     def snapshot(step: int) -> CrossSnapshot:
         with torch.no_grad():
             translator.encoder_decoder = EncoderDecoder.from_torch(training.transformer).to(target_device)
-        trace = translator.trace(list(result.probe.source), [BOS, *result.probe.target])
-        weights = torch.stack([layer.cross_attention.weights for layer in trace.decoder])  # (L, H, T, S)
-        return CrossSnapshot(step, weights.cpu().numpy())
+        return CrossSnapshot(
+            step, cross_weights(translator.trace(list(result.probe.source), [BOS, *result.probe.target]))
+        )
 
     result.snapshots.append(snapshot(0))
     if on_start is not None:
@@ -485,18 +484,12 @@ def attention_arrays(translator: Translator, translation: Translation, kind: str
                 arrays[f"layer{i}.{name}"] = getattr(attention, name).cpu().numpy()
     else:
         raise ValueError(f"kind={kind!r} is invalid: must be one of {', '.join(ATTENTION_KINDS)}")
-    n_layers = layer_config.n_layers
-    weights = np.stack([arrays[f"layer{i}.weights"] for i in range(n_layers)])  # (L, H, n, n or S)
-    for array in (*arrays.values(), weights):
-        array.flags.writeable = False
-    arrays |= {f"layer{i}.weights": weights[i] for i in range(n_layers)}  # read-only views
-    return TraceArrays(
+    return TraceArrays.frozen(
         config=layer_config,
         model_name=None,
         tokens=list(tokens),
         unknown=[False] * len(tokens),
         arrays=arrays,
-        weights=weights,
         device=translator.device.type.upper(),
         milliseconds=0.0,
         parameters=sum(p.numel() for p in translator.parameters()),
@@ -504,7 +497,7 @@ def attention_arrays(translator: Translator, translation: Translation, kind: str
     )
 
 
-def cross_weights(translation: Translation) -> np.ndarray:
+def cross_weights(trace: EncoderDecoderTrace) -> np.ndarray:
     """(decoder layers, heads, T, S) every head's cross-attention: row t is the position that
     emitted word t, over the source characters."""
-    return torch.stack([layer.cross_attention.weights for layer in translation.trace.decoder]).cpu().numpy()
+    return torch.stack([layer.cross_attention.weights for layer in trace.decoder]).cpu().numpy()

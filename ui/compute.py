@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -37,6 +38,8 @@ from encoder import (
 from ui import errors, session, trainings
 from ui.settings import Settings
 from viz.step_view import DEFAULT_BUDGET_BYTES
+
+T = TypeVar("T")
 
 
 @st.cache_resource
@@ -175,10 +178,16 @@ class Work:
 def cached(work: Work, nbytes: int, upload_data: bytes | None = None) -> Encoder | TraceArrays:
     """`work` built once and shared by every session: in the small cache when `nbytes` fits
     SMALL_BYTES, else in the large one, built one at a time."""
+    return by_size(nbytes, _small, _large, work, upload_data)
+
+
+def by_size(nbytes: int, small: Callable[..., T], large: Callable[..., T], *args: Any) -> T:
+    """`small(*args)` when `nbytes` fits SMALL_BYTES, else `large(*args)`, one large at a time: how
+    every cache of the server keeps a classroom's small work apart from one large run's."""
     if nbytes <= SMALL_BYTES:
-        return _small(work, upload_data)
+        return small(*args)
     with one_large_at_a_time():
-        return _large(work, upload_data)
+        return large(*args)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)  # at most 64 × 8 MiB

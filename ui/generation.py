@@ -13,11 +13,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
-import torch
 
-from encoder.translation import Translation
+from encoder.translation import Translation, cross_weights
 from ui.step_view import BROWSER_DIR, plotly_url
 from viz.generation import generation_payload
 from viz.style import ChartStyle
@@ -43,12 +41,11 @@ _mount = st.components.v2.component(
 
 def payload_of(translation: Translation, strings: Mapping[str, str], style: ChartStyle | None = None) -> dict[str, Any]:
     """The element's payload for one translation: every decoder layer's cross-attention, stacked."""
-    cross = torch.stack([layer.cross_attention.weights for layer in translation.trace.decoder])  # (L, H, T, S)
     return generation_payload(
         translation.source,
         translation.emitted,
         translation.probabilities,
-        cross.detach().cpu().numpy().astype(np.float32, copy=False),
+        cross_weights(translation.trace),  # (L, H, T, S) float32, the trace's own
         strings,
         style=style,
     )

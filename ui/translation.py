@@ -19,9 +19,9 @@ import streamlit as st
 from encoder import ConfigError, EmptyTextError, EncoderDecoderConfig, EncoderError, TraceArrays, Translator
 from encoder.translation import Translation, attention_arrays, source_vocabulary
 from ui import compute, errors, generation, session, step_view, trainings
-from ui.i18n import option_label
+from ui.i18n import option_label, texts
 from ui.settings import CHOICES, Settings
-from viz import MASK_MARK, markdown_literal
+from viz import MASK_MARK, ChartStyle, markdown_literal
 from viz.generation import GENERATION_STRING_KEYS
 
 
@@ -45,10 +45,7 @@ def translator_nbytes(config: EncoderDecoderConfig) -> int:
 def random_translator(config: EncoderDecoderConfig, device: str) -> Translator:
     """A translator of random weights, per shape and device, shared by every session; a large one
     (the largest shape holds 1.4 GB and builds in seconds) one at a time, as compute's large models."""
-    if translator_nbytes(config) <= compute.SMALL_BYTES:
-        return _small_translator(config, device)
-    with compute.one_large_at_a_time():
-        return _large_translator(config, device)
+    return compute.by_size(translator_nbytes(config), _small_translator, _large_translator, config, device)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -65,10 +62,7 @@ def translate(model_id: str, translator: Translator, text: str) -> Translated:
     """One translation per (translator, sentence), shared by every session; a large translator's
     (a greedy decoding is a trace per word) one at a time. Raises EmptyTextError or
     UnknownCharactersError."""
-    if translator_nbytes(translator.config) <= compute.SMALL_BYTES:
-        return _translate(model_id, translator, text)
-    with compute.one_large_at_a_time():
-        return _translate(model_id, translator, text)
+    return compute.by_size(translator_nbytes(translator.config), _translate, _translate, model_id, translator, text)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)  # a translation holds at most ~10 MB (the largest shape)
@@ -145,9 +139,16 @@ def section(settings: Settings) -> None:
     trace = {"encoder": translated.encoder, "decoder": translated.decoder, "cross": translated.cross}[kind]
     step_view.section(trace, hashlib.sha256(repr((model_id, settings.text, kind)).encode()).hexdigest()[:16])
     st.subheader(t["generation_title"])
-    strings = {key: t[key] for key in GENERATION_STRING_KEYS}
-    payload = generation.payload_of(translation, strings, session.chart_style(settings))
+    payload = generation_payload(model_id, settings.text, settings.lang, session.chart_style(settings), translation)
     st.fragment(_generation)(payload, len(translation.emitted), translator.config)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)  # never changed: `generation.show` sends a copy
+def generation_payload(model_id: str, text: str, lang: str, style: ChartStyle, _translation: Translation) -> dict:
+    """The generation element's payload, built once per translation, language and look (every
+    weight as JSON, and its hash), not on every run of a page."""
+    strings = {key: texts(lang)[key] for key in GENERATION_STRING_KEYS}
+    return generation.payload_of(_translation, strings, style)
 
 
 # The generation's view in the settings (and so in the link and a class), as the browser reports it.

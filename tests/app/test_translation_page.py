@@ -98,7 +98,7 @@ def test_a_translator_trained_here_translates_我爱你_step_by_step(trained_pag
     assert arrays["layer0.k"].shape[1] == 3 and arrays["layer0.weights"].shape[1:] == (4, 3)
     data = _generation(at)
     assert data["emitted"] == ["I", "love", "you", EOS]
-    np.testing.assert_array_equal(np.asarray(data["weights"], dtype=np.float32), cross_weights(reference))
+    np.testing.assert_array_equal(np.asarray(data["weights"], dtype=np.float32), cross_weights(reference.trace))
 
 
 def test_random_weights_follow_the_sidebars_shape_and_the_link():
